@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/**
+ * Configuration comes from the environment only, validated once at start-up so that a
+ * typo fails the boot with a readable message instead of a 3 a.m. page.
+ */
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4001),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    MONGODB_URI: z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
+    MONGODB_DB: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/, 'letters, digits, "_" or "-", at most 63 characters')
+      .default('allotment'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
+    AUTH_JWKS_URL: z.url().optional(),
+    AUTH_ISSUER: z.string().min(1).optional(),
+    AUTH_AUDIENCE: z.string().min(1).optional(),
+    /** Seconds a usage-event lease lives before another worker may take it over. */
+    USAGE_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+    /** How long idempotency keys and raw events are kept (R7). */
+    RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(400),
+  })
+  .superRefine((env, ctx) => {
+    if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWKS_URL'], message: 'set AUTH_JWT_SECRET or AUTH_JWKS_URL, not both' });
+    }
+    if (env.NODE_ENV === 'production' && !env.AUTH_JWT_SECRET && !env.AUTH_JWKS_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_JWT_SECRET'],
+        message: 'production refuses to run open: set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL',
+      });
+    }
+    if (env.NODE_ENV === 'production' && !env.MONGODB_URI) {
+      ctx.addIssue({ code: 'custom', path: ['MONGODB_URI'], message: 'production needs a real database: set MONGODB_URI' });
+    }
+  });
+
+export type AuthConfig =
+  | { mode: 'open' }
+  | { mode: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string }
+  | { mode: 'jwks'; jwksUrl: URL; issuer?: string; audience?: string };
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  mongodbUri?: string;
+  mongodbDb: string;
+  logLevel: string;
+  auth: AuthConfig;
+  usageLeaseMs: number;
+  retentionDays: number;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const claims = { issuer: e.AUTH_ISSUER, audience: e.AUTH_AUDIENCE };
+  const auth: AuthConfig = e.AUTH_JWT_SECRET
+    ? { mode: 'hs256', secret: new TextEncoder().encode(e.AUTH_JWT_SECRET), ...claims }
+    : e.AUTH_JWKS_URL
+      ? { mode: 'jwks', jwksUrl: new URL(e.AUTH_JWKS_URL), ...claims }
+      : { mode: 'open' };
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    mongodbUri: e.MONGODB_URI,
+    mongodbDb: e.MONGODB_DB,
+    logLevel: e.LOG_LEVEL,
+    auth,
+    usageLeaseMs: e.USAGE_LEASE_SECONDS * 1000,
+    retentionDays: e.RETENTION_DAYS,
+  };
+}

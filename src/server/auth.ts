@@ -1,0 +1,122 @@
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { AuthConfig } from '../config.js';
+import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
+
+export const SCOPES = [
+  'entitlements:read',
+  'usage:write',
+  'grants:write',
+  'catalog:write',
+  'contracts:write',
+  'audit:read',
+  'usage:reconcile',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Scopes that only internal tools may hold: a customer token is refused even if it claims them. */
+const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>([
+  'grants:write',
+  'catalog:write',
+  'contracts:write',
+  'usage:reconcile',
+]);
+
+/**
+ * Who is calling. `accountId` is set for customer tokens, which may only touch that
+ * account; service tokens have none and are limited by scopes alone.
+ */
+export interface Principal {
+  actor: string;
+  scopes: ReadonlySet<string>;
+  accountId?: string;
+  authenticated: boolean;
+}
+
+const ANONYMOUS: Principal = { actor: 'anonymous', scopes: new Set(), authenticated: false };
+const OPEN_DEVELOPER: Principal = { actor: 'dev-open-mode', scopes: new Set(SCOPES), authenticated: true };
+
+export interface Authenticator {
+  readonly mode: AuthConfig['mode'];
+  /** Verifies a bearer header. No header gives the anonymous principal; a bad one throws. */
+  authenticate(authorization: string | undefined | null): Promise<Principal>;
+}
+
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  if (config.mode === 'open') {
+    return { mode: 'open', authenticate: async () => OPEN_DEVELOPER };
+  }
+  const key = config.mode === 'hs256' ? config.secret : createRemoteJWKSet(config.jwksUrl);
+  const options = {
+    issuer: config.issuer,
+    audience: config.audience,
+    algorithms: config.mode === 'hs256' ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'],
+  };
+  return {
+    mode: config.mode,
+    async authenticate(authorization) {
+      if (!authorization) return ANONYMOUS;
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+      if (!match?.[1]) throw new UnauthenticatedError('Malformed Authorization header: expected "Bearer <jwt>".');
+      let payload: JWTPayload;
+      try {
+        // `key` is a union; jose's overloads want one or the other.
+        payload =
+          key instanceof Uint8Array
+            ? (await jwtVerify(match[1], key, options)).payload
+            : (await jwtVerify(match[1], key, options)).payload;
+      } catch (error) {
+        throw new UnauthenticatedError(describeJwtFailure(error));
+      }
+      return principalFromClaims(payload);
+    },
+  };
+}
+
+function describeJwtFailure(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'Token expired: obtain a new token.';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `Token rejected: claim "${error.claim}" ${error.reason}.`;
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid.';
+  return 'Token could not be verified.';
+}
+
+function principalFromClaims(payload: JWTPayload): Principal {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+    throw new UnauthenticatedError('Token has no "sub" claim: the actor must be identified.');
+  }
+  const scope = typeof payload.scope === 'string' ? payload.scope : '';
+  const accountId = payload.account_id;
+  if (accountId !== undefined && (typeof accountId !== 'string' || accountId.length === 0)) {
+    throw new UnauthenticatedError('Token claim "account_id" must be a non-empty string.');
+  }
+  return {
+    actor: payload.sub,
+    scopes: new Set(scope.split(/\s+/).filter(Boolean)),
+    accountId,
+    authenticated: true,
+  };
+}
+
+/** Throws unless the principal holds `scope`; internal scopes also exclude customer tokens. */
+export function requireScope(principal: Principal, scope: Scope): void {
+  if (!principal.authenticated) throw new UnauthenticatedError();
+  if (!principal.scopes.has(scope)) {
+    throw new ForbiddenError(`This operation needs the "${scope}" scope, which the token does not carry.`);
+  }
+  if (principal.accountId !== undefined && INTERNAL_SCOPES.has(scope)) {
+    throw new ForbiddenError(`Customer tokens cannot use "${scope}" operations.`);
+  }
+}
+
+/** Throws unless the principal may act on `accountId` (customer tokens see their own account only). */
+export function requireAccount(principal: Principal, accountId: string): void {
+  if (!principal.authenticated) throw new UnauthenticatedError();
+  if (principal.accountId !== undefined && principal.accountId !== accountId) {
+    throw new ForbiddenError(`This token is limited to account "${principal.accountId}" and cannot access "${accountId}".`);
+  }
+}
+
+/** The usual pair: a scope, and the account it is exercised on. */
+export function authorize(principal: Principal, scope: Scope, accountId?: string): void {
+  requireScope(principal, scope);
+  if (accountId !== undefined) requireAccount(principal, accountId);
+}

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logger.js';
+import { createLoaders, type Loaders, type Services } from '../modules/index.js';
+import type { Authenticator, Principal } from './auth.js';
+
+export interface Context {
+  principal: Principal;
+  requestId: string;
+  logger: Logger;
+  services: Services;
+  loaders: Loaders;
+}
+
+export interface ContextRequest {
+  authorization?: string | null;
+  requestId?: string | null;
+}
+
+/**
+ * The single context factory behind HTTP, WebSocket and subscription callbacks, so auth,
+ * loaders and logging behave the same whichever way a request arrives.
+ */
+export function createContextFactory(deps: { authenticator: Authenticator; services: Services; logger: Logger }) {
+  return async function buildContext(request: ContextRequest): Promise<Context> {
+    const principal = await deps.authenticator.authenticate(request.authorization);
+    const requestId = sanitizeRequestId(request.requestId) ?? randomUUID();
+    return {
+      principal,
+      requestId,
+      logger: deps.logger.child({ requestId, actor: principal.actor }),
+      services: deps.services,
+      loaders: createLoaders(deps.services),
+    };
+  };
+}
+export type ContextFactory = ReturnType<typeof createContextFactory>;
+
+/** Request ids end up in audit entries, so only accept a short, boring token from callers. */
+function sanitizeRequestId(value: string | null | undefined): string | undefined {
+  return value && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : undefined;
+}

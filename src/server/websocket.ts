@@ -1,0 +1,77 @@
+import type { Server } from 'node:http';
+import type { GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../logger.js';
+import type { Authenticator } from './auth.js';
+import type { ContextFactory } from './context.js';
+import type { ErrorFormatter } from './errors.js';
+import type { Metrics } from './metrics.js';
+
+export interface WebSocketDeps {
+  httpServer: Server;
+  schema: GraphQLSchema;
+  authenticator: Authenticator;
+  buildContext: ContextFactory;
+  formatError: ErrorFormatter;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+function authorizationOf(connectionParams: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const value = connectionParams?.authorization ?? connectionParams?.Authorization;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * graphql-ws on the same port and path as HTTP. Connections authenticate once through
+ * `connectionParams.authorization`; each operation then gets a context from the same
+ * factory as HTTP, and its errors go through the same mask.
+ */
+export function attachWebSocketServer(deps: WebSocketDeps) {
+  const wss = new WebSocketServer({ server: deps.httpServer, path: '/graphql', maxPayload: 1024 * 1024 });
+  const disposable = useServer(
+    {
+      schema: deps.schema,
+      async onConnect(ctx) {
+        const authorization = authorizationOf(ctx.connectionParams);
+        if (!authorization && deps.authenticator.mode !== 'open') return false;
+        try {
+          await deps.authenticator.authenticate(authorization);
+        } catch (error) {
+          deps.logger.info({ reason: (error as Error).message }, 'websocket connection refused');
+          return false;
+        }
+        deps.metrics.websocketConnections.inc();
+        return true;
+      },
+      onClose(ctx) {
+        if (ctx.acknowledged) deps.metrics.websocketConnections.dec();
+      },
+      context: (ctx) =>
+        deps.buildContext({
+          authorization: authorizationOf(ctx.connectionParams),
+          requestId: undefined,
+        }),
+      onSubscribe: () => {
+        deps.metrics.activeSubscriptions.inc();
+      },
+      onComplete: () => {
+        deps.metrics.activeSubscriptions.dec();
+      },
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => deps.formatError(error.toJSON(), error)),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((error) => deps.formatError(error.toJSON(), error)) } : result,
+    },
+    wss,
+  );
+  return {
+    wss,
+    /** Closes every socket with 1001 (going away) so clients reconnect to another instance. */
+    async close(): Promise<void> {
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

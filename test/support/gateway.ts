@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { ApolloServer } from '@apollo/server';
+import { startStandaloneServer } from '@apollo/server/standalone';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
+import { composeServices } from '@theguild/federation-composition';
+import { parse } from 'graphql';
+// @ts-expect-error plain JS module of the reference subgraph, shared with docker/
+import { resolvers as accountsResolvers } from '../../docker/accounts-subgraph/resolvers.mjs';
+import { readSchemaSdl } from '../../src/server/schema.js';
+
+export const ACCOUNTS_SDL = readFileSync(new URL('../../docker/accounts-subgraph/schema.graphql', import.meta.url), 'utf8');
+
+/** The reference accounts subgraph from docker/, served in-process on a free port. */
+export async function startAccountsSubgraph(): Promise<{ url: string; stop(): Promise<void> }> {
+  const server = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(ACCOUNTS_SDL), resolvers: accountsResolvers }) });
+  const { url } = await startStandaloneServer(server, { listen: { port: 0, host: '127.0.0.1' } });
+  return { url, stop: () => server.stop() };
+}
+
+export function composeSupergraph(subgraphs: { name: string; sdl: string; url: string }[]): string {
+  const result = composeServices(subgraphs.map(({ name, sdl, url }) => ({ name, typeDefs: parse(sdl), url })));
+  if (result.errors?.length) {
+    throw new Error(`Composition failed:\n${result.errors.map((error) => error.message).join('\n')}`);
+  }
+  return result.supergraphSdl!;
+}
+
+/**
+ * A real Hive Gateway runtime, in-process, over a static supergraph composed from our
+ * schema.graphql and the accounts subgraph. It forwards the caller's Authorization header.
+ */
+export async function startGateway(options: { allotmentUrl: string; accountsUrl: string }) {
+  const supergraph = composeSupergraph([
+    { name: 'allotment', sdl: readSchemaSdl(), url: options.allotmentUrl },
+    { name: 'accounts', sdl: ACCOUNTS_SDL, url: options.accountsUrl },
+  ]);
+  const gateway = createGatewayRuntime({
+    supergraph,
+    logging: false,
+    propagateHeaders: {
+      fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
+    },
+  });
+  return {
+    supergraph,
+    gateway,
+    async query(query: string, variables: Record<string, unknown> = {}, token?: string) {
+      const response = await gateway.fetch('http://gateway.local/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await response.json()) as { data?: any; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+    },
+    stop: () => gateway.dispose(),
+  };
+}

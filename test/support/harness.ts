@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { CommandStartedEvent } from 'mongodb';
+import { inject } from 'vitest';
+import { startAllotment, type RunningAllotment } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+export const ALL_SCOPES = 'entitlements:read usage:write grants:write catalog:write contracts:write audit:read usage:reconcile';
+
+export interface TokenClaims {
+  sub?: string;
+  scope?: string;
+  account_id?: string;
+  /** Seconds from now; negative makes an expired token. */
+  expiresIn?: number;
+}
+
+export async function signToken({ sub = 'test-operator', scope = ALL_SCOPES, account_id, expiresIn = 3600 }: TokenClaims = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ scope, ...(account_id ? { account_id } : {}) })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt(now - 60)
+    .setExpirationTime(now + expiresIn)
+    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  status: number;
+  data?: T | null;
+  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: { code?: string } & Record<string, unknown> }>;
+}
+
+export interface TestInstance extends RunningAllotment {
+  dbName: string;
+  wsUrl: string;
+  /** Every command the instance's driver sent, for round-trip counting. */
+  commands: CommandStartedEvent[];
+  /** POST a GraphQL operation; `token: null` sends none, the default is an all-scopes operator token. */
+  graphql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: { token?: string | null }): Promise<GraphQLResponse<T>>;
+}
+
+export function uniqueDbName(prefix = 't'): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}
+
+/**
+ * A real Allotment instance on a free port against the shared test database server.
+ * Two instances given the same `dbName` share one database, like two pods would.
+ */
+export async function startTestInstance(options: { dbName?: string; auth?: 'hs256' | 'open'; env?: Record<string, string> } = {}): Promise<TestInstance> {
+  const dbName = options.dbName ?? uniqueDbName();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    MONGODB_DB: dbName,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...(options.auth === 'open' ? {} : { AUTH_JWT_SECRET: TEST_JWT_SECRET }),
+    ...options.env,
+  });
+  const commands: CommandStartedEvent[] = [];
+  const instance = await startAllotment({
+    config,
+    logger: createLogger(config.logLevel),
+    mongodbUri: inject('mongoUri'),
+    clientOptions: { monitorCommands: true },
+  });
+  instance.database.client.on('commandStarted', (event) => commands.push(event));
+  const defaultToken = await signToken();
+  return {
+    ...instance,
+    dbName,
+    wsUrl: instance.url.replace(/^http/, 'ws'),
+    commands,
+    async graphql(query, variables, { token = defaultToken } = {}) {
+      const response = await fetch(instance.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as Omit<GraphQLResponse, 'status'>;
+      return { status: response.status, ...body } as GraphQLResponse<any>;
+    },
+  };
+}
+
+/** Commands of the given names (e.g. 'find', 'aggregate') sent since `from`. */
+export function countCommands(instance: TestInstance, names: string[], from = 0): number {
+  return instance.commands.slice(from).filter((event) => names.includes(event.commandName)).length;
+}
