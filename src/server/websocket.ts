@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -18,9 +18,20 @@ export interface WebSocketDeps {
   logger: Logger;
 }
 
-function authorizationOf(connectionParams: Readonly<Record<string, unknown>> | undefined): string | undefined {
-  const value = connectionParams?.authorization ?? connectionParams?.Authorization;
-  return typeof value === 'string' ? value : undefined;
+/**
+ * Where a WebSocket client puts its token: `connectionParams.authorization` (SPEC §3),
+ * `connectionParams.token` (Apollo Router's passthrough payload), or the upgrade request's
+ * Authorization header (also forwarded by gateways).
+ */
+function authorizationOf(
+  connectionParams: Readonly<Record<string, unknown>> | undefined,
+  upgradeRequest: IncomingMessage,
+): string | undefined {
+  const fromParams = connectionParams?.authorization ?? connectionParams?.Authorization ?? connectionParams?.token;
+  if (typeof fromParams === 'string' && fromParams.length > 0) {
+    return /^Bearer\s/i.test(fromParams) ? fromParams : `Bearer ${fromParams}`;
+  }
+  return upgradeRequest.headers.authorization;
 }
 
 /**
@@ -34,7 +45,7 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
     {
       schema: deps.schema,
       async onConnect(ctx) {
-        const authorization = authorizationOf(ctx.connectionParams);
+        const authorization = authorizationOf(ctx.connectionParams, ctx.extra.request);
         if (!authorization && deps.authenticator.mode !== 'open') return false;
         try {
           await deps.authenticator.authenticate(authorization);
@@ -50,7 +61,7 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
       },
       context: (ctx) =>
         deps.buildContext({
-          authorization: authorizationOf(ctx.connectionParams),
+          authorization: authorizationOf(ctx.connectionParams, ctx.extra.request),
           requestId: undefined,
         }),
       onSubscribe: () => {
