@@ -28,6 +28,7 @@ const config: CodegenConfig = {
         mappers: {
           Account: '../modules/contracts/model.js#AccountRef',
           Contract: '../modules/contracts/model.js#ContractDoc',
+          AuditEntry: '../modules/audit/model.js#AuditDoc',
         },
       },
     },

@@ -13,6 +13,8 @@ import { DateTimeScalar, DecimalScalar, JSONScalar } from '../shared/scalars.js'
 import { createContractLoaders } from './contracts/loaders.js';
 import { ContractRepository, contractIndexes } from './contracts/repository.js';
 import { contractResolvers } from './contracts/resolvers.js';
+import { AuditLog, auditIndexes } from './audit/repository.js';
+import { auditResolvers } from './audit/resolvers.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -21,8 +23,9 @@ export interface ModuleDeps {
 }
 
 export function createServices({ db }: ModuleDeps) {
+  const audit = new AuditLog(db);
   const contracts = new ContractRepository(db);
-  return { contracts };
+  return { audit, contracts };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -31,9 +34,10 @@ export function createLoaders(services: Services) {
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [contractIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
   contractResolvers,
+  auditResolvers,
 ];

@@ -1,18 +1,35 @@
+import type { EntitlementTerms } from '../catalog/model.js';
+
+export type ContractStatus = 'TRIALING' | 'ACTIVE' | 'PAST_DUE' | 'SUSPENDED' | 'CANCELED';
+
+/** Any entitlement field may be replaced for one contract (R3); absent fields inherit the plan's. */
+export type EntitlementOverride = Partial<Omit<EntitlementTerms, 'feature'>>;
+
+/** A plan pin that took effect at `effectiveAt` (R3: mid-cycle changes keep a history). */
+export interface PlanPin {
+  planKey: string;
+  planVersion: number;
+  effectiveAt: Date;
+}
+
 /** Stored shape of a contract. Dates are BSON dates; ids are the billing system's ids. */
 export interface ContractDoc {
   _id: string;
   accountId: string;
+  /** The plan in force now (the last entry of `planHistory`). */
   planKey: string;
   planVersion: number;
+  /** Every pin in effect order; the first starts at `startsAt`. */
+  planHistory?: PlanPin[];
   status: ContractStatus;
   startsAt: Date;
   endsAt: Date | null;
   billingAnchor: Date;
+  /** Per-feature overrides, keyed by feature key. */
+  overrides?: Record<string, EntitlementOverride>;
   createdAt: Date;
   updatedAt: Date;
 }
-
-export type ContractStatus = 'TRIALING' | 'ACTIVE' | 'PAST_DUE' | 'SUSPENDED' | 'CANCELED';
 
 /**
  * What an `Account` representation resolves to. Accounts are owned by another subgraph,

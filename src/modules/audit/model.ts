@@ -1,0 +1,23 @@
+import type { ObjectId } from 'mongodb';
+
+/** An immutable audit entry (R10). There is no code path that updates or deletes one. */
+export interface AuditDoc {
+  _id: ObjectId;
+  at: Date;
+  actor: string;
+  action: string;
+  targetType: string;
+  targetId: string;
+  accountId: string | null;
+  before: unknown;
+  after: unknown;
+  requestId: string | null;
+}
+
+export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 'before' | 'after' | 'accountId' | 'requestId'> & {
+  at?: Date;
+  accountId?: string | null;
+  before?: unknown;
+  after?: unknown;
+  requestId?: string | null;
+};

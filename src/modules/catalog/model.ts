@@ -1,0 +1,55 @@
+import type { Micros } from '../../shared/quantity.js';
+import type { ResetPeriod } from '../entitlements/periods.js';
+
+export type FeatureType = 'BOOLEAN' | 'METERED';
+export type Enforcement = 'HARD' | 'SOFT' | 'NONE';
+export type Rounding = 'UP' | 'EXACT';
+
+export interface FeatureDoc {
+  /** The feature key, `^[a-z][a-z0-9_]{0,63}$` (R1). */
+  _id: string;
+  name: string;
+  type: FeatureType;
+  unit: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface OverageTerms {
+  /** Exact money string: the price of one block of `per` units. */
+  unitPrice: string;
+  /** Block size in micro-units (e.g. 1,000 units for "$0.20 per 1,000"). */
+  per: Micros;
+  rounding: Rounding;
+}
+
+/** One feature's terms in a plan version, or after an override is applied. */
+export interface EntitlementTerms {
+  feature: string;
+  enabled: boolean;
+  /** Null means unlimited. */
+  included: Micros | null;
+  resetPeriod: ResetPeriod;
+  enforcement: Enforcement;
+  grace: Micros;
+  overage: OverageTerms | null;
+  thresholds: number[];
+  config: unknown;
+}
+
+export interface PlanVersionDoc {
+  /** `${key}@${version}` */
+  _id: string;
+  key: string;
+  version: number;
+  name: string;
+  currency: string;
+  /** Exact money string per billing period, or null when the plan has no base fee. */
+  baseFee: string | null;
+  billingPeriod: ResetPeriod;
+  entitlements: EntitlementTerms[];
+  publishedAt: Date;
+  publishedBy: string;
+}
+
+export const DEFAULT_THRESHOLDS = [80, 90, 100];

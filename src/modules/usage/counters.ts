@@ -1,0 +1,62 @@
+import type { Collection, Db } from 'mongodb';
+import type { CollectionIndexes } from '../../db/mongo.js';
+import { toMicros, type Micros } from '../../shared/quantity.js';
+
+export const COUNTERS = 'usage_counters';
+
+/**
+ * One document per (account, feature, period): the running total in micro-units plus
+ * hour buckets (for grant windows at one-hour resolution, and usage series). Every change
+ * is a single-document atomic update; `pending` lists the events or batches applied here
+ * whose bookkeeping has not finished, which makes re-applying them a no-op (SPEC §6).
+ */
+export interface CounterDoc {
+  /** counterId(accountId, feature, periodStart) */
+  _id: string;
+  accountId: string;
+  feature: string;
+  periodStart: Date;
+  /** Null for NEVER-resetting entitlements. */
+  periodEnd: Date | null;
+  used: Micros;
+  /** Micro-units per UTC hour, keyed by hourKey(). */
+  hours: Record<string, Micros>;
+  pending: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const counterIndexes: CollectionIndexes = {
+  collection: COUNTERS,
+  indexes: [{ key: { accountId: 1, feature: 1, periodStart: 1 }, name: 'by_account_feature_period' }],
+};
+
+export function counterId(accountId: string, feature: string, periodStart: Date): string {
+  return `${accountId}|${feature}|${periodStart.toISOString()}`;
+}
+
+/** "2026013113" for 2026-01-31T13:xx UTC: sortable, and free of "." and "$". */
+export function hourKey(at: Date): string {
+  return at.toISOString().slice(0, 13).replace(/[-T]/g, '');
+}
+
+export function hourStart(key: string): Date {
+  return new Date(`${key.slice(0, 4)}-${key.slice(4, 6)}-${key.slice(6, 8)}T${key.slice(8, 10)}:00:00.000Z`);
+}
+
+export class CounterReader {
+  readonly collection: Collection<CounterDoc>;
+
+  constructor(db: Db) {
+    this.collection = db.collection<CounterDoc>(COUNTERS);
+  }
+
+  /** Used amounts for many counters in one query; counters never written read as 0. */
+  async usedByIds(ids: readonly string[]): Promise<Map<string, Micros>> {
+    const used = new Map<string, Micros>(ids.map((id) => [id, 0n]));
+    if (ids.length === 0) return used;
+    const docs = await this.collection.find({ _id: { $in: [...ids] } }, { projection: { used: 1 } }).toArray();
+    for (const doc of docs) used.set(doc._id, toMicros(doc.used));
+    return used;
+  }
+}
