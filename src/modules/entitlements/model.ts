@@ -1,0 +1,39 @@
+import type { Micros } from '../../shared/quantity.js';
+import type { Enforcement, FeatureType, OverageTerms } from '../catalog/model.js';
+import type { Period, ResetPeriod } from './periods.js';
+
+/** Why an account has, or lacks, access before any quantity is considered. */
+export type AccessStatus = 'ENTITLED' | 'UNKNOWN_FEATURE' | 'NOT_ENTITLED' | 'CONTRACT_INACTIVE';
+
+/**
+ * The merged terms of one feature for one account at one instant (R4): the contract
+ * side of every figure. Usage (`used`) and grants (`granted`) are added by their modules.
+ * This is the interface the usage, grants, alerts and rating modules consume.
+ */
+export interface EffectiveTerms {
+  accountId: string;
+  feature: string;
+  /** Null when the feature is not defined in the catalog. */
+  featureType: FeatureType | null;
+  access: AccessStatus;
+  /** True only when access is ENTITLED. */
+  hasAccess: boolean;
+  /** Any contributing contract is PAST_DUE. */
+  delinquent: boolean;
+  enforcement: Enforcement;
+  /** Sum over active contracts; null when any is unlimited (or for BOOLEAN features). */
+  included: Micros | null;
+  grace: Micros;
+  /** The cheapest overage across contracts (R4), or null when none is priced. */
+  overage: OverageTerms | null;
+  thresholds: number[];
+  config: unknown;
+  resetPeriod: ResetPeriod;
+  /** The usage period containing the instant; null for BOOLEAN features or no access. */
+  period: Period | null;
+  /** Counter document id for (account, feature, period); null when `period` is. */
+  counterId: string | null;
+  /** Contracts that contributed, oldest first. */
+  contractIds: string[];
+  currency: string | null;
+}
