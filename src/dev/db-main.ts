@@ -1,0 +1,62 @@
+/**
+ * `npm run db`: starts the embedded database on its own and prints its URI, so that
+ * several service instances can share it (SPEC §3):
+ *
+ *   npm run db                       # prints MONGODB_URI=mongodb://127.0.0.1:PORT/
+ *   PORT=4002 MONGODB_URI=… npm start
+ *
+ * `DB_PORT` picks the port (default 0: a free one); `ALLOTMENT_EMBEDDED_ENGINE` forces
+ * an engine (see embedded-db.ts). Runs until SIGINT/SIGTERM, then stops the database.
+ */
+import { createLogger } from '../logger.js';
+import { resolveDatabase } from './embedded-db.js';
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return 0;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`DB_PORT must be an integer between 0 and 65535, got "${raw}"`);
+  }
+  return port;
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger();
+  const port = parsePort(process.env.DB_PORT);
+  // MONGODB_URI is deliberately not passed: this command exists to start an embedded database.
+  const db = await resolveDatabase({ logger, port });
+
+  process.stdout.write(`MONGODB_URI=${db.uri}\n`);
+  process.stdout.write(`# start instances against it with: PORT=4002 MONGODB_URI='${db.uri}' npm start\n`);
+
+  // The embedded server's process handles are unref'd; keep this process alive ourselves.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for the database to stop');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, engine: db.engine }, 'stopping database');
+    db.stop().then(
+      () => {
+        clearInterval(keepAlive);
+        logger.info('database stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'failed to stop database cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm run db: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
