@@ -62,6 +62,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
+    logger: logger.child({ module: 'apollo' }),
     introspection: config.env !== 'production',
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
