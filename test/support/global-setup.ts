@@ -15,7 +15,7 @@ declare module 'vitest' {
  * mongo-java-server. Each test file then works in a database of its own.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'error');
   const database = await resolveDatabase({ uri: process.env.MONGODB_URI, logger });
   project.provide('mongoUri', database.uri);
   project.provide('mongoEngine', database.engine);
