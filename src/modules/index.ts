@@ -10,9 +10,19 @@ import type { CollectionIndexes } from '../db/mongo.js';
 import type { Resolvers } from '../generated/graphql.js';
 import type { Logger } from '../logger.js';
 import { DateTimeScalar, DecimalScalar, JSONScalar } from '../shared/scalars.js';
+import { createCatalogLoaders } from './catalog/loaders.js';
+import { CatalogRepository, catalogIndexes } from './catalog/repository.js';
+import { catalogResolvers } from './catalog/resolvers.js';
+import { CatalogService } from './catalog/service.js';
 import { createContractLoaders } from './contracts/loaders.js';
 import { ContractRepository, contractIndexes } from './contracts/repository.js';
 import { contractResolvers } from './contracts/resolvers.js';
+import { ContractService } from './contracts/service.js';
+import { NO_GRANTS } from './entitlements/granted.js';
+import { createEntitlementLoaders } from './entitlements/loaders.js';
+import { entitlementResolvers } from './entitlements/resolvers.js';
+import { EntitlementService } from './entitlements/service.js';
+import { CounterReader } from './usage/counters.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 
@@ -25,19 +35,27 @@ export interface ModuleDeps {
 export function createServices({ db }: ModuleDeps) {
   const audit = new AuditLog(db);
   const contracts = new ContractRepository(db);
-  return { audit, contracts };
+  const catalogRepository = new CatalogRepository(db);
+  const catalog = new CatalogService(catalogRepository, audit);
+  const contractAdmin = new ContractService(contracts, catalogRepository, audit);
+  // `granted` is the grants module's to provide (R5); nothing is granted until it does.
+  const entitlements = new EntitlementService({ contracts, catalog: catalogRepository, counters: new CounterReader(db), granted: NO_GRANTS });
+  return { audit, contracts, catalog, contractAdmin, entitlements };
 }
 export type Services = ReturnType<typeof createServices>;
 
 export function createLoaders(services: Services) {
-  return { ...createContractLoaders(services.contracts) };
+  const sources = { ...createContractLoaders(services.contracts), ...createCatalogLoaders(services.catalog.repository) };
+  return { ...sources, ...createEntitlementLoaders(services.entitlements, sources) };
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
   contractResolvers,
   auditResolvers,
+  catalogResolvers,
+  entitlementResolvers,
 ];

@@ -27,6 +27,8 @@ export interface ContractDoc {
   billingAnchor: Date;
   /** Per-feature overrides, keyed by feature key. */
   overrides?: Record<string, EntitlementOverride>;
+  /** Bumped by every write; writes are compare-and-set on it (no transactions, SPEC §5). */
+  revision?: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -38,4 +40,10 @@ export interface ContractDoc {
 export interface AccountRef {
   id: string;
   contracts: ContractDoc[];
+}
+
+/** One feature's overrides on a contract, as read through GraphQL (`ContractOverride`). */
+export interface OverrideEntry {
+  feature: string;
+  override: EntitlementOverride;
 }

@@ -1,0 +1,42 @@
+import type { Resolvers } from '../../generated/graphql.js';
+import { authorize } from '../../server/auth.js';
+import { formatQuantity } from '../../shared/quantity.js';
+
+export const catalogResolvers: Resolvers = {
+  Query: {
+    features(_root, _args, { principal, services }) {
+      authorize(principal, 'entitlements:read');
+      return services.catalog.listFeatures();
+    },
+    plan(_root, { key, version }, { principal, services }) {
+      authorize(principal, 'entitlements:read');
+      return services.catalog.findPlan(key, version);
+    },
+  },
+  Mutation: {
+    defineFeature(_root, { input }, { principal, requestId, services }) {
+      authorize(principal, 'catalog:write');
+      return services.catalog.defineFeature(input, { actor: principal.actor, requestId });
+    },
+    publishPlan(_root, { input }, { principal, requestId, services }) {
+      authorize(principal, 'catalog:write');
+      return services.catalog.publishPlan(input, { actor: principal.actor, requestId });
+    },
+  },
+  Feature: {
+    key: (feature) => feature._id,
+  },
+  PlanEntitlement: {
+    async feature(terms, _args, { loaders }) {
+      const feature = await loaders.featureByKey.load(terms.feature);
+      // Features are never deleted and a plan can only name defined ones.
+      if (!feature) throw new Error(`plan entitlement names missing feature "${terms.feature}"`);
+      return feature;
+    },
+    included: (terms) => (terms.included === null ? null : formatQuantity(terms.included)),
+    grace: (terms) => formatQuantity(terms.grace),
+  },
+  Overage: {
+    per: (overage) => formatQuantity(overage.per),
+  },
+};

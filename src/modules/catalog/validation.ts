@@ -1,0 +1,187 @@
+/**
+ * Validation at the edge for catalog input: every plan entitlement and every contract
+ * override passes through here, so both obey the same rules and say the same things.
+ */
+import { BadInputError } from '../../shared/errors.js';
+import { parseMoney } from '../../shared/money.js';
+import { MAX_TERM_UNITS, parseQuantity, type Micros } from '../../shared/quantity.js';
+import type { ResetPeriod } from '../entitlements/periods.js';
+import {
+  DEFAULT_THRESHOLDS,
+  type Enforcement,
+  type EntitlementTerms,
+  type FeatureDoc,
+  type FeatureType,
+  type OverageTerms,
+  type Rounding,
+} from './model.js';
+
+export const KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+const MAX_THRESHOLDS = 20;
+const MAX_CONFIG_BYTES = 16 * 1024;
+const MAX_NAME_LENGTH = 200;
+
+/** Feature and plan keys (R1). */
+export function parseKey(value: string, field: string): string {
+  if (!KEY_PATTERN.test(value)) {
+    throw new BadInputError(
+      `${field} "${value.slice(0, 70)}" is not a valid key: use 1-64 characters, a lowercase letter first, then lowercase letters, digits or "_" (e.g. "api_calls").`,
+      { field },
+    );
+  }
+  return value;
+}
+
+export function parseName(value: string, field: string): string {
+  const name = value.trim();
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new BadInputError(`${field} must be 1-${MAX_NAME_LENGTH} characters; got ${name.length}.`, { field });
+  }
+  return name;
+}
+
+export function parseUnit(value: string | null | undefined): string | null {
+  if (value === null || value === undefined) return null;
+  const unit = value.trim();
+  if (unit.length === 0) return null;
+  if (unit.length > 64) throw new BadInputError('unit must be at most 64 characters, e.g. "call" or "GB".', { field: 'unit' });
+  return unit;
+}
+
+export function parseThresholds(values: readonly number[], field: string): number[] {
+  if (values.length > MAX_THRESHOLDS) throw new BadInputError(`${field} may list at most ${MAX_THRESHOLDS} percentages.`, { field });
+  for (const value of values) {
+    if (!Number.isInteger(value) || value < 1 || value > 1000) {
+      throw new BadInputError(`${field} must be whole percentages between 1 and 1000; got ${value}.`, { field });
+    }
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+export interface OverageInputShape {
+  unitPrice: string;
+  per?: string | null;
+  rounding?: Rounding | null;
+}
+
+export function parseOverage(input: OverageInputShape, field: string): OverageTerms {
+  const unitPrice = parseMoney(input.unitPrice, `${field}.unitPrice`);
+  if (unitPrice.isZero()) {
+    throw new BadInputError(`${field}.unitPrice must be greater than zero; omit overage to leave overage unpriced.`, { field: `${field}.unitPrice` });
+  }
+  return {
+    unitPrice: unitPrice.toFixed(),
+    per: parseQuantity(input.per ?? '1', { field: `${field}.per` }),
+    rounding: input.rounding ?? 'EXACT',
+  };
+}
+
+/** Config is stored as given; keys starting with "$" would be read by MongoDB as operators. */
+export function parseConfig(value: unknown, field: string): unknown {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  if (text !== undefined && Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new BadInputError(`${field} is larger than ${MAX_CONFIG_BYTES} bytes of JSON; keep configuration small.`, { field });
+  }
+  assertSafeKeys(value, field);
+  return value ?? null;
+}
+
+function assertSafeKeys(value: unknown, field: string): void {
+  if (Array.isArray(value)) value.forEach((item) => assertSafeKeys(item, field));
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      if (key.startsWith('$') || key.includes('.')) {
+        throw new BadInputError(`${field} key "${key.slice(0, 40)}" must not start with "$" or contain "."; rename it.`, { field });
+      }
+      assertSafeKeys(inner, field);
+    }
+  }
+}
+
+function parseGrace(value: string, field: string): Micros {
+  return parseQuantity(value, { field, allowZero: true, maxUnits: MAX_TERM_UNITS });
+}
+
+function parseIncluded(value: string, field: string): Micros {
+  return parseQuantity(value, { field, allowZero: true, maxUnits: MAX_TERM_UNITS });
+}
+
+export interface PlanEntitlementInputShape {
+  feature: string;
+  enabled?: boolean | null;
+  included?: string | null;
+  resetPeriod?: ResetPeriod | null;
+  enforcement?: Enforcement | null;
+  grace?: string | null;
+  overage?: OverageInputShape | null;
+  thresholds?: readonly number[] | null;
+  config?: unknown;
+}
+
+/**
+ * One plan entitlement. Quantity terms only make sense for METERED features, so a BOOLEAN
+ * feature given `included`, `grace` or `overage` is refused rather than silently ignored.
+ */
+export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: FeatureDoc, field: string): EntitlementTerms {
+  if (feature.type === 'BOOLEAN') assertNoQuantityTerms(input, feature.type, field);
+  return {
+    feature: feature._id,
+    enabled: input.enabled ?? true,
+    included: feature.type === 'METERED' && input.included != null ? parseIncluded(input.included, `${field}.included`) : null,
+    resetPeriod: input.resetPeriod ?? 'MONTH',
+    enforcement: input.enforcement ?? 'HARD',
+    grace: feature.type === 'METERED' && input.grace != null ? parseGrace(input.grace, `${field}.grace`) : 0n,
+    overage: feature.type === 'METERED' && input.overage ? parseOverage(input.overage, `${field}.overage`) : null,
+    thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
+    config: parseConfig(input.config, `${field}.config`),
+  };
+}
+
+function assertNoQuantityTerms(input: PlanEntitlementInputShape | OverrideInputShape, type: FeatureType, field: string): void {
+  const offending = (['included', 'overage'] as const).find((name) => input[name] != null);
+  const graceGiven = input.grace != null && parseGrace(input.grace, `${field}.grace`) !== 0n;
+  if (offending || graceGiven) {
+    throw new BadInputError(
+      `${field}.${offending ?? 'grace'} does not apply to ${type} feature "${input.feature}": only METERED features have quantities. Remove it.`,
+      { field: `${field}.${offending ?? 'grace'}` },
+    );
+  }
+}
+
+export type OverrideInputShape = PlanEntitlementInputShape;
+
+/** Fields of an override, in the order they are documented. */
+export const OVERRIDE_FIELDS = ['enabled', 'included', 'resetPeriod', 'enforcement', 'grace', 'overage', 'thresholds', 'config'] as const;
+export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
+
+/**
+ * A partial override: only the fields present in the input are returned. `included: null`
+ * and `overage: null` are meaningful (unlimited, unpriced); null for any other field is
+ * refused because it has no meaning other than "inherit", which is what omitting it does.
+ */
+export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): Partial<Omit<EntitlementTerms, 'feature'>> {
+  const field = 'input';
+  const present = (name: OverrideField) => Object.prototype.hasOwnProperty.call(input, name) && input[name] !== undefined;
+  for (const name of ['enabled', 'resetPeriod', 'enforcement', 'grace', 'thresholds'] as const) {
+    if (present(name) && input[name] === null) {
+      throw new BadInputError(`${field}.${name} cannot be null: omit it to keep the plan's value, or use clearEntitlementOverride.`, {
+        field: `${field}.${name}`,
+      });
+    }
+  }
+  if (feature.type === 'BOOLEAN') assertNoQuantityTerms(input, feature.type, field);
+  const override: Partial<Omit<EntitlementTerms, 'feature'>> = {};
+  if (present('enabled')) override.enabled = input.enabled!;
+  if (present('included')) override.included = input.included === null ? null : parseIncluded(input.included!, `${field}.included`);
+  if (present('resetPeriod')) override.resetPeriod = input.resetPeriod!;
+  if (present('enforcement')) override.enforcement = input.enforcement!;
+  if (present('grace')) override.grace = parseGrace(input.grace!, `${field}.grace`);
+  if (present('overage')) override.overage = input.overage === null ? null : parseOverage(input.overage!, `${field}.overage`);
+  if (present('thresholds')) override.thresholds = parseThresholds(input.thresholds!, `${field}.thresholds`);
+  if (present('config')) override.config = parseConfig(input.config, `${field}.config`);
+  if (Object.keys(override).length === 0) {
+    throw new BadInputError(`The override for "${feature._id}" sets no field: give at least one of ${OVERRIDE_FIELDS.join(', ')}.`);
+  }
+  return override;
+}

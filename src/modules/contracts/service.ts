@@ -1,0 +1,286 @@
+import { isDuplicateKeyError } from '../../db/mongo.js';
+import { BadInputError, NotFoundError } from '../../shared/errors.js';
+import type { AuditLog } from '../audit/repository.js';
+import type { PlanVersionDoc } from '../catalog/model.js';
+import { planVersionId, type CatalogRepository } from '../catalog/repository.js';
+import type { Actor } from '../catalog/service.js';
+import { parseKey, parseOverride, type OverrideInputShape } from '../catalog/validation.js';
+import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
+import { pinPlanId, pinsOf, windowsOverlap } from './plan-history.js';
+import type { ContractRepository } from './repository.js';
+
+/** Ids come from other systems; they end up in counter ids, so "|" and control characters are out. */
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
+const MAX_PINS = 1_000;
+const WRITE_ATTEMPTS = 8;
+
+export function parseExternalId(value: string, field: string): string {
+  if (!ID_PATTERN.test(value)) {
+    throw new BadInputError(
+      `${field} "${value.slice(0, 40)}" is not a valid id: use 1-128 letters, digits or "_ . : @ / -", starting with a letter or digit.`,
+      { field },
+    );
+  }
+  return value;
+}
+
+export interface ContractInputShape {
+  id: string;
+  accountId: string;
+  planKey: string;
+  planVersion?: number | null;
+  status?: ContractStatus | null;
+  startsAt: Date;
+  endsAt?: Date | null;
+  billingAnchor?: Date | null;
+}
+
+/**
+ * Contract writes (R3). Each is a compare-and-set on `revision`: read, validate and build
+ * the next document, then replace it only if nobody wrote in between (else retry). One
+ * document per write keeps this correct without transactions, on every store.
+ */
+export class ContractService {
+  constructor(
+    readonly repository: ContractRepository,
+    private readonly catalog: CatalogRepository,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /**
+   * Creates or updates a contract as the billing system sends it. On an existing contract,
+   * an omitted `planVersion` keeps the pinned version (grandfathering, R2) rather than
+   * jumping to the latest; a different plan or version is appended to the plan history,
+   * effective now (or at `startsAt`, for a contract that has not started).
+   */
+  async upsertContract(input: ContractInputShape, by: Actor): Promise<ContractDoc> {
+    const id = parseExternalId(input.id, 'id');
+    const accountId = parseExternalId(input.accountId, 'accountId');
+    const planKey = parseKey(input.planKey, 'planKey');
+    const startsAt = input.startsAt;
+    const endsAt = input.endsAt ?? null;
+    if (endsAt && endsAt.getTime() <= startsAt.getTime()) {
+      throw new BadInputError(`endsAt (${endsAt.toISOString()}) must be after startsAt (${startsAt.toISOString()}).`, { field: 'endsAt' });
+    }
+    const billingAnchor = input.billingAnchor ?? startsAt;
+    const status = input.status ?? 'ACTIVE';
+
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const existing = await this.repository.collection.findOne({ _id: id });
+      if (existing && existing.accountId !== accountId) {
+        throw new BadInputError(`Contract "${id}" belongs to account "${existing.accountId}"; a contract cannot move to another account.`, {
+          field: 'accountId',
+        });
+      }
+      const keepPinned = existing && existing.planKey === planKey && input.planVersion == null;
+      const plan = await this.resolvePlan(planKey, keepPinned ? existing.planVersion : input.planVersion);
+      await this.assertCurrencyCompatible({ _id: id, accountId, startsAt, endsAt, status }, plan.currency);
+      const now = new Date();
+
+      if (!existing) {
+        const created: ContractDoc = {
+          _id: id,
+          accountId,
+          planKey: plan.key,
+          planVersion: plan.version,
+          planHistory: [{ planKey: plan.key, planVersion: plan.version, effectiveAt: startsAt }],
+          status,
+          startsAt,
+          endsAt,
+          billingAnchor,
+          overrides: {},
+          revision: 1,
+          createdAt: now,
+          updatedAt: now,
+        };
+        try {
+          await this.repository.collection.insertOne(created);
+        } catch (error) {
+          if (isDuplicateKeyError(error)) continue; // created concurrently: update it instead
+          throw error;
+        }
+        await this.record('contract.upserted', null, created, by);
+        return created;
+      }
+
+      const pins = pinsOf(existing).map((pin, index) => (index === 0 ? { ...pin, effectiveAt: startsAt } : pin));
+      const last = pins.at(-1)!;
+      if (last.planKey !== plan.key || last.planVersion !== plan.version) {
+        const effectiveAt = new Date(Math.max(now.getTime(), startsAt.getTime(), last.effectiveAt.getTime()));
+        pins.push({ planKey: plan.key, planVersion: plan.version, effectiveAt });
+      }
+      const next: ContractDoc = { ...existing, ...withPins(pins), status, startsAt, endsAt, billingAnchor };
+      const written = await this.compareAndSet(existing, next);
+      if (!written) continue;
+      await this.record('contract.upserted', existing, written, by);
+      return written;
+    }
+    throw new Error(`upsertContract("${id}") kept racing with concurrent writers`);
+  }
+
+  /** Moves a contract to another plan version from `effectiveAt` on (default: now). */
+  async changePlan(
+    args: { contractId: string; planKey: string; version?: number | null; effectiveAt?: Date | null },
+    by: Actor,
+  ): Promise<ContractDoc> {
+    const planKey = parseKey(args.planKey, 'planKey');
+    const plan = await this.resolvePlan(planKey, args.version);
+    return this.mutate(args.contractId, 'contract.plan_changed', by, async (contract) => {
+      const effectiveAt = args.effectiveAt ?? new Date();
+      const pins = pinsOf(contract);
+      const last = pins.at(-1)!;
+      if (effectiveAt.getTime() < contract.startsAt.getTime()) {
+        throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is before the contract starts (${contract.startsAt.toISOString()}).`, {
+          field: 'effectiveAt',
+        });
+      }
+      if (contract.endsAt && effectiveAt.getTime() >= contract.endsAt.getTime()) {
+        throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`, {
+          field: 'effectiveAt',
+        });
+      }
+      if (effectiveAt.getTime() < last.effectiveAt.getTime()) {
+        throw new BadInputError(
+          `effectiveAt (${effectiveAt.toISOString()}) is before the last plan change (${last.effectiveAt.toISOString()}); plan history only moves forward.`,
+          { field: 'effectiveAt' },
+        );
+      }
+      const current = await this.catalog.findPlanVersion(contract.planKey, contract.planVersion);
+      if (current && current.currency !== plan.currency) {
+        throw new BadInputError(
+          `Plan ${plan.key}@${plan.version} is billed in ${plan.currency} but contract "${contract._id}" is in ${current.currency}; a contract keeps one currency. Start a new contract instead.`,
+          { field: 'planKey' },
+        );
+      }
+      if (pins.length >= MAX_PINS) throw new BadInputError(`Contract "${contract._id}" already has ${MAX_PINS} plan changes.`);
+      const samePlan = last.planKey === plan.key && last.planVersion === plan.version;
+      return samePlan ? contract : { ...contract, ...withPins([...pins, { planKey: plan.key, planVersion: plan.version, effectiveAt }]) };
+    });
+  }
+
+  /** Replaces the given entitlement fields for one feature of one contract; others stay. */
+  async setOverride(contractId: string, input: OverrideInputShape, by: Actor): Promise<ContractDoc> {
+    const featureKey = parseKey(input.feature, 'input.feature');
+    const [feature] = await this.catalog.findFeatures([featureKey]);
+    if (!feature) throw new BadInputError(`Unknown feature "${featureKey}": define it with defineFeature first.`, { field: 'input.feature' });
+    const change = parseOverride(input, feature);
+    return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
+      const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
+      return { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
+    });
+  }
+
+  /** Removes every override of one feature, so the plan's terms apply again. */
+  async clearOverride(contractId: string, feature: string, by: Actor): Promise<ContractDoc> {
+    const featureKey = parseKey(feature, 'feature');
+    return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
+      const { [featureKey]: _removed, ...rest } = contract.overrides ?? {};
+      return { ...contract, overrides: rest };
+    });
+  }
+
+  async setStatus(contractId: string, status: ContractStatus, by: Actor): Promise<ContractDoc> {
+    return this.mutate(contractId, 'contract.status_set', by, async (contract) => {
+      if (contract.status === 'CANCELED' && status !== 'CANCELED') {
+        // Reviving a contract brings its currency back into the account's merge.
+        const plan = await this.catalog.findPlanVersion(contract.planKey, contract.planVersion);
+        if (plan) await this.assertCurrencyCompatible({ ...contract, status }, plan.currency);
+      }
+      return { ...contract, status };
+    });
+  }
+
+  private async mutate(
+    contractId: string,
+    action: 'contract.plan_changed' | 'contract.override_set' | 'contract.status_set',
+    by: Actor,
+    change: (contract: ContractDoc) => Promise<ContractDoc>,
+  ): Promise<ContractDoc> {
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const existing = await this.repository.collection.findOne({ _id: contractId });
+      if (!existing) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
+      const next = await change(existing);
+      const written = await this.compareAndSet(existing, next);
+      if (!written) continue;
+      await this.record(action, existing, written, by, overrideTarget(action, existing, written));
+      return written;
+    }
+    throw new Error(`${action} on "${contractId}" kept racing with concurrent writers`);
+  }
+
+  /** Replaces the document only if its revision is still the one read; null when it moved. */
+  private async compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
+    const written: ContractDoc = { ...next, revision: (existing.revision ?? 0) + 1, updatedAt: new Date() };
+    const before = await this.repository.collection.findOneAndReplace({ _id: existing._id, revision: existing.revision ?? null } as never, written, {
+      returnDocument: 'before',
+    });
+    return before ? written : null;
+  }
+
+  private async resolvePlan(planKey: string, version: number | null | undefined): Promise<PlanVersionDoc> {
+    if (version === null || version === undefined) {
+      const latest = await this.catalog.findLatestPlanVersion(planKey);
+      if (!latest) throw new BadInputError(`Unknown plan "${planKey}": publish it with publishPlan first.`, { field: 'planKey' });
+      return latest;
+    }
+    if (!Number.isInteger(version) || version < 1) throw new BadInputError(`planVersion must be 1 or more; got ${version}.`, { field: 'planVersion' });
+    const plan = await this.catalog.findPlanVersion(planKey, version);
+    if (plan) return plan;
+    const latest = await this.catalog.findLatestPlanVersion(planKey);
+    throw new BadInputError(
+      latest
+        ? `Plan "${planKey}" has no version ${version}; the latest is ${latest.version}.`
+        : `Unknown plan "${planKey}": publish it with publishPlan first.`,
+      { field: 'planVersion' },
+    );
+  }
+
+  /**
+   * Contracts of one account that overlap in time are merged (R4), so they must bill in one
+   * currency. Canceled contracts no longer take part.
+   */
+  private async assertCurrencyCompatible(
+    contract: Pick<ContractDoc, '_id' | 'accountId' | 'startsAt' | 'endsAt' | 'status'>,
+    currency: string,
+  ): Promise<void> {
+    if (contract.status === 'CANCELED') return;
+    const others = (await this.repository.findByAccountIds([contract.accountId])).filter(
+      (other) => other._id !== contract._id && other.status !== 'CANCELED' && windowsOverlap(other, contract),
+    );
+    if (others.length === 0) return;
+    const plans = new Map((await this.catalog.findPlanVersions(others.map((other) => planVersionId(other.planKey, other.planVersion)))).map((p) => [p._id, p]));
+    for (const other of others) {
+      const otherCurrency = plans.get(pinPlanId(pinsOf(other).at(-1)!))?.currency;
+      if (otherCurrency && otherCurrency !== currency) {
+        throw new BadInputError(
+          `Currency mismatch: contract "${other._id}" of account "${contract.accountId}" overlaps this one and bills in ${otherCurrency}, but this plan bills in ${currency}. Use a ${otherCurrency} plan, or end or cancel "${other._id}" first.`,
+          { field: 'planKey' },
+        );
+      }
+    }
+  }
+
+  private async record(action: string, before: ContractDoc | null, after: ContractDoc, by: Actor, target?: { before: unknown; after: unknown }) {
+    await this.audit.record({
+      actor: by.actor,
+      action,
+      targetType: 'Contract',
+      targetId: after._id,
+      accountId: after.accountId,
+      before: target ? target.before : before,
+      after: target ? target.after : after,
+      requestId: by.requestId,
+    });
+  }
+}
+
+function withPins(pins: PlanPin[]): Pick<ContractDoc, 'planHistory' | 'planKey' | 'planVersion'> {
+  const last = pins.at(-1)!;
+  return { planHistory: pins, planKey: last.planKey, planVersion: last.planVersion };
+}
+
+/** Override entries record only the overrides, not the whole contract, so a dispute reads directly. */
+function overrideTarget(action: string, before: ContractDoc, after: ContractDoc): { before: unknown; after: unknown } | undefined {
+  if (action !== 'contract.override_set') return undefined;
+  return { before: { overrides: before.overrides ?? {} }, after: { overrides: after.overrides ?? {} } };
+}

@@ -1,0 +1,197 @@
+/**
+ * The effective entitlement of one feature for one account at one instant (R4), as pure
+ * functions over already-loaded documents: no I/O, so every rule is unit-tested directly.
+ */
+import { Money } from '../../shared/money.js';
+import { formatQuantity, type Micros } from '../../shared/quantity.js';
+import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureDoc, type OverageTerms, type PlanVersionDoc } from '../catalog/model.js';
+import type { ContractDoc, ContractStatus } from '../contracts/model.js';
+import { isInForceAt, pinPlanId, planPinAt } from '../contracts/plan-history.js';
+import { counterId } from '../usage/counters.js';
+import type { AccessStatus, EffectiveTerms } from './model.js';
+import { periodContaining, type ResetPeriod } from './periods.js';
+
+/** Statuses that give access (R4); PAST_DUE does, flagged delinquent. */
+const GRANTING: ReadonlySet<ContractStatus> = new Set<ContractStatus>(['TRIALING', 'ACTIVE', 'PAST_DUE']);
+
+/** Lower is less restrictive: the merge keeps the least restrictive (NONE > SOFT > HARD). */
+const RESTRICTIVENESS: Record<Enforcement, number> = { NONE: 0, SOFT: 1, HARD: 2 };
+
+/** A feature a contract's plan does not list: off, until an override says otherwise. */
+function absentTerms(feature: string): EntitlementTerms {
+  return {
+    feature,
+    enabled: false,
+    included: 0n,
+    resetPeriod: 'MONTH',
+    enforcement: 'HARD',
+    grace: 0n,
+    overage: null,
+    thresholds: [...DEFAULT_THRESHOLDS],
+    config: null,
+  };
+}
+
+/**
+ * One contract's terms for a feature under a given plan version: the plan's entitlement
+ * with the contract's overrides laid over it. Null when neither mentions the feature.
+ */
+export function contractTerms(contract: ContractDoc, plan: PlanVersionDoc | null | undefined, feature: string): EntitlementTerms | null {
+  const base = plan?.entitlements.find((terms) => terms.feature === feature);
+  const override = contract.overrides?.[feature];
+  if (!base && !override) return null;
+  return { ...(base ?? absentTerms(feature)), ...override, feature };
+}
+
+/** The features a contract speaks about at `at`: its plan's, plus any it overrides. */
+export function contractFeatures(contract: ContractDoc, plan: PlanVersionDoc | null | undefined): string[] {
+  return [...new Set([...(plan?.entitlements.map((terms) => terms.feature) ?? []), ...Object.keys(contract.overrides ?? {})])];
+}
+
+export interface MergeInput {
+  accountId: string;
+  /** The requested feature key, and its catalog entry (null when not defined). */
+  feature: string;
+  featureDoc: FeatureDoc | null;
+  /** The account's contracts, any order. */
+  contracts: readonly ContractDoc[];
+  /** Plan versions by `key@version`; must hold the pin in force at `at` of each contract in force. */
+  plans: ReadonlyMap<string, PlanVersionDoc>;
+  at: Date;
+}
+
+function oldestFirst(a: ContractDoc, b: ContractDoc): number {
+  return a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+}
+
+/** Plan version ids needed to merge any feature of these contracts at `at`. */
+export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): string[] {
+  return [...new Set(contracts.filter((contract) => isInForceAt(contract, at)).map((contract) => pinPlanId(planPinAt(contract, at))))];
+}
+
+/**
+ * Merges every contract in force at `at` (startsAt <= at < endsAt) whose status gives
+ * access and whose terms enable the feature (R4):
+ * - BOOLEAN: OR (any enabling contract gives access);
+ * - included: the sum, and unlimited (null) wins;
+ * - enforcement: the least restrictive;
+ * - grace: the sum;
+ * - overage: the lowest price per unit (unitPrice ÷ per), oldest contract on a tie;
+ * - thresholds: the union, sorted;
+ * - config: a shallow merge, oldest first (a newer contract's keys win);
+ * - delinquent when any contributing contract is PAST_DUE.
+ * The usage period is the anniversary period of the oldest contributing contract's
+ * billing anchor, with that contract's reset period.
+ *
+ * Without a contributing contract: UNKNOWN_FEATURE for a feature not in the catalog,
+ * NOT_ENTITLED for an account with no contract or whose active contracts do not enable
+ * the feature, and CONTRACT_INACTIVE when no contract gives access now (suspended,
+ * canceled, ended or not started) or when only an inactive one would enable it.
+ */
+export function mergeEffectiveTerms({ accountId, feature, featureDoc, contracts, plans, at }: MergeInput): EffectiveTerms {
+  if (!featureDoc) return deniedTerms(accountId, feature, null, 'UNKNOWN_FEATURE');
+
+  const inForce = contracts.filter((contract) => isInForceAt(contract, at)).sort(oldestFirst);
+  const withTerms = inForce.map((contract) => {
+    const plan = plans.get(pinPlanId(planPinAt(contract, at))) ?? null;
+    return { contract, plan, terms: contractTerms(contract, plan, feature) };
+  });
+  const contributing = withTerms.filter(({ contract, terms }) => GRANTING.has(contract.status) && terms?.enabled === true);
+
+  if (contributing.length === 0) {
+    const anyGranting = inForce.some((contract) => GRANTING.has(contract.status));
+    const inactiveWouldEnable = withTerms.some(({ contract, terms }) => !GRANTING.has(contract.status) && terms?.enabled === true);
+    const access: AccessStatus = contracts.length === 0 ? 'NOT_ENTITLED' : !anyGranting || inactiveWouldEnable ? 'CONTRACT_INACTIVE' : 'NOT_ENTITLED';
+    const known = withTerms.find(({ terms }) => terms !== null)?.terms;
+    return deniedTerms(accountId, feature, featureDoc, access, known?.resetPeriod);
+  }
+
+  const oldest = contributing[0]!;
+  const all = contributing.map(({ terms }) => terms!);
+  const metered = featureDoc.type === 'METERED';
+  const resetPeriod = oldest.terms!.resetPeriod;
+  const period = metered ? periodContaining(oldest.contract.billingAnchor, resetPeriod, at) : null;
+  return {
+    accountId,
+    feature,
+    featureType: featureDoc.type,
+    access: 'ENTITLED',
+    hasAccess: true,
+    delinquent: contributing.some(({ contract }) => contract.status === 'PAST_DUE'),
+    enforcement: all.map((terms) => terms.enforcement).reduce((a, b) => (RESTRICTIVENESS[b] < RESTRICTIVENESS[a] ? b : a)),
+    included: metered ? sumIncluded(all) : null,
+    grace: metered ? all.reduce((sum, terms) => sum + terms.grace, 0n) : 0n,
+    overage: metered ? cheapestOverage(all) : null,
+    thresholds: metered ? [...new Set(all.flatMap((terms) => terms.thresholds))].sort((a, b) => a - b) : [],
+    config: mergeConfig(all.map((terms) => terms.config)),
+    resetPeriod,
+    period,
+    counterId: period ? counterId(accountId, feature, period.start) : null,
+    contractIds: contributing.map(({ contract }) => contract._id),
+    currency: oldest.plan?.currency ?? null,
+  };
+}
+
+function deniedTerms(
+  accountId: string,
+  feature: string,
+  featureDoc: FeatureDoc | null,
+  access: Exclude<AccessStatus, 'ENTITLED'>,
+  resetPeriod: ResetPeriod = 'MONTH',
+): EffectiveTerms {
+  return {
+    accountId,
+    feature,
+    featureType: featureDoc?.type ?? null,
+    access,
+    hasAccess: false,
+    delinquent: false,
+    enforcement: 'HARD',
+    included: featureDoc?.type === 'METERED' ? 0n : null,
+    grace: 0n,
+    overage: null,
+    thresholds: [],
+    config: null,
+    resetPeriod,
+    period: null,
+    counterId: null,
+    contractIds: [],
+    currency: null,
+  };
+}
+
+function sumIncluded(all: readonly EntitlementTerms[]): Micros | null {
+  let sum = 0n;
+  for (const terms of all) {
+    if (terms.included === null) return null;
+    sum += terms.included;
+  }
+  return sum;
+}
+
+/** Price of one unit, exact. */
+export function unitOveragePrice(overage: OverageTerms): InstanceType<typeof Money> {
+  return new Money(overage.unitPrice).div(new Money(formatQuantity(overage.per)));
+}
+
+function cheapestOverage(all: readonly EntitlementTerms[]): OverageTerms | null {
+  let best: OverageTerms | null = null;
+  for (const { overage } of all) {
+    if (overage && (best === null || unitOveragePrice(overage).lessThan(unitOveragePrice(best)))) best = overage;
+  }
+  return best;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Oldest first, so newer contracts' keys win; a non-object config replaces what came before. */
+function mergeConfig(configs: readonly unknown[]): unknown {
+  let merged: unknown = null;
+  for (const config of configs) {
+    if (config === null || config === undefined) continue;
+    merged = isPlainObject(merged) && isPlainObject(config) ? { ...merged, ...config } : config;
+  }
+  return merged;
+}
