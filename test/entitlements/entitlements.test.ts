@@ -1,0 +1,356 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countCommands, signToken, startTestInstance, type TestInstance } from '../support/harness.js';
+import {
+  ACCOUNT_ENTITLEMENT,
+  ACCOUNT_ENTITLEMENTS,
+  CHECK,
+  DECISION_FIELDS,
+  ENTITLEMENT_FIELDS,
+  errorCode,
+  gql,
+  insertUsage,
+  publishPlan,
+  seedReferenceAccount,
+  upsertContract,
+} from '../support/fixtures.js';
+
+let allotment: TestInstance;
+
+async function entitlement(accountId: string, feature: string, at?: string, token?: string) {
+  return (await gql(allotment, ACCOUNT_ENTITLEMENT, { id: accountId, feature, at }, token ? { token } : undefined))._entities[0].entitlement;
+}
+
+async function check(accountId: string, feature: string, requestedUnits?: string, at?: string) {
+  return (await gql(allotment, CHECK, { accountId, feature, requestedUnits, at })).checkEntitlement;
+}
+
+/** Counts `used` units in the account's current period, as the usage module would. */
+async function useNow(accountId: string, feature: string, used: string): Promise<void> {
+  const { periodStart, periodEnd } = await entitlement(accountId, feature);
+  await insertUsage(allotment.database.db, { accountId, feature, periodStart, periodEnd, used });
+}
+
+const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { ${DECISION_FIELDS} } }`;
+
+beforeAll(async () => {
+  allotment = await startTestInstance();
+  await seedReferenceAccount(allotment);
+  // An add-on that merges with growth: SOFT, cheaper overage, extra thresholds and config.
+  await publishPlan(allotment, {
+    key: 'addon',
+    name: 'Add-on',
+    currency: 'USD',
+    entitlements: [
+      { feature: 'api_calls', included: '500000', enforcement: 'SOFT', grace: '5000', overage: { unitPrice: '0.10', per: '1000' }, thresholds: [50] },
+      { feature: 'bulk_export', included: null, enforcement: 'SOFT' },
+      { feature: 'admin_seats', config: { seats: 5, audit_log: true } },
+    ],
+  });
+  await upsertContract(allotment, { id: 'ctr_ent', accountId: 'acct_ent', planKey: 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
+});
+afterAll(() => allotment.stop());
+
+describe('the seed decision example', () => {
+  it('acct_4821 bulk_export: access, capacity 50,000, used 47,210, SOFT, overage price 0.002', async () => {
+    await useNow('acct_4821', 'bulk_export', '47210');
+    expect(await check('acct_4821', 'bulk_export')).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      accountId: 'acct_4821',
+      feature: 'bulk_export',
+      requested: '1',
+      used: '47210',
+      capacity: '50000',
+      remaining: '2790',
+      enforcement: 'SOFT',
+      overageUnits: '0',
+      delinquent: false,
+    });
+    expect(await entitlement('acct_4821', 'bulk_export')).toMatchObject({
+      feature: { key: 'bulk_export', type: 'METERED' },
+      hasAccess: true,
+      enforcement: 'SOFT',
+      included: '50000',
+      granted: '0',
+      capacity: '50000',
+      used: '47210',
+      remaining: '2790',
+      overage: '0',
+      percentUsed: 94.42,
+      overagePrice: '0.002',
+      contractIds: ['ctr_4821'],
+    });
+  });
+
+  it('beyond capacity on SOFT, allows the request and counts only the excess as overage', async () => {
+    expect(await check('acct_4821', 'bulk_export', '3000')).toMatchObject({ allowed: true, reason: 'OVERAGE', overageUnits: '210', remaining: '2790' });
+  });
+});
+
+describe('the growth plan', () => {
+  it('api_calls: 10,000,000 included, 0.20 per 1,000 overage, 100,000 grace, monthly reset', async () => {
+    expect(await entitlement('acct_4821', 'api_calls', '2026-03-15T12:00:00Z')).toEqual({
+      feature: { key: 'api_calls', type: 'METERED' },
+      hasAccess: true,
+      enforcement: 'HARD',
+      included: '10000000',
+      granted: '0',
+      capacity: '10000000',
+      grace: '100000',
+      used: '0',
+      remaining: '10000000',
+      overage: '0',
+      percentUsed: 0,
+      overagePrice: '0.0002',
+      periodStart: '2026-02-28T00:00:00.000Z',
+      periodEnd: '2026-03-31T00:00:00.000Z',
+      delinquent: false,
+      config: null,
+      resetPeriod: 'MONTH',
+      thresholds: [80, 90, 100],
+      denialReason: null,
+      contractIds: ['ctr_4821'],
+    });
+  });
+
+  it('lists every feature the contract speaks about', async () => {
+    const { _entities } = await gql(allotment, ACCOUNT_ENTITLEMENTS, { id: 'acct_4821' });
+    expect(_entities[0].entitlements.map((e: any) => [e.feature.key, e.hasAccess])).toEqual([
+      ['api_calls', true],
+      ['bulk_export', true],
+      ['premium_analytics', false],
+      ['sso', true],
+    ]);
+  });
+});
+
+describe('the enterprise gate', () => {
+  it('gives 1,000,000 API calls, 3 admin seats as config, premium analytics and unlimited exports', async () => {
+    expect(await entitlement('acct_ent', 'api_calls')).toMatchObject({ included: '1000000', capacity: '1000000', overagePrice: '0.0001' });
+    expect(await entitlement('acct_ent', 'admin_seats')).toMatchObject({ hasAccess: true, config: { seats: 3 }, capacity: null, periodStart: null });
+    expect(await check('acct_ent', 'premium_analytics')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null });
+    expect(await check('acct_ent', 'bulk_export', '1000000000')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, remaining: null });
+  });
+
+  it('keeps premium analytics off the growth contract', async () => {
+    expect(await check('acct_4821', 'premium_analytics')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
+    expect(await check('acct_4821', 'admin_seats')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
+    expect(await entitlement('acct_4821', 'premium_analytics')).toMatchObject({ hasAccess: false, denialReason: 'NOT_ENTITLED', config: null });
+  });
+});
+
+describe('anniversary periods in the API', () => {
+  const period = async (at: string, accountId = 'acct_4821', feature = 'api_calls') => {
+    const { periodStart, periodEnd } = await entitlement(accountId, feature, at);
+    return [periodStart, periodEnd];
+  };
+
+  it('clamps a Jan 31 anchor to month ends without drifting', async () => {
+    expect(await period('2026-02-15T00:00:00Z')).toEqual(['2026-01-31T00:00:00.000Z', '2026-02-28T00:00:00.000Z']);
+    expect(await period('2026-03-01T00:00:00Z')).toEqual(['2026-02-28T00:00:00.000Z', '2026-03-31T00:00:00.000Z']);
+    expect(await period('2026-04-30T12:00:00Z')).toEqual(['2026-04-30T00:00:00.000Z', '2026-05-31T00:00:00.000Z']);
+    expect(await period('2026-03-31T00:00:00Z')).toEqual(['2026-03-31T00:00:00.000Z', '2026-04-30T00:00:00.000Z']);
+  });
+
+  it('uses Feb 29 in leap years', async () => {
+    expect(await period('2028-02-29T23:59:59Z')).toEqual(['2028-02-29T00:00:00.000Z', '2028-03-31T00:00:00.000Z']);
+    expect(await period('2027-03-01T00:00:00Z')).toEqual(['2027-02-28T00:00:00.000Z', '2027-03-31T00:00:00.000Z']);
+  });
+
+  it('keeps a yearly Feb 29 anchor on Feb 28 in common years and Feb 29 in leap years', async () => {
+    await publishPlan(allotment, { key: 'annual', name: 'Annual', currency: 'USD', billingPeriod: 'YEAR', entitlements: [{ feature: 'api_calls', included: '1', resetPeriod: 'YEAR' }] });
+    await upsertContract(allotment, { id: 'ctr_leap', accountId: 'acct_leap', planKey: 'annual', startsAt: '2024-02-29T10:00:00Z' });
+    expect(await period('2025-06-01T00:00:00Z', 'acct_leap')).toEqual(['2025-02-28T10:00:00.000Z', '2026-02-28T10:00:00.000Z']);
+    expect(await period('2028-03-01T00:00:00Z', 'acct_leap')).toEqual(['2028-02-29T10:00:00.000Z', '2029-02-28T10:00:00.000Z']);
+    const decision = await check('acct_leap', 'api_calls', '1', '2028-02-29T09:59:59Z');
+    expect(decision).toMatchObject({ periodStart: '2027-02-28T10:00:00.000Z', periodEnd: '2028-02-29T10:00:00.000Z' });
+  });
+});
+
+describe('merging two active contracts (R4)', () => {
+  beforeAll(async () => {
+    await upsertContract(allotment, { id: 'ctr_m1', accountId: 'acct_merge', planKey: 'growth', startsAt: '2026-01-31T00:00:00Z' });
+    await upsertContract(allotment, { id: 'ctr_m2', accountId: 'acct_merge', planKey: 'addon', startsAt: '2026-02-10T00:00:00Z', billingAnchor: '2026-02-10T00:00:00Z' });
+    await upsertContract(allotment, { id: 'ctr_m3', accountId: 'acct_merge_ent', planKey: 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
+    await upsertContract(allotment, { id: 'ctr_m4', accountId: 'acct_merge_ent', planKey: 'addon', startsAt: '2026-02-01T00:00:00Z', status: 'PAST_DUE' });
+  });
+
+  it('sums included, keeps the least restrictive enforcement and the lowest unit price, sums grace, unions thresholds', async () => {
+    expect(await entitlement('acct_merge', 'api_calls', '2026-03-15T00:00:00Z')).toMatchObject({
+      included: '10500000',
+      capacity: '10500000',
+      enforcement: 'SOFT',
+      overagePrice: '0.0001',
+      grace: '105000',
+      thresholds: [50, 80, 90, 100],
+      // The period follows the oldest contract's Jan 31 anchor, not the add-on's Feb 10.
+      periodStart: '2026-02-28T00:00:00.000Z',
+      periodEnd: '2026-03-31T00:00:00.000Z',
+      contractIds: ['ctr_m1', 'ctr_m2'],
+    });
+  });
+
+  it('lets unlimited win, and only counts contracts in force at the instant', async () => {
+    expect(await entitlement('acct_merge', 'bulk_export', '2026-03-15T00:00:00Z')).toMatchObject({ included: null, capacity: null, enforcement: 'SOFT' });
+    expect(await entitlement('acct_merge', 'bulk_export', '2026-02-09T00:00:00Z')).toMatchObject({ included: '50000', contractIds: ['ctr_m1'] });
+  });
+
+  it('ORs booleans, shallow-merges config oldest first, and flags a PAST_DUE contributor delinquent', async () => {
+    expect(await entitlement('acct_merge', 'admin_seats', '2026-03-15T00:00:00Z')).toMatchObject({ hasAccess: true, config: { seats: 5, audit_log: true } });
+    expect(await entitlement('acct_merge_ent', 'admin_seats', '2026-03-15T00:00:00Z')).toMatchObject({
+      hasAccess: true,
+      config: { seats: 5, audit_log: true },
+      delinquent: true,
+    });
+    expect(await entitlement('acct_merge_ent', 'premium_analytics', '2026-03-15T00:00:00Z')).toMatchObject({ hasAccess: true, delinquent: false });
+  });
+});
+
+describe('every decision reason', () => {
+  beforeAll(async () => {
+    await upsertContract(allotment, { id: 'ctr_hard', accountId: 'acct_hard', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z' });
+    await upsertContract(allotment, { id: 'ctr_susp', accountId: 'acct_susp', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'SUSPENDED' });
+    await upsertContract(allotment, { id: 'ctr_cxl', accountId: 'acct_cxl', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'CANCELED' });
+    await upsertContract(allotment, { id: 'ctr_ended', accountId: 'acct_ended', planKey: 'growth', startsAt: '2025-01-01T00:00:00Z', endsAt: '2026-01-01T00:00:00Z' });
+    await upsertContract(allotment, { id: 'ctr_late', accountId: 'acct_pastdue', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'PAST_DUE' });
+    await useNow('acct_hard', 'api_calls', '10000000');
+  });
+
+  it('INCLUDED up to the included amount, and for zero units', async () => {
+    expect(await check('acct_4821', 'api_calls', '10000000')).toMatchObject({ allowed: true, reason: 'INCLUDED' });
+    expect(await check('acct_hard', 'api_calls', '0')).toMatchObject({ allowed: true, reason: 'INCLUDED', remaining: '0', requested: '0' });
+  });
+
+  it('WITHIN_GRACE on HARD beyond capacity up to capacity + grace, then QUOTA_EXCEEDED', async () => {
+    expect(await check('acct_hard', 'api_calls', '100000')).toMatchObject({ allowed: true, reason: 'WITHIN_GRACE', overageUnits: '100000', used: '10000000' });
+    expect(await check('acct_hard', 'api_calls', '100000.000001')).toMatchObject({ allowed: false, reason: 'QUOTA_EXCEEDED', overageUnits: '0' });
+  });
+
+  it('OVERAGE on SOFT beyond capacity', async () => {
+    expect(await check('acct_4821', 'bulk_export', '2790.5')).toMatchObject({ allowed: true, reason: 'OVERAGE', overageUnits: '0.5' });
+  });
+
+  it('NOT_ENTITLED for a disabled feature and for an account with no contract', async () => {
+    expect(await check('acct_4821', 'premium_analytics')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
+    expect(await check('acct_nobody', 'api_calls')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED', capacity: '0', periodEnd: null });
+  });
+
+  it('CONTRACT_INACTIVE for suspended, canceled and ended contracts; PAST_DUE keeps access, delinquent', async () => {
+    for (const account of ['acct_susp', 'acct_cxl', 'acct_ended']) {
+      expect(await check(account, 'api_calls'), account).toMatchObject({ allowed: false, reason: 'CONTRACT_INACTIVE' });
+      expect(await check(account, 'sso'), account).toMatchObject({ allowed: false, reason: 'CONTRACT_INACTIVE' });
+    }
+    expect(await check('acct_pastdue', 'api_calls')).toMatchObject({ allowed: true, reason: 'INCLUDED', delinquent: true });
+  });
+
+  it('UNKNOWN_FEATURE for a feature the catalog does not define', async () => {
+    expect(await check('acct_4821', 'teleport')).toMatchObject({ allowed: false, reason: 'UNKNOWN_FEATURE' });
+    expect(await entitlement('acct_4821', 'teleport')).toBeNull();
+  });
+
+  it('INCLUDED for boolean and unlimited features', async () => {
+    expect(await check('acct_4821', 'sso')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, remaining: null, periodEnd: null });
+    expect(await check('acct_ent', 'bulk_export', '999999999')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, enforcement: 'NONE' });
+  });
+
+  it.each([
+    ['-1', /must not be negative/],
+    ['1.0000001', /more than 6 fractional digits/],
+    ['ten', /not a decimal/],
+  ])('refuses requestedUnits %j with BAD_USER_INPUT', async (requestedUnits, message) => {
+    const response = await allotment.graphql(CHECK, { accountId: 'acct_4821', feature: 'api_calls', requestedUnits });
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
+    expect(response.errors?.[0]?.message).toMatch(message);
+  });
+});
+
+describe('checkEntitlements', () => {
+  it('answers 100 pairs in order with a bounded number of database commands', async () => {
+    for (let i = 0; i < 50; i++) {
+      await upsertContract(allotment, { id: `ctr_bulk_${i}`, accountId: `acct_bulk_${i}`, planKey: i % 2 ? 'growth' : 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
+    }
+    const checks = Array.from({ length: 50 }, (_, i) => [
+      { accountId: `acct_bulk_${i}`, feature: 'api_calls', requestedUnits: '5' },
+      { accountId: `acct_bulk_${i}`, feature: 'premium_analytics' },
+    ]).flat();
+    const before = allotment.commands.length;
+    const { checkEntitlements } = await gql(allotment, CHECKS, { checks });
+    const commands = allotment.commands.slice(before).map((event) => event.commandName);
+
+    expect(checkEntitlements).toHaveLength(100);
+    expect(checkEntitlements[0]).toMatchObject({ accountId: 'acct_bulk_0', feature: 'api_calls', allowed: true, capacity: '1000000', requested: '5' });
+    expect(checkEntitlements[2]).toMatchObject({ accountId: 'acct_bulk_1', feature: 'api_calls', capacity: '10000000' });
+    expect(checkEntitlements.filter((d: any) => d.feature === 'premium_analytics').map((d: any) => d.reason)).toEqual(
+      Array.from({ length: 50 }, (_, i) => (i % 2 ? 'NOT_ENTITLED' : 'INCLUDED')),
+    );
+    // contracts, features, plan versions (cached after first use), counters
+    expect(countCommands(allotment, ['find', 'aggregate', 'getMore'], before)).toBeLessThanOrEqual(4);
+    expect(commands.length).toBeLessThanOrEqual(6);
+  });
+
+  it('refuses more than 1,000 checks with BAD_USER_INPUT', async () => {
+    const checks = Array.from({ length: 1001 }, () => ({ accountId: 'acct_4821', feature: 'sso' }));
+    const response = await allotment.graphql(CHECKS, { checks });
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
+    expect(response.errors?.[0]?.message).toMatch(/at most 1000 checks; got 1001/);
+  });
+
+  it('resolves 100 Account entitlements through _entities in a bounded number of commands', async () => {
+    const reps = Array.from({ length: 50 }, (_, i) => ({ __typename: 'Account', id: `acct_bulk_${i}` }));
+    const before = allotment.commands.length;
+    const response = await allotment.graphql(
+      `query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id entitlements { feature { key } used capacity } } } }`,
+      { reps },
+    );
+    expect(response.errors).toBeUndefined();
+    expect(response.data?._entities[1].entitlements.map((e: any) => e.feature.key)).toEqual(['api_calls', 'bulk_export', 'premium_analytics', 'sso']);
+    expect(countCommands(allotment, ['find', 'aggregate', 'getMore'], before)).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('Contract.entitlements', () => {
+  it("shows one contract's own terms, where Account.entitlements merges", async () => {
+    const { _entities } = await gql(
+      allotment,
+      `query { _entities(representations: [{ __typename: "Contract", id: "ctr_m2" }]) { ... on Contract { plan { key } entitlements { ${ENTITLEMENT_FIELDS} } } } }`,
+    );
+    const [contract] = _entities;
+    expect(contract.plan.key).toBe('addon');
+    expect(contract.entitlements.map((e: any) => [e.feature.key, e.included, e.enforcement])).toEqual([
+      ['admin_seats', null, 'HARD'],
+      ['api_calls', '500000', 'SOFT'],
+      ['bulk_export', null, 'SOFT'],
+    ]);
+  });
+});
+
+describe('customer-token isolation', () => {
+  it('lets a customer read and check its own account only', async () => {
+    const token = await signToken({ sub: 'user_4821', scope: 'entitlements:read', account_id: 'acct_4821' });
+    const own = await allotment.graphql(CHECK, { accountId: 'acct_4821', feature: 'bulk_export' }, { token });
+    expect(own.data?.checkEntitlement.allowed).toBe(true);
+    expect((await entitlement('acct_4821', 'bulk_export', undefined, token)).used).toBe('47210');
+
+    const other = await allotment.graphql(CHECK, { accountId: 'acct_ent', feature: 'api_calls' }, { token });
+    expect(errorCode(other)).toBe('FORBIDDEN');
+    expect(other.data).toBeNull();
+
+    const mixed = await allotment.graphql(
+      CHECKS,
+      { checks: [{ accountId: 'acct_4821', feature: 'sso' }, { accountId: 'acct_ent', feature: 'sso' }] },
+      { token },
+    );
+    expect(errorCode(mixed)).toBe('FORBIDDEN');
+    expect(mixed.data).toBeNull();
+
+    const entity = await allotment.graphql(ACCOUNT_ENTITLEMENT, { id: 'acct_ent', feature: 'api_calls' }, { token });
+    expect(errorCode(entity)).toBe('FORBIDDEN');
+    expect(entity.data?._entities).toEqual([null]);
+  });
+
+  it('needs entitlements:read to check', async () => {
+    const token = await signToken({ scope: 'usage:write' });
+    expect(errorCode(await allotment.graphql(CHECK, { accountId: 'acct_4821', feature: 'sso' }, { token }))).toBe('FORBIDDEN');
+    expect(errorCode(await allotment.graphql(CHECK, { accountId: 'acct_4821', feature: 'sso' }, { token: null }))).toBe('UNAUTHENTICATED');
+  });
+});
