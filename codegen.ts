@@ -29,6 +29,8 @@ const config: CodegenConfig = {
           Account: '../modules/contracts/model.js#AccountRef',
           Contract: '../modules/contracts/model.js#ContractDoc',
           AuditEntry: '../modules/audit/model.js#AuditDoc',
+          UsageAlert: '../modules/alerts/model.js#AlertDoc',
+          EntitlementUpdate: '../modules/alerts/model.js#EntitlementUpdateView',
           Feature: '../modules/catalog/model.js#FeatureDoc',
           PlanVersion: '../modules/catalog/model.js#PlanVersionDoc',
           PlanEntitlement: '../modules/catalog/model.js#EntitlementTerms',

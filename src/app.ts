@@ -8,7 +8,7 @@ import type { MongoClientOptions } from 'mongodb';
 import type { Config } from './config.js';
 import { connectDatabase, ensureIndexes, type Database } from './db/mongo.js';
 import type { Logger } from './logger.js';
-import { createServices, moduleIndexes, type Services } from './modules/index.js';
+import { createServices, moduleIndexes, startWorkers, type Services } from './modules/index.js';
 import { createAuthenticator } from './server/auth.js';
 import { createContextFactory, type Context } from './server/context.js';
 import { createErrorFormatter } from './server/errors.js';
@@ -51,6 +51,9 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
 
   const metrics = createMetrics();
   const services = createServices({ db: database.db, config, logger });
+  // Change-stream feeds long-poll: a client of their own keeps them off request connections.
+  const feedDatabase = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions: { ...clientOptions, appName: 'allotment-feeds' } });
+  const workers = await startWorkers(services, { feedDb: feedDatabase.db });
   const authenticator = createAuthenticator(config.auth);
   const buildContext = createContextFactory({ authenticator, services, logger });
   const formatError = createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' });
@@ -107,6 +110,8 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
       // Drain order: stop taking requests, finish in-flight ones, close sockets, then the DB.
       stopping ??= (async () => {
         await apollo.stop();
+        await workers.stop();
+        await feedDatabase.close();
         await database.close();
         logger.info('Allotment stopped');
       })();

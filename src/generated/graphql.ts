@@ -3,6 +3,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { AccountRef, ContractDoc, PlanPin as PlanPinDoc, OverrideEntry } from '../modules/contracts/model.js';
 import type { AuditDoc } from '../modules/audit/model.js';
+import type { AlertDoc, EntitlementUpdateView } from '../modules/alerts/model.js';
 import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms } from '../modules/catalog/model.js';
 import type { EntitlementView } from '../modules/entitlements/decision.js';
 import type { Context } from '../server/context.js';
@@ -35,6 +36,11 @@ export type Scalars = {
  */
 export type Account = {
   __typename?: 'Account';
+  /**
+   * Threshold alerts of this account, newest first; `feature` narrows them to one feature.
+   * `first` is 1-200. Scope: entitlements:read.
+   */
+  alerts: Array<UsageAlert>;
   /** Every contract of the account, oldest first. Scope: entitlements:read. */
   contracts: Array<Contract>;
   /** One feature's effective entitlement; null when the feature is not in the catalog. */
@@ -45,6 +51,16 @@ export type Account = {
    */
   entitlements: Array<Entitlement>;
   id: Scalars['ID']['output'];
+};
+
+
+/**
+ * A customer account. Owned by the accounts subgraph; Allotment adds entitlements,
+ * balances, usage, grants and alerts.
+ */
+export type AccountAlertsArgs = {
+  feature?: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -270,6 +286,13 @@ export type EntitlementOverrideInput = {
   overage?: InputMaybe<OverageInput>;
   resetPeriod?: InputMaybe<ResetPeriod>;
   thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
+};
+
+/** A live balance: one feature's entitlement of one account, as it is after a change. */
+export type EntitlementUpdate = {
+  __typename?: 'EntitlementUpdate';
+  accountId: Scalars['ID']['output'];
+  entitlement: Entitlement;
 };
 
 /** A capability that can be granted (R1). */
@@ -511,6 +534,64 @@ export type Rounding =
   /** Overage blocks are rounded up to a whole block of `per` units. */
   | 'UP';
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Live balances of one account: the entitlement of a feature, recomputed after its usage,
+   * grants or terms change on any instance. Coalesced: at most one update per 100 ms per
+   * subscription, and the latest state is always delivered (a burst ends with its final
+   * state). `features` narrows them (omitted: all features). Subscribe first, then query
+   * `Account.entitlements` for the starting state, so no change falls in between.
+   * Scope: entitlements:read; a customer token may subscribe to its own account only.
+   */
+  entitlementUpdated: EntitlementUpdate;
+  /**
+   * Threshold alerts of one account as they fire, on whichever instance they fire, each
+   * exactly once and, per feature, in threshold order. `features` narrows them (omitted: all
+   * features). Live only: read `Account.alerts` for what fired before subscribing. A client
+   * that falls more than 1,000 alerts behind gets an error and the subscription ends.
+   * Scope: entitlements:read; a customer token may subscribe to its own account only.
+   */
+  usageAlerts: UsageAlert;
+};
+
+
+export type SubscriptionEntitlementUpdatedArgs = {
+  accountId: Scalars['ID']['input'];
+  features?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+
+export type SubscriptionUsageAlertsArgs = {
+  accountId: Scalars['ID']['input'];
+  features?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+/**
+ * A usage threshold crossed upwards (R9). It fires once per account, feature, period and
+ * threshold, and fires again only after capacity grew and usage fell back below it (a
+ * re-arm). Alerts are stored: `Account.alerts` lists them, `usageAlerts` pushes them live.
+ */
+export type UsageAlert = {
+  __typename?: 'UsageAlert';
+  accountId: Scalars['ID']['output'];
+  /** Capacity (included + granted) the crossing was judged against. */
+  capacity: Scalars['Decimal']['output'];
+  feature: Scalars['ID']['output'];
+  /** Stable and unique: the same alert has the same id on every instance and in every query. */
+  id: Scalars['ID']['output'];
+  /** used ÷ capacity × 100 at the crossing, rounded down to 4 decimals; above the threshold when one change jumped past it. */
+  percentUsed: Scalars['Float']['output'];
+  /** Exclusive. For entitlements that never reset: 9999-12-31T23:59:59.999Z. */
+  periodEnd: Scalars['DateTime']['output'];
+  periodStart: Scalars['DateTime']['output'];
+  /** Percent of capacity, e.g. 80. */
+  threshold: Scalars['Int']['output'];
+  triggeredAt: Scalars['DateTime']['output'];
+  /** Usage in the period once the change that crossed the threshold was counted. */
+  used: Scalars['Decimal']['output'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -612,13 +693,13 @@ export type FederationReferenceTypes = ResolversObject<{
 export type ResolversTypes = ResolversObject<{
   Account: ResolverTypeWrapper<AccountRef>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   AuditConnection: ResolverTypeWrapper<Omit<AuditConnection, 'edges'> & { edges: Array<ResolversTypes['AuditEdge']> }>;
   AuditEdge: ResolverTypeWrapper<Omit<AuditEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AuditEntry: ResolverTypeWrapper<AuditDoc>;
   Contract: ResolverTypeWrapper<ContractDoc>;
   ContractInput: ContractInput;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   ContractOverride: ResolverTypeWrapper<OverrideEntry>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ContractStatus: ContractStatus;
@@ -631,6 +712,7 @@ export type ResolversTypes = ResolversObject<{
   EntitlementCheckInput: EntitlementCheckInput;
   EntitlementDecision: ResolverTypeWrapper<EntitlementDecision>;
   EntitlementOverrideInput: EntitlementOverrideInput;
+  EntitlementUpdate: ResolverTypeWrapper<EntitlementUpdateView>;
   Feature: ResolverTypeWrapper<FeatureDoc>;
   FeatureInput: FeatureInput;
   FeatureType: FeatureType;
@@ -647,19 +729,21 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ResetPeriod: ResetPeriod;
   Rounding: Rounding;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  UsageAlert: ResolverTypeWrapper<AlertDoc>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   Account: AccountRef;
   ID: Scalars['ID']['output'];
+  Int: Scalars['Int']['output'];
   AuditConnection: Omit<AuditConnection, 'edges'> & { edges: Array<ResolversParentTypes['AuditEdge']> };
   AuditEdge: Omit<AuditEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
   String: Scalars['String']['output'];
   AuditEntry: AuditDoc;
   Contract: ContractDoc;
   ContractInput: ContractInput;
-  Int: Scalars['Int']['output'];
   ContractOverride: OverrideEntry;
   Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
@@ -669,6 +753,7 @@ export type ResolversParentTypes = ResolversObject<{
   EntitlementCheckInput: EntitlementCheckInput;
   EntitlementDecision: EntitlementDecision;
   EntitlementOverrideInput: EntitlementOverrideInput;
+  EntitlementUpdate: EntitlementUpdateView;
   Feature: FeatureDoc;
   FeatureInput: FeatureInput;
   JSON: Scalars['JSON']['output'];
@@ -682,10 +767,13 @@ export type ResolversParentTypes = ResolversObject<{
   PlanPin: PlanPinDoc;
   PlanVersion: PlanVersionDoc;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
+  UsageAlert: AlertDoc;
 }>;
 
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account'], FederationReferenceType extends FederationReferenceTypes['Account'] = FederationReferenceTypes['Account']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Account']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  alerts?: Resolver<Array<ResolversTypes['UsageAlert']>, ParentType, ContextType, RequireFields<AccountAlertsArgs, 'first'>>;
   contracts?: Resolver<Array<ResolversTypes['Contract']>, ParentType, ContextType>;
   entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType, RequireFields<AccountEntitlementArgs, 'feature'>>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType, Partial<AccountEntitlementsArgs>>;
@@ -789,6 +877,11 @@ export type EntitlementDecisionResolvers<ContextType = Context, ParentType exten
   used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
+export type EntitlementUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EntitlementUpdate'] = ResolversParentTypes['EntitlementUpdate']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  entitlement?: Resolver<ResolversTypes['Entitlement'], ParentType, ContextType>;
+}>;
+
 export type FeatureResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Feature'] = ResolversParentTypes['Feature']> = ResolversObject<{
   key?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -860,6 +953,24 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   plan?: Resolver<Maybe<ResolversTypes['PlanVersion']>, ParentType, ContextType, RequireFields<QueryPlanArgs, 'key'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  entitlementUpdated?: SubscriptionResolver<ResolversTypes['EntitlementUpdate'], "entitlementUpdated", ParentType, ContextType, RequireFields<SubscriptionEntitlementUpdatedArgs, 'accountId'>>;
+  usageAlerts?: SubscriptionResolver<ResolversTypes['UsageAlert'], "usageAlerts", ParentType, ContextType, RequireFields<SubscriptionUsageAlertsArgs, 'accountId'>>;
+}>;
+
+export type UsageAlertResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageAlert'] = ResolversParentTypes['UsageAlert']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  capacity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  percentUsed?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  periodEnd?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  threshold?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  triggeredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Account?: AccountResolvers<ContextType>;
   AuditConnection?: AuditConnectionResolvers<ContextType>;
@@ -871,6 +982,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Decimal?: GraphQLScalarType;
   Entitlement?: EntitlementResolvers<ContextType>;
   EntitlementDecision?: EntitlementDecisionResolvers<ContextType>;
+  EntitlementUpdate?: EntitlementUpdateResolvers<ContextType>;
   Feature?: FeatureResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
@@ -880,5 +992,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PlanPin?: PlanPinResolvers<ContextType>;
   PlanVersion?: PlanVersionResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
+  UsageAlert?: UsageAlertResolvers<ContextType>;
 }>;
 

@@ -25,6 +25,7 @@ import { EntitlementService } from './entitlements/service.js';
 import { CounterReader } from './usage/counters.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
+import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -32,7 +33,7 @@ export interface ModuleDeps {
   logger: Logger;
 }
 
-export function createServices({ db }: ModuleDeps) {
+export function createServices({ db, logger }: ModuleDeps) {
   const audit = new AuditLog(db);
   const contracts = new ContractRepository(db);
   const catalogRepository = new CatalogRepository(db);
@@ -40,7 +41,14 @@ export function createServices({ db }: ModuleDeps) {
   const contractAdmin = new ContractService(contracts, catalogRepository, audit);
   // `granted` is the grants module's to provide (R5); nothing is granted until it does.
   const entitlements = new EntitlementService({ contracts, catalog: catalogRepository, counters: new CounterReader(db), granted: NO_GRANTS });
-  return { audit, contracts, catalog, contractAdmin, entitlements };
+  const { alerts, live } = createAlerts({
+    db,
+    logger,
+    counters: new CounterReader(db),
+    // A live balance is the entitlement view, recomputed when the balance feed says so.
+    loadBalance: async (accountId, feature) => (await entitlements.entitlements([{ accountId, feature }], new Date()))[0] ?? null,
+  });
+  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -50,7 +58,7 @@ export function createLoaders(services: Services) {
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
@@ -58,4 +66,11 @@ export const resolvers: Resolvers[] = [
   auditResolvers,
   catalogResolvers,
   entitlementResolvers,
+  alertResolvers,
 ];
+
+/** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
+export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
+  await services.live.start(options.feedDb);
+  return { stop: () => services.live.stop() };
+}

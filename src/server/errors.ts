@@ -1,7 +1,7 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from '../logger.js';
-import { PUBLIC_ERROR_CODES } from '../shared/errors.js';
+import { PUBLIC_ERROR_CODES, SubscriberTooSlowError } from '../shared/errors.js';
 import type { Metrics } from './metrics.js';
 
 /** Codes graphql-js and Apollo attach to request-shape problems, safe to show as they are. */
@@ -22,7 +22,7 @@ const REQUEST_ERROR_CODES = new Set([
 export function createErrorFormatter(deps: { logger: Logger; metrics: Metrics; exposeInternals: boolean }) {
   return function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
     const code = String(formatted.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
-    if (PUBLIC_ERROR_CODES.has(code) || REQUEST_ERROR_CODES.has(code)) {
+    if (PUBLIC_ERROR_CODES.has(code) || REQUEST_ERROR_CODES.has(code) || unwrapResolverError(error) instanceof SubscriberTooSlowError) {
       deps.metrics.graphqlErrors.inc({ code });
       const { stacktrace: _stack, http: _http, ...extensions } = formatted.extensions ?? {};
       return { ...formatted, extensions };

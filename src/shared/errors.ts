@@ -56,3 +56,14 @@ export class IdempotencyKeyReusedError extends DomainError {
     super(message, 'IDEMPOTENCY_KEY_REUSED', 409);
   }
 }
+
+/**
+ * The server ended a subscription whose client fell too far behind (its bounded queue
+ * overflowed). SPEC's closed list of codes has nothing closer than INTERNAL_SERVER_ERROR,
+ * but the message is deliberate and safe, so the error mask lets it through unchanged.
+ */
+export class SubscriberTooSlowError extends DomainError {
+  constructor(message: string) {
+    super(message, 'INTERNAL_SERVER_ERROR', 503, { reason: 'SUBSCRIBER_TOO_SLOW' });
+  }
+}

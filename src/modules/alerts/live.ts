@@ -1,0 +1,135 @@
+import type { Db } from 'mongodb';
+import type { Logger } from '../../logger.js';
+import { InsertFeed, type FeedMode } from './feed.js';
+import { LiveHub, type BalanceLoader } from './hub.js';
+import { parseAlertDoc, parseBalanceChangeDoc, type AlertDoc, type BalanceChangeDoc } from './model.js';
+import type { AlertRepository } from './repository.js';
+
+export interface LiveUpdatesOptions<V> {
+  repository: AlertRepository;
+  logger: Logger;
+  loadBalance: BalanceLoader<V>;
+  /** 'auto' follows change streams where the server has them; 'polling' forces the fallback. */
+  feedMode?: 'auto' | 'polling';
+  pollIntervalMs?: number;
+  alertQueueBound?: number;
+  balanceIntervalMs?: number;
+  sweepIntervalMs?: number;
+}
+
+/**
+ * The live half of the alerts module on one instance: two feeds (alerts, balance changes)
+ * read from MongoDB by every instance, the hub that hands them to this instance's
+ * subscribers, and the sweeper of expired balance-feed rows.
+ *
+ * Delivery guarantee (documented in the README):
+ * - Every alert stored after a subscription is registered is pushed to it exactly once,
+ *   whichever instance stored it and whichever instance the subscriber is connected to.
+ *   Alerts of one counter arrive in threshold order; every subscriber sees the same order.
+ * - The feed is MongoDB itself, so it survives instance crashes: an alert is stored before
+ *   the usage mutation answers, and recovery re-runs the evaluation for a crashed one.
+ * - A subscription is live-only: alerts stored while a client was disconnected are read
+ *   with `Account.alerts`. A subscriber more than `alertQueueBound` alerts behind is ended
+ *   with an error rather than buffered without bound.
+ * - Latency: a change stream delivers in a few milliseconds on any instance; the polling
+ *   fallback adds up to `pollIntervalMs` (250 ms by default).
+ * - Live balances are coalesced: at most one update per `balanceIntervalMs` (100 ms) per
+ *   subscription, and the last state is always delivered.
+ */
+export class LiveUpdates<V> {
+  readonly hub: LiveHub<V>;
+  private readonly alertFeed: InsertFeed<AlertDoc>;
+  private readonly balanceFeed: InsertFeed<BalanceChangeDoc>;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+
+  constructor(private readonly options: LiveUpdatesOptions<V>) {
+    const { repository, logger } = options;
+    this.hub = new LiveHub<V>({
+      logger,
+      loadBalance: options.loadBalance,
+      alertQueueBound: options.alertQueueBound,
+      balanceIntervalMs: options.balanceIntervalMs,
+    });
+    const common = { logger, mode: options.feedMode, pollIntervalMs: options.pollIntervalMs };
+    this.alertFeed = new InsertFeed<AlertDoc>({
+      ...common,
+      name: repository.alerts.collectionName,
+      collection: repository.alerts,
+      timeField: 'triggeredAt',
+      parse: parseAlertDoc,
+      timeOf: (alert) => alert.triggeredAt,
+      orderBatch: orderAlerts,
+      deliver: (alerts) => this.hub.dispatchAlerts(alerts),
+    });
+    this.balanceFeed = new InsertFeed<BalanceChangeDoc>({
+      ...common,
+      name: repository.balanceChanges.collectionName,
+      collection: repository.balanceChanges,
+      timeField: 'at',
+      // Balance rows are only wake-up calls, so a shorter look-back is enough.
+      overlapMs: 2_000,
+      parse: parseBalanceChangeDoc,
+      timeOf: (change) => change.at,
+      deliver: (changes) => {
+        for (const change of changes) this.hub.balanceChanged(change.accountId, change.feature);
+      },
+    });
+  }
+
+  /** Serves this instance's subscribers straight from the write path (see LocalDelivery). */
+  readonly localDelivery = {
+    alertsStored: (alerts: AlertDoc[]) => this.alertFeed.deliverDirect(alerts),
+    balanceChanged: (change: BalanceChangeDoc) => this.balanceFeed.deliverDirect([change]),
+  };
+
+  get feedModes(): { alerts: FeedMode | undefined; balances: FeedMode | undefined } {
+    return { alerts: this.alertFeed.mode, balances: this.balanceFeed.mode };
+  }
+
+  /** `feedDb`: the same database through a client of the feeds' own (see InsertFeed.start). */
+  async start(feedDb?: Db): Promise<void> {
+    const { alerts, balanceChanges } = this.options.repository;
+    await Promise.all([
+      this.alertFeed.start(feedDb?.collection<AlertDoc>(alerts.collectionName)),
+      this.balanceFeed.start(feedDb?.collection<BalanceChangeDoc>(balanceChanges.collectionName)),
+    ]);
+    const interval = this.options.sweepIntervalMs ?? 60_000;
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.options.repository
+        .sweepBalanceChanges()
+        .then(() => undefined, (error) => this.options.logger.warn({ err: error }, 'balance feed sweep failed'))
+        .finally(() => (this.sweeping = undefined));
+    }, interval);
+    this.sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.hub.stop();
+    await Promise.all([this.alertFeed.stop(), this.balanceFeed.stop(), this.sweeping]);
+  }
+}
+
+/**
+ * Order for a batch found by polling: by time, except that alerts of one counter and arm
+ * epoch keep ascending thresholds even if two instances' clocks disagree (the service
+ * stores 80 before anyone stores 90).
+ */
+export function orderAlerts(alerts: AlertDoc[]): AlertDoc[] {
+  const byTime = [...alerts].sort((a, b) => a.triggeredAt.getTime() - b.triggeredAt.getTime() || a.threshold - b.threshold);
+  const groups = new Map<string, { slots: number[]; alerts: AlertDoc[] }>();
+  byTime.forEach((alert, index) => {
+    const key = `${alert.counterId}|${alert.epoch}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { slots: [], alerts: [] }));
+    group.slots.push(index);
+    group.alerts.push(alert);
+  });
+  const ordered = new Array<AlertDoc>(byTime.length);
+  for (const { slots, alerts: members } of groups.values()) {
+    members.sort((a, b) => a.threshold - b.threshold);
+    slots.forEach((slot, i) => (ordered[slot] = members[i]!));
+  }
+  return ordered;
+}

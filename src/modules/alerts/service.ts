@@ -1,0 +1,185 @@
+import type { Logger } from '../../logger.js';
+import { maxMicros, toMicros, type Micros } from '../../shared/quantity.js';
+import type { CounterReader } from '../usage/counters.js';
+import { alertId, parseCounterId, type AlertDoc, type BalanceChangeDoc, type CounterChange } from './model.js';
+import type { AlertRepository } from './repository.js';
+import { crossedThresholds, reachedThresholds, thresholdsToRearm } from './thresholds.js';
+
+export interface AlertServiceOptions {
+  /** How long a live-balance feed row is kept before the sweeper deletes it. */
+  balanceRetentionMs?: number;
+}
+
+/**
+ * This instance's subscribers, served straight from the write path so that same-instance
+ * latency is the insert's, not the feed's; the feed's copy is then dropped as seen.
+ */
+export interface LocalDelivery {
+  alertsStored(alerts: AlertDoc[]): void;
+  balanceChanged(change: BalanceChangeDoc): void;
+}
+
+/** Where an alert fires: one counter (account, feature, period) at one level of usage. */
+interface FiringPoint {
+  accountId: string;
+  feature: string;
+  counterId: string;
+  periodStart: Date;
+  periodEnd: Date | null;
+  used: Micros;
+  capacity: Micros;
+}
+
+/**
+ * Threshold alerts (R9): evaluation at the usage module's exactly-once point, re-arming
+ * when capacity grows, and the live-balance feed.
+ *
+ * Exactly once: an alert's id is (counter, threshold, arm epoch) and inserting it is the
+ * decision, so racing instances, client retries and recovery replays all converge on one
+ * document; the loser sees a duplicate key and does nothing.
+ *
+ * Order: when a change crosses any threshold, every threshold the counter has reached is
+ * inserted, lowest first. Whoever inserts 90 has therefore seen 80 exist first, even when
+ * two instances race on one counter, so 80 always precedes 90 in the feed.
+ */
+export class AlertService {
+  private readonly balanceRetentionMs: number;
+  /** Set by the module wiring once the live side exists. */
+  localDelivery: LocalDelivery | undefined;
+
+  constructor(
+    private readonly repository: AlertRepository,
+    private readonly counters: CounterReader,
+    private readonly logger: Logger,
+    options: AlertServiceOptions = {},
+  ) {
+    this.balanceRetentionMs = options.balanceRetentionMs ?? 10 * 60_000;
+  }
+
+  /**
+   * The usage module's counter-change listener. Idempotent: a replay of the same change
+   * inserts nothing new. Throws on database errors, which fails the usage operation so
+   * that its recovery publishes the change again (no alert is silently lost).
+   */
+  readonly onCounterChange = async (change: CounterChange): Promise<void> => {
+    await Promise.all([this.evaluate(change), this.publishBalanceChange(change.accountId, change.feature, change.counterId)]);
+  };
+
+  /**
+   * Alerts newly fired by a change, ascending (none when it crossed nothing). A change that
+   * crosses any threshold also stores every lower threshold reached but not stored yet
+   * (after a capacity cut, say); 80 is thus stored before anyone stores 90.
+   */
+  async evaluate(change: CounterChange): Promise<AlertDoc[]> {
+    if (change.capacity === null) return [];
+    // A replay may not know the original `before`: judge it by level.
+    const crossed = change.replayed ? [] : crossedThresholds(change.before, change.after, change.capacity, change.thresholds);
+    if (!change.replayed && crossed.length === 0) return [];
+    const due = reachedThresholds(change.after, change.capacity, change.thresholds);
+    return this.fire(
+      {
+        accountId: change.accountId,
+        feature: change.feature,
+        counterId: change.counterId,
+        periodStart: change.period.start,
+        periodEnd: change.period.end,
+        used: change.after,
+        capacity: change.capacity,
+      },
+      due,
+      crossed,
+    );
+  }
+
+  /**
+   * Re-arms a counter's thresholds after its capacity grew (a grant, an upgrade): each
+   * threshold that usage is now below moves to a new arm epoch, so its next crossing
+   * fires again (R9). Called by the grants and contract paths; returns the thresholds
+   * re-armed. Also publishes a balance change, since capacity is part of the balance.
+   *
+   * Usage racing with the re-arm is handled by reading the counter on both sides of the
+   * epoch bump: a crossing whose evaluation read the old epoch (and found it fired)
+   * happened before the second read, which then fires it in the new epoch.
+   */
+  async rearm(counterId: string, used: Micros, newCapacity: Micros | null, thresholds?: readonly number[] | null): Promise<number[]> {
+    const { accountId, feature } = parseCounterId(counterId);
+    const counterBefore = await this.readCounter(counterId);
+    // Counters only grow within a period: the later of the two readings is the truth.
+    const usedNow = maxMicros(used, counterBefore?.used ?? 0n);
+    const rearmed = thresholdsToRearm(usedNow, newCapacity, thresholds);
+    if (rearmed.length > 0) {
+      await this.repository.bumpEpochs(counterId, rearmed);
+      const counterAfter = await this.readCounter(counterId);
+      if (counterAfter && newCapacity !== null) {
+        const due = reachedThresholds(counterAfter.used, newCapacity, rearmed);
+        if (due.length > 0) {
+          await this.fire({ accountId, feature, counterId, ...counterAfter, capacity: newCapacity }, due);
+        }
+      }
+      this.logger.debug({ counterId, rearmed }, 'thresholds re-armed');
+    }
+    await this.publishBalanceChange(accountId, feature, counterId);
+    return rearmed;
+  }
+
+  /** Tells every instance's live-balance subscribers that this balance changed. */
+  async publishBalanceChange(accountId: string, feature: string, counterId: string | null = null): Promise<void> {
+    const change = await this.repository.insertBalanceChange({ accountId, feature, counterId }, this.balanceRetentionMs);
+    this.localDelivery?.balanceChanged(change);
+  }
+
+  list(accountId: string, feature: string | undefined, first: number): Promise<AlertDoc[]> {
+    return this.repository.list(accountId, feature, first);
+  }
+
+  /**
+   * Inserts the alerts of `thresholds` (ascending) in their current epochs; returns the
+   * new ones. A threshold in `crossing` whose alert already exists from a smaller capacity
+   * is re-armed on the spot: usage never falls, so the ratio can only have dropped back
+   * below the threshold because capacity grew since (R9). Grants and upgrades therefore
+   * re-arm even when nobody calls `rearm`. The epoch moves by compare-and-set, so racing
+   * instances agree on one new epoch and one alert.
+   */
+  private async fire(point: FiringPoint, thresholds: readonly number[], crossing: readonly number[] = []): Promise<AlertDoc[]> {
+    const epochs = await this.repository.epochs(point.counterId, thresholds);
+    const fired: AlertDoc[] = [];
+    const storedBefore: AlertDoc[] = [];
+    for (const threshold of thresholds) {
+      let epoch = epochs.get(threshold) ?? 0;
+      // Stamped per insert: a higher threshold is stamped after the lower one was stored.
+      const build = (): AlertDoc => ({ _id: alertId(point.counterId, threshold, epoch), ...point, threshold, epoch, triggeredAt: new Date() });
+      // Sequential on purpose: a lower threshold is in the feed before a higher one.
+      const first = build();
+      if (await this.repository.insertAlert(first)) {
+        fired.push(first);
+        continue;
+      }
+      const existing = await this.repository.alertById(alertId(point.counterId, threshold, epoch));
+      if (existing && crossing.includes(threshold) && existing.capacity < point.capacity) {
+        epoch = await this.repository.advanceEpoch(point.counterId, threshold, epoch);
+        const alert = build();
+        if (await this.repository.insertAlert(alert)) {
+          fired.push(alert);
+          continue;
+        }
+      }
+      if (existing) storedBefore.push(existing);
+    }
+    if (fired.length === 0) return fired;
+    this.logger.info({ counterId: point.counterId, thresholds: fired.map((a) => a.threshold) }, 'usage alerts fired');
+    // Lower thresholds another instance stored may not have reached this instance through
+    // the feed yet; hand them over first so local subscribers keep threshold order.
+    const lowest = fired[0]!.threshold;
+    const ordered = [...storedBefore.filter((alert) => alert.threshold < lowest), ...fired].sort((a, b) => a.threshold - b.threshold);
+    this.localDelivery?.alertsStored(ordered);
+    return fired;
+  }
+
+  private async readCounter(counterId: string): Promise<{ used: Micros; periodStart: Date; periodEnd: Date | null } | null> {
+    const counter = await this.counters.collection.findOne(
+      { _id: counterId },
+      { projection: { used: 1, periodStart: 1, periodEnd: 1 } },
+    );
+    return counter ? { used: toMicros(counter.used), periodStart: counter.periodStart, periodEnd: counter.periodEnd ?? null } : null;
+  }
+}
