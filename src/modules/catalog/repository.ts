@@ -1,6 +1,6 @@
 import type { Collection, Db } from 'mongodb';
 import type { CollectionIndexes } from '../../db/mongo.js';
-import type { FeatureDoc, PlanVersionDoc } from './model.js';
+import type { FeatureDoc, FeatureType, PlanVersionDoc } from './model.js';
 
 export const FEATURES = 'features';
 export const PLAN_VERSIONS = 'plan_versions';
@@ -17,6 +17,7 @@ export const catalogIndexes: CollectionIndexes = {
 
 /** Largest number of immutable plan versions kept in the process-wide cache. */
 const PLAN_CACHE_LIMIT = 10_000;
+const FEATURE_CACHE_LIMIT = 10_000;
 
 export class CatalogRepository {
   readonly features: Collection<FeatureDoc>;
@@ -27,6 +28,12 @@ export class CatalogRepository {
    * may be published a moment later, by this instance or another.
    */
   private readonly planCache = new Map<string, PlanVersionDoc>();
+  /**
+   * A feature's type never changes and features are never deleted, so a type once read
+   * stays true; decisions need nothing else from the feature. Names and units, which can
+   * change, are always read fresh.
+   */
+  private readonly featureTypeCache = new Map<string, FeatureType>();
 
   constructor(db: Db) {
     this.features = db.collection<FeatureDoc>(FEATURES);
@@ -36,6 +43,25 @@ export class CatalogRepository {
   async findFeatures(keys: readonly string[]): Promise<FeatureDoc[]> {
     if (keys.length === 0) return [];
     return this.features.find({ _id: { $in: [...keys] } }).toArray();
+  }
+
+  /** Types of the given features (absent keys are not in the catalog): cached, the rest in one query. */
+  async findFeatureTypes(keys: readonly string[]): Promise<Map<string, FeatureType>> {
+    const types = new Map<string, FeatureType>();
+    const missing: string[] = [];
+    for (const key of new Set(keys)) {
+      const cached = this.featureTypeCache.get(key);
+      if (cached) types.set(key, cached);
+      else missing.push(key);
+    }
+    if (missing.length > 0) {
+      for (const doc of await this.features.find({ _id: { $in: missing } }, { projection: { type: 1 } }).toArray()) {
+        if (this.featureTypeCache.size >= FEATURE_CACHE_LIMIT) this.featureTypeCache.clear();
+        this.featureTypeCache.set(doc._id, doc.type);
+        types.set(doc._id, doc.type);
+      }
+    }
+    return types;
   }
 
   async listFeatures(): Promise<FeatureDoc[]> {

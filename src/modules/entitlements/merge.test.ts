@@ -38,7 +38,7 @@ function merge(contracts: ContractDoc[], plans: PlanVersionDoc[], changes: Parti
   return mergeEffectiveTerms({
     accountId: 'acct',
     feature: 'api_calls',
-    featureDoc: metered,
+    featureType: metered.type,
     contracts,
     plans: new Map(plans.map((p) => [p._id, p])),
     at: AT,
@@ -65,7 +65,7 @@ describe('merging the contracts in force (R4)', () => {
   it('ORs boolean features: one enabling contract is enough', () => {
     const off = plan('off', 1, [terms('sso', { enabled: false, included: null })]);
     const on = plan('on', 1, [terms('sso', { included: null })]);
-    const merged = merge([contract('c1', off), contract('c2', on)], [off, on], { feature: 'sso', featureDoc: flag });
+    const merged = merge([contract('c1', off), contract('c2', on)], [off, on], { feature: 'sso', featureType: flag.type });
     expect(merged).toMatchObject({ hasAccess: true, featureType: 'BOOLEAN', included: null, period: null, counterId: null, contractIds: ['c2'] });
   });
 
@@ -90,7 +90,7 @@ describe('merging the contracts in force (R4)', () => {
     const a = plan('a', 1, [terms('api_calls')]);
     const overridden = contract('c1', a, { overrides: { api_calls: { included: units(7) }, sso: { enabled: true } } });
     expect(merge([overridden], [a]).included).toBe(units(7));
-    expect(merge([overridden], [a], { feature: 'sso', featureDoc: flag }).hasAccess).toBe(true);
+    expect(merge([overridden], [a], { feature: 'sso', featureType: flag.type }).hasAccess).toBe(true);
   });
 
   it('uses the plan pinned at the instant (mid-cycle upgrade applies to the whole period)', () => {
@@ -144,6 +144,6 @@ describe('access from contract status and time', () => {
   });
 
   it('gives UNKNOWN_FEATURE for a feature not in the catalog', () => {
-    expect(merge([contract('c1', a)], [a], { feature: 'nope', featureDoc: null })).toMatchObject({ access: 'UNKNOWN_FEATURE', featureType: null });
+    expect(merge([contract('c1', a)], [a], { feature: 'nope', featureType: null })).toMatchObject({ access: 'UNKNOWN_FEATURE', featureType: null });
   });
 });

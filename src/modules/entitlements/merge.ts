@@ -4,7 +4,7 @@
  */
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
-import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureDoc, type OverageTerms, type PlanVersionDoc } from '../catalog/model.js';
+import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureType, type OverageTerms, type PlanVersionDoc } from '../catalog/model.js';
 import type { ContractDoc, ContractStatus } from '../contracts/model.js';
 import { isInForceAt, pinPlanId, planPinAt } from '../contracts/plan-history.js';
 import { counterId } from '../usage/counters.js';
@@ -50,9 +50,9 @@ export function contractFeatures(contract: ContractDoc, plan: PlanVersionDoc | n
 
 export interface MergeInput {
   accountId: string;
-  /** The requested feature key, and its catalog entry (null when not defined). */
+  /** The requested feature key, and its type in the catalog (null when not defined). */
   feature: string;
-  featureDoc: FeatureDoc | null;
+  featureType: FeatureType | null;
   /** The account's contracts, any order. */
   contracts: readonly ContractDoc[];
   /** Plan versions by `key@version`; must hold the pin in force at `at` of each contract in force. */
@@ -88,8 +88,8 @@ export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): stri
  * the feature, and CONTRACT_INACTIVE when no contract gives access now (suspended,
  * canceled, ended or not started) or when only an inactive one would enable it.
  */
-export function mergeEffectiveTerms({ accountId, feature, featureDoc, contracts, plans, at }: MergeInput): EffectiveTerms {
-  if (!featureDoc) return deniedTerms(accountId, feature, null, 'UNKNOWN_FEATURE');
+export function mergeEffectiveTerms({ accountId, feature, featureType, contracts, plans, at }: MergeInput): EffectiveTerms {
+  if (!featureType) return deniedTerms(accountId, feature, null, 'UNKNOWN_FEATURE');
 
   const inForce = contracts.filter((contract) => isInForceAt(contract, at)).sort(oldestFirst);
   const withTerms = inForce.map((contract) => {
@@ -103,18 +103,18 @@ export function mergeEffectiveTerms({ accountId, feature, featureDoc, contracts,
     const inactiveWouldEnable = withTerms.some(({ contract, terms }) => !GRANTING.has(contract.status) && terms?.enabled === true);
     const access: AccessStatus = contracts.length === 0 ? 'NOT_ENTITLED' : !anyGranting || inactiveWouldEnable ? 'CONTRACT_INACTIVE' : 'NOT_ENTITLED';
     const known = withTerms.find(({ terms }) => terms !== null)?.terms;
-    return deniedTerms(accountId, feature, featureDoc, access, known?.resetPeriod);
+    return deniedTerms(accountId, feature, featureType, access, known?.resetPeriod);
   }
 
   const oldest = contributing[0]!;
   const all = contributing.map(({ terms }) => terms!);
-  const metered = featureDoc.type === 'METERED';
+  const metered = featureType === 'METERED';
   const resetPeriod = oldest.terms!.resetPeriod;
   const period = metered ? periodContaining(oldest.contract.billingAnchor, resetPeriod, at) : null;
   return {
     accountId,
     feature,
-    featureType: featureDoc.type,
+    featureType,
     access: 'ENTITLED',
     hasAccess: true,
     delinquent: contributing.some(({ contract }) => contract.status === 'PAST_DUE'),
@@ -135,19 +135,19 @@ export function mergeEffectiveTerms({ accountId, feature, featureDoc, contracts,
 function deniedTerms(
   accountId: string,
   feature: string,
-  featureDoc: FeatureDoc | null,
+  featureType: FeatureType | null,
   access: Exclude<AccessStatus, 'ENTITLED'>,
   resetPeriod: ResetPeriod = 'MONTH',
 ): EffectiveTerms {
   return {
     accountId,
     feature,
-    featureType: featureDoc?.type ?? null,
+    featureType,
     access,
     hasAccess: false,
     delinquent: false,
     enforcement: 'HARD',
-    included: featureDoc?.type === 'METERED' ? 0n : null,
+    included: featureType === 'METERED' ? 0n : null,
     grace: 0n,
     overage: null,
     thresholds: [],

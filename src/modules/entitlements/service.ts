@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { Micros } from '../../shared/quantity.js';
-import type { FeatureDoc, PlanVersionDoc } from '../catalog/model.js';
+import type { PlanVersionDoc } from '../catalog/model.js';
 import { createCatalogLoaders } from '../catalog/loaders.js';
 import type { CatalogRepository } from '../catalog/repository.js';
 import { createContractLoaders } from '../contracts/loaders.js';
@@ -31,12 +31,11 @@ export interface EntitlementState {
 
 /**
  * The documents terms are built from, behind per-request DataLoaders (the request's
- * `ctx.loaders` satisfies this), so features, plan versions and contracts referenced
- * anywhere in one request are read once.
+ * `ctx.loaders` satisfies this), so plan versions and contracts referenced anywhere in
+ * one request are read once.
  */
 export interface TermsSources {
   contractsByAccount: DataLoader<string, ContractDoc[]>;
-  featureByKey: DataLoader<string, FeatureDoc | null>;
   planVersionById: DataLoader<string, PlanVersionDoc | null>;
 }
 
@@ -47,9 +46,10 @@ function loaded<V>(values: Array<V | Error>): V[] {
 
 /**
  * Effective entitlements and decisions for many (account, feature) pairs at once, in a
- * bounded number of queries whatever their number: one for contracts, one for features,
- * at most one for plan versions (immutable, cached process-wide), one for counters, and
- * whatever the grants source needs.
+ * bounded number of queries whatever their number: one for contracts, at most one for
+ * feature types and one for plan versions (both immutable, cached process-wide), one for
+ * counters, and whatever the grants source needs. Contracts and counters are always read
+ * fresh, so a check sees a contract change or usage made a moment ago on any instance.
  */
 export class EntitlementService {
   constructor(
@@ -71,15 +71,14 @@ export class EntitlementService {
     if (requests.length === 0) return [];
     const accountIds = [...new Set(requests.map((request) => request.accountId))];
     const featureKeys = [...new Set(requests.map((request) => request.feature))];
-    const [contractLists, featureDocs] = await Promise.all([
+    const [contractLists, featureTypes] = await Promise.all([
       sources.contractsByAccount.loadMany(accountIds).then(loaded),
-      sources.featureByKey.loadMany(featureKeys).then(loaded),
+      this.deps.catalog.findFeatureTypes(featureKeys),
     ]);
     const contractsOf = new Map(accountIds.map((id, i) => [id, contractLists[i]!]));
-    const featureOf = new Map(featureKeys.map((key, i) => [key, featureDocs[i] ?? null]));
     const plans = await this.loadPlans(contractLists.flat(), at, sources);
     return requests.map(({ accountId, feature }) =>
-      mergeEffectiveTerms({ accountId, feature, featureDoc: featureOf.get(feature) ?? null, contracts: contractsOf.get(accountId)!, plans, at }),
+      mergeEffectiveTerms({ accountId, feature, featureType: featureTypes.get(feature) ?? null, contracts: contractsOf.get(accountId)!, plans, at }),
     );
   }
 
@@ -112,9 +111,9 @@ export class EntitlementService {
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources: TermsSources = this.newSources()): Promise<EntitlementView[]> {
     const features = await this.featuresOfAccount([contract], at, sources);
-    const [featureDocs, plans] = await Promise.all([sources.featureByKey.loadMany(features).then(loaded), this.loadPlans([contract], at, sources)]);
-    const terms = features.map((feature, i) =>
-      mergeEffectiveTerms({ accountId: contract.accountId, feature, featureDoc: featureDocs[i] ?? null, contracts: [contract], plans, at }),
+    const [featureTypes, plans] = await Promise.all([this.deps.catalog.findFeatureTypes(features), this.loadPlans([contract], at, sources)]);
+    const terms = features.map((feature) =>
+      mergeEffectiveTerms({ accountId: contract.accountId, feature, featureType: featureTypes.get(feature) ?? null, contracts: [contract], plans, at }),
     );
     return (await this.withFigures(terms, at)).map(({ terms, used, granted }) => buildEntitlementView(terms, used, granted));
   }
