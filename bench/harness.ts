@@ -1,0 +1,123 @@
+/**
+ * What every bench section gets: one embedded database, one Allotment instance on it
+ * (auth open, logs silent), a GraphQL helper, a way to run open-loop load from a worker
+ * thread, and a reporter. Sections live in bench/sections/ and are listed in run.ts.
+ */
+import { Worker } from 'node:worker_threads';
+import { startAllotment, type RunningAllotment } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { resolveDatabase, type ResolvedDatabase } from '../src/dev/embedded-db.js';
+import { createLogger } from '../src/logger.js';
+import type { LoadPlan, LoadResult, LoadTarget } from './load.js';
+
+export interface BenchOptions {
+  /** Offered rate for rate-based sections (BENCH_RATE, default 2000 req/s). */
+  rate: number;
+  /** Measured seconds per load run (BENCH_SECONDS, default 10). */
+  seconds: number;
+  warmupSeconds: number;
+}
+
+export interface BenchContext {
+  options: BenchOptions;
+  database: ResolvedDatabase;
+  allotment: RunningAllotment;
+  dbName: string;
+  /** Runs an operation against the instance; throws on GraphQL errors. */
+  graphql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** Open-loop load at `rate` for `seconds` (defaults from options), from a worker thread. */
+  load(target: LoadTarget, overrides?: Partial<Omit<LoadPlan, 'target'>>): Promise<LoadResult>;
+  /** Prints a line of the section's report. */
+  report(line?: string): void;
+}
+
+export interface BenchSection {
+  name: string;
+  description: string;
+  run(context: BenchContext): Promise<void>;
+}
+
+export function readOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const number = (name: string, fallback: number) => {
+    const value = env[name] === undefined ? fallback : Number(env[name]);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number; got "${env[name]}"`);
+    return value;
+  };
+  return { rate: number('BENCH_RATE', 2000), seconds: number('BENCH_SECONDS', 10), warmupSeconds: number('BENCH_WARMUP_SECONDS', 2) };
+}
+
+export async function startBenchEnvironment(options: BenchOptions): Promise<BenchContext & { stop(): Promise<void> }> {
+  const logger = createLogger('silent');
+  const database = await resolveDatabase({ uri: process.env.MONGODB_URI, logger });
+  const dbName = `bench_${Date.now().toString(36)}`;
+  const config = loadConfig({ NODE_ENV: 'development', PORT: '0', MONGODB_DB: dbName, LOG_LEVEL: 'silent' });
+  const allotment = await startAllotment({ config, logger, mongodbUri: database.uri });
+
+  return {
+    options,
+    database,
+    allotment,
+    dbName,
+    async graphql(query, variables = {}) {
+      const response = await fetch(allotment.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await response.json()) as { data?: any; errors?: unknown[] };
+      if (body.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
+      return body.data;
+    },
+    load: (target, overrides = {}) =>
+      runInWorker({ target, rate: options.rate, seconds: options.seconds, warmupSeconds: options.warmupSeconds, maxInFlight: 1024, ...overrides }),
+    report: (line = '') => process.stdout.write(`${line}\n`),
+    async stop() {
+      await allotment.database.db.dropDatabase().catch(() => undefined);
+      await allotment.stop();
+      await database.stop();
+    },
+  };
+}
+
+function runInWorker(plan: LoadPlan): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url));
+    worker.once('message', (message: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
+      void worker.terminate();
+      if (message.ok) resolve(message.result);
+      else reject(new Error(`load worker failed: ${message.error}`));
+    });
+    worker.once('error', reject);
+    worker.postMessage(plan);
+  });
+}
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export function summarize(samples: Float64Array): LatencySummary {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length ? sorted[sorted.length - 1]! : NaN };
+}
+
+const ms = (value: number) => `${value.toFixed(2).padStart(7)} ms`;
+
+/** One line per load run: offered vs achieved rate, latency percentiles from send and from due time. */
+export function describeLoad(label: string, offered: number, result: LoadResult): { line: string; fromSend: LatencySummary; achieved: number } {
+  const fromSend = summarize(result.fromSend);
+  const fromDue = summarize(result.fromDue);
+  const achieved = result.elapsedSeconds > 0 ? result.completed / result.elapsedSeconds : 0;
+  const problems = [result.errors ? `${result.errors} errors (first: ${result.firstError})` : '', result.dropped ? `${result.dropped} dropped` : '']
+    .filter(Boolean)
+    .join(', ');
+  const line =
+    `${label.padEnd(34)} offered ${String(offered).padStart(5)}/s  achieved ${achieved.toFixed(0).padStart(5)}/s  ` +
+    `p50 ${ms(fromSend.p50)}  p90 ${ms(fromSend.p90)}  p99 ${ms(fromSend.p99)}  max ${ms(fromSend.max)}  ` +
+    `(p99 from due time ${ms(fromDue.p99).trim()})${problems ? `  ${problems}` : ''}`;
+  return { line, fromSend, achieved };
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm run bench [section ...]`: runs every section below, or only the named ones, against
+ * one embedded database and one Allotment instance. BENCH_RATE (default 2000 req/s),
+ * BENCH_SECONDS (10) and BENCH_WARMUP_SECONDS (2) tune the rate-based sections;
+ * MONGODB_URI benchmarks a real database instead of the embedded one.
+ *
+ * To add a section: write bench/sections/<name>.ts exporting a BenchSection, and list it here.
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { readOptions, startBenchEnvironment, type BenchSection } from './harness.js';
+import { checkEntitlementSection } from './sections/check-entitlement.js';
+import { readYourWritesSection } from './sections/read-your-writes.js';
+
+const SECTIONS: BenchSection[] = [checkEntitlementSection, readYourWritesSection];
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((name) => !SECTIONS.some((section) => section.name === name));
+  if (unknown.length > 0) {
+    throw new Error(`Unknown bench section(s): ${unknown.join(', ')}. Available: ${SECTIONS.map((section) => section.name).join(', ')}`);
+  }
+  const selected = wanted.length > 0 ? SECTIONS.filter((section) => wanted.includes(section.name)) : SECTIONS;
+  const options = readOptions();
+  const context = await startBenchEnvironment(options);
+  context.report(`Allotment bench: ${context.database.engine} at ${context.database.uri}, Node ${process.version}, ${availableParallelism()} CPUs`);
+  // Other work on the machine skews every figure; say how busy it was.
+  context.report(`load average at start: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  try {
+    for (const section of selected) {
+      context.report();
+      context.report(`== ${section.name}: ${section.description}`);
+      await section.run(context);
+    }
+    context.report();
+    context.report(`load average at end: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  } finally {
+    await context.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
