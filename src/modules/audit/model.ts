@@ -15,6 +15,8 @@ export interface AuditDoc {
 }
 
 export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 'before' | 'after' | 'accountId' | 'requestId'> & {
+  /** A deterministic id, for entries written by a step that crash recovery may replay. */
+  id?: ObjectId;
   at?: Date;
   accountId?: string | null;
   before?: unknown;

@@ -1,4 +1,4 @@
-import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import { MongoBulkWriteError, ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { formatQuantity } from '../../shared/quantity.js';
 import type { AuditDoc, AuditInput } from './model.js';
@@ -37,7 +37,7 @@ export class AuditLog {
 
   private toDoc(entry: AuditInput): AuditDoc {
     return {
-      _id: new ObjectId(),
+      _id: entry.id ?? new ObjectId(),
       at: entry.at ?? new Date(),
       actor: entry.actor,
       action: entry.action,
@@ -56,8 +56,19 @@ export class AuditLog {
     return doc;
   }
 
-  async recordMany(entries: AuditInput[]): Promise<void> {
-    if (entries.length > 0) await this.collection.insertMany(entries.map((entry) => this.toDoc(entry)), { ordered: false });
+  /**
+   * One round trip for many entries. With `replay: true`, entries whose (deterministic) id
+   * already exists are skipped: a recovery replaying a step writes each entry once.
+   */
+  async recordMany(entries: AuditInput[], options: { replay?: boolean } = {}): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.collection.insertMany(entries.map((entry) => this.toDoc(entry)), { ordered: false });
+    } catch (error) {
+      if (!options.replay || !(error instanceof MongoBulkWriteError)) throw error;
+      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
+      if (writeErrors.some((writeError) => writeError.code !== 11000)) throw error;
+    }
   }
 
   /** Newest first; `after` is the opaque cursor of the last entry already seen. */
