@@ -6,6 +6,9 @@ import type { AuditDoc } from '../modules/audit/model.js';
 import type { AlertDoc, EntitlementUpdateView } from '../modules/alerts/model.js';
 import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms } from '../modules/catalog/model.js';
 import type { EntitlementView } from '../modules/entitlements/decision.js';
+import type { UsageReceiptView, UsageBatchView } from '../modules/usage/model.js';
+import type { UsageSeriesView, UsagePointView } from '../modules/usage/series.js';
+import type { ReconciliationReport } from '../modules/usage/reconcile.js';
 import type { Context } from '../server/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -51,6 +54,12 @@ export type Account = {
    */
   entitlements: Array<Entitlement>;
   id: Scalars['ID']['output'];
+  /**
+   * Usage of a metered feature per UTC hour, day or month, every bucket present (zeros
+   * included). Defaults: the last 48 hours (HOUR), 30 days (DAY) or 12 months (MONTH) up to
+   * now; `to` is exclusive. Scope: entitlements:read.
+   */
+  usage: UsageSeries;
 };
 
 
@@ -80,6 +89,18 @@ export type AccountEntitlementArgs = {
  */
 export type AccountEntitlementsArgs = {
   at?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+
+/**
+ * A customer account. Owned by the accounts subgraph; Allotment adds entitlements,
+ * balances, usage, grants and alerts.
+ */
+export type AccountUsageArgs = {
+  feature: Scalars['ID']['input'];
+  from?: InputMaybe<Scalars['DateTime']['input']>;
+  granularity?: InputMaybe<Granularity>;
+  to?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 export type AuditConnection = {
@@ -318,6 +339,11 @@ export type FeatureType =
   /** A quantity consumed over a reset period. */
   | 'METERED';
 
+export type Granularity =
+  | 'DAY'
+  | 'HOUR'
+  | 'MONTH';
+
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -338,6 +364,22 @@ export type Mutation = {
    * stay on the version they are pinned to. Scope: catalog:write.
    */
   publishPlan: PlanVersion;
+  /**
+   * Recomputes a usage counter from its accepted events, reports any drift and repairs it
+   * atomically (audited). `periodStart` is the start of the usage period. Scope:
+   * usage:reconcile (internal tools only).
+   */
+  reconcileUsage: UsageReconciliation;
+  /**
+   * Records one usage event exactly once. A HARD limit gives status REJECTED (not an error).
+   * Scope: usage:write.
+   */
+  recordUsage: UsageReceipt;
+  /**
+   * Records up to 1,000 events (more is BAD_USER_INPUT), validated whole before anything is
+   * written. Scope: usage:write.
+   */
+  recordUsageBatch: UsageBatchResult;
   setContractStatus: Contract;
   /** Overrides entitlement fields for this contract only. Scope: contracts:write. */
   setEntitlementOverride: Contract;
@@ -367,6 +409,23 @@ export type MutationDefineFeatureArgs = {
 
 export type MutationPublishPlanArgs = {
   input: PlanInput;
+};
+
+
+export type MutationReconcileUsageArgs = {
+  accountId: Scalars['ID']['input'];
+  feature: Scalars['ID']['input'];
+  periodStart: Scalars['DateTime']['input'];
+};
+
+
+export type MutationRecordUsageArgs = {
+  input: UsageEventInput;
+};
+
+
+export type MutationRecordUsageBatchArgs = {
+  events: Array<UsageEventInput>;
 };
 
 
@@ -592,6 +651,101 @@ export type UsageAlert = {
   used: Scalars['Decimal']['output'];
 };
 
+export type UsageBatchResult = {
+  __typename?: 'UsageBatchResult';
+  accepted: Scalars['Int']['output'];
+  duplicates: Scalars['Int']['output'];
+  /** One receipt per event, in request order. */
+  receipts: Array<UsageReceipt>;
+  rejected: Scalars['Int']['output'];
+};
+
+export type UsageEventInput = {
+  accountId: Scalars['ID']['input'];
+  /** A METERED feature key. */
+  feature: Scalars['ID']['input'];
+  /**
+   * Unique per account for the whole retention period (400 days by default), whatever the
+   * timestamp. 1–256 characters, without "$" or ".". Resending the same key with the same
+   * payload returns the original receipt as DUPLICATE; a different payload is an
+   * IDEMPOTENCY_KEY_REUSED error.
+   */
+  idempotencyKey: Scalars['String']['input'];
+  /** A JSON object; keys must not start with "$" or contain ".". At most 8 KB. */
+  properties?: InputMaybe<Scalars['JSON']['input']>;
+  /** Positive exact decimal with at most 6 fractional digits, at most 1,000,000,000 units. */
+  quantity: Scalars['Decimal']['input'];
+  /**
+   * When the usage happened (default: when it is received). The event counts in the period
+   * of this instant; at most 5 minutes in the future, at most the retention period old.
+   */
+  timestamp?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+export type UsagePoint = {
+  __typename?: 'UsagePoint';
+  /** Start of the UTC hour, day or month. */
+  start: Scalars['DateTime']['output'];
+  used: Scalars['Decimal']['output'];
+};
+
+export type UsageReceipt = {
+  __typename?: 'UsageReceipt';
+  accountId: Scalars['ID']['output'];
+  /** The entitlement after the event, in the event's period. */
+  entitlement?: Maybe<Entitlement>;
+  feature: Scalars['ID']['output'];
+  idempotencyKey: Scalars['String']['output'];
+  /** The event's period was already invoiced: it is counted and listed for re-rating (R8). */
+  late: Scalars['Boolean']['output'];
+  /** For DUPLICATE: what the original event became (ACCEPTED or REJECTED); null otherwise. */
+  originalStatus?: Maybe<UsageStatus>;
+  quantity: Scalars['Decimal']['output'];
+  /** Why it was accepted (INCLUDED, WITHIN_GRANTS, WITHIN_GRACE, OVERAGE) or rejected. */
+  reason?: Maybe<DecisionReason>;
+  status: UsageStatus;
+  timestamp: Scalars['DateTime']['output'];
+};
+
+/** The result of recomputing a usage counter from its accepted events. */
+export type UsageReconciliation = {
+  __typename?: 'UsageReconciliation';
+  acceptedEvents: Scalars['Int']['output'];
+  accountId: Scalars['ID']['output'];
+  counterId: Scalars['ID']['output'];
+  /** observed − expected (positive: over-counted). */
+  drift: Scalars['Decimal']['output'];
+  /** Hour buckets that disagreed with their events. */
+  driftedHours: Scalars['Int']['output'];
+  /** The sum of the counter's accepted events. */
+  expected: Scalars['Decimal']['output'];
+  feature: Scalars['ID']['output'];
+  /** Events still being recorded; the counter is repaired only when there are none: retry. */
+  inFlight: Scalars['Int']['output'];
+  /** The counter as found. */
+  observed: Scalars['Decimal']['output'];
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  periodStart: Scalars['DateTime']['output'];
+  /** The counter was set to `expected` (audited as usage.reconciled). */
+  repaired: Scalars['Boolean']['output'];
+};
+
+export type UsageSeries = {
+  __typename?: 'UsageSeries';
+  feature: Scalars['ID']['output'];
+  granularity: Granularity;
+  points: Array<UsagePoint>;
+  total: Scalars['Decimal']['output'];
+};
+
+export type UsageStatus =
+  /** Counted now. */
+  | 'ACCEPTED'
+  /** This idempotency key was already recorded; the receipt is the original's (see originalStatus). Counted once. */
+  | 'DUPLICATE'
+  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), or contract inactive (CONTRACT_INACTIVE). */
+  | 'REJECTED';
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -716,6 +870,7 @@ export type ResolversTypes = ResolversObject<{
   Feature: ResolverTypeWrapper<FeatureDoc>;
   FeatureInput: FeatureInput;
   FeatureType: FeatureType;
+  Granularity: Granularity;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Overage: ResolverTypeWrapper<OverageTerms>;
@@ -731,6 +886,13 @@ export type ResolversTypes = ResolversObject<{
   Rounding: Rounding;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UsageAlert: ResolverTypeWrapper<AlertDoc>;
+  UsageBatchResult: ResolverTypeWrapper<UsageBatchView>;
+  UsageEventInput: UsageEventInput;
+  UsagePoint: ResolverTypeWrapper<UsagePointView>;
+  UsageReceipt: ResolverTypeWrapper<UsageReceiptView>;
+  UsageReconciliation: ResolverTypeWrapper<ReconciliationReport>;
+  UsageSeries: ResolverTypeWrapper<UsageSeriesView>;
+  UsageStatus: UsageStatus;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -769,6 +931,12 @@ export type ResolversParentTypes = ResolversObject<{
   Query: Record<PropertyKey, never>;
   Subscription: Record<PropertyKey, never>;
   UsageAlert: AlertDoc;
+  UsageBatchResult: UsageBatchView;
+  UsageEventInput: UsageEventInput;
+  UsagePoint: UsagePointView;
+  UsageReceipt: UsageReceiptView;
+  UsageReconciliation: ReconciliationReport;
+  UsageSeries: UsageSeriesView;
 }>;
 
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account'], FederationReferenceType extends FederationReferenceTypes['Account'] = FederationReferenceTypes['Account']> = ResolversObject<{
@@ -778,6 +946,7 @@ export type AccountResolvers<ContextType = Context, ParentType extends Resolvers
   entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType, RequireFields<AccountEntitlementArgs, 'feature'>>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType, Partial<AccountEntitlementsArgs>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  usage?: Resolver<ResolversTypes['UsageSeries'], ParentType, ContextType, RequireFields<AccountUsageArgs, 'feature' | 'granularity'>>;
 }>;
 
 export type AuditConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AuditConnection'] = ResolversParentTypes['AuditConnection']> = ResolversObject<{
@@ -898,6 +1067,9 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   clearEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationClearEntitlementOverrideArgs, 'contractId' | 'feature'>>;
   defineFeature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType, RequireFields<MutationDefineFeatureArgs, 'input'>>;
   publishPlan?: Resolver<ResolversTypes['PlanVersion'], ParentType, ContextType, RequireFields<MutationPublishPlanArgs, 'input'>>;
+  reconcileUsage?: Resolver<ResolversTypes['UsageReconciliation'], ParentType, ContextType, RequireFields<MutationReconcileUsageArgs, 'accountId' | 'feature' | 'periodStart'>>;
+  recordUsage?: Resolver<ResolversTypes['UsageReceipt'], ParentType, ContextType, RequireFields<MutationRecordUsageArgs, 'input'>>;
+  recordUsageBatch?: Resolver<ResolversTypes['UsageBatchResult'], ParentType, ContextType, RequireFields<MutationRecordUsageBatchArgs, 'events'>>;
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
   upsertContract?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationUpsertContractArgs, 'input'>>;
@@ -971,6 +1143,53 @@ export type UsageAlertResolvers<ContextType = Context, ParentType extends Resolv
   used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
+export type UsageBatchResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageBatchResult'] = ResolversParentTypes['UsageBatchResult']> = ResolversObject<{
+  accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  duplicates?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  receipts?: Resolver<Array<ResolversTypes['UsageReceipt']>, ParentType, ContextType>;
+  rejected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type UsagePointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsagePoint'] = ResolversParentTypes['UsagePoint']> = ResolversObject<{
+  start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
+export type UsageReceiptResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageReceipt'] = ResolversParentTypes['UsageReceipt']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  idempotencyKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  late?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  originalStatus?: Resolver<Maybe<ResolversTypes['UsageStatus']>, ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['DecisionReason']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['UsageStatus'], ParentType, ContextType>;
+  timestamp?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type UsageReconciliationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageReconciliation'] = ResolversParentTypes['UsageReconciliation']> = ResolversObject<{
+  acceptedEvents?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  counterId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  drift?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  driftedHours?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  expected?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  inFlight?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  observed?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  repaired?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type UsageSeriesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageSeries'] = ResolversParentTypes['UsageSeries']> = ResolversObject<{
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  granularity?: Resolver<ResolversTypes['Granularity'], ParentType, ContextType>;
+  points?: Resolver<Array<ResolversTypes['UsagePoint']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Account?: AccountResolvers<ContextType>;
   AuditConnection?: AuditConnectionResolvers<ContextType>;
@@ -994,5 +1213,10 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   UsageAlert?: UsageAlertResolvers<ContextType>;
+  UsageBatchResult?: UsageBatchResultResolvers<ContextType>;
+  UsagePoint?: UsagePointResolvers<ContextType>;
+  UsageReceipt?: UsageReceiptResolvers<ContextType>;
+  UsageReconciliation?: UsageReconciliationResolvers<ContextType>;
+  UsageSeries?: UsageSeriesResolvers<ContextType>;
 }>;
 

@@ -23,6 +23,10 @@ import { createEntitlementLoaders } from './entitlements/loaders.js';
 import { entitlementResolvers } from './entitlements/resolvers.js';
 import { EntitlementService } from './entitlements/service.js';
 import { CounterReader } from './usage/counters.js';
+import { usageIndexes } from './usage/repository.js';
+import { usageResolvers } from './usage/resolvers.js';
+import { UsageService } from './usage/service.js';
+import { decide } from './entitlements/decision.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
@@ -33,7 +37,7 @@ export interface ModuleDeps {
   logger: Logger;
 }
 
-export function createServices({ db, logger }: ModuleDeps) {
+export function createServices({ db, config, logger }: ModuleDeps) {
   const audit = new AuditLog(db);
   const contracts = new ContractRepository(db);
   const catalogRepository = new CatalogRepository(db);
@@ -48,7 +52,22 @@ export function createServices({ db, logger }: ModuleDeps) {
     // A live balance is the entitlement view, recomputed when the balance feed says so.
     loadBalance: async (accountId, feature) => (await entitlements.entitlements([{ accountId, feature }], new Date()))[0] ?? null,
   });
-  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live };
+  const usage = new UsageService({
+    db,
+    audit,
+    logger,
+    leaseMs: config.usageLeaseMs,
+    retentionDays: config.retentionDays,
+    // One set of DataLoaders per usage request: a batch with many timestamps reads contracts once.
+    openTerms: () => {
+      const sources = entitlements.newSources();
+      return (requests, at) => entitlements.resolveTerms(requests, at, sources);
+    },
+    decide,
+    // The same source as the entitlements service's, so checks and enforcement agree (R5).
+    granted: (terms, at) => NO_GRANTS.grantedFor(terms, at),
+  });
+  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -58,7 +77,7 @@ export function createLoaders(services: Services) {
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
@@ -67,10 +86,17 @@ export const resolvers: Resolvers[] = [
   catalogResolvers,
   entitlementResolvers,
   alertResolvers,
+  usageResolvers,
 ];
 
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
 export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
-  return { stop: () => services.live.stop() };
+  services.usage.startSweeper();
+  return {
+    stop: async () => {
+      await services.usage.stopSweeper();
+      await services.live.stop();
+    },
+  };
 }

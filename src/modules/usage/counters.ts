@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
+import type { PendingEntry } from './model.js';
 
 export const COUNTERS = 'usage_counters';
 
@@ -21,14 +22,24 @@ export interface CounterDoc {
   used: Micros;
   /** Micro-units per UTC hour, keyed by hourKey(). */
   hours: Record<string, Micros>;
-  pending: string[];
+  /** Applied posting attempts whose bookkeeping has not finished (see PendingEntry). */
+  pending: PendingEntry[];
+  /**
+   * Set when the period's invoice is final (rating, issue 8): events that still land here
+   * are counted but flagged `late` and listed for re-rating (R8). See isPeriodFinal().
+   */
+  finalizedAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export const counterIndexes: CollectionIndexes = {
   collection: COUNTERS,
-  indexes: [{ key: { accountId: 1, feature: 1, periodStart: 1 }, name: 'by_account_feature_period' }],
+  indexes: [
+    { key: { accountId: 1, feature: 1, periodStart: 1 }, name: 'by_account_feature_period' },
+    // The sweeper looks for entries left behind by a crash or a stalled worker.
+    { key: { 'pending.at': 1 }, name: 'by_pending_age' },
+  ],
 };
 
 export function counterId(accountId: string, feature: string, periodStart: Date): string {
@@ -38,6 +49,11 @@ export function counterId(accountId: string, feature: string, periodStart: Date)
 /** "2026013113" for 2026-01-31T13:xx UTC: sortable, and free of "." and "$". */
 export function hourKey(at: Date): string {
   return at.toISOString().slice(0, 13).replace(/[-T]/g, '');
+}
+
+/** The one predicate for R8's `late`: has rating finalised this counter's period? */
+export function isPeriodFinal(counter: Pick<CounterDoc, 'finalizedAt'> | null | undefined): boolean {
+  return counter?.finalizedAt instanceof Date;
 }
 
 export function hourStart(key: string): Date {

@@ -1,0 +1,108 @@
+import type { Micros } from '../../shared/quantity.js';
+import type { EffectiveTerms } from '../entitlements/model.js';
+import type { DecisionReason, EventOutcome } from './model.js';
+import { hardLimitOf, type Decide } from './terms.js';
+
+/** One event of a posting, in posting order, with the terms at its timestamp. */
+export interface MemberTerms {
+  seq: number;
+  quantity: Micros;
+  hourKey: string;
+  terms: EffectiveTerms;
+  granted: Micros;
+}
+
+export interface MemberDecision {
+  seq: number;
+  outcome: EventOutcome;
+  reason: DecisionReason;
+}
+
+export interface GroupDecision {
+  decisions: MemberDecision[];
+  /** Sum of accepted quantities. */
+  inc: Micros;
+  /** Accepted quantities per hour bucket. */
+  hours: Record<string, Micros>;
+  /**
+   * The highest `used` the counter may have for every accepted HARD event to stay within
+   * its limit: the update is guarded by `used <= guard` (null: nothing to guard).
+   * For event i, used + (accepted quantities up to and including i) <= limit_i, so
+   * used <= min_i(limit_i - prefix_i). This is R6's atomic check for a whole batch.
+   */
+  guard: Micros | null;
+}
+
+/** Whether acceptance depends on the counter's current value (a HARD limit applies). */
+export function needsObservedUsage(members: readonly MemberTerms[]): boolean {
+  return members.some((member) => member.terms.hasAccess && hardLimitOf(member.terms, member.granted) !== null);
+}
+
+/**
+ * Decides a posting's events in order against an observed counter value. Pure: the
+ * caller makes it atomic by guarding the counter update with `guard`.
+ */
+export function decideGroup(members: readonly MemberTerms[], used: Micros, decide: Decide): GroupDecision {
+  const decisions: MemberDecision[] = [];
+  const hours: Record<string, Micros> = {};
+  let inc = 0n;
+  let guard: Micros | null = null;
+  for (const member of members) {
+    if (!member.terms.hasAccess) {
+      decisions.push({ seq: member.seq, outcome: 'REJECTED', reason: accessReason(member.terms) });
+      continue;
+    }
+    const decision = decide(member.terms, used + inc, member.granted, member.quantity);
+    if (!decision.allowed) {
+      decisions.push({ seq: member.seq, outcome: 'REJECTED', reason: decision.reason });
+      continue;
+    }
+    inc += member.quantity;
+    hours[member.hourKey] = (hours[member.hourKey] ?? 0n) + member.quantity;
+    const limit = hardLimitOf(member.terms, member.granted);
+    if (limit !== null) {
+      const bound = limit - inc;
+      guard = guard === null || bound < guard ? bound : guard;
+    }
+    decisions.push({ seq: member.seq, outcome: 'ACCEPTED', reason: decision.reason });
+  }
+  return { decisions, inc, hours, guard };
+}
+
+/**
+ * Re-derives the reasons of already-decided events once the counter's value before the
+ * update is known (the accept/reject set does not change: the guard made it valid).
+ */
+export function reasonsAt(members: readonly MemberTerms[], decisions: readonly MemberDecision[], before: Micros, decide: Decide): MemberDecision[] {
+  let running = before;
+  return decisions.map((decision, index) => {
+    const member = members[index]!;
+    if (decision.outcome !== 'ACCEPTED') return decision;
+    const { allowed, reason } = decide(member.terms, running, member.granted, member.quantity);
+    running += member.quantity;
+    return allowed ? { ...decision, reason } : decision;
+  });
+}
+
+export function accessReason(terms: EffectiveTerms): DecisionReason {
+  return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
+}
+
+/**
+ * Provisional decision rule until the entitlements module's `decide` is wired in
+ * (src/modules/index.ts). It follows R6: included first, then grants, then grace (HARD)
+ * or overage (SOFT); NONE only tracks.
+ */
+export const provisionalDecide: Decide = (terms, used, granted, requested) => {
+  if (!terms.hasAccess) return { allowed: false, reason: accessReason(terms) };
+  if (terms.included === null) return { allowed: true, reason: 'INCLUDED' };
+  const after = used + requested;
+  if (after <= terms.included) return { allowed: true, reason: 'INCLUDED' };
+  const capacity = terms.included + granted;
+  if (after <= capacity) return { allowed: true, reason: 'WITHIN_GRANTS' };
+  if (terms.enforcement === 'HARD') {
+    return after <= capacity + terms.grace ? { allowed: true, reason: 'WITHIN_GRACE' } : { allowed: false, reason: 'QUOTA_EXCEEDED' };
+  }
+  if (terms.enforcement === 'SOFT') return { allowed: true, reason: after <= capacity + terms.grace ? 'WITHIN_GRACE' : 'OVERAGE' };
+  return { allowed: true, reason: 'OVERAGE' };
+};

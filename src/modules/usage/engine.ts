@@ -1,0 +1,688 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../../logger.js';
+import { BadInputError, IdempotencyKeyReusedError } from '../../shared/errors.js';
+import { toMicros, type Micros } from '../../shared/quantity.js';
+import type { AuditInput } from '../audit/model.js';
+import type { AuditLog } from '../audit/repository.js';
+import type { EffectiveTerms } from '../entitlements/model.js';
+import { hourKey, isPeriodFinal, type CounterDoc } from './counters.js';
+import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
+import type { FaultInjector, WritePoint } from './faults.js';
+import type { CounterHooks } from './hooks.js';
+import { eventId, samePayload } from './idempotency.js';
+import type {
+  CounterChange,
+  DecisionReason,
+  OutcomeRun,
+  PendingEntry,
+  PostingDoc,
+  UsageEventCommand,
+  UsageEventDoc,
+  UsageReceiptView,
+} from './model.js';
+import { replayableAuditId, type UsageLedger } from './repository.js';
+import { capacityOf, type Decide, type GrantedCapacity, type OpenTerms, type TermsResolver } from './terms.js';
+
+/**
+ * The ingestion engine: R6 and R7 without multi-document transactions (SPEC §6).
+ *
+ * A request becomes postings, one per counter it touches. Each posting goes:
+ *
+ *   1. insert the posting RESERVED, with a lease        (the unit of work and recovery)
+ *   2. insert the events; the unique _id turns retries into duplicates
+ *   3. one guarded counter update per posting           ($inc + $push pending entry)
+ *   4. publish the counter change to hooks              (alerts' exactly-once point)
+ *   5. audit entries with deterministic ids             (a replay cannot duplicate them)
+ *   6. mark the posting POSTED, fenced on owner+attempt
+ *   7. pull the pending entry
+ *
+ * A crash between any two writes leaves the posting RESERVED; once its lease expires, the
+ * next touch (a retry) or the sweeper takes it over (attempt + 1) and resumes from step 3,
+ * adopting the increment if a previous attempt's entry is already in `pending`.
+ *
+ * Where this departs from SPEC §6, and why:
+ * - The lease and outcome live on the posting, not on each event: settling a batch is
+ *   one write instead of a thousand, and a batch group is taken over whole, never split
+ *   between two recoverers (which could otherwise count a subset twice or not at all).
+ * - The pending entry id includes the attempt number. SPEC §6 guards on the event id, so
+ *   a worker that stalled *before* its counter update, past its lease, could apply it
+ *   after the new owner had finished and pulled the id: a double count. Here its stale
+ *   entry `${posting}#${n}` can never equal the settled `appliedAs`, and the sweeper
+ *   undoes it atomically (PendingEntry carries its increments).
+ */
+
+export interface EnginePlugins {
+  openTerms: OpenTerms;
+  decide: Decide;
+  granted: GrantedCapacity;
+}
+
+export interface EngineDeps {
+  ledger: UsageLedger;
+  audit: AuditLog;
+  hooks: CounterHooks;
+  faults: FaultInjector;
+  plugins: EnginePlugins;
+  logger: Logger;
+  leaseMs: number;
+  retentionDays: number;
+  instanceId: string;
+}
+
+export interface RequestOrigin {
+  actor: string;
+  requestId: string | null;
+  receivedAt: Date;
+}
+
+/** The operation lost its posting to a takeover: someone else finishes it. */
+class LeaseLost extends Error {}
+
+/** A posting stayed in flight longer than we are prepared to wait. */
+export class UsageInProgressError extends Error {
+  constructor(postingId: string) {
+    super(`usage posting ${postingId} is still being processed; retry the request`);
+  }
+}
+
+interface Member {
+  /** Position in the request. */
+  index: number;
+  command: UsageEventCommand;
+  doc: UsageEventDoc;
+  terms: EffectiveTerms;
+}
+
+interface Settlement {
+  appliedAs: string | null;
+  before: Micros | null;
+  inc: Micros;
+  late: boolean;
+  decisions: MemberDecision[];
+  change: CounterChange | null;
+}
+
+const MAX_COUNTER_ATTEMPTS = 100;
+
+export class UsageEngine {
+  constructor(private readonly deps: EngineDeps) {}
+
+  private get ledger(): UsageLedger {
+    return this.deps.ledger;
+  }
+
+  /**
+   * Records events (one for recordUsage, up to 1,000 for a batch) and returns one receipt
+   * per input position. Everything that can be refused is refused before the first write.
+   */
+  async ingest(commands: readonly UsageEventCommand[], origin: RequestOrigin): Promise<UsageReceiptView[]> {
+    // In-request duplicates: the first occurrence is the original (R7 within one batch).
+    const firstByEventId = new Map<string, number>();
+    const duplicateOf = new Map<number, number>();
+    commands.forEach((command, index) => {
+      const id = eventId(command.accountId, command.idempotencyKey);
+      const first = firstByEventId.get(id);
+      if (first === undefined) {
+        firstByEventId.set(id, index);
+        return;
+      }
+      if (!sameCommandPayload(commands[first]!, command)) {
+        throw new IdempotencyKeyReusedError(
+          `events[${index}] reuses idempotencyKey "${command.idempotencyKey}" of events[${first}] with a different payload; use a new key for a different event.`,
+        );
+      }
+      duplicateOf.set(index, first);
+    });
+    const originals = [...firstByEventId.values()];
+
+    // recordUsage: a retry is by far the most common duplicate; one read spares it a posting.
+    if (commands.length === 1) {
+      const stored = await this.ledger.events.findOne({ _id: eventId(commands[0]!.accountId, commands[0]!.idempotencyKey) });
+      if (stored) return [await this.duplicateReceipt(commands[0]!, stored, origin)];
+    }
+
+    const terms = await this.resolveTerms(this.deps.plugins.openTerms(), originals.map((index) => commands[index]!));
+    originals.forEach((index, position) => assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined));
+    const receipts: Array<UsageReceiptView | undefined> = new Array(commands.length);
+
+    const { postings, members } = this.plan(commands, originals, terms, origin);
+    await this.insertPostings(postings);
+    this.fault('posting.reserved', postings);
+
+    const collided = await this.ledger.insertEvents(members.map((member) => member.doc));
+    this.fault('events.inserted', postings);
+
+    const stored = collided.size > 0 ? await this.loadStored([...collided].map((position) => members[position]!.doc._id)) : new Map();
+    const reused: Member[] = [];
+    const storedDuplicates: Array<{ member: Member; stored: UsageEventDoc }> = [];
+    for (const position of collided) {
+      const member = members[position]!;
+      const existing = stored.get(member.doc._id);
+      if (!existing) throw new Error(`event ${member.doc._id} collided but cannot be read back`);
+      if (samePayload(member.command, existing)) storedDuplicates.push({ member, stored: existing });
+      else reused.push(member);
+    }
+    const membersByPosting = new Map<string, Member[]>(postings.map((posting) => [posting._id, []]));
+    members.forEach((member, position) => {
+      if (!collided.has(position)) membersByPosting.get(member.doc.postingId)!.push(member);
+    });
+
+    const settled = await Promise.all(
+      postings.map((posting) => this.process(posting, membersByPosting.get(posting._id)!, origin)),
+    );
+    for (const { posting, final } of settled) {
+      for (const member of membersByPosting.get(posting._id)!) receipts[member.index] = receiptOf(final, member.doc, null);
+    }
+
+    const duplicateAudit: AuditInput[] = [];
+    const storedFinal = await this.awaitPostings([...new Set(storedDuplicates.map(({ stored: doc }) => doc.postingId))]);
+    for (const { member, stored: doc } of storedDuplicates) {
+      receipts[member.index] = receiptOf(storedFinal.get(doc.postingId)!, doc, 'DUPLICATE');
+    }
+    for (const [index, first] of duplicateOf) {
+      const original = receipts[first];
+      if (original) receipts[index] = { ...original, status: 'DUPLICATE', originalStatus: outcomeOf(original) };
+    }
+    for (const [index, receipt] of receipts.entries()) {
+      if (receipt?.status === 'DUPLICATE') duplicateAudit.push(duplicateAuditEntry(receipt, origin, index, commands.length));
+    }
+    await this.deps.audit.recordMany(duplicateAudit);
+
+    if (reused.length > 0) {
+      const keys = reused.map((member) => `"${member.command.idempotencyKey}"`).join(', ');
+      throw new IdempotencyKeyReusedError(
+        `idempotencyKey ${keys} ${reused.length === 1 ? 'was' : 'were'} already used with a different payload; use a new key for a different event.` +
+          (commands.length > 1 ? ' The other events of the batch were recorded: resend them to get their receipts (as DUPLICATE).' : ''),
+      );
+    }
+    return receipts as UsageReceiptView[];
+  }
+
+  /** Resumes a posting whose lease this process now holds (after `takeOver`). */
+  async resume(posting: PostingDoc): Promise<PostingDoc> {
+    const events = await this.ledger.membersOf(posting._id);
+    const terms = await this.resolveTerms(this.deps.plugins.openTerms(), events);
+    const members = events.map((doc, index) => ({ index, doc, terms: terms[index]!, command: doc }));
+    return (await this.process(posting, members, { actor: posting.actor, requestId: posting.requestId, receivedAt: posting.receivedAt }, true)).final;
+  }
+
+  /**
+   * Takes over an expired lease atomically (returnDocument 'before', then the change is
+   * applied locally). Null when the posting is settled or someone else holds it.
+   */
+  async takeOver(postingId: string, seenAttempt?: number): Promise<PostingDoc | null> {
+    const now = new Date();
+    const lease = { owner: this.newLeaseOwner(), expiresAt: new Date(now.getTime() + this.deps.leaseMs) };
+    const filter: Record<string, unknown> = { _id: postingId, state: 'RESERVED', 'lease.expiresAt': { $lt: now } };
+    if (seenAttempt !== undefined) filter.attempt = seenAttempt;
+    const before = await this.ledger.postings.findOneAndUpdate(filter, { $set: { lease }, $inc: { attempt: 1 } }, { returnDocument: 'before' });
+    if (!before) return null;
+    this.deps.faults.after('posting.taken-over', before.accountId);
+    this.deps.logger.warn({ postingId, attempt: before.attempt + 1, previousOwner: before.lease.owner }, 'took over an expired usage posting');
+    return { ...before, attempt: before.attempt + 1, lease };
+  }
+
+  /** Waits for a posting to be POSTED, taking it over if its owner's lease expires. */
+  async awaitPosting(postingId: string): Promise<PostingDoc> {
+    const deadline = Date.now() + 3 * this.deps.leaseMs + 10_000;
+    let delay = 5;
+    for (;;) {
+      const posting = await this.ledger.postings.findOne({ _id: postingId });
+      if (!posting) throw new Error(`usage posting ${postingId} not found`);
+      if (posting.state === 'POSTED') return posting;
+      if (posting.lease.expiresAt.getTime() < Date.now()) {
+        const taken = await this.takeOver(postingId, posting.attempt);
+        if (taken) return this.resume(taken);
+      }
+      if (Date.now() > deadline) throw new UsageInProgressError(postingId);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  // ---- one posting, fresh or resumed -------------------------------------------------
+
+  private async process(
+    posting: PostingDoc,
+    members: Member[],
+    origin: RequestOrigin,
+    resumed = false,
+  ): Promise<{ posting: PostingDoc; final: PostingDoc }> {
+    const memberDocs = members.map((member) => member.doc);
+    try {
+      const settlement = await this.settle(posting, members, resumed);
+      if (settlement.change) await this.deps.hooks.publish([settlement.change]);
+      await this.deps.audit.recordMany(postingAuditEntries(posting, memberDocs, settlement), { replay: true });
+      this.deps.faults.after('audit.written', posting.accountId);
+      const final = await this.markPosted(posting, settlement);
+      this.deps.faults.after('posting.posted', posting.accountId);
+      if (settlement.appliedAs && posting.counterId) {
+        await this.ledger.pullPending(posting.counterId, settlement.appliedAs);
+        this.deps.faults.after('pending.pulled', posting.accountId);
+      }
+      return { posting, final };
+    } catch (error) {
+      if (!(error instanceof LeaseLost)) throw error;
+      this.deps.logger.warn({ postingId: posting._id, origin: origin.requestId }, 'usage posting was taken over; awaiting its outcome');
+      return { posting, final: await this.awaitPosting(posting._id) };
+    }
+  }
+
+  /** Steps 3 (counter) of a posting: decides its members and applies the increment once. */
+  private async settle(posting: PostingDoc, members: Member[], resumed: boolean): Promise<Settlement> {
+    const none: Settlement = { appliedAs: null, before: null, inc: 0n, late: false, decisions: [], change: null };
+    if (members.length === 0) return none;
+    if (posting.counterId === null || posting.period === null) {
+      const reason = posting.refusal ?? 'NOT_ENTITLED';
+      return { ...none, decisions: members.map((member) => ({ seq: member.doc.seq, outcome: 'REJECTED', reason })) };
+    }
+    const counterId = posting.counterId;
+    const terms = await this.memberTerms(members);
+
+    let counter: CounterDoc | null | undefined;
+    if (resumed) {
+      // A previous attempt may have applied before dying: its entry is the proof. Adopt it.
+      counter = await this.ledger.counter(counterId);
+      const adopted = counter?.pending.find((entry) => entry.id.startsWith(`${posting._id}#`));
+      if (adopted && counter) return this.adopt(posting, terms, counter, adopted);
+    }
+
+    const entryId = `${posting._id}#${posting.attempt}`;
+    const hard = needsObservedUsage(terms);
+    for (let attempt = 0; attempt < MAX_COUNTER_ATTEMPTS; attempt++) {
+      // A single HARD event needs no read: its guard (limit - q) does not depend on `used`.
+      if (counter === undefined && hard && terms.length > 1) counter = await this.ledger.counter(counterId);
+      const observed = counter ? toMicros(counter.used) : 0n;
+      const group = decideGroup(terms, observed, this.deps.plugins.decide);
+      if (group.inc === 0n) {
+        counter ??= await this.ledger.counter(counterId);
+        return { ...none, late: isPeriodFinal(counter), decisions: group.decisions };
+      }
+      await this.ensureLease(posting);
+      const entry: PendingEntry = {
+        id: entryId,
+        at: new Date(),
+        inc: group.inc,
+        hours: group.hours,
+        rejected: group.decisions.filter((d) => d.outcome === 'REJECTED').map(({ seq, reason }) => ({ seq, reason })),
+      };
+      const result = await this.ledger.applyToCounter({
+        counterId,
+        accountId: posting.accountId,
+        feature: posting.feature,
+        periodStart: posting.period.start,
+        periodEnd: posting.period.end,
+        entry,
+        guard: hard ? group.guard : null,
+        mayCreate: counter == null,
+      });
+      if (result === 'not-applied') {
+        counter = await this.ledger.counter(counterId);
+        continue;
+      }
+      this.deps.faults.after('counter.updated', posting.accountId);
+      const before = result ? toMicros(result.used) : 0n;
+      const decisions = before === observed ? group.decisions : reasonsAt(terms, group.decisions, before, this.deps.plugins.decide);
+      return {
+        appliedAs: entryId,
+        before,
+        inc: group.inc,
+        late: isPeriodFinal(result),
+        decisions,
+        change: this.counterChange(posting, terms, before, before + group.inc, false),
+      };
+    }
+    throw new Error(`counter ${counterId} kept changing under ${MAX_COUNTER_ATTEMPTS} attempts`);
+  }
+
+  /** Recovery found a previous attempt's entry: that increment stands, with its decisions. */
+  private adopt(posting: PostingDoc, terms: MemberTerms[], counter: CounterDoc, entry: PendingEntry): Settlement {
+    const rejected = new Map(entry.rejected.map(({ seq, reason }) => [seq, reason]));
+    const used = toMicros(counter.used);
+    // The original `before` died with the process; the counter as found bounds it above.
+    const before = used - entry.inc;
+    const decisions = reasonsAt(
+      terms,
+      terms.map(({ seq }) => {
+        const reason = rejected.get(seq);
+        return reason ? { seq, outcome: 'REJECTED' as const, reason } : { seq, outcome: 'ACCEPTED' as const, reason: 'INCLUDED' as DecisionReason };
+      }),
+      before,
+      this.deps.plugins.decide,
+    );
+    return {
+      appliedAs: entry.id,
+      before: null,
+      inc: entry.inc,
+      late: isPeriodFinal(counter),
+      decisions,
+      change: this.counterChange(posting, terms, before, used, true),
+    };
+  }
+
+  private counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros, after: Micros, replayed: boolean): CounterChange {
+    const current = terms.findLast((member) => member.terms.hasAccess) ?? terms.at(-1)!;
+    return {
+      accountId: posting.accountId,
+      feature: posting.feature,
+      counterId: posting.counterId!,
+      period: posting.period!,
+      before,
+      after,
+      capacity: capacityOf(current.terms, current.granted),
+      thresholds: current.terms.thresholds,
+      replayed,
+    };
+  }
+
+  private async memberTerms(members: Member[]): Promise<MemberTerms[]> {
+    // Grants count at each event's own instant (R5: usage outside a grant's window never burns it).
+    const byInstant = new Map<number, number[]>();
+    members.forEach((member, index) => {
+      const instant = member.doc.timestamp.getTime();
+      byInstant.set(instant, [...(byInstant.get(instant) ?? []), index]);
+    });
+    const granted = new Array<Micros>(members.length).fill(0n);
+    await Promise.all(
+      [...byInstant].map(async ([instant, indexes]) => {
+        const found = await this.deps.plugins.granted(indexes.map((index) => members[index]!.terms), new Date(instant));
+        indexes.forEach((memberIndex, i) => (granted[memberIndex] = found[i] ?? 0n));
+      }),
+    );
+    return members.map((member, index) => ({
+      seq: member.doc.seq,
+      quantity: toMicros(member.doc.quantity),
+      hourKey: hourKey(member.doc.timestamp),
+      terms: member.terms,
+      granted: granted[index]!,
+    }));
+  }
+
+  /**
+   * A worker must not apply after its lease has run out: by then a recoverer may own the
+   * posting. Renewing (fenced) keeps a slow but live worker in charge.
+   */
+  private async ensureLease(posting: PostingDoc): Promise<void> {
+    const remaining = posting.lease.expiresAt.getTime() - Date.now();
+    if (remaining > this.deps.leaseMs / 3) return;
+    const expiresAt = new Date(Date.now() + this.deps.leaseMs);
+    const renewed = await this.ledger.postings.updateOne(
+      { _id: posting._id, state: 'RESERVED', attempt: posting.attempt, 'lease.owner': posting.lease.owner },
+      { $set: { 'lease.expiresAt': expiresAt } },
+    );
+    if (renewed.matchedCount !== 1) throw new LeaseLost();
+    posting.lease = { ...posting.lease, expiresAt };
+  }
+
+  /** Step 6, fenced: only the current owner of the current attempt may settle. */
+  private async markPosted(posting: PostingDoc, settlement: Settlement): Promise<PostingDoc> {
+    const posted = {
+      state: 'POSTED' as const,
+      appliedAs: settlement.appliedAs,
+      before: settlement.before,
+      inc: settlement.inc,
+      late: settlement.late,
+      outcomes: outcomeRuns(settlement.decisions),
+      postedAt: new Date(),
+    };
+    const result = await this.ledger.postings.updateOne(
+      { _id: posting._id, state: 'RESERVED', attempt: posting.attempt, 'lease.owner': posting.lease.owner },
+      { $set: posted },
+    );
+    if (result.matchedCount !== 1) throw new LeaseLost();
+    return { ...posting, ...posted };
+  }
+
+  // ---- planning ------------------------------------------------------------------------
+
+  private plan(commands: readonly UsageEventCommand[], originals: number[], terms: EffectiveTerms[], origin: RequestOrigin) {
+    const lease = { owner: this.newLeaseOwner(), expiresAt: new Date(Date.now() + this.deps.leaseMs) };
+    const expiresAt = new Date(origin.receivedAt.getTime() + this.deps.retentionDays * 86_400_000);
+    const prefix = randomUUID();
+    const byGroup = new Map<string, PostingDoc>();
+    const members: Member[] = [];
+    const seqs = new Map<string, number>();
+    originals.forEach((index, position) => {
+      const command = commands[index]!;
+      const resolved = terms[position]!;
+      const refusal = resolved.hasAccess ? null : accessRefusal(resolved);
+      const group = refusal === null ? resolved.counterId! : `${command.accountId}|${command.feature}|${refusal}`;
+      let posting = byGroup.get(group);
+      if (!posting) {
+        posting = {
+          _id: `${prefix}:${byGroup.size}`,
+          accountId: command.accountId,
+          feature: command.feature,
+          counterId: refusal === null ? resolved.counterId : null,
+          period: refusal === null ? resolved.period : null,
+          refusal,
+          state: 'RESERVED',
+          attempt: 1,
+          lease,
+          actor: origin.actor,
+          requestId: origin.requestId,
+          receivedAt: origin.receivedAt,
+          expiresAt,
+        };
+        byGroup.set(group, posting);
+      }
+      const seq = seqs.get(posting._id) ?? 0;
+      seqs.set(posting._id, seq + 1);
+      members.push({
+        index,
+        command,
+        terms: resolved,
+        doc: {
+          _id: eventId(command.accountId, command.idempotencyKey),
+          accountId: command.accountId,
+          idempotencyKey: command.idempotencyKey,
+          feature: command.feature,
+          quantity: command.quantity,
+          timestamp: command.timestamp,
+          clientTimestamp: command.clientTimestamp,
+          properties: command.properties,
+          postingId: posting._id,
+          seq,
+        },
+      });
+    });
+    return { postings: [...byGroup.values()], members };
+  }
+
+  private async insertPostings(postings: PostingDoc[]): Promise<void> {
+    if (postings.length === 1) await this.ledger.postings.insertOne(postings[0]!);
+    else await this.ledger.postings.insertMany(postings, { ordered: false });
+  }
+
+  /**
+   * Terms at each event's own timestamp (R8: an event counts in the period of its
+   * timestamp). One resolver call per distinct instant; events sent without a timestamp
+   * share the request's receipt time, so a typical batch costs one call.
+   */
+  private async resolveTerms(
+    resolver: TermsResolver,
+    events: ReadonlyArray<{ accountId: string; feature: string; timestamp: Date }>,
+  ): Promise<EffectiveTerms[]> {
+    const byInstant = new Map<number, Map<string, { accountId: string; feature: string }>>();
+    for (const event of events) {
+      const instant = event.timestamp.getTime();
+      let requests = byInstant.get(instant);
+      if (!requests) byInstant.set(instant, (requests = new Map()));
+      requests.set(termsKey(event), { accountId: event.accountId, feature: event.feature });
+    }
+    const resolved = new Map<string, EffectiveTerms>();
+    await Promise.all(
+      [...byInstant].map(async ([instant, requests]) => {
+        const list = [...requests.values()];
+        const terms = await resolver(list, new Date(instant));
+        list.forEach((request, index) => resolved.set(`${instant}|${termsKey(request)}`, terms[index]!));
+      }),
+    );
+    return events.map((event) => resolved.get(`${event.timestamp.getTime()}|${termsKey(event)}`)!);
+  }
+
+  private async loadStored(ids: string[]): Promise<Map<string, UsageEventDoc>> {
+    const docs = await this.ledger.events.find({ _id: { $in: ids } }).toArray();
+    return new Map(docs.map((doc) => [doc._id, doc]));
+  }
+
+  private async awaitPostings(ids: string[]): Promise<Map<string, PostingDoc>> {
+    const postings = await Promise.all(ids.map((id) => this.awaitPosting(id)));
+    return new Map(postings.map((posting) => [posting._id, posting]));
+  }
+
+  private async duplicateReceipt(command: UsageEventCommand, stored: UsageEventDoc, origin: RequestOrigin): Promise<UsageReceiptView> {
+    if (!samePayload(command, stored)) {
+      throw new IdempotencyKeyReusedError(
+        `idempotencyKey "${command.idempotencyKey}" was already used for account "${command.accountId}" with a different payload; use a new key for a different event.`,
+      );
+    }
+    const posting = await this.awaitPosting(stored.postingId);
+    const receipt = receiptOf(posting, stored, 'DUPLICATE');
+    await this.deps.audit.recordMany([duplicateAuditEntry(receipt, origin, 0, 1)]);
+    return receipt;
+  }
+
+  /** A write of several postings dies if a fault is armed for any of their accounts. */
+  private fault(point: WritePoint, postings: readonly PostingDoc[]): void {
+    for (const accountId of new Set(postings.map((posting) => posting.accountId))) this.deps.faults.after(point, accountId);
+  }
+
+  private newLeaseOwner(): string {
+    return `${this.deps.instanceId}/${randomUUID()}`;
+  }
+}
+
+// ---- pure helpers --------------------------------------------------------------------
+
+function termsKey(request: { accountId: string; feature: string }): string {
+  return JSON.stringify([request.accountId, request.feature]);
+}
+
+function sameCommandPayload(a: UsageEventCommand, b: UsageEventCommand): boolean {
+  return samePayload(a, { ...b, _id: '', postingId: '', seq: 0 });
+}
+
+/** Refusals that are errors for the whole request rather than REJECTED receipts. */
+function assertRecordable(command: UsageEventCommand, terms: EffectiveTerms, position: number | undefined): void {
+  const where = position === undefined ? '' : `events[${position}]: `;
+  if (terms.access === 'UNKNOWN_FEATURE' || terms.featureType === null) {
+    throw new BadInputError(`${where}feature "${command.feature}" is not defined in the catalog; define it with defineFeature first.`, {
+      field: 'feature',
+    });
+  }
+  if (terms.featureType === 'BOOLEAN') {
+    throw new BadInputError(`${where}feature "${command.feature}" is BOOLEAN: usage can only be recorded for METERED features.`, {
+      field: 'feature',
+    });
+  }
+  if (terms.hasAccess && (terms.counterId === null || terms.period === null)) {
+    throw new Error(`terms for ${command.accountId}/${command.feature} grant access without a usage period`);
+  }
+}
+
+function accessRefusal(terms: EffectiveTerms): DecisionReason {
+  return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
+}
+
+export function outcomeRuns(decisions: readonly MemberDecision[]): OutcomeRun[] {
+  const runs: OutcomeRun[] = [];
+  for (const { seq, outcome, reason } of [...decisions].sort((a, b) => a.seq - b.seq)) {
+    const last = runs.at(-1);
+    if (last && last.outcome === outcome && last.reason === reason) last.last = seq;
+    else runs.push({ first: seq, last: seq, outcome, reason });
+  }
+  return runs;
+}
+
+/** A receipt from a settled posting; `as` DUPLICATE for a retry of an event already recorded. */
+export function receiptOf(posting: PostingDoc, event: UsageEventDoc, as: 'DUPLICATE' | null): UsageReceiptView {
+  const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
+  if (posting.state !== 'POSTED' || !run) throw new Error(`event ${event._id} has no outcome on posting ${posting._id}`);
+  return {
+    idempotencyKey: event.idempotencyKey,
+    status: as ?? run.outcome,
+    originalStatus: as ? run.outcome : null,
+    reason: run.reason,
+    accountId: event.accountId,
+    feature: event.feature,
+    quantity: toMicros(event.quantity),
+    timestamp: event.timestamp,
+    late: posting.late ?? false,
+  };
+}
+
+function outcomeOf(receipt: UsageReceiptView) {
+  return receipt.originalStatus ?? (receipt.status === 'REJECTED' ? 'REJECTED' : 'ACCEPTED');
+}
+
+/**
+ * R10 for a posting: one entry for what was counted and one for what was refused. A
+ * single event is its own target; a batch group is audited as one entry listing its keys
+ * (the events themselves are the per-event ledger, kept for the retention period).
+ */
+function postingAuditEntries(posting: PostingDoc, events: UsageEventDoc[], settlement: Settlement): AuditInput[] {
+  if (events.length === 0) return [];
+  const bySeq = new Map(events.map((event) => [event.seq, event]));
+  const accepted = settlement.decisions.filter((d) => d.outcome === 'ACCEPTED');
+  const rejected = settlement.decisions.filter((d) => d.outcome === 'REJECTED');
+  const single = events.length === 1 ? events[0]! : null;
+  const target = single ? { targetType: 'UsageEvent', targetId: single.idempotencyKey } : { targetType: 'UsagePosting', targetId: posting._id };
+  const base = { actor: posting.actor, requestId: posting.requestId, accountId: posting.accountId, at: posting.receivedAt, ...target };
+  const entries: AuditInput[] = [];
+  const describe = (decision: MemberDecision) => {
+    const event = bySeq.get(decision.seq)!;
+    return {
+      idempotencyKey: event.idempotencyKey,
+      quantity: toMicros(event.quantity),
+      timestamp: event.timestamp,
+      reason: decision.reason,
+    };
+  };
+  if (accepted.length > 0) {
+    entries.push({
+      ...base,
+      id: replayableAuditId(posting.receivedAt, posting._id, 'usage.accepted'),
+      action: 'usage.accepted',
+      before: settlement.before === null ? null : { used: settlement.before },
+      after: {
+        feature: posting.feature,
+        counterId: posting.counterId,
+        late: settlement.late,
+        used: settlement.before === null ? null : settlement.before + settlement.inc,
+        ...(single
+          ? describe(accepted[0]!)
+          : { quantity: settlement.inc, events: accepted.length, idempotencyKeys: accepted.map((d) => bySeq.get(d.seq)!.idempotencyKey) }),
+      },
+    });
+  }
+  if (rejected.length > 0) {
+    entries.push({
+      ...base,
+      id: replayableAuditId(posting.receivedAt, posting._id, 'usage.rejected'),
+      action: 'usage.rejected',
+      after: single ? { feature: posting.feature, ...describe(rejected[0]!) } : { feature: posting.feature, events: rejected.map(describe) },
+    });
+  }
+  return entries;
+}
+
+/** "Count once, keep both receipts" (R7): every DUPLICATE receipt handed out is audited. */
+function duplicateAuditEntry(receipt: UsageReceiptView, origin: RequestOrigin, index: number, total: number): AuditInput {
+  return {
+    actor: origin.actor,
+    requestId: origin.requestId,
+    accountId: receipt.accountId,
+    action: 'usage.duplicate',
+    targetType: 'UsageEvent',
+    targetId: receipt.idempotencyKey,
+    after: {
+      ...receipt,
+      ...(total > 1 ? { batchIndex: index } : {}),
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

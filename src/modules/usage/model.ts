@@ -1,0 +1,148 @@
+import type { Micros } from '../../shared/quantity.js';
+import type { Period } from '../entitlements/periods.js';
+
+/** Why a usage event was (or was not) counted; the names of SPEC §2's DecisionReason. */
+export type DecisionReason =
+  | 'INCLUDED'
+  | 'WITHIN_GRANTS'
+  | 'WITHIN_GRACE'
+  | 'OVERAGE'
+  | 'QUOTA_EXCEEDED'
+  | 'NOT_ENTITLED'
+  | 'CONTRACT_INACTIVE'
+  | 'UNKNOWN_FEATURE';
+
+export type UsageStatus = 'ACCEPTED' | 'DUPLICATE' | 'REJECTED';
+/** What an event finally became; DUPLICATE is only ever a receipt status, never stored. */
+export type EventOutcome = 'ACCEPTED' | 'REJECTED';
+
+/**
+ * One usage event as sent, stored once per (account, idempotency key) for the retention
+ * period. Events are immutable: what happened to them lives on their posting, so settling
+ * a 1,000-event batch is one document write instead of a thousand.
+ */
+export interface UsageEventDoc {
+  /** eventId(accountId, idempotencyKey): the unique index that makes retries duplicates. */
+  _id: string;
+  accountId: string;
+  idempotencyKey: string;
+  feature: string;
+  quantity: Micros;
+  /** The instant the usage happened: the client's timestamp, or the request's receipt time. */
+  timestamp: Date;
+  /** Whether `timestamp` came from the client (it is then part of the payload). */
+  clientTimestamp: boolean;
+  properties: Record<string, unknown> | null;
+  postingId: string;
+  /** Position within the posting: HARD limits are decided in this order. */
+  seq: number;
+}
+
+/** A contiguous run of members (by seq) that ended the same way. */
+export interface OutcomeRun {
+  first: number;
+  last: number;
+  outcome: EventOutcome;
+  reason: DecisionReason;
+}
+
+/**
+ * The unit of work and of recovery: the events of one request that land on one counter
+ * (or, with `counterId` null, the events refused before any counting). It carries the
+ * lease, so a batch group is taken over whole, never split between two recoverers.
+ *
+ * Lifecycle: inserted RESERVED before its events → events inserted (those that hit the
+ * unique index are not members) → one guarded counter update, recorded in the counter's
+ * `pending` as `${_id}#${attempt}` → hooks → audit → POSTED (fenced on owner + attempt)
+ * → the pending entry is pulled.
+ */
+export interface PostingDoc {
+  _id: string;
+  accountId: string;
+  feature: string;
+  counterId: string | null;
+  period: Period | null;
+  /** For postings without a counter: why every member was refused (NOT_ENTITLED, …). */
+  refusal: DecisionReason | null;
+  state: 'RESERVED' | 'POSTED';
+  /** Increments on every takeover; the pending entry of attempt n is `${_id}#${n}`. */
+  attempt: number;
+  lease: { owner: string; expiresAt: Date };
+  actor: string;
+  requestId: string | null;
+  /** Request receipt time: the timestamp of events sent without one. */
+  receivedAt: Date;
+  /** receivedAt + retention: the posting and its events are swept after this. */
+  expiresAt: Date;
+  // Set when POSTED:
+  /** The counter's pending entry that carried this posting's increment, or null if none did. */
+  appliedAs?: string | null;
+  /** Counter `used` before the increment; null when recovery adopted an earlier attempt's. */
+  before?: Micros | null;
+  inc?: Micros;
+  /** The period's invoice was already final (R8): the events are listed for re-rating. */
+  late?: boolean;
+  outcomes?: OutcomeRun[];
+  postedAt?: Date;
+}
+
+/** A counter's record of one applied posting attempt: enough to undo it if it was a stale write. */
+export interface PendingEntry {
+  id: string;
+  at: Date;
+  inc: Micros;
+  hours: Record<string, Micros>;
+  /** Members that were not counted by this attempt. */
+  rejected: Array<{ seq: number; reason: DecisionReason }>;
+}
+
+/** What a receipt says about one event. `entitlement` is resolved lazily by GraphQL. */
+export interface UsageReceiptView {
+  idempotencyKey: string;
+  status: UsageStatus;
+  /** For DUPLICATE: what the original became. */
+  originalStatus: EventOutcome | null;
+  reason: DecisionReason | null;
+  accountId: string;
+  feature: string;
+  quantity: Micros;
+  timestamp: Date;
+  late: boolean;
+}
+
+export interface UsageBatchView {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  receipts: UsageReceiptView[];
+}
+
+/** A validated event, ready to be written. */
+export interface UsageEventCommand {
+  accountId: string;
+  feature: string;
+  quantity: Micros;
+  idempotencyKey: string;
+  timestamp: Date;
+  clientTimestamp: boolean;
+  properties: Record<string, unknown> | null;
+}
+
+/** Published to hook listeners at the exactly-once point: after every counter change. */
+export interface CounterChange {
+  accountId: string;
+  feature: string;
+  counterId: string;
+  period: Period;
+  before: Micros;
+  after: Micros;
+  /** included + granted; null when unlimited. */
+  capacity: Micros | null;
+  thresholds: number[];
+  /**
+   * True when recovery replays a change whose original `before` was lost with the crashed
+   * process: `before`/`after` are then derived from the counter as recovery finds it.
+   * Listeners must be idempotent and judge thresholds by level (after ≥ t), not by edge.
+   */
+  replayed: boolean;
+}

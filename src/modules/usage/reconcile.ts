@@ -1,0 +1,149 @@
+import type { AuditLog } from '../audit/repository.js';
+import { NotFoundError } from '../../shared/errors.js';
+import { toMicros, type Micros } from '../../shared/quantity.js';
+import { counterId as counterIdOf, hourKey, type CounterDoc } from './counters.js';
+import type { PostingDoc } from './model.js';
+import type { UsageLedger } from './repository.js';
+import { judge } from './sweeper.js';
+
+export interface ReconciliationReport {
+  counterId: string;
+  accountId: string;
+  feature: string;
+  periodStart: Date;
+  periodEnd: Date | null;
+  /** `used` as found. */
+  observed: Micros;
+  /** The sum of the counter's accepted events. */
+  expected: Micros;
+  /** observed − expected: positive when the counter over-counted. */
+  drift: Micros;
+  /** Hour buckets whose total differed from their events'. */
+  driftedHours: number;
+  repaired: boolean;
+  /** Postings still in flight; while there are any the counter is not repaired. */
+  inFlight: number;
+  acceptedEvents: number;
+}
+
+const MAX_ROUNDS = 5;
+
+/**
+ * Recomputes a counter from its events (R7's invariant: counter = sum of accepted events)
+ * and repairs any drift with one atomic update guarded on the `used` it observed and an
+ * empty `pending`, so a concurrent increment makes it re-read instead of losing usage.
+ * The sum is done here rather than with $group: it needs each event's outcome, which
+ * lives on its posting, and it keeps Int64 arithmetic exact whatever the server.
+ */
+export async function reconcileCounter(
+  deps: { ledger: UsageLedger; audit: AuditLog },
+  target: { accountId: string; feature: string; periodStart: Date },
+  who: { actor: string; requestId: string | null },
+): Promise<ReconciliationReport> {
+  const { ledger } = deps;
+  const id = counterIdOf(target.accountId, target.feature, target.periodStart);
+  for (let round = 0; ; round++) {
+    let counter = await ledger.counter(id);
+    const postings = await ledger.postings.find({ counterId: id }).toArray();
+    if (!counter && postings.length === 0) throw await notFound(ledger, target);
+    if (counter && counter.pending.length > 0 && (await settleEntries(ledger, counter, postings))) counter = await ledger.counter(id);
+
+    const inFlight = postings.filter((posting) => posting.state === 'RESERVED').length;
+    const { expected, hours, acceptedEvents } = await acceptedTotals(ledger, postings);
+    const observed = counter ? toMicros(counter.used) : 0n;
+    const driftedHours = countDriftedHours(counter?.hours ?? {}, hours);
+    const report: ReconciliationReport = {
+      counterId: id,
+      accountId: target.accountId,
+      feature: target.feature,
+      periodStart: target.periodStart,
+      periodEnd: counter?.periodEnd ?? postings[0]?.period?.end ?? null,
+      observed,
+      expected,
+      drift: observed - expected,
+      driftedHours,
+      repaired: false,
+      inFlight,
+      acceptedEvents,
+    };
+    if (inFlight > 0 || (report.drift === 0n && driftedHours === 0) || !counter) return report;
+
+    const repaired = await ledger.counters.updateOne(
+      { _id: id, used: counter.used, 'pending.0': { $exists: false } },
+      { $set: { used: expected, hours, updatedAt: new Date() } },
+    );
+    if (repaired.matchedCount === 1) {
+      await deps.audit.record({
+        actor: who.actor,
+        requestId: who.requestId,
+        accountId: target.accountId,
+        action: 'usage.reconciled',
+        targetType: 'UsageCounter',
+        targetId: id,
+        before: { used: observed, hours: counter.hours },
+        after: { used: expected, hours, drift: report.drift, acceptedEvents },
+      });
+      return { ...report, repaired: true };
+    }
+    if (round + 1 >= MAX_ROUNDS) return report;
+  }
+}
+
+/** Pulls settled entries and undoes stale ones, as the sweeper would; true if any changed. */
+async function settleEntries(ledger: UsageLedger, counter: CounterDoc, postings: PostingDoc[]): Promise<boolean> {
+  const byId = new Map(postings.map((posting) => [posting._id, posting]));
+  let changed = false;
+  for (const entry of counter.pending) {
+    const verdict = judge(entry, byId.get(entry.id.slice(0, entry.id.lastIndexOf('#'))));
+    if (verdict === 'settled') {
+      await ledger.pullPending(counter._id, entry.id);
+      changed = true;
+    } else if (verdict === 'stale') {
+      changed = (await ledger.compensate(counter._id, entry)) || changed;
+    }
+  }
+  return changed;
+}
+
+async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[]) {
+  const posted = new Map(postings.filter((posting) => posting.state === 'POSTED').map((posting) => [posting._id, posting]));
+  let expected = 0n;
+  let acceptedEvents = 0;
+  const hours: Record<string, Micros> = {};
+  if (posted.size === 0) return { expected, hours, acceptedEvents };
+  const cursor = ledger.events.find(
+    { postingId: { $in: [...posted.keys()] } },
+    { projection: { postingId: 1, seq: 1, quantity: 1, timestamp: 1 } },
+  );
+  for await (const event of cursor) {
+    const posting = posted.get(event.postingId)!;
+    const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
+    if (run?.outcome !== 'ACCEPTED') continue;
+    const quantity = toMicros(event.quantity);
+    expected += quantity;
+    acceptedEvents++;
+    const hour = hourKey(event.timestamp);
+    hours[hour] = (hours[hour] ?? 0n) + quantity;
+  }
+  return { expected, hours, acceptedEvents };
+}
+
+function countDriftedHours(actual: Record<string, unknown>, expected: Record<string, Micros>): number {
+  const keys = new Set([...Object.keys(actual), ...Object.keys(expected)]);
+  let drifted = 0;
+  for (const key of keys) if (toMicros(actual[key] ?? 0n) !== (expected[key] ?? 0n)) drifted++;
+  return drifted;
+}
+
+async function notFound(ledger: UsageLedger, target: { accountId: string; feature: string; periodStart: Date }): Promise<NotFoundError> {
+  const periods = await ledger.counters
+    .find({ accountId: target.accountId, feature: target.feature }, { projection: { periodStart: 1 } })
+    .sort({ periodStart: -1 })
+    .limit(5)
+    .toArray();
+  const known = periods.map((counter) => counter.periodStart.toISOString()).join(', ');
+  return new NotFoundError(
+    `No usage counter for account "${target.accountId}", feature "${target.feature}" and period start ${target.periodStart.toISOString()}.` +
+      (known ? ` Recent period starts: ${known}.` : ' The account has no usage of this feature.'),
+  );
+}

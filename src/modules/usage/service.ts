@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from 'mongodb';
+import type { Logger } from '../../logger.js';
+import type { AuditLog } from '../audit/repository.js';
+import { CounterReader } from './counters.js';
+import { provisionalDecide } from './decisions.js';
+import { UsageEngine, type EnginePlugins } from './engine.js';
+import { FaultInjector } from './faults.js';
+import { CounterHooks, type CounterChangeListener } from './hooks.js';
+import type { UsageBatchView, UsageReceiptView } from './model.js';
+import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
+import { UsageLedger } from './repository.js';
+import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
+import { UsageSweeper } from './sweeper.js';
+import { noGrants, type Decide, type GrantedCapacity, type OpenTerms } from './terms.js';
+import { validateBatchSize, validateUsageEvent, type UsageEventInputShape } from './validation.js';
+
+export interface UsageServiceDeps {
+  db: Db;
+  audit: AuditLog;
+  logger: Logger;
+  leaseMs: number;
+  retentionDays: number;
+  /** Merged contract terms per request (the entitlements module). */
+  openTerms: OpenTerms;
+  decide?: Decide;
+  granted?: GrantedCapacity;
+  /** How often the sweeper looks for expired leases and stale pending entries. */
+  sweepIntervalMs?: number;
+}
+
+export interface Caller {
+  actor: string;
+  requestId: string | null;
+}
+
+/**
+ * The usage module's public surface: recording usage exactly once (recordUsage,
+ * recordUsageBatch), usage series, reconciliation, the counter-change hooks other modules
+ * listen to, and the background sweeper. Authorization is the resolvers' job.
+ */
+export class UsageService {
+  readonly ledger: UsageLedger;
+  readonly counters: CounterReader;
+  /** Tests arm crash points here (see faults.ts); inert in production. */
+  readonly faults = new FaultInjector();
+  readonly engine: UsageEngine;
+  readonly sweeper: UsageSweeper;
+  private readonly hooks = new CounterHooks();
+  private readonly plugins: EnginePlugins;
+
+  constructor(private readonly deps: UsageServiceDeps) {
+    this.ledger = new UsageLedger(deps.db);
+    this.counters = new CounterReader(deps.db);
+    this.plugins = { openTerms: deps.openTerms, decide: deps.decide ?? provisionalDecide, granted: deps.granted ?? noGrants };
+    const logger = deps.logger.child({ module: 'usage' });
+    this.engine = new UsageEngine({
+      ledger: this.ledger,
+      audit: deps.audit,
+      hooks: this.hooks,
+      faults: this.faults,
+      plugins: this.plugins,
+      logger,
+      leaseMs: deps.leaseMs,
+      retentionDays: deps.retentionDays,
+      instanceId: randomUUID().slice(0, 8),
+    });
+    this.sweeper = new UsageSweeper({
+      engine: this.engine,
+      ledger: this.ledger,
+      logger,
+      leaseMs: deps.leaseMs,
+      intervalMs: deps.sweepIntervalMs ?? Math.min(1_000, deps.leaseMs),
+    });
+  }
+
+  /**
+   * Registers a listener for every counter change, called at the exactly-once point (and
+   * again by recovery after a crash): the alerts module's entry point. Returns the
+   * unregistration.
+   */
+  onCounterChange(listener: CounterChangeListener): () => void {
+    return this.hooks.onCounterChange(listener);
+  }
+
+  /** The grants module's plug-in point: granted capacity per counter (see terms.ts). */
+  useGrantedCapacity(granted: GrantedCapacity): void {
+    this.plugins.granted = granted;
+  }
+
+  async recordUsage(input: UsageEventInputShape, caller: Caller): Promise<UsageReceiptView> {
+    const receivedAt = new Date();
+    const command = validateUsageEvent(input, { now: receivedAt, retentionDays: this.deps.retentionDays });
+    const [receipt] = await this.engine.ingest([command], { ...caller, receivedAt });
+    return receipt!;
+  }
+
+  async recordUsageBatch(inputs: readonly UsageEventInputShape[], caller: Caller): Promise<UsageBatchView> {
+    validateBatchSize(inputs.length);
+    const receivedAt = new Date();
+    const context = { now: receivedAt, retentionDays: this.deps.retentionDays };
+    const commands = inputs.map((input, index) => validateUsageEvent(input, context, index));
+    const receipts = await this.engine.ingest(commands, { ...caller, receivedAt });
+    const count = (status: UsageReceiptView['status']) => receipts.filter((receipt) => receipt.status === status).length;
+    return { accepted: count('ACCEPTED'), duplicates: count('DUPLICATE'), rejected: count('REJECTED'), receipts };
+  }
+
+  /** HOUR/DAY/MONTH usage of one feature from the counters' hour buckets. */
+  async usageSeries(accountId: string, feature: string, granularity: Granularity, from?: Date | null, to?: Date | null): Promise<UsageSeriesView> {
+    const range = defaultRange(granularity, new Date());
+    const start = from ?? (to ? new Date(to.getTime() - (range.to.getTime() - range.from.getTime())) : range.from);
+    const end = to ?? range.to;
+    const counters = await this.ledger.counters
+      .find(
+        { accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
+        { projection: { hours: 1 } },
+      )
+      .toArray();
+    return buildUsageSeries(counters, feature, granularity, start, end);
+  }
+
+  reconcile(target: { accountId: string; feature: string; periodStart: Date }, caller: Caller): Promise<ReconciliationReport> {
+    return reconcileCounter({ ledger: this.ledger, audit: this.deps.audit }, target, caller);
+  }
+
+  /** Rating (issue 8): a period's invoice became final; later events there are `late` (R8). */
+  markPeriodFinal(counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null }, at?: Date): Promise<void> {
+    return this.ledger.markPeriodFinal(counter, at);
+  }
+
+  /** Postings flagged late for a counter: the events to re-rate (R8). */
+  async latePostings(counterId: string): Promise<string[]> {
+    const postings = await this.ledger.postings.find({ counterId, late: true }, { projection: { _id: 1 } }).toArray();
+    return postings.map((posting) => posting._id);
+  }
+
+  startSweeper(): void {
+    this.sweeper.start();
+  }
+
+  stopSweeper(): Promise<void> {
+    return this.sweeper.stop();
+  }
+}
