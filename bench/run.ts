@@ -10,8 +10,9 @@ import { availableParallelism, loadavg } from 'node:os';
 import { readOptions, startBenchEnvironment, type BenchSection } from './harness.js';
 import { checkEntitlementSection } from './sections/check-entitlement.js';
 import { readYourWritesSection } from './sections/read-your-writes.js';
+import { usageBatchSection } from './sections/usage-batch.js';
 
-const SECTIONS: BenchSection[] = [checkEntitlementSection, readYourWritesSection];
+const SECTIONS: BenchSection[] = [checkEntitlementSection, readYourWritesSection, usageBatchSection];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
