@@ -110,8 +110,8 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
       // Drain order: stop taking requests, finish in-flight ones, close sockets, then the DB.
       stopping ??= (async () => {
         await apollo.stop();
-        await workers.stop();
-        await feedDatabase.close();
+        // Closing the feed client alongside cuts its parked change-stream reads short.
+        await Promise.all([workers.stop(), feedDatabase.close()]);
         await database.close();
         logger.info('Allotment stopped');
       })();

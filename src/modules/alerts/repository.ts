@@ -109,13 +109,9 @@ export class AlertRepository {
     return docs.map(parseAlertDoc);
   }
 
-  async insertBalanceChange(change: { accountId: string; feature: string; counterId: string | null }, retentionMs: number): Promise<BalanceChangeDoc> {
-    const at = new Date();
-    const doc: BalanceChangeDoc = { _id: new ObjectId(), ...change, at, expiresAt: new Date(at.getTime() + retentionMs) };
-    await this.balanceChanges.insertOne(doc);
-    return doc;
+  async insertBalanceChanges(changes: readonly BalanceChangeDoc[]): Promise<void> {
+    if (changes.length > 0) await this.balanceChanges.insertMany([...changes], { ordered: false });
   }
-
 
   /** Deletes expired feed rows; returns how many. */
   async sweepBalanceChanges(now = new Date()): Promise<number> {

@@ -1,3 +1,4 @@
+import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import { maxMicros, toMicros, type Micros } from '../../shared/quantity.js';
 import type { CounterReader } from '../usage/counters.js';
@@ -46,6 +47,8 @@ export class AlertService {
   private readonly balanceRetentionMs: number;
   /** Set by the module wiring once the live side exists. */
   localDelivery: LocalDelivery | undefined;
+  private balanceQueue: BalanceChangeDoc[] = [];
+  private balanceFlush: Promise<void> | undefined;
 
   constructor(
     private readonly repository: AlertRepository,
@@ -62,7 +65,11 @@ export class AlertService {
    * that its recovery publishes the change again (no alert is silently lost).
    */
   readonly onCounterChange = async (change: CounterChange): Promise<void> => {
-    await Promise.all([this.evaluate(change), this.publishBalanceChange(change.accountId, change.feature, change.counterId)]);
+    // Balance rows are wake-up calls, not records: written in the background, batched.
+    this.publishBalanceChange(change.accountId, change.feature, change.counterId).catch((error: unknown) =>
+      this.logger.warn({ err: error, counterId: change.counterId }, 'live-balance feed write failed; the next change refreshes'),
+    );
+    await this.evaluate(change);
   };
 
   /**
@@ -122,10 +129,24 @@ export class AlertService {
     return rearmed;
   }
 
-  /** Tells every instance's live-balance subscribers that this balance changed. */
-  async publishBalanceChange(accountId: string, feature: string, counterId: string | null = null): Promise<void> {
-    const change = await this.repository.insertBalanceChange({ accountId, feature, counterId }, this.balanceRetentionMs);
+  /**
+   * Tells every instance's live-balance subscribers that this balance changed. Local ones
+   * hear at once; the feed row is queued and written with others of the same tick in one
+   * insertMany, so a batch touching many counters costs one write, not one per counter.
+   * Resolves when the row is stored.
+   */
+  publishBalanceChange(accountId: string, feature: string, counterId: string | null = null): Promise<void> {
+    const at = new Date();
+    const change: BalanceChangeDoc = { _id: new ObjectId(), accountId, feature, counterId, at, expiresAt: new Date(at.getTime() + this.balanceRetentionMs) };
     this.localDelivery?.balanceChanged(change);
+    this.balanceQueue.push(change);
+    this.balanceFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const changes = this.balanceQueue;
+      this.balanceQueue = [];
+      this.balanceFlush = undefined;
+      return this.repository.insertBalanceChanges(changes);
+    });
+    return this.balanceFlush;
   }
 
   list(accountId: string, feature: string | undefined, first: number): Promise<AlertDoc[]> {
