@@ -67,6 +67,8 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     // The same source as the entitlements service's, so checks and enforcement agree (R5).
     granted: (terms, at) => NO_GRANTS.grantedFor(terms, at),
   });
+  // Threshold alerts and live balances follow every counter change (R9).
+  usage.onCounterChange(alerts.onCounterChange);
   return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage };
 }
 export type Services = ReturnType<typeof createServices>;

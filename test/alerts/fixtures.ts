@@ -48,6 +48,25 @@ export async function alertingAccount(
   return account;
 }
 
+/** Many accounts on one plan (one contract each), created a few at a time. */
+export async function alertingAccounts(instance: TestInstance, count: number): Promise<AlertingAccount[]> {
+  const [first] = [await alertingAccount(instance)];
+  const accounts = [first!];
+  for (let i = 1; i < count; i += 10) {
+    const batch = Array.from({ length: Math.min(10, count - i) }, (_, j) => {
+      const suffix = `${first!.accountId.slice(5)}_${i + j}`;
+      return { accountId: `acct_${suffix}`, contractId: `ctr_${suffix}`, planKey: first!.planKey };
+    });
+    await Promise.all(
+      batch.map((account) =>
+        upsertContract(instance, { id: account.contractId, accountId: account.accountId, planKey: account.planKey, startsAt: '2026-01-01T00:00:00Z' }),
+      ),
+    );
+    accounts.push(...batch);
+  }
+  return accounts;
+}
+
 const RECORD_USAGE = `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`;
 const RECORD_USAGE_BATCH = `mutation ($events: [UsageEventInput!]!) { recordUsageBatch(events: $events) { accepted } }`;
 

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
+import { createGatewayRuntime, getGraphQLWSOptions, type GatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 // @ts-expect-error plain JS module of the reference subgraph, shared with docker/
 import { resolvers as accountsResolvers } from '../../docker/accounts-subgraph/resolvers.mjs';
 import { readSchemaSdl } from '../../src/server/schema.js';
@@ -28,7 +32,9 @@ export function composeSupergraph(subgraphs: { name: string; sdl: string; url: s
 
 /**
  * A real Hive Gateway runtime, in-process, over a static supergraph composed from our
- * schema.graphql and the accounts subgraph. It forwards the caller's Authorization header.
+ * schema.graphql and the accounts subgraph. It forwards the caller's Authorization header
+ * over HTTP, and runs Allotment's subscriptions over graphql-ws with the client's
+ * `connectionParams.authorization` passed on as the subgraph connection's own.
  */
 export async function startGateway(options: { allotmentUrl: string; accountsUrl: string }) {
   const supergraph = composeSupergraph([
@@ -40,6 +46,17 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
     logging: false,
     propagateHeaders: {
       fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
+    },
+    transportEntries: {
+      allotment: {
+        options: {
+          subscriptions: {
+            kind: 'ws',
+            location: '/graphql',
+            options: { connectionParams: { authorization: '{context.connectionParams.authorization}' } },
+          },
+        },
+      },
     },
   });
   return {
@@ -54,5 +71,32 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
       return (await response.json()) as { data?: any; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
     },
     stop: () => gateway.dispose(),
+  };
+}
+
+/**
+ * Serves a gateway runtime on a free port like a deployed gateway: HTTP through the
+ * runtime, and graphql-ws on the same path with the runtime's own execute/subscribe.
+ */
+export async function serveGateway(gateway: GatewayRuntime<Record<string, any>>) {
+  await gateway.getSchema(); // the supergraph must be loaded before sockets arrive
+  const server = createServer(gateway);
+  const wss = new WebSocketServer({ server, path: gateway.graphqlEndpoint });
+  const disposable = useServer(
+    getGraphQLWSOptions<Record<string, any>, Extra>(gateway, (ctx) => ({ req: ctx.extra.request, socket: ctx.extra.socket })),
+    wss,
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${gateway.graphqlEndpoint}`,
+    wsUrl: `ws://127.0.0.1:${port}${gateway.graphqlEndpoint}`,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

@@ -1,0 +1,112 @@
+/**
+ * Live balances (`entitlementUpdated`): the entitlement recomputed after each change on any
+ * instance, coalesced to about 10 updates a second per subscription, the last state always
+ * delivered.
+ */
+import type { Client } from 'graphql-ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { signToken, startTestInstance, uniqueDbName, type TestInstance } from '../support/harness.js';
+import { alertingAccount, defineMeteredFeature, use } from './fixtures.js';
+import { collect, liveClient, settle, waitFor, type Collected } from './live-client.js';
+
+const ENTITLEMENT_UPDATED = /* GraphQL */ `
+  subscription Balances($accountId: ID!, $features: [ID!]) {
+    entitlementUpdated(accountId: $accountId, features: $features) {
+      accountId
+      entitlement { feature { key } used capacity remaining percentUsed }
+    }
+  }
+`;
+
+let a: TestInstance;
+let b: TestInstance;
+let token: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  const dbName = uniqueDbName('balances');
+  a = await startTestInstance({ dbName });
+  b = await startTestInstance({ dbName });
+  await defineMeteredFeature(a);
+  token = await signToken({ scope: 'entitlements:read' });
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.dispose()));
+  await waitFor(() => balanceListeners(a) + balanceListeners(b) === 0, 3_000, 'listeners released');
+});
+afterAll(async () => {
+  await a?.stop();
+  await b?.stop();
+});
+
+const balanceListeners = (instance: TestInstance) => instance.services.live.hub.listenerCounts().balances;
+
+async function subscribe(instance: TestInstance, accountId: string, options: { token?: string; features?: string[] } = {}) {
+  const client = liveClient(instance.wsUrl, options.token ?? token);
+  clients.push(client);
+  const before = balanceListeners(instance);
+  const updates = collect<any>(client, ENTITLEMENT_UPDATED, { accountId, features: options.features }, 'entitlementUpdated');
+  await waitFor(() => balanceListeners(instance) === before + 1, 3_000, 'subscription registered');
+  return updates;
+}
+
+/** Arrival times, to check the pace. */
+function stamp(updates: Collected<any>): number[] {
+  const times: number[] = [];
+  const push = updates.events.push.bind(updates.events);
+  updates.events.push = (...items: any[]) => {
+    times.push(performance.now());
+    return push(...items);
+  };
+  return times;
+}
+
+describe('entitlementUpdated', () => {
+  it('pushes the balance after a change, on the instance that counted it and on the other', async () => {
+    const account = await alertingAccount(a);
+    const onA = await subscribe(a, account.accountId);
+    const onB = await subscribe(b, account.accountId, { features: ['api_calls'] });
+    await use(a, account, '42.5');
+    const expected = { accountId: account.accountId, entitlement: { feature: { key: 'api_calls' }, used: '42.5', capacity: '100', remaining: '57.5', percentUsed: 42.5 } };
+    await waitFor(() => onA.events.length >= 1 && onB.events.length >= 1, 3_000, 'updates on both instances');
+    expect(onA.events.at(-1)).toEqual(expected);
+    expect(onB.events.at(-1)).toEqual(expected);
+  });
+
+  it('coalesces a burst to about 10 updates a second and always ends with the final state', async () => {
+    const account = await alertingAccount(a);
+    const updates = await subscribe(b, account.accountId);
+    const arrivals = stamp(updates);
+    const started = performance.now();
+    // 40 changes from both instances within a few hundred milliseconds.
+    await Promise.all([a, b].map(async (instance) => {
+      for (let i = 0; i < 20; i++) await use(instance, account, '1');
+    }));
+    const elapsed = performance.now() - started;
+    await waitFor(() => updates.events.at(-1)?.entitlement.used === '40', 3_000, 'the final state');
+    await settle(400);
+
+    expect(updates.events.at(-1).entitlement.used).toBe('40');
+    // Emitted 100 ms apart; arrivals may bunch by the jitter of a busy event loop.
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(50);
+    expect(updates.events.length).toBeLessThanOrEqual(Math.ceil((elapsed + 400) / 100) + 1);
+    expect(updates.events.length).toBeLessThan(40);
+  });
+
+  it('refuses a customer token another account, and releases listeners when the socket closes', async () => {
+    const account = await alertingAccount(a);
+    const customer = await signToken({ scope: 'entitlements:read', account_id: 'acct_elsewhere' });
+    const client = liveClient(a.wsUrl, customer);
+    clients.push(client);
+    const refused = collect<any>(client, ENTITLEMENT_UPDATED, { accountId: account.accountId }, 'entitlementUpdated');
+    await waitFor(() => refused.errorPayloads.length > 0, 3_000, 'refusal');
+    expect(refused.errorPayloads[0]?.errors[0]?.extensions?.code).toBe('FORBIDDEN');
+
+    await subscribe(a, account.accountId);
+    await subscribe(a, account.accountId, { features: ['api_calls'] });
+    expect(balanceListeners(a)).toBe(2);
+    await Promise.all(clients.splice(0).map((socket) => socket.dispose()));
+    await waitFor(() => balanceListeners(a) === 0, 3_000, 'listeners released');
+  });
+});
