@@ -26,7 +26,6 @@ import { CounterReader } from './usage/counters.js';
 import { usageIndexes } from './usage/repository.js';
 import { usageResolvers } from './usage/resolvers.js';
 import { UsageService } from './usage/service.js';
-import { decide } from './entitlements/decision.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
@@ -63,7 +62,6 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       const sources = entitlements.newSources();
       return (requests, at) => entitlements.resolveTerms(requests, at, sources);
     },
-    decide,
     // The same source as the entitlements service's, so checks and enforcement agree (R5).
     granted: (terms, at) => NO_GRANTS.grantedFor(terms, at),
   });

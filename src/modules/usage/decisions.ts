@@ -1,7 +1,8 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { EffectiveTerms } from '../entitlements/model.js';
 import type { DecisionReason, EventOutcome } from './model.js';
-import { hardLimitOf, type Decide } from './terms.js';
+import { hardCeiling } from '../entitlements/decision.js';
+import type { Decide } from './terms.js';
 
 /** One event of a posting, in posting order, with the terms at its timestamp. */
 export interface MemberTerms {
@@ -35,7 +36,7 @@ export interface GroupDecision {
 
 /** Whether acceptance depends on the counter's current value (a HARD limit applies). */
 export function needsObservedUsage(members: readonly MemberTerms[]): boolean {
-  return members.some((member) => member.terms.hasAccess && hardLimitOf(member.terms, member.granted) !== null);
+  return members.some((member) => member.terms.hasAccess && hardCeiling(member.terms, member.granted) !== null);
 }
 
 /**
@@ -59,7 +60,8 @@ export function decideGroup(members: readonly MemberTerms[], used: Micros, decid
     }
     inc += member.quantity;
     hours[member.hourKey] = (hours[member.hourKey] ?? 0n) + member.quantity;
-    const limit = hardLimitOf(member.terms, member.granted);
+    // capacity + grace (R6), from the entitlements module so checks and enforcement agree.
+    const limit = hardCeiling(member.terms, member.granted);
     if (limit !== null) {
       const bound = limit - inc;
       guard = guard === null || bound < guard ? bound : guard;
@@ -87,22 +89,3 @@ export function reasonsAt(members: readonly MemberTerms[], decisions: readonly M
 export function accessReason(terms: EffectiveTerms): DecisionReason {
   return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
 }
-
-/**
- * Provisional decision rule until the entitlements module's `decide` is wired in
- * (src/modules/index.ts). It follows R6: included first, then grants, then grace (HARD)
- * or overage (SOFT); NONE only tracks.
- */
-export const provisionalDecide: Decide = (terms, used, granted, requested) => {
-  if (!terms.hasAccess) return { allowed: false, reason: accessReason(terms) };
-  if (terms.included === null) return { allowed: true, reason: 'INCLUDED' };
-  const after = used + requested;
-  if (after <= terms.included) return { allowed: true, reason: 'INCLUDED' };
-  const capacity = terms.included + granted;
-  if (after <= capacity) return { allowed: true, reason: 'WITHIN_GRANTS' };
-  if (terms.enforcement === 'HARD') {
-    return after <= capacity + terms.grace ? { allowed: true, reason: 'WITHIN_GRACE' } : { allowed: false, reason: 'QUOTA_EXCEEDED' };
-  }
-  if (terms.enforcement === 'SOFT') return { allowed: true, reason: after <= capacity + terms.grace ? 'WITHIN_GRACE' : 'OVERAGE' };
-  return { allowed: true, reason: 'OVERAGE' };
-};

@@ -21,7 +21,8 @@ import type {
   UsageReceiptView,
 } from './model.js';
 import { replayableAuditId, type UsageLedger } from './repository.js';
-import { capacityOf, type Decide, type GrantedCapacity, type OpenTerms, type TermsResolver } from './terms.js';
+import { capacityOf } from '../entitlements/decision.js';
+import type { Decide, GrantedCapacity, OpenTerms, TermsResolver } from './terms.js';
 
 /**
  * The ingestion engine: R6 and R7 without multi-document transactions (SPEC §6).

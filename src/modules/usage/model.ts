@@ -1,16 +1,8 @@
 import type { Micros } from '../../shared/quantity.js';
+import type { DecisionReason } from '../entitlements/decision.js';
 import type { Period } from '../entitlements/periods.js';
 
-/** Why a usage event was (or was not) counted; the names of SPEC §2's DecisionReason. */
-export type DecisionReason =
-  | 'INCLUDED'
-  | 'WITHIN_GRANTS'
-  | 'WITHIN_GRACE'
-  | 'OVERAGE'
-  | 'QUOTA_EXCEEDED'
-  | 'NOT_ENTITLED'
-  | 'CONTRACT_INACTIVE'
-  | 'UNKNOWN_FEATURE';
+export type { DecisionReason };
 
 export type UsageStatus = 'ACCEPTED' | 'DUPLICATE' | 'REJECTED';
 /** What an event finally became; DUPLICATE is only ever a receipt status, never stored. */

@@ -3,7 +3,7 @@ import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import type { AuditLog } from '../audit/repository.js';
 import { CounterReader } from './counters.js';
-import { provisionalDecide } from './decisions.js';
+import { decide as entitlementDecide } from '../entitlements/decision.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
 import { FaultInjector } from './faults.js';
 import { CounterHooks, type CounterChangeListener } from './hooks.js';
@@ -23,6 +23,7 @@ export interface UsageServiceDeps {
   retentionDays: number;
   /** Merged contract terms per request (the entitlements module). */
   openTerms: OpenTerms;
+  /** The R6 decision rule; the entitlements module's `decide` unless a test swaps it. */
   decide?: Decide;
   granted?: GrantedCapacity;
   /** How often the sweeper looks for expired leases and stale pending entries. */
@@ -52,7 +53,7 @@ export class UsageService {
   constructor(private readonly deps: UsageServiceDeps) {
     this.ledger = new UsageLedger(deps.db);
     this.counters = new CounterReader(deps.db);
-    this.plugins = { openTerms: deps.openTerms, decide: deps.decide ?? provisionalDecide, granted: deps.granted ?? noGrants };
+    this.plugins = { openTerms: deps.openTerms, decide: deps.decide ?? entitlementDecide, granted: deps.granted ?? noGrants };
     const logger = deps.logger.child({ module: 'usage' });
     this.engine = new UsageEngine({
       ledger: this.ledger,

@@ -30,14 +30,3 @@ export const noGrants: GrantedCapacity = async (terms) => terms.map(() => 0n);
  * DataLoaders across the calls, so a batch with many timestamps reads contracts once.
  */
 export type OpenTerms = () => TermsResolver;
-
-/** included + granted, or null when unlimited. */
-export function capacityOf(terms: EffectiveTerms, granted: Micros): Micros | null {
-  return terms.included === null ? null : terms.included + granted;
-}
-
-/** The most `used` may reach under R6 HARD enforcement, or null when nothing is enforced. */
-export function hardLimitOf(terms: EffectiveTerms, granted: Micros): Micros | null {
-  if (terms.enforcement !== 'HARD' || terms.included === null) return null;
-  return terms.included + granted + terms.grace;
-}
