@@ -8,6 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterDoc } from '../../src/modules/usage/counters.js';
 import type { WritePoint } from '../../src/modules/usage/faults.js';
+import { eventId } from '../../src/modules/usage/idempotency.js';
+import type { PostingDoc, UsageEventDoc } from '../../src/modules/usage/model.js';
 import { errorCode, gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import {
@@ -169,6 +171,48 @@ describe('stale writes and reconciliation', () => {
     expect(compensations()).toBe(undone + 1);
     expect((await expectLedgerConsistent(crashing.database.db, accountId)).used).toBe(3_000_000n);
     expect(receipt.status).toBe('ACCEPTED');
+  });
+
+  it('re-records an event orphaned by a writer that stalled past its lease after inserting it', async () => {
+    const { accountId } = await meteredAccount(crashing, { included: '100' });
+    const idempotencyKey = key('orphan');
+    const now = new Date();
+    // The recoverer settled the stalled writer's posting empty; then the writer's event landed.
+    await crashing.database.db.collection<PostingDoc>('usage_postings').insertOne({
+      _id: `stalled-${idempotencyKey}:0`,
+      accountId,
+      feature: 'api_calls',
+      counterId: null,
+      period: null,
+      refusal: null,
+      state: 'POSTED',
+      attempt: 2,
+      lease: { owner: 'recoverer', expiresAt: now },
+      actor: 'test-operator',
+      requestId: null,
+      receivedAt: now,
+      expiresAt: new Date(now.getTime() + 400 * 86_400_000),
+      appliedAs: null,
+      inc: 0n,
+      outcomes: [],
+      postedAt: now,
+    });
+    await crashing.database.db.collection<UsageEventDoc>('usage_events').insertOne({
+      _id: eventId(accountId, idempotencyKey),
+      accountId,
+      idempotencyKey,
+      feature: 'api_calls',
+      quantity: 1_000_000n,
+      timestamp: now,
+      clientTimestamp: false,
+      properties: null,
+      postingId: `stalled-${idempotencyKey}:0`,
+      seq: 0,
+    });
+    const retry = await recordUsageOk(survivor, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey });
+    expect(retry).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
+    expect(await recordUsageOk(crashing, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey })).toMatchObject({ status: 'DUPLICATE' });
+    expect((await expectLedgerConsistent(crashing.database.db, accountId)).used).toBe(1_000_000n);
   });
 
   const RECONCILE = `mutation ($accountId: ID!, $feature: ID!, $periodStart: DateTime!) {

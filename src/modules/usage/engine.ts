@@ -171,14 +171,24 @@ export class UsageEngine {
     const settled = await Promise.all(
       postings.map((posting) => this.process(posting, membersByPosting.get(posting._id)!, origin)),
     );
+    const orphans: Array<{ member: Member; doc: UsageEventDoc }> = [];
     for (const { posting, final } of settled) {
-      for (const member of membersByPosting.get(posting._id)!) receipts[member.index] = receiptOf(final, member.doc, null);
+      for (const member of membersByPosting.get(posting._id)!) {
+        if (hasOutcome(final, member.doc)) receipts[member.index] = receiptOf(final, member.doc, null);
+        else orphans.push({ member, doc: member.doc });
+      }
     }
 
     const duplicateAudit: AuditInput[] = [];
     const storedFinal = await this.awaitPostings([...new Set(storedDuplicates.map(({ stored: doc }) => doc.postingId))]);
     for (const { member, stored: doc } of storedDuplicates) {
-      receipts[member.index] = receiptOf(storedFinal.get(doc.postingId)!, doc, 'DUPLICATE');
+      const posting = storedFinal.get(doc.postingId)!;
+      if (hasOutcome(posting, doc)) receipts[member.index] = receiptOf(posting, doc, 'DUPLICATE');
+      else orphans.push({ member, doc });
+    }
+    if (orphans.length > 0) {
+      const again = await this.recordOrphansAgain(orphans.map(({ doc }) => doc), orphans.map(({ member }) => member.command), origin);
+      orphans.forEach(({ member }, i) => (receipts[member.index] = again[i]));
     }
     for (const [index, first] of duplicateOf) {
       const original = receipts[first];
@@ -539,9 +549,22 @@ export class UsageEngine {
       );
     }
     const posting = await this.awaitPosting(stored.postingId);
+    if (!hasOutcome(posting, stored)) return (await this.recordOrphansAgain([stored], [command], origin))[0]!;
     const receipt = receiptOf(posting, stored, 'DUPLICATE');
     await this.deps.audit.recordMany([duplicateAuditEntry(receipt, origin, 0, 1)]);
     return receipt;
+  }
+
+  /**
+   * Events whose posting was settled without them: their writer stalled past its lease
+   * between inserting the posting and inserting them, and a recoverer settled the posting
+   * empty. They were never counted (a stale increment is undone by the sweeper), so they
+   * are removed and recorded afresh, once.
+   */
+  private async recordOrphansAgain(orphans: UsageEventDoc[], commands: UsageEventCommand[], origin: RequestOrigin): Promise<UsageReceiptView[]> {
+    this.deps.logger.warn({ events: orphans.map((event) => event._id) }, 're-recording events orphaned by a stalled writer');
+    await Promise.all(orphans.map((event) => this.ledger.events.deleteOne({ _id: event._id, postingId: event.postingId })));
+    return this.ingest(commands, origin);
   }
 
   /** A write of several postings dies if a fault is armed for any of their accounts. */
@@ -594,6 +617,10 @@ export function outcomeRuns(decisions: readonly MemberDecision[]): OutcomeRun[] 
     else runs.push({ first: seq, last: seq, outcome, reason });
   }
   return runs;
+}
+
+function hasOutcome(posting: PostingDoc, event: UsageEventDoc): boolean {
+  return posting.outcomes?.some((run) => run.first <= event.seq && event.seq <= run.last) ?? false;
 }
 
 /** A receipt from a settled posting; `as` DUPLICATE for a retry of an event already recorded. */
