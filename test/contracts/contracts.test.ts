@@ -183,6 +183,12 @@ describe('changeContractPlan (R3)', () => {
     const backwards = await allotment.graphql(CHANGE_PLAN, { contractId: 'ctr_chg', planKey: 'growth', effectiveAt: '2026-04-01T00:00:00Z' });
     expect(errorCode(backwards)).toBe('BAD_USER_INPUT');
     expect(backwards.errors?.[0]?.message).toMatch(/before the last plan change/);
+
+    const resync = await allotment.graphql(UPSERT_CONTRACT, {
+      input: { id: 'ctr_chg', accountId: 'acct_chg', planKey: 'enterprise', startsAt: '2026-06-01T00:00:00Z' },
+    });
+    expect(errorCode(resync)).toBe('BAD_USER_INPUT');
+    expect(resync.errors?.[0]?.message).toMatch(/cannot move past the plan change/);
   });
 });
 

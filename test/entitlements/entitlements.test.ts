@@ -322,6 +322,15 @@ describe('Contract.entitlements', () => {
       ['bulk_export', null, 'SOFT'],
     ]);
   });
+
+  it('lists the features of a contract that is no longer in force, without access', async () => {
+    const { _entities } = await gql(
+      allotment,
+      `query { _entities(representations: [{ __typename: "Contract", id: "ctr_ended" }]) { ... on Contract { entitlements { feature { key } hasAccess denialReason } } } }`,
+    );
+    expect(_entities[0].entitlements).toContainEqual({ feature: { key: 'api_calls' }, hasAccess: false, denialReason: 'CONTRACT_INACTIVE' });
+    expect(_entities[0].entitlements).toHaveLength(4);
+  });
 });
 
 describe('customer-token isolation', () => {

@@ -104,6 +104,13 @@ export class ContractService {
       }
 
       const pins = pinsOf(existing).map((pin, index) => (index === 0 ? { ...pin, effectiveAt: startsAt } : pin));
+      const firstChange = pins[1];
+      if (firstChange && firstChange.effectiveAt.getTime() < startsAt.getTime()) {
+        throw new BadInputError(
+          `startsAt (${startsAt.toISOString()}) cannot move past the plan change of ${firstChange.effectiveAt.toISOString()}; plan history must stay in order.`,
+          { field: 'startsAt' },
+        );
+      }
       const last = pins.at(-1)!;
       if (last.planKey !== plan.key || last.planVersion !== plan.version) {
         const effectiveAt = new Date(Math.max(now.getTime(), startsAt.getTime(), last.effectiveAt.getTime()));

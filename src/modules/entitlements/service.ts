@@ -108,10 +108,14 @@ export class EntitlementService {
   /**
    * One contract's own terms, as if it were the account's only contract. Usage and grants
    * are counted per account, so `used` and `granted` are the account's for the period.
+   * A contract not in force (ended, not started, suspended) lists its features without access.
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources: TermsSources = this.newSources()): Promise<EntitlementView[]> {
-    const features = await this.featuresOfAccount([contract], at, sources);
-    const [featureTypes, plans] = await Promise.all([this.deps.catalog.findFeatureTypes(features), this.loadPlans([contract], at, sources)]);
+    const planId = pinPlanId(planPinAt(contract, at));
+    const plan = await sources.planVersionById.load(planId);
+    const plans = new Map(plan ? [[planId, plan]] : []);
+    const features = contractFeatures(contract, plan).sort();
+    const featureTypes = await this.deps.catalog.findFeatureTypes(features);
     const terms = features.map((feature) =>
       mergeEffectiveTerms({ accountId: contract.accountId, feature, featureType: featureTypes.get(feature) ?? null, contracts: [contract], plans, at }),
     );
