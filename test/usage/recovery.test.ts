@@ -215,6 +215,19 @@ describe('stale writes and reconciliation', () => {
     expect((await expectLedgerConsistent(crashing.database.db, accountId)).used).toBe(1_000_000n);
   });
 
+  it('forgets postings and events past retention, which frees their keys', async () => {
+    const { accountId } = await meteredAccount(crashing, { included: '100' });
+    const input: UsageInput = { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key('old') };
+    await recordUsageOk(crashing, input);
+    await crashing.database.db.collection('usage_postings').updateMany({ accountId }, { $set: { expiresAt: new Date(Date.now() - 1_000) } });
+    expect(await crashing.services.usage.sweeper.deleteExpired()).toBeGreaterThanOrEqual(1);
+    const { events, postings } = await ledgerOf(crashing.database.db, accountId);
+    expect([events.length, postings.length]).toEqual([0, 0]);
+    // Counters keep their totals: retention forgets raw events, never counted usage.
+    expect((await ledgerOf(crashing.database.db, accountId)).counters[0]!.used).toBe(1_000_000n);
+    expect((await recordUsageOk(crashing, input)).status).toBe('ACCEPTED');
+  });
+
   const RECONCILE = `mutation ($accountId: ID!, $feature: ID!, $periodStart: DateTime!) {
     reconcileUsage(accountId: $accountId, feature: $feature, periodStart: $periodStart) {
       counterId observed expected drift driftedHours repaired inFlight acceptedEvents } }`;
@@ -243,7 +256,10 @@ describe('stale writes and reconciliation', () => {
     expect(errorCode(await crashing.graphql(RECONCILE, variables, { token: operator }))).toBe('FORBIDDEN');
     const customer = await signToken({ scope: 'usage:reconcile', account_id: accountId });
     expect(errorCode(await crashing.graphql(RECONCILE, variables, { token: customer }))).toBe('FORBIDDEN');
-    const missing = await crashing.graphql(RECONCILE, variables);
+    const tooOld = await crashing.graphql(RECONCILE, variables);
+    expect(errorCode(tooOld)).toBe('BAD_USER_INPUT');
+    expect(tooOld.errors![0]!.message).toContain('retention window');
+    const missing = await crashing.graphql(RECONCILE, { ...variables, periodStart: new Date(Date.now() - 86_400_000).toISOString() });
     expect(errorCode(missing)).toBe('NOT_FOUND');
     expect(missing.errors![0]!.message).toContain('Recent period starts');
   });

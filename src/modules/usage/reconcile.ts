@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/repository.js';
-import { NotFoundError } from '../../shared/errors.js';
+import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { counterId as counterIdOf, hourKey, type CounterDoc } from './counters.js';
 import type { PostingDoc } from './model.js';
@@ -36,11 +36,20 @@ const MAX_ROUNDS = 5;
  * lives on its posting, and it keeps Int64 arithmetic exact whatever the server.
  */
 export async function reconcileCounter(
-  deps: { ledger: UsageLedger; audit: AuditLog },
+  deps: { ledger: UsageLedger; audit: AuditLog; retentionDays: number },
   target: { accountId: string; feature: string; periodStart: Date },
   who: { actor: string; requestId: string | null },
 ): Promise<ReconciliationReport> {
   const { ledger } = deps;
+  // Events are kept for the retention period only: an older period (allowing for the
+  // 5-minute future skew) may have lost some, and recomputing it would erase real usage.
+  const oldestComplete = Date.now() - deps.retentionDays * 86_400_000 + 5 * 60_000;
+  if (target.periodStart.getTime() < oldestComplete) {
+    throw new BadInputError(
+      `The period starting ${target.periodStart.toISOString()} began before the ${deps.retentionDays}-day retention window: some of its events may have been deleted, so its counter cannot be recomputed from them.`,
+      { field: 'periodStart' },
+    );
+  }
   const id = counterIdOf(target.accountId, target.feature, target.periodStart);
   for (let round = 0; ; round++) {
     let counter = await ledger.counter(id);

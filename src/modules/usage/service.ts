@@ -121,7 +121,7 @@ export class UsageService {
   }
 
   reconcile(target: { accountId: string; feature: string; periodStart: Date }, caller: Caller): Promise<ReconciliationReport> {
-    return reconcileCounter({ ledger: this.ledger, audit: this.deps.audit }, target, caller);
+    return reconcileCounter({ ledger: this.ledger, audit: this.deps.audit, retentionDays: this.deps.retentionDays }, target, caller);
   }
 
   /** Rating (issue 8): a period's invoice became final; later events there are `late` (R8). */

@@ -123,7 +123,8 @@ export class UsageSweeper {
     return { pulled, compensated };
   }
 
-  private async deleteExpired(): Promise<number> {
+  /** Deletes settled postings past retention and their events; their keys become free again. */
+  async deleteExpired(): Promise<number> {
     const { ledger } = this.deps;
     const expired = await ledger.postings
       .find({ expiresAt: { $lt: new Date() }, state: 'POSTED' }, { projection: { _id: 1 } })
