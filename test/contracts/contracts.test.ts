@@ -7,6 +7,7 @@ import {
   defineCatalog,
   errorCode,
   gql,
+  insertUsage,
   publishEnterprisePlan,
   publishGrowthPlan,
   publishPlan,
@@ -143,23 +144,51 @@ describe('grandfathering (R2)', () => {
 
 describe('changeContractPlan (R3)', () => {
   it('appends to the plan history and applies the new included amount to the whole current period', async () => {
+    await publishPlan(allotment, {
+      key: 'scale',
+      name: 'Scale',
+      currency: 'USD',
+      entitlements: [
+        { feature: 'api_calls', included: '25000000', grace: '100000', overage: { unitPrice: '0.15', per: '1000' } },
+        { feature: 'premium_analytics' },
+      ],
+    });
     await upsertContract(allotment, { id: 'ctr_up', accountId: 'acct_up', planKey: 'growth', startsAt: '2026-01-31T00:00:00Z' });
+    // 10,050,000 calls counted in the Feb 28 – Mar 31 period: past growth's 10,000,000.
+    await insertUsage(db(), { accountId: 'acct_up', feature: 'api_calls', periodStart: '2026-02-28T00:00:00Z', periodEnd: '2026-03-31T00:00:00Z', used: '10050000' });
     const { changeContractPlan } = await gql(allotment, CHANGE_PLAN, {
       contractId: 'ctr_up',
-      planKey: 'enterprise',
+      planKey: 'scale',
       effectiveAt: '2026-03-10T00:00:00Z',
     });
     expect(changeContractPlan.planHistory).toEqual([
       { planKey: 'growth', planVersion: 1, effectiveAt: '2026-01-31T00:00:00.000Z' },
-      { planKey: 'enterprise', planVersion: 1, effectiveAt: '2026-03-10T00:00:00.000Z' },
+      { planKey: 'scale', planVersion: 1, effectiveAt: '2026-03-10T00:00:00.000Z' },
     ]);
-    expect(changeContractPlan.plan).toEqual({ key: 'enterprise', version: 1 });
+    expect(changeContractPlan.plan).toEqual({ key: 'scale', version: 1 });
 
-    // Before the change: growth. From it: enterprise, for the whole Feb 28 – Mar 31 period.
-    const before = await entitlement('acct_up', 'premium_analytics', '2026-03-09T23:59:59Z');
-    expect(before).toMatchObject({ hasAccess: false, denialReason: 'NOT_ENTITLED' });
-    const after = await entitlement('acct_up', 'api_calls', '2026-03-10T00:00:00Z');
-    expect(after).toMatchObject({ included: '1000000', periodStart: '2026-02-28T00:00:00.000Z', periodEnd: '2026-03-31T00:00:00.000Z' });
+    // Just before the change: growth's terms, over capacity.
+    expect(await entitlement('acct_up', 'api_calls', '2026-03-09T23:59:59Z')).toMatchObject({
+      included: '10000000',
+      used: '10050000',
+      remaining: '0',
+      overage: '50000',
+      percentUsed: 100.5,
+    });
+    expect(await entitlement('acct_up', 'premium_analytics', '2026-03-09T23:59:59Z')).toMatchObject({ hasAccess: false, denialReason: 'NOT_ENTITLED' });
+    // From the change on: scale's included covers the whole period; the usage counted stays.
+    expect(await entitlement('acct_up', 'api_calls', '2026-03-10T00:00:00Z')).toMatchObject({
+      included: '25000000',
+      used: '10050000',
+      remaining: '14950000',
+      overage: '0',
+      periodStart: '2026-02-28T00:00:00.000Z',
+      periodEnd: '2026-03-31T00:00:00.000Z',
+    });
+    expect(await entitlement('acct_up', 'premium_analytics', '2026-03-10T00:00:00Z')).toMatchObject({ hasAccess: true });
+    const check = `query ($at: DateTime) { checkEntitlement(accountId: "acct_up", feature: "api_calls", requestedUnits: "60000", at: $at) { allowed reason } }`;
+    expect((await gql(allotment, check, { at: '2026-03-09T12:00:00Z' })).checkEntitlement).toEqual({ allowed: false, reason: 'QUOTA_EXCEEDED' });
+    expect((await gql(allotment, check, { at: '2026-03-10T12:00:00Z' })).checkEntitlement).toEqual({ allowed: true, reason: 'INCLUDED' });
     expect((await auditEntries('ctr_up')).map((e) => e.action)).toEqual(['contract.upserted', 'contract.plan_changed']);
   });
 
