@@ -3,6 +3,7 @@
  * floor it stands on: a raw driver point read (findOne by _id on the counters
  * collection) on the same database, at the same offered rate, in the same run.
  */
+import { performance } from 'node:perf_hooks';
 import { counterId, type CounterDoc } from '../../src/modules/usage/counters.js';
 import { describeLoad, type BenchSection } from '../harness.js';
 import { seedContract } from './seed.js';
@@ -44,8 +45,12 @@ export const checkEntitlementSection: BenchSection = {
     context.report(`decision: ${JSON.stringify(sample.checkEntitlement)}`);
 
     const { rate, seconds } = context.options;
+    // The server runs on this thread: its event-loop utilisation says whether it or the database is the limit.
+    const busyBefore = performance.eventLoopUtilization();
     const http = describeLoad('checkEntitlement (HTTP, GraphQL)', rate, await context.load({ kind: 'graphql', url: context.allotment.url, body: JSON.stringify({ query: CHECK }) }));
+    const busy = performance.eventLoopUtilization(busyBefore);
     context.report(http.line);
+    context.report(`  server event loop busy ${(busy.utilization * 100).toFixed(0)}% during the run (warm-up included)`);
     const driver = describeLoad(
       'raw driver findOne({_id}) counters',
       rate,
