@@ -9,6 +9,8 @@ import type { EntitlementView } from '../modules/entitlements/decision.js';
 import type { UsageReceiptView, UsageBatchView } from '../modules/usage/model.js';
 import type { UsageSeriesView, UsagePointView } from '../modules/usage/series.js';
 import type { ReconciliationReport } from '../modules/usage/reconcile.js';
+import type { GrantView, BurnExplanation, GrantPeriodBurnView } from '../modules/grants/service.js';
+import type { BurnLine as BurnLineModel } from '../modules/grants/burn.js';
 import type { Context } from '../server/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -53,6 +55,16 @@ export type Account = {
    * `at` evaluates at another instant (see checkEntitlement). Scope: entitlements:read.
    */
   entitlements: Array<Entitlement>;
+  /**
+   * The burn of the usage period containing `periodStart` (default: now), line by line.
+   * Scope: entitlements:read.
+   */
+  grantBurn: GrantBurn;
+  /**
+   * The account's credit grants, oldest first. activeOnly (the default) keeps the ones that
+   * can still be burned (PENDING or ACTIVE). Scope: entitlements:read.
+   */
+  grants: Array<Grant>;
   id: Scalars['ID']['output'];
   /**
    * Usage of a metered feature per UTC hour, day or month, every bucket present (zeros
@@ -96,6 +108,26 @@ export type AccountEntitlementsArgs = {
  * A customer account. Owned by the accounts subgraph; Allotment adds entitlements,
  * balances, usage, grants and alerts.
  */
+export type AccountGrantBurnArgs = {
+  feature: Scalars['ID']['input'];
+  periodStart?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+
+/**
+ * A customer account. Owned by the accounts subgraph; Allotment adds entitlements,
+ * balances, usage, grants and alerts.
+ */
+export type AccountGrantsArgs = {
+  activeOnly?: InputMaybe<Scalars['Boolean']['input']>;
+  feature?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+/**
+ * A customer account. Owned by the accounts subgraph; Allotment adds entitlements,
+ * balances, usage, grants and alerts.
+ */
 export type AccountUsageArgs = {
   feature: Scalars['ID']['input'];
   from?: InputMaybe<Scalars['DateTime']['input']>;
@@ -131,6 +163,25 @@ export type AuditEntry = {
   targetId: Scalars['ID']['output'];
   targetType: Scalars['String']['output'];
 };
+
+/** Between `from` and `to`, `source` covered `units` of the usage. */
+export type BurnLine = {
+  __typename?: 'BurnLine';
+  from: Scalars['DateTime']['output'];
+  /** Set when source is GRANT. */
+  grantId?: Maybe<Scalars['ID']['output']>;
+  source: BurnSource;
+  to: Scalars['DateTime']['output'];
+  units: Scalars['Decimal']['output'];
+};
+
+export type BurnSource =
+  /** A credit grant (see grant). */
+  | 'GRANT'
+  /** The period's included amount. */
+  | 'INCLUDED'
+  /** Neither: overage (SOFT, NONE) or grace (HARD). */
+  | 'UNCOVERED';
 
 /**
  * A commercial contract of an account. Owned by the billing/accounts subgraph; Allotment
@@ -339,10 +390,122 @@ export type FeatureType =
   /** A quantity consumed over a reset period. */
   | 'METERED';
 
+/**
+ * Extra units of one metered feature for one account (R5). While it counts, capacity =
+ * included + the part of every counting grant not burned in earlier periods. Usage burns the
+ * included amount first, then grants by priority (lower first), earliest expiresAt (none
+ * last), earliest effectiveAt, then creation. Burn is never stored: it is recomputed from the
+ * usage counters' hour buckets, so Account.grantBurn can always explain it.
+ *
+ * One-hour resolution: a boundary that happens at issuance or at a void is exact (the grant
+ * records how much of that hour was already used); any other boundary is rounded inward to
+ * whole UTC hours: a later effectiveAt starts at the next whole hour, an expiresAt ends at the
+ * whole hour before it. activeFrom/activeUntil show the window that results.
+ */
+export type Grant = {
+  __typename?: 'Grant';
+  accountId: Scalars['ID']['output'];
+  /** When it starts counting, at one-hour resolution. */
+  activeFrom: Scalars['DateTime']['output'];
+  /** When it stops counting (exclusive): the earlier of expiry and void; null while open-ended. */
+  activeUntil?: Maybe<Scalars['DateTime']['output']>;
+  amount: Scalars['Decimal']['output'];
+  /** Units burned so far, every period counted, the current one included. */
+  burned: Scalars['Decimal']['output'];
+  /** As sent, or the issue instant when omitted. */
+  effectiveAt: Scalars['DateTime']['output'];
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  feature: Scalars['ID']['output'];
+  id: Scalars['ID']['output'];
+  idempotencyKey: Scalars['String']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  /** The subject (sub) of the token that issued it. */
+  issuedBy: Scalars['String']['output'];
+  kind: GrantKind;
+  priority: Scalars['Int']['output'];
+  reason: Scalars['String']['output'];
+  /** Units that can still be burned: amount − burned while PENDING or ACTIVE, 0 otherwise. */
+  remaining: Scalars['Decimal']['output'];
+  status: GrantStatus;
+  voidReason?: Maybe<Scalars['String']['output']>;
+  voidedAt?: Maybe<Scalars['DateTime']['output']>;
+  voidedBy?: Maybe<Scalars['String']['output']>;
+};
+
+/**
+ * How one usage period's usage was covered (R5), recomputed from the counters' hour buckets
+ * and the grants: support's answer to "why was access granted at T".
+ */
+export type GrantBurn = {
+  __typename?: 'GrantBurn';
+  accountId: Scalars['ID']['output'];
+  feature: Scalars['ID']['output'];
+  /** Every grant whose window overlaps the period, in burn order. */
+  grants: Array<GrantPeriodBurn>;
+  /** The period's included amount; null when unlimited. */
+  included?: Maybe<Scalars['Decimal']['output']>;
+  includedBurned: Scalars['Decimal']['output'];
+  /** In time order. */
+  lines: Array<BurnLine>;
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  periodStart: Scalars['DateTime']['output'];
+  uncovered: Scalars['Decimal']['output'];
+  used: Scalars['Decimal']['output'];
+};
+
+export type GrantKind =
+  /** Paid for in advance. */
+  | 'PREPAID'
+  /** Given away: an SLA credit, a trial extension, a goodwill gesture. */
+  | 'PROMOTIONAL';
+
+export type GrantPeriodBurn = {
+  __typename?: 'GrantPeriodBurn';
+  /** The grant's balance when the period began (or when it started, if later). */
+  availableAtStart: Scalars['Decimal']['output'];
+  burned: Scalars['Decimal']['output'];
+  grant: Grant;
+  remainingAtEnd: Scalars['Decimal']['output'];
+};
+
+export type GrantStatus =
+  /** Counts now and has units left. */
+  | 'ACTIVE'
+  /** Every unit is burned. */
+  | 'DEPLETED'
+  /** Its window ended with units left; they are forfeited. */
+  | 'EXPIRED'
+  /** Starts later (see activeFrom). */
+  | 'PENDING'
+  /** Voided: it stopped counting at voidedAt; what it burned before stays burned. */
+  | 'VOIDED';
+
 export type Granularity =
   | 'DAY'
   | 'HOUR'
   | 'MONTH';
+
+export type IssueGrantInput = {
+  accountId: Scalars['ID']['input'];
+  /** Positive exact decimal, at most 6 fractional digits. */
+  amount: Scalars['Decimal']['input'];
+  /** Default: now, effective at once. May lie in the past, to credit usage already counted. */
+  effectiveAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Exclusive. Null: never expires. */
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** A METERED feature key. */
+  feature: Scalars['ID']['input'];
+  /**
+   * Unique per account. Retrying with the same key and the same payload returns the
+   * original grant; a different payload is an IDEMPOTENCY_KEY_REUSED error.
+   */
+  idempotencyKey: Scalars['String']['input'];
+  kind?: InputMaybe<GrantKind>;
+  /** Lower burns first. */
+  priority?: InputMaybe<Scalars['Int']['input']>;
+  /** Required: why, for the audit trail and the customer's statement. */
+  reason: Scalars['String']['input'];
+};
 
 export type Mutation = {
   __typename?: 'Mutation';
@@ -359,6 +522,11 @@ export type Mutation = {
    * feature cannot change. Scope: catalog:write.
    */
   defineFeature: Feature;
+  /**
+   * Issues a credit grant; the issuer is the token's subject. Counts at once unless
+   * effectiveAt lies ahead. Scope: grants:write (internal tools only).
+   */
+  issueGrant: Grant;
   /**
    * Publishes the next version of a plan key (version 1 for a new key). Existing contracts
    * stay on the version they are pinned to. Scope: catalog:write.
@@ -385,6 +553,12 @@ export type Mutation = {
   setEntitlementOverride: Contract;
   /** Creates or updates a contract as the billing system sends it. Scope: contracts:write. */
   upsertContract: Contract;
+  /**
+   * Voids a grant: it stops counting now, and what it burned stays burned. Repeating the
+   * same void (same reason) returns the voided grant; another reason is refused. Scope:
+   * grants:write.
+   */
+  voidGrant: Grant;
 };
 
 
@@ -404,6 +578,11 @@ export type MutationClearEntitlementOverrideArgs = {
 
 export type MutationDefineFeatureArgs = {
   input: FeatureInput;
+};
+
+
+export type MutationIssueGrantArgs = {
+  input: IssueGrantInput;
 };
 
 
@@ -443,6 +622,12 @@ export type MutationSetEntitlementOverrideArgs = {
 
 export type MutationUpsertContractArgs = {
   input: ContractInput;
+};
+
+
+export type MutationVoidGrantArgs = {
+  id: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
 };
 
 /** The price of overage: `unitPrice` per block of `per` units. */
@@ -848,14 +1033,16 @@ export type ResolversTypes = ResolversObject<{
   Account: ResolverTypeWrapper<AccountRef>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   AuditConnection: ResolverTypeWrapper<Omit<AuditConnection, 'edges'> & { edges: Array<ResolversTypes['AuditEdge']> }>;
   AuditEdge: ResolverTypeWrapper<Omit<AuditEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AuditEntry: ResolverTypeWrapper<AuditDoc>;
+  BurnLine: ResolverTypeWrapper<BurnLineModel>;
+  BurnSource: BurnSource;
   Contract: ResolverTypeWrapper<ContractDoc>;
   ContractInput: ContractInput;
   ContractOverride: ResolverTypeWrapper<OverrideEntry>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ContractStatus: ContractStatus;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
@@ -870,7 +1057,13 @@ export type ResolversTypes = ResolversObject<{
   Feature: ResolverTypeWrapper<FeatureDoc>;
   FeatureInput: FeatureInput;
   FeatureType: FeatureType;
+  Grant: ResolverTypeWrapper<GrantView>;
+  GrantBurn: ResolverTypeWrapper<BurnExplanation>;
+  GrantKind: GrantKind;
+  GrantPeriodBurn: ResolverTypeWrapper<GrantPeriodBurnView>;
+  GrantStatus: GrantStatus;
   Granularity: Granularity;
+  IssueGrantInput: IssueGrantInput;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Overage: ResolverTypeWrapper<OverageTerms>;
@@ -900,14 +1093,15 @@ export type ResolversParentTypes = ResolversObject<{
   Account: AccountRef;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
+  Boolean: Scalars['Boolean']['output'];
   AuditConnection: Omit<AuditConnection, 'edges'> & { edges: Array<ResolversParentTypes['AuditEdge']> };
   AuditEdge: Omit<AuditEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
   String: Scalars['String']['output'];
   AuditEntry: AuditDoc;
+  BurnLine: BurnLineModel;
   Contract: ContractDoc;
   ContractInput: ContractInput;
   ContractOverride: OverrideEntry;
-  Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   Entitlement: EntitlementView;
@@ -918,6 +1112,10 @@ export type ResolversParentTypes = ResolversObject<{
   EntitlementUpdate: EntitlementUpdateView;
   Feature: FeatureDoc;
   FeatureInput: FeatureInput;
+  Grant: GrantView;
+  GrantBurn: BurnExplanation;
+  GrantPeriodBurn: GrantPeriodBurnView;
+  IssueGrantInput: IssueGrantInput;
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   Overage: OverageTerms;
@@ -945,6 +1143,8 @@ export type AccountResolvers<ContextType = Context, ParentType extends Resolvers
   contracts?: Resolver<Array<ResolversTypes['Contract']>, ParentType, ContextType>;
   entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType, RequireFields<AccountEntitlementArgs, 'feature'>>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType, Partial<AccountEntitlementsArgs>>;
+  grantBurn?: Resolver<ResolversTypes['GrantBurn'], ParentType, ContextType, RequireFields<AccountGrantBurnArgs, 'feature'>>;
+  grants?: Resolver<Array<ResolversTypes['Grant']>, ParentType, ContextType, RequireFields<AccountGrantsArgs, 'activeOnly'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   usage?: Resolver<ResolversTypes['UsageSeries'], ParentType, ContextType, RequireFields<AccountUsageArgs, 'feature' | 'granularity'>>;
 }>;
@@ -970,6 +1170,14 @@ export type AuditEntryResolvers<ContextType = Context, ParentType extends Resolv
   requestId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   targetId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   targetType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type BurnLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BurnLine'] = ResolversParentTypes['BurnLine']> = ResolversObject<{
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  grantId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['BurnSource'], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  units?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
 export type ContractResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Contract'] = ResolversParentTypes['Contract'], FederationReferenceType extends FederationReferenceTypes['Contract'] = FederationReferenceTypes['Contract']> = ResolversObject<{
@@ -1058,6 +1266,49 @@ export type FeatureResolvers<ContextType = Context, ParentType extends Resolvers
   unit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
+export type GrantResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Grant'] = ResolversParentTypes['Grant']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  activeFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  activeUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  burned?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  effectiveAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  idempotencyKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  issuedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['GrantKind'], ParentType, ContextType>;
+  priority?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  remaining?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['GrantStatus'], ParentType, ContextType>;
+  voidReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  voidedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  voidedBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type GrantBurnResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GrantBurn'] = ResolversParentTypes['GrantBurn']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  grants?: Resolver<Array<ResolversTypes['GrantPeriodBurn']>, ParentType, ContextType>;
+  included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  includedBurned?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['BurnLine']>, ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  uncovered?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
+export type GrantPeriodBurnResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GrantPeriodBurn'] = ResolversParentTypes['GrantPeriodBurn']> = ResolversObject<{
+  availableAtStart?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  burned?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  grant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType>;
+  remainingAtEnd?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -1066,6 +1317,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   changeContractPlan?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationChangeContractPlanArgs, 'contractId' | 'planKey'>>;
   clearEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationClearEntitlementOverrideArgs, 'contractId' | 'feature'>>;
   defineFeature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType, RequireFields<MutationDefineFeatureArgs, 'input'>>;
+  issueGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationIssueGrantArgs, 'input'>>;
   publishPlan?: Resolver<ResolversTypes['PlanVersion'], ParentType, ContextType, RequireFields<MutationPublishPlanArgs, 'input'>>;
   reconcileUsage?: Resolver<ResolversTypes['UsageReconciliation'], ParentType, ContextType, RequireFields<MutationReconcileUsageArgs, 'accountId' | 'feature' | 'periodStart'>>;
   recordUsage?: Resolver<ResolversTypes['UsageReceipt'], ParentType, ContextType, RequireFields<MutationRecordUsageArgs, 'input'>>;
@@ -1073,6 +1325,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
   upsertContract?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationUpsertContractArgs, 'input'>>;
+  voidGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationVoidGrantArgs, 'id' | 'reason'>>;
 }>;
 
 export type OverageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Overage'] = ResolversParentTypes['Overage']> = ResolversObject<{
@@ -1195,6 +1448,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AuditConnection?: AuditConnectionResolvers<ContextType>;
   AuditEdge?: AuditEdgeResolvers<ContextType>;
   AuditEntry?: AuditEntryResolvers<ContextType>;
+  BurnLine?: BurnLineResolvers<ContextType>;
   Contract?: ContractResolvers<ContextType>;
   ContractOverride?: ContractOverrideResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
@@ -1203,6 +1457,9 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   EntitlementDecision?: EntitlementDecisionResolvers<ContextType>;
   EntitlementUpdate?: EntitlementUpdateResolvers<ContextType>;
   Feature?: FeatureResolvers<ContextType>;
+  Grant?: GrantResolvers<ContextType>;
+  GrantBurn?: GrantBurnResolvers<ContextType>;
+  GrantPeriodBurn?: GrantPeriodBurnResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Overage?: OverageResolvers<ContextType>;

@@ -18,7 +18,6 @@ import { createContractLoaders } from './contracts/loaders.js';
 import { ContractRepository, contractIndexes } from './contracts/repository.js';
 import { contractResolvers } from './contracts/resolvers.js';
 import { ContractService } from './contracts/service.js';
-import { NO_GRANTS } from './entitlements/granted.js';
 import { createEntitlementLoaders } from './entitlements/loaders.js';
 import { entitlementResolvers } from './entitlements/resolvers.js';
 import { EntitlementService } from './entitlements/service.js';
@@ -29,6 +28,9 @@ import { UsageService } from './usage/service.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
+import { GrantRepository, grantIndexes } from './grants/repository.js';
+import { grantResolvers } from './grants/resolvers.js';
+import { GrantService } from './grants/service.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -42,8 +44,27 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   const catalogRepository = new CatalogRepository(db);
   const catalog = new CatalogService(catalogRepository, audit);
   const contractAdmin = new ContractService(contracts, catalogRepository, audit);
-  // `granted` is the grants module's to provide (R5); nothing is granted until it does.
-  const entitlements = new EntitlementService({ contracts, catalog: catalogRepository, counters: new CounterReader(db), granted: NO_GRANTS });
+  // Credit grants (R5): the `granted` part of capacity, for checks and enforcement alike.
+  // Its dependencies on entitlements and alerts are closures, called only after wiring.
+  const grants: GrantService = new GrantService({
+    repository: new GrantRepository(db, new CounterReader(db)),
+    audit,
+    catalog: catalogRepository,
+    openTerms: () => {
+      const sources = entitlements.newSources();
+      return (requests, at) => entitlements.resolveTerms(requests, at, sources);
+    },
+    entitlementNow: async (pair) => (await entitlements.entitlements([pair], new Date()))[0] ?? null,
+    alerts: {
+      rearm: (counterId, used, capacity, thresholds) => alerts.rearm(counterId, used, capacity, thresholds),
+      publishBalanceChange: (accountId, feature, counterId) => alerts.publishBalanceChange(accountId, feature, counterId),
+    },
+    usageSettled: async ({ accountId, feature }, receivedBefore) =>
+      !(await usage.ledger.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } })),
+    settleTimeoutMs: config.usageLeaseMs + 2_000,
+    logger: logger.child({ module: 'grants' }),
+  });
+  const entitlements = new EntitlementService({ contracts, catalog: catalogRepository, counters: new CounterReader(db), granted: grants });
   const { alerts, live } = createAlerts({
     db,
     logger,
@@ -63,11 +84,11 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       return (requests, at) => entitlements.resolveTerms(requests, at, sources);
     },
     // The same source as the entitlements service's, so checks and enforcement agree (R5).
-    granted: (terms, at) => NO_GRANTS.grantedFor(terms, at),
+    granted: (terms, at) => grants.grantedFor(terms, at),
   });
   // Threshold alerts and live balances follow every counter change (R9).
   usage.onCounterChange(alerts.onCounterChange);
-  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage };
+  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage, grants };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -77,7 +98,7 @@ export function createLoaders(services: Services) {
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes, grantIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
@@ -87,6 +108,7 @@ export const resolvers: Resolvers[] = [
   entitlementResolvers,
   alertResolvers,
   usageResolvers,
+  grantResolvers,
 ];
 
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */

@@ -209,28 +209,35 @@ export function burnedIn(ledger: BurnLedger, grantId: string, periodStart: Date)
 }
 
 /**
- * What a grant adds to the capacity of the period `period` at instant `at` (R5):
- * - active at `at`: its amount less what it burned in earlier periods;
- * - its window closed earlier in this period (expired, voided): what it burned in this
- *   period, so the units it already covered stay covered ("past burn stays") and are
- *   never turned into overage by the expiry;
- * - otherwise (not started yet, or closed before the period): nothing.
+ * How a grant can add to the capacity of `period` at instant `at` (R5):
+ * - ACTIVE at `at`: its amount less what it burned in earlier periods;
+ * - CLOSED: its window ended earlier in this period (expired, voided): what it burned in
+ *   this period, so the units it already covered stay covered ("past burn stays") and an
+ *   expiry never turns them into overage;
+ * - null: not started yet, or closed before the period began: nothing.
  */
+export function standingIn(window: GrantWindow, period: { start: Date; end: Date | null }, at: Date): 'ACTIVE' | 'CLOSED' | null {
+  const { start, end } = window;
+  if (end !== null && end <= start) return null;
+  if (start.getTime() > at.getTime()) return null;
+  if (end === null || at.getTime() < end.getTime()) return 'ACTIVE';
+  return end.getTime() > period.start.getTime() ? 'CLOSED' : null;
+}
+
+/** What a grant adds to the capacity of `period` at `at`; see standingIn. */
 export function grantedInPeriod(
   grant: Pick<BurnGrant, 'id' | 'amount' | 'window'>,
   period: { start: Date; end: Date | null },
   at: Date,
   ledger: BurnLedger | null,
 ): Micros {
-  const { start, end } = grant.window;
-  if (end !== null && end <= start) return 0n;
-  if (start.getTime() > at.getTime()) return 0n;
-  if (end === null || at.getTime() < end.getTime()) {
+  const standing = standingIn(grant.window, period, at);
+  if (standing === 'ACTIVE') {
     const before = ledger ? burnedBefore(ledger, grant.id, period.start) : 0n;
     return grant.amount > before ? grant.amount - before : 0n;
   }
-  if (end.getTime() <= period.start.getTime()) return 0n;
-  return ledger ? burnedIn(ledger, grant.id, period.start) : 0n;
+  if (standing === 'CLOSED') return ledger ? burnedIn(ledger, grant.id, period.start) : 0n;
+  return 0n;
 }
 
 /**

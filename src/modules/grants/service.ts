@@ -1,0 +1,570 @@
+import type { Logger } from '../../logger.js';
+import { BadInputError, IdempotencyKeyReusedError, NotFoundError } from '../../shared/errors.js';
+import type { Micros } from '../../shared/quantity.js';
+import type { AuditLog } from '../audit/repository.js';
+import type { CatalogRepository } from '../catalog/repository.js';
+import type { EntitlementView } from '../entitlements/decision.js';
+import type { GrantedSource } from '../entitlements/granted.js';
+import type { EffectiveTerms } from '../entitlements/model.js';
+import type { Period } from '../entitlements/periods.js';
+import { hourStart } from '../usage/counters.js';
+import { clustersOf, compareBurnOrder, grantedInPeriod, simulateBurn, standingIn, type BurnGrant, type BurnLedger, type BurnLine, type PeriodBurn } from './burn.js';
+import type { GrantDoc, GrantStatus } from './model.js';
+import { grantId, pairKey, type CounterHours, type GrantRepository, type PairKey } from './repository.js';
+import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
+import { grantWindow, HOUR_MS, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
+
+/** Who is acting, for the grant and the audit trail. */
+export interface Actor {
+  actor: string;
+  requestId: string | null;
+}
+
+/** A grant with its figures as of `now`. */
+export interface GrantView {
+  doc: GrantDoc;
+  window: GrantWindow;
+  /** Over every period, the current one included (R5). */
+  burned: Micros;
+  /** What can still be burned: amount − burned while PENDING or ACTIVE, else 0. */
+  remaining: Micros;
+  status: GrantStatus;
+}
+
+/** "Why was access granted": one period's burn, line by line. */
+export interface BurnExplanation {
+  accountId: string;
+  feature: string;
+  period: Period;
+  included: Micros | null;
+  used: Micros;
+  includedBurned: Micros;
+  uncovered: Micros;
+  grants: GrantPeriodBurnView[];
+  lines: BurnLine[];
+}
+
+/** One grant's part in one period. */
+export interface GrantPeriodBurnView {
+  grant: GrantView;
+  availableAtStart: Micros;
+  burned: Micros;
+  remainingAtEnd: Micros;
+}
+
+/** Merged terms at an instant, sharing loaders across the calls of one operation. */
+export type TermsAt = (requests: readonly PairKey[], at: Date) => Promise<EffectiveTerms[]>;
+
+export interface GrantServiceDeps {
+  repository: GrantRepository;
+  audit: AuditLog;
+  catalog: CatalogRepository;
+  /** The entitlements module's term resolution; a fresh resolver per operation. */
+  openTerms: () => TermsAt;
+  /** The entitlements module's view of one pair now, after a grant changed capacity. */
+  entitlementNow: (pair: PairKey) => Promise<EntitlementView | null>;
+  /** The alerts module: thresholds re-arm when capacity grows, live balances hear of every change (R9). */
+  alerts: {
+    rearm(counterId: string, used: Micros, capacity: Micros | null, thresholds?: readonly number[] | null): Promise<unknown>;
+    publishBalanceChange(accountId: string, feature: string, counterId?: string | null): Promise<void>;
+  };
+  /**
+   * The usage module: true once no usage of the pair received before `receivedBefore` is
+   * still being recorded (no posting in flight). Lets a void wait for the requests that
+   * may have decided with the grant before its hour's cut is read.
+   */
+  usageSettled: (pair: PairKey, receivedBefore: Date) => Promise<boolean>;
+  /** How long a void waits for in-flight usage before reading its cut anyway. */
+  settleTimeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Requests are stamped by each instance's clock; a void waits for those received up to
+ * this long after it, so modest clock skew between instances cannot slip one past it.
+ */
+const CLOCK_SKEW_MARGIN_MS = 1_000;
+
+/** What one simulation is asked for: a pair's grants, which of them matter, up to which period. */
+interface LedgerRequest {
+  pair: PairKey;
+  grants: readonly GrantDoc[];
+  /** Grants whose burn is needed; only their clusters are simulated. */
+  interest: ReadonlySet<string>;
+  /** Usage up to this instant matters: clusters starting later and periods starting later are skipped. */
+  until: Date;
+  /** The included amount of one period, already known from terms in hand. */
+  known?: { periodStart: Date; included: Micros | null };
+}
+
+/**
+ * Credit grants (R5): issuing and voiding them, their figures, and the `granted` part of
+ * capacity that the entitlements module (checks, views) and the usage module (the HARD
+ * guard) both read through `grantedFor`, so the two always agree.
+ *
+ * Why the HARD guard stays safe while grants change (R6): the usage engine asks
+ * `grantedFor` for the grants in force at each event's instant in the same request that
+ * then makes its single guarded counter update (`used <= capacity + grace − inc`, SPEC
+ * §6). Nothing is cached between requests, so a grant issued, voided or expired is in the
+ * very next decision, on every instance. Concurrent requests cannot overshoot: the guard
+ * is re-evaluated by the database against the counter's current `used`. And the limit
+ * a request computed cannot be stale in a way that matters: an active grant adds
+ * `amount − burned in earlier periods`, which usage in the current period does not
+ * change; a void or an expiry ends the grant at an instant, and an event is judged at
+ * its own timestamp, so a request received before the void rightly still counts it (its
+ * usage lies inside the window), and one received after does not.
+ */
+export class GrantService implements GrantedSource {
+  constructor(private readonly deps: GrantServiceDeps) {}
+
+  // ---- capacity (GrantedSource) ---------------------------------------------------------
+
+  /**
+   * Granted micro-units for each terms' period at `at` (R5), bounded whatever the batch:
+   * one query for the grants of every pair, and, only when a grant carries a balance from
+   * an earlier period or closed earlier in this one, one query for the counters it needs
+   * plus the terms (included amounts) of those earlier periods.
+   */
+  async grantedFor(terms: readonly EffectiveTerms[], at: Date): Promise<Micros[]> {
+    const metered = terms.map((entry) => (entry.period && entry.featureType === 'METERED' ? entry : null));
+    const pairs = uniquePairs(metered.filter((entry): entry is EffectiveTerms => entry !== null));
+    if (pairs.length === 0) return terms.map(() => 0n);
+    const byPair = groupByPair(await this.deps.repository.findForPairs(pairs));
+
+    const plans = metered.map((entry) => {
+      if (!entry) return null;
+      const grants = (byPair.get(pairKey(entry)) ?? []).map(toBurnGrant);
+      const period = entry.period!;
+      const counting = grants.filter((grant) => standingIn(grant.window, period, at) !== null);
+      // A grant that started in this period and is still open adds its whole amount: no burn needed.
+      const needsBurn = counting.some((grant) => grant.window.start < period.start || standingIn(grant.window, period, at) === 'CLOSED');
+      return { entry, period, grants, counting, needsBurn };
+    });
+    const requests = new Map<string, LedgerRequest>();
+    for (const plan of plans) {
+      if (!plan?.needsBurn) continue;
+      requests.set(pairKey(plan.entry), {
+        pair: plan.entry,
+        grants: byPair.get(pairKey(plan.entry))!,
+        interest: new Set(plan.counting.map((grant) => grant.id)),
+        until: at,
+        known: { periodStart: plan.period.start, included: plan.entry.included },
+      });
+    }
+    const ledgers = requests.size > 0 ? await this.ledgers([...requests.values()]) : new Map<string, BurnLedger>();
+    return plans.map((plan) => {
+      if (!plan) return 0n;
+      const ledger = ledgers.get(pairKey(plan.entry)) ?? null;
+      return plan.counting.reduce((sum, grant) => sum + grantedInPeriod(grant, plan.period, at, ledger), 0n);
+    });
+  }
+
+  // ---- issuing and voiding --------------------------------------------------------------
+
+  async issue(input: IssueGrantInputShape, by: Actor): Promise<GrantView> {
+    const now = new Date();
+    const command = validateIssueGrant(input, now);
+    const featureType = (await this.deps.catalog.findFeatureTypes([command.feature])).get(command.feature);
+    if (!featureType) {
+      throw new BadInputError(`Unknown feature "${command.feature}": define it with defineFeature first.`, { field: 'feature' });
+    }
+    if (featureType !== 'METERED') {
+      throw new BadInputError(`Feature "${command.feature}" is ${featureType}: grants add units, so only METERED features can be granted.`, {
+        field: 'feature',
+      });
+    }
+    const id = grantId(command.accountId, command.idempotencyKey);
+    const existing = await this.deps.repository.findById(id);
+    if (existing) return this.repeatIssue(existing, command.fingerprint, by);
+
+    const start = startAtIssue(command.effectiveAt, now);
+    const doc: GrantDoc = {
+      _id: id,
+      accountId: command.accountId,
+      feature: command.feature,
+      kind: command.kind,
+      amount: command.amount,
+      priority: command.priority,
+      effectiveAt: start.effectiveAt,
+      expiresAt: command.expiresAt,
+      // Read before the insert: usage counted until then is before the grant, whatever
+      // lands between the read and the insert was decided without the grant too.
+      startCut: start.cutAt ? { at: start.cutAt, units: await this.deps.repository.hourUsedAt(command, start.cutAt) } : null,
+      reason: command.reason,
+      issuedBy: by.actor,
+      issuedAt: now,
+      requestId: by.requestId,
+      idempotencyKey: command.idempotencyKey,
+      request: command.fingerprint,
+      voidedAt: null,
+      voidedBy: null,
+      voidReason: null,
+      voidRequestId: null,
+      voidCut: null,
+    };
+    const window = grantWindow(doc);
+    if (isEmptyWindow(window)) {
+      throw new BadInputError(
+        `This grant would never count: at one-hour resolution it runs from ${window.start.toISOString()} to ${window.end!.toISOString()}. ` +
+          'A future or earlier-hour effectiveAt starts at the next whole hour and expiresAt ends at the whole hour before it; widen the window.',
+        { field: 'expiresAt' },
+      );
+    }
+    if (!(await this.deps.repository.insert(doc))) {
+      const raced = await this.deps.repository.findById(id);
+      if (!raced) throw new Error(`grant ${id} collided on insert but cannot be read back`);
+      return this.repeatIssue(raced, command.fingerprint, by);
+    }
+    await this.deps.audit.record({
+      actor: by.actor,
+      requestId: by.requestId,
+      accountId: doc.accountId,
+      action: 'grant.issued',
+      targetType: 'Grant',
+      targetId: doc._id,
+      before: null,
+      after: auditSnapshot(doc),
+    });
+    await this.afterCapacityChange(doc, isActiveAt(window, new Date()));
+    return this.view(doc);
+  }
+
+  /** Same key: the same request gets the original grant back (audited); another is refused. */
+  private async repeatIssue(existing: GrantDoc, fingerprint: GrantDoc['request'], by: Actor): Promise<GrantView> {
+    if (!sameRequest(existing.request, fingerprint)) {
+      throw new IdempotencyKeyReusedError(
+        `idempotencyKey "${existing.idempotencyKey}" already issued grant ${existing._id} with a different payload; use a new key for a different grant.`,
+      );
+    }
+    await this.deps.audit.record({
+      actor: by.actor,
+      requestId: by.requestId,
+      accountId: existing.accountId,
+      action: 'grant.issue_repeated',
+      targetType: 'Grant',
+      targetId: existing._id,
+      before: null,
+      after: { idempotencyKey: existing.idempotencyKey, originalRequestId: existing.requestId },
+    });
+    return this.view(existing);
+  }
+
+  /**
+   * Voids a grant from now on (R5): it stops counting at this instant, and what it burned
+   * before stays burned. Repeating the same void (same reason) is a safe retry: the
+   * grant comes back as first voided, and the repeat is audited. A different reason is
+   * refused, since a void cannot be changed.
+   *
+   * Two writes, so that the void's split of its hour (the cut) includes every event that
+   * was decided while the grant still applied: first `voidedAt` (from then on no new
+   * decision uses the grant), then, once the usage requests received until then have
+   * settled, the hour's usage is read and stored as the cut. A request that read the
+   * grant before the void had already stored its posting (the usage engine records the
+   * posting before it reads grants), so it is among those awaited. Until the cut is
+   * written the void counts from the start of its hour, which is never generous; a retry
+   * of the void completes a cut that a crash left out.
+   */
+  async void(id: string, reasonText: string, by: Actor): Promise<GrantView> {
+    const reason = parseReason(reasonText, 'reason');
+    const found = await this.deps.repository.findById(id);
+    if (!found) throw new NotFoundError(`No grant "${id}". Account.grants lists an account's grants with their ids.`);
+    if (found.voidedAt) return this.repeatVoid(found, reason, by);
+
+    const voidedAt = new Date();
+    const fields = { voidedAt, voidedBy: by.actor, voidReason: reason, voidRequestId: by.requestId };
+    const before = await this.deps.repository.markVoided(id, fields);
+    if (!before) return this.repeatVoid((await this.deps.repository.findById(id))!, reason, by);
+    await this.awaitUsageSettled(before, new Date(Date.now() + CLOCK_SKEW_MARGIN_MS));
+    const voided = await this.completeVoidCut({ ...before, ...fields });
+    await this.deps.audit.record({
+      actor: by.actor,
+      requestId: by.requestId,
+      accountId: voided.accountId,
+      action: 'grant.voided',
+      targetType: 'Grant',
+      targetId: voided._id,
+      before: auditSnapshot(before),
+      after: auditSnapshot(voided),
+    });
+    await this.afterCapacityChange(voided, false);
+    return this.view(voided);
+  }
+
+  private async repeatVoid(grant: GrantDoc, reason: string, by: Actor): Promise<GrantView> {
+    if (grant.voidReason !== reason) {
+      throw new BadInputError(
+        `Grant ${grant._id} was already voided at ${grant.voidedAt!.toISOString()} by ${grant.voidedBy} ("${grant.voidReason}"); a void cannot be changed.`,
+        { field: 'id' },
+      );
+    }
+    const completed = await this.completeVoidCut(grant);
+    await this.deps.audit.record({
+      actor: by.actor,
+      requestId: by.requestId,
+      accountId: grant.accountId,
+      action: 'grant.void_repeated',
+      targetType: 'Grant',
+      targetId: grant._id,
+      before: null,
+      after: { voidedAt: grant.voidedAt, voidedBy: grant.voidedBy, voidReason: grant.voidReason },
+    });
+    return this.view(completed);
+  }
+
+  private async awaitUsageSettled(pair: PairKey, receivedBefore: Date): Promise<void> {
+    const deadline = Date.now() + this.deps.settleTimeoutMs;
+    for (let delay = 5; !(await this.deps.usageSettled(pair, receivedBefore)); delay = Math.min(delay * 2, 100)) {
+      if (Date.now() > deadline) {
+        this.deps.logger.warn({ accountId: pair.accountId, feature: pair.feature }, 'voiding with usage still in flight: its cut may leave a few units uncovered');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  private async completeVoidCut(grant: GrantDoc): Promise<GrantDoc> {
+    if (grant.voidCut || !grant.voidedAt) return grant;
+    const cut = { at: grant.voidedAt, units: await this.deps.repository.hourUsedAt(grant, grant.voidedAt) };
+    await this.deps.repository.setVoidCut(grant._id, cut);
+    return (await this.deps.repository.findById(grant._id)) ?? { ...grant, voidCut: cut };
+  }
+
+  /**
+   * Capacity changed now: thresholds re-arm when it grew (R9), live balances hear of it
+   * either way. The grant is already stored and audited, so a failure here is logged, not
+   * thrown: the next counter change evaluates thresholds against the new capacity anyway.
+   */
+  private async afterCapacityChange(grant: GrantDoc, grew: boolean): Promise<void> {
+    try {
+      const view = await this.deps.entitlementNow(grant);
+      const counterId = view?.terms.counterId ?? null;
+      if (grew && view && counterId && view.capacity !== null) {
+        await this.deps.alerts.rearm(counterId, view.used, view.capacity, view.terms.thresholds);
+      } else {
+        await this.deps.alerts.publishBalanceChange(grant.accountId, grant.feature, counterId);
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not re-arm thresholds or publish the balance after a grant change');
+    }
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  async listGrants(accountId: string, feature: string | null | undefined, activeOnly: boolean, now = new Date()): Promise<GrantView[]> {
+    const views = await this.views(await this.deps.repository.findByAccount(accountId, feature), now);
+    return activeOnly ? views.filter((view) => view.status === 'ACTIVE' || view.status === 'PENDING') : views;
+  }
+
+  async view(grant: GrantDoc, now = new Date()): Promise<GrantView> {
+    const others = await this.deps.repository.findForPairs([grant]);
+    const all = others.some((doc) => doc._id === grant._id) ? others.map((doc) => (doc._id === grant._id ? grant : doc)) : [...others, grant];
+    return (await this.views(all, now, new Set([grant._id])))[0]!;
+  }
+
+  /** Figures of `grants` (all of a pair's grants must be among them), as of `now`. */
+  private async views(grants: readonly GrantDoc[], now: Date, only?: ReadonlySet<string>): Promise<GrantView[]> {
+    const byPair = groupByPair(grants);
+    const wanted = grants.filter((grant) => !only || only.has(grant._id));
+    const requests = [...byPair.values()]
+      .filter((docs) => docs.some((doc) => !only || only.has(doc._id)))
+      .map((docs) => ({ pair: docs[0]!, grants: docs, interest: new Set(docs.filter((doc) => !only || only.has(doc._id)).map((doc) => doc._id)), until: now }));
+    const ledgers = await this.ledgers(requests);
+    return wanted.map((doc) => viewOf(doc, ledgers.get(pairKey(doc))?.burned.get(doc._id) ?? 0n, now));
+  }
+
+  /**
+   * The burn of one period, line by line: which grant covered how many units between
+   * which instants, what the included amount covered, and what nothing covered. `at`
+   * (default now) picks the period containing it.
+   */
+  async explain(pair: PairKey, at: Date | null, now = new Date()): Promise<BurnExplanation> {
+    const instant = at ?? now;
+    const [terms] = await this.deps.openTerms()([pair], instant);
+    const period = terms?.period ?? (await this.periodOfCounterAt(pair, instant));
+    if (!period) {
+      throw new BadInputError(
+        `Account "${pair.accountId}" has no usage period for "${pair.feature}" at ${instant.toISOString()}: no contract gives access then and no usage was counted. Pass an instant inside a period.`,
+        { field: 'periodStart' },
+      );
+    }
+    const grants = await this.deps.repository.findForPairs([pair]);
+    const overlapping = grants.filter((grant) => {
+      const window = grantWindow(grant);
+      return !isEmptyWindow(window) && (period.end === null || window.start < period.end) && (window.end === null || window.end > period.start);
+    });
+    const ledger = (await this.ledgers([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(pairKey(pair));
+    const burn: PeriodBurn | undefined = ledger?.periods.find((candidate) => candidate.start.getTime() === period.start.getTime());
+    const burnedBefore = (id: string) =>
+      (ledger?.periods ?? []).filter((candidate) => candidate.start < period.start).reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
+    const ordered = overlapping.map(toBurnGrant).sort(compareBurnOrder);
+    const docs = new Map(overlapping.map((grant) => [grant._id, grant]));
+    return {
+      ...pair,
+      period,
+      included: burn?.included ?? terms?.included ?? null,
+      used: burn?.used ?? 0n,
+      includedBurned: burn?.includedBurned ?? 0n,
+      uncovered: burn?.uncovered ?? 0n,
+      grants: ordered.map((grant) => {
+        const availableAtStart = burn?.availableAtStart.get(grant.id) ?? maxZero(grant.amount - burnedBefore(grant.id));
+        const burned = burn?.burned.get(grant.id) ?? 0n;
+        return {
+          grant: viewOf(docs.get(grant.id)!, ledger?.burned.get(grant.id) ?? 0n, now),
+          availableAtStart,
+          burned,
+          remainingAtEnd: availableAtStart - burned,
+        };
+      }),
+      lines: burn?.lines ?? [],
+    };
+  }
+
+  /** Without access at an instant there are no terms to name its period; a counter there still does. */
+  private async periodOfCounterAt(pair: PairKey, instant: Date): Promise<Period | null> {
+    const counters = await this.deps.repository.countersFor([{ ...pair, from: instant, through: instant }]);
+    const containing = counters.find((counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd));
+    return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
+  }
+
+  // ---- simulation -------------------------------------------------------------------------
+
+  /**
+   * Burn ledgers for several pairs: one counters query for all of them, then the included
+   * amount of each period from the terms in force (R3: an included amount applies to the
+   * whole period): now for the period containing now, otherwise at the period's last
+   * counted hour, when the account demonstrably had access.
+   */
+  private async ledgers(requests: readonly LedgerRequest[]): Promise<Map<string, BurnLedger>> {
+    const now = new Date();
+    const plans = requests.map((request) => {
+      const grants = request.grants.map(toBurnGrant);
+      const clusters = clustersOf(grants).filter(
+        (cluster) => cluster.start <= request.until && cluster.grants.some((grant) => request.interest.has(grant.id)),
+      );
+      return { request, clusters, grants: clusters.flatMap((cluster) => cluster.grants) };
+    });
+    const spans = plans
+      .filter((plan) => plan.clusters.length > 0)
+      .map((plan) => ({ ...plan.request.pair, from: plan.clusters[0]!.start, through: plan.request.until }));
+    const counters = groupByPair(await this.deps.repository.countersFor(spans));
+
+    const periodsOf = plans.map((plan) => {
+      const inCluster = (counter: CounterHours) =>
+        plan.clusters.some(
+          (cluster) => (cluster.end === null || counter.periodStart < cluster.end) && (counter.periodEnd === null || counter.periodEnd > cluster.start),
+        );
+      return (counters.get(pairKey(plan.request.pair)) ?? []).filter((counter) => counter.periodStart <= plan.request.until && inCluster(counter));
+    });
+    const included = await this.includedAmounts(plans.map((plan, i) => ({ request: plan.request, counters: periodsOf[i]! })), now);
+
+    const ledgers = new Map<string, BurnLedger>();
+    plans.forEach((plan, i) => {
+      const periods = periodsOf[i]!.map((counter) => ({
+        counterId: counter._id,
+        start: counter.periodStart,
+        end: counter.periodEnd,
+        included: included.get(counter._id) ?? null,
+        hours: counter.hours,
+      }));
+      ledgers.set(pairKey(plan.request.pair), simulateBurn(plan.grants, periods));
+    });
+    return ledgers;
+  }
+
+  private async includedAmounts(
+    entries: ReadonlyArray<{ request: LedgerRequest; counters: readonly CounterHours[] }>,
+    now: Date,
+  ): Promise<Map<string, Micros | null>> {
+    const included = new Map<string, Micros | null>();
+    const byInstant = new Map<number, Array<{ counterId: string; pair: PairKey }>>();
+    for (const { request, counters } of entries) {
+      for (const counter of counters) {
+        if (request.known && counter.periodStart.getTime() === request.known.periodStart.getTime()) {
+          included.set(counter._id, request.known.included);
+          continue;
+        }
+        const instant = includedInstant(counter, now).getTime();
+        byInstant.set(instant, [...(byInstant.get(instant) ?? []), { counterId: counter._id, pair: request.pair }]);
+      }
+    }
+    if (byInstant.size === 0) return included;
+    const termsAt = this.deps.openTerms();
+    await Promise.all(
+      [...byInstant].map(async ([instant, wanted]) => {
+        const terms = await termsAt(
+          wanted.map(({ pair }) => pair),
+          new Date(instant),
+        );
+        wanted.forEach(({ counterId }, i) => included.set(counterId, terms[i]?.included ?? null));
+      }),
+    );
+    return included;
+  }
+}
+
+function toBurnGrant(doc: GrantDoc): BurnGrant & { doc: GrantDoc } {
+  return {
+    doc,
+    id: doc._id,
+    amount: doc.amount,
+    priority: doc.priority,
+    effectiveAt: doc.effectiveAt,
+    expiresAt: doc.expiresAt,
+    issuedAt: doc.issuedAt,
+    window: grantWindow(doc),
+    cuts: [doc.startCut, doc.voidCut].filter((cut): cut is NonNullable<typeof cut> => cut !== null),
+  };
+}
+
+function viewOf(doc: GrantDoc, burned: Micros, now: Date): GrantView {
+  const window = grantWindow(doc);
+  const status: GrantStatus = doc.voidedAt
+    ? 'VOIDED'
+    : burned >= doc.amount
+      ? 'DEPLETED'
+      : window.end !== null && window.end <= now
+        ? 'EXPIRED'
+        : window.start > now
+          ? 'PENDING'
+          : 'ACTIVE';
+  const remaining = status === 'ACTIVE' || status === 'PENDING' ? doc.amount - burned : 0n;
+  return { doc, window, burned, remaining, status };
+}
+
+/**
+ * The instant whose terms give a period's included amount: now for the current period,
+ * else the end of its last counted hour (inside the period), when usage was accepted and
+ * the account therefore had access.
+ */
+function includedInstant(counter: Pick<CounterHours, 'periodStart' | 'periodEnd' | 'hours'>, now: Date): Date {
+  if (counter.periodStart <= now && (counter.periodEnd === null || now < counter.periodEnd)) return now;
+  const keys = Object.keys(counter.hours).sort();
+  const last = keys.at(-1);
+  const lastEnd = last ? hourStart(last).getTime() + HOUR_MS : counter.periodStart.getTime() + 1;
+  return new Date(Math.min(lastEnd, counter.periodEnd?.getTime() ?? Infinity, now.getTime()) - 1);
+}
+
+function maxZero(value: Micros): Micros {
+  return value > 0n ? value : 0n;
+}
+
+function uniquePairs(entries: readonly PairKey[]): PairKey[] {
+  const pairs = new Map<string, PairKey>();
+  for (const entry of entries) pairs.set(pairKey(entry), { accountId: entry.accountId, feature: entry.feature });
+  return [...pairs.values()];
+}
+
+function groupByPair<T extends PairKey>(docs: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const doc of docs) {
+    const key = pairKey(doc);
+    groups.set(key, [...(groups.get(key) ?? []), doc]);
+  }
+  return groups;
+}
+
+/** A grant as the audit trail shows it: the stored facts plus the window they give. */
+function auditSnapshot(doc: GrantDoc): Record<string, unknown> {
+  const window = grantWindow(doc);
+  return { ...doc, activeFrom: window.start, activeUntil: window.end };
+}
