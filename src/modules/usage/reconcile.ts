@@ -51,6 +51,20 @@ export async function reconcileCounter(
     );
   }
   const id = counterIdOf(target.accountId, target.feature, target.periodStart);
+  // Every reconcileUsage call is audited (R10), also when nothing needed repairing.
+  const checked = async (report: ReconciliationReport): Promise<ReconciliationReport> => {
+    const { observed, expected, drift, driftedHours, inFlight, acceptedEvents } = report;
+    await deps.audit.record({
+      actor: who.actor,
+      requestId: who.requestId,
+      accountId: target.accountId,
+      action: 'usage.reconcile_checked',
+      targetType: 'UsageCounter',
+      targetId: id,
+      after: { observed, expected, drift, driftedHours, inFlight, acceptedEvents, repaired: false },
+    });
+    return report;
+  };
   for (let round = 0; ; round++) {
     let counter = await ledger.counter(id);
     const postings = await ledger.postings.find({ counterId: id }).toArray();
@@ -75,7 +89,7 @@ export async function reconcileCounter(
       inFlight,
       acceptedEvents,
     };
-    if (inFlight > 0 || (report.drift === 0n && driftedHours === 0) || !counter) return report;
+    if (inFlight > 0 || (report.drift === 0n && driftedHours === 0) || !counter) return checked(report);
 
     const repaired = await ledger.counters.updateOne(
       { _id: id, used: counter.used, 'pending.0': { $exists: false } },
@@ -94,7 +108,7 @@ export async function reconcileCounter(
       });
       return { ...report, repaired: true };
     }
-    if (round + 1 >= MAX_ROUNDS) return report;
+    if (round + 1 >= MAX_ROUNDS) return checked(report);
   }
 }
 
