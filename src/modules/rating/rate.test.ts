@@ -1,0 +1,306 @@
+/**
+ * Hand-computed invoice tables (R11, R12), rated by the pure functions with no database.
+ * Every expected figure below was worked out by hand before the code ran.
+ */
+import { describe, expect, it } from 'vitest';
+import { Money } from '../../shared/money.js';
+import { parseQuantity, type Micros } from '../../shared/quantity.js';
+import type { PlanVersionDoc } from '../catalog/model.js';
+import type { ContractDoc } from '../contracts/model.js';
+import { baseFeeSegments, prorateBaseFees, type BilledPeriod } from './base-fee.js';
+import { lineId } from './lines.js';
+import type { OveragePrice, UsageTerms } from './overage.js';
+import { rateInvoice, type UsagePeriodInput } from './rate.js';
+
+const q = (text: string): Micros => parseQuantity(text, { field: 'test', allowZero: true, maxUnits: 10n ** 13n });
+const MARCH: BilledPeriod = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-04-01T00:00:00Z') };
+
+function plan(key: string, version: number, baseFee: string | null, name = key): PlanVersionDoc {
+  return { _id: `${key}@${version}`, key, version, name, currency: 'USD', baseFee, billingPeriod: 'MONTH', entitlements: [], publishedAt: new Date(0), publishedBy: 'test' };
+}
+
+function contract(pins: Array<[string, number, string]>, extra: Partial<ContractDoc> = {}): ContractDoc {
+  const history = pins.map(([planKey, planVersion, at]) => ({ planKey, planVersion, effectiveAt: new Date(at) }));
+  return {
+    _id: 'ctr_test',
+    accountId: 'acct_test',
+    planKey: history.at(-1)!.planKey,
+    planVersion: history.at(-1)!.planVersion,
+    planHistory: history,
+    status: 'ACTIVE',
+    startsAt: history[0]!.effectiveAt,
+    endsAt: null,
+    billingAnchor: history[0]!.effectiveAt,
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    ...extra,
+  };
+}
+
+function baseFees(doc: ContractDoc, plans: PlanVersionDoc[], period: BilledPeriod) {
+  return prorateBaseFees(baseFeeSegments(doc, new Map(plans.map((p) => [p._id, p])), period), period, 'USD');
+}
+
+function usage(feature: string, period: { start: Date; end: Date | null }, terms: UsageTerms, used: string, grantBurn: Array<[string, string]> = []): UsagePeriodInput {
+  return {
+    feature,
+    featureName: feature,
+    unit: null,
+    counterId: `acct_test|${feature}|${period.start.toISOString()}`,
+    period,
+    terms,
+    granted: grantBurn.reduce((sum, [, units]) => sum + q(units), 0n),
+    used: q(used),
+    grantBurn: grantBurn.map(([grantId, units]) => ({ grantId, units: q(units) })),
+  };
+}
+
+const price = (unitPrice: string, per: string, rounding: 'UP' | 'EXACT'): OveragePrice => ({ unitPrice, per: q(per), rounding });
+const summary = (lines: Array<{ kind: string; quantity: string; unitPrice: string | null; amount: string }>) =>
+  lines.map(({ kind, quantity, unitPrice, amount }) => [kind, quantity, unitPrice, amount]);
+
+describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per extra 1,000', () => {
+  const dataPlatform = contract([['data_platform', 1, '2026-03-01T00:00:00Z']]);
+  const fees = baseFees(dataPlatform, [plan('data_platform', 1, '2000', 'Data platform')], MARCH);
+  const rate = (used: string, rounding: 'UP' | 'EXACT') =>
+    rateInvoice({
+      contractId: 'ctr_test',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: fees,
+      usage: [usage('rows_scanned', MARCH, { included: q('5000000'), price: price('0.40', '1000', rounding) }, used)],
+    });
+
+  it.each([
+    // used,      rounding, overage line [blocks, amount] or null, total,      amountDue
+    ['5000000', 'UP', null, '2000.00', '2000.00'],
+    ['5000001', 'UP', ['1', '0.40'], '2000.40', '2000.40'],
+    ['7250500', 'UP', ['2251', '900.40'], '2900.40', '2900.40'],
+    ['5000000', 'EXACT', null, '2000.00', '2000.00'],
+    ['5000001', 'EXACT', ['0.001', '0.0004'], '2000.0004', '2000.00'],
+    ['7250500', 'EXACT', ['2250.5', '900.20'], '2900.20', '2900.20'],
+  ] as const)('rates %s rows %s', (used, rounding, overage, total, amountDue) => {
+    const invoice = rate(used, rounding);
+    expect(summary(invoice.lines)).toEqual([
+      ['BASE_FEE', '1', '2000.00', '2000.00'],
+      ...(overage ? [['OVERAGE', overage[0], '0.40', overage[1]]] : []),
+    ]);
+    expect(invoice.total).toBe(total);
+    expect(invoice.amountDue).toBe(amountDue);
+  });
+
+  it('breaks usage down into included, granted, used and overage units', () => {
+    const [rows] = rate('7250500', 'UP').usage;
+    expect(rows).toMatchObject({
+      included: q('5000000'),
+      granted: 0n,
+      used: q('7250500'),
+      coveredByIncluded: q('5000000'),
+      coveredByGrants: 0n,
+      overage: q('2250500'),
+      grossBlocks: '2251',
+      netBlocks: '2251',
+      amount: '900.4',
+    });
+  });
+});
+
+describe("the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded mid-cycle, with a 500,000-call credit", () => {
+  // Billing anchor 2026-01-31: the period 2026-03-31 → 2026-04-30 is 30 days. The upgrade to
+  // scale ($1,499, 15M calls included, SOFT) takes effect on 2026-04-15, halfway through.
+  const period: BilledPeriod = { start: new Date('2026-03-31T00:00:00Z'), end: new Date('2026-04-30T00:00:00Z') };
+  const apiCompany = contract([
+    ['growth', 1, '2026-01-31T00:00:00Z'],
+    ['scale', 1, '2026-04-15T00:00:00Z'],
+  ]);
+  const plans = [plan('growth', 1, '499.00', 'Growth'), plan('scale', 1, '1499.00', 'Scale')];
+
+  it('prorates both base fees, bills the overage beyond the new included amount and credits what the grant covered', () => {
+    const invoice = rateInvoice({
+      contractId: 'ctr_4821',
+      currency: 'USD',
+      period,
+      baseFees: baseFees(apiCompany, plans, period),
+      usage: [
+        // The scale plan governs the whole period (R3): 15M included. 16,100,500 used:
+        // 1,100,500 beyond → 1,101 blocks; the grant covers 500,000 → 600,500 left → 601 blocks.
+        usage('api_calls', period, { included: q('15000000'), price: price('0.20', '1000', 'UP') }, '16100500', [['grant_500k', '500000']]),
+        // 52,000 exports, 50,000 included: 2,000 at $2 per 1,000 EXACT = 2 blocks = $4.00.
+        usage('bulk_export', period, { included: q('50000'), price: price('2', '1000', 'EXACT') }, '52000'),
+      ],
+    });
+    expect(summary(invoice.lines)).toEqual([
+      ['BASE_FEE', '0.5', '499.00', '249.50'],
+      ['BASE_FEE', '0.5', '1499.00', '749.50'],
+      ['OVERAGE', '1101', '0.20', '220.20'],
+      ['CREDIT', '500', '-0.20', '-100.00'],
+      ['OVERAGE', '2', '2.00', '4.00'],
+    ]);
+    // 249.50 + 749.50 + 220.20 − 100.00 + 4.00
+    expect(invoice.total).toBe('1123.20');
+    expect(invoice.amountDue).toBe('1123.20');
+    expect(invoice.usage[0]).toMatchObject({ granted: q('500000'), coveredByGrants: q('500000'), overage: q('600500'), grossBlocks: '1101', netBlocks: '601', amount: '120.2' });
+    expect(invoice.lines[3]!.description).toContain('500,000 covered by credit grants (grant_500k)');
+  });
+
+  it('credits whole blocks only when UP rounding leaves a partial one', () => {
+    // 10,000,500 used, 10M included, 250 covered by a grant: 500 beyond → 1 block; 250 left → still 1 block.
+    const invoice = rateInvoice({
+      contractId: 'ctr_4821',
+      currency: 'USD',
+      period,
+      baseFees: [],
+      usage: [usage('api_calls', period, { included: q('10000000'), price: price('0.20', '1000', 'UP') }, '10000500', [['g', '250']])],
+    });
+    expect(summary(invoice.lines)).toEqual([['OVERAGE', '1', '0.20', '0.20']]);
+    expect(invoice.usage[0]).toMatchObject({ coveredByGrants: q('250'), overage: q('250') });
+  });
+});
+
+describe('the soft-limit case: bulk exports at $0.002 each (SOFT, $2 per 1,000)', () => {
+  it('bills 2,000 exports beyond 50,000 as $4.00', () => {
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [usage('bulk_export', MARCH, { included: q('50000'), price: price('2', '1000', 'EXACT') }, '52000')],
+    });
+    expect(summary(invoice.lines)).toEqual([['OVERAGE', '2', '2.00', '4.00']]);
+    expect(invoice.usage[0]!.overage).toBe(q('2000'));
+    expect(invoice.total).toBe('4.00');
+  });
+});
+
+describe('base fee proration on a mid-cycle plan change', () => {
+  // 2026-02-28 → 2026-03-31 is 31 days (2,678,400 s); the upgrade lands on 2026-03-10.
+  const period: BilledPeriod = { start: new Date('2026-02-28T00:00:00Z'), end: new Date('2026-03-31T00:00:00Z') };
+
+  it('charges each pin its fee × its seconds ÷ the period seconds, on the cent, summing to the rounded exact total', () => {
+    const doc = contract([
+      ['growth', 1, '2026-01-31T00:00:00Z'],
+      ['scale', 1, '2026-03-10T00:00:00Z'],
+    ]);
+    const fees = baseFees(doc, [plan('growth', 1, '499.00'), plan('scale', 1, '1499.00')], period);
+    // 499 × 864,000 / 2,678,400 = 160.9677…; 1499 × 1,814,400 / 2,678,400 = 1015.4516…;
+    // exact sum 1176.4193… → 1176.42 due; floors 160.96 + 1015.45 = 1176.41, the missing
+    // cent goes to the larger remainder (0.77 > 0.16).
+    expect(fees.map((fee) => [fee.planKey, fee.share.toFixed(), fee.amount.toFixed(2), fee.segmentMs / 1000])).toEqual([
+      ['growth', '0.322581', '160.97', 864_000],
+      ['scale', '0.677419', '1015.45', 1_814_400],
+    ]);
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period, baseFees: fees, usage: [] });
+    expect(invoice.total).toBe('1176.42');
+    expect(invoice.lines[0]!.description).toBe('growth (growth v1) base fee, 2026-02-28 to 2026-03-10: prorated 864,000 of 2,678,400 seconds of 499.00 USD');
+  });
+
+  it('never loses a cent to rounding: three thirds of 100.00 are 33.34 + 33.33 + 33.33', () => {
+    const april: BilledPeriod = { start: new Date('2026-04-01T00:00:00Z'), end: new Date('2026-05-01T00:00:00Z') };
+    const doc = contract([
+      ['a', 1, '2026-04-01T00:00:00Z'],
+      ['b', 1, '2026-04-11T00:00:00Z'],
+      ['c', 1, '2026-04-21T00:00:00Z'],
+    ]);
+    const fees = baseFees(doc, [plan('a', 1, '100'), plan('b', 1, '100'), plan('c', 1, '100')], april);
+    expect(fees.map((fee) => fee.amount.toFixed(2))).toEqual(['33.34', '33.33', '33.33']);
+  });
+
+  it('charges only the time the contract is in force', () => {
+    const doc = contract([['data_platform', 1, '2026-03-16T00:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
+    // 16 of 31 days: 2000 × 16 / 31 = 1032.2580… → 1032.26
+    expect(baseFees(doc, [plan('data_platform', 1, '2000')], MARCH).map((fee) => [fee.prorated, fee.amount.toFixed(2)])).toEqual([[true, '1032.26']]);
+  });
+
+  it('skips pins without a base fee and charges an unchanged plan exactly', () => {
+    const doc = contract([
+      ['free', 1, '2026-03-01T00:00:00Z'],
+      ['paid', 1, '2026-03-16T12:00:00Z'],
+    ]);
+    const fees = baseFees(doc, [plan('free', 1, null), plan('paid', 1, '31.00')], MARCH);
+    // 31.00 × 15.5 / 31 = 15.50
+    expect(fees.map((fee) => [fee.planKey, fee.amount.toFixed(2)])).toEqual([['paid', '15.50']]);
+    expect(baseFees(contract([['paid', 1, '2026-03-01T00:00:00Z']]), [plan('paid', 1, '0.001')], MARCH)[0]!.amount.toFixed()).toBe('0.001');
+  });
+});
+
+describe('decimal edge cases', () => {
+  it('rates 0.000001 units exactly, and rounds it up to a whole block under UP', () => {
+    const rate = (overage: OveragePrice) =>
+      rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: overage }, '0.000001')] });
+    const exact = rate(price('1', '1', 'EXACT'));
+    expect(summary(exact.lines)).toEqual([['OVERAGE', '0.000001', '1.00', '0.000001']]);
+    expect([exact.total, exact.amountDue]).toEqual(['0.000001', '0.00']);
+    expect(summary(rate(price('0.40', '1000', 'UP')).lines)).toEqual([['OVERAGE', '1', '0.40', '0.40']]);
+  });
+
+  it('keeps totals above 2^53 micro-units exact to the last micro-unit', () => {
+    // 10,000,000,000.000001 units = 10,000,000,000,000,001 micro-units > 2^53 (9,007,199,254,740,992).
+    const used = '10000000000.000001';
+    expect(q(used)).toBeGreaterThan(2n ** 53n);
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)] });
+    expect(invoice.total).toBe('10000000000.000001');
+    expect(invoice.amountDue).toBe('10000000000.00');
+  });
+
+  it('keeps money above 2^53 minor units exact', () => {
+    // 9,000,000,000,000 units at $1,000 each: $9,000,000,000,000,000 = 9 × 10^17 cents.
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [usage('tokens', MARCH, { included: q('0.5'), price: price('1000', '1', 'EXACT') }, '9000000000000')],
+    });
+    expect(invoice.total).toBe('8999999999999500.00');
+  });
+
+  it('rounds non-terminating EXACT blocks half-even to 12 digits', () => {
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: price('0.30', '3', 'EXACT') }, '2')] });
+    // 2 ÷ 3 = 0.666666666666|67 → 0.666666666667 blocks × 0.30
+    expect(summary(invoice.lines)).toEqual([['OVERAGE', '0.666666666667', '0.30', '0.2000000000001']]);
+    expect(invoice.amountDue).toBe('0.20');
+  });
+
+  it('bills nothing for unlimited or unpriced usage, and still reports it', () => {
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [usage('a', MARCH, { included: null, price: price('1', '1', 'EXACT') }, '99'), usage('b', MARCH, { included: q('1'), price: null }, '5')],
+    });
+    expect(invoice.lines).toEqual([]);
+    expect(invoice.usage.map((entry) => [entry.feature, entry.overage])).toEqual([
+      ['a', 0n],
+      ['b', q('4')],
+    ]);
+    expect(invoice.total).toBe('0.00');
+  });
+
+  it('uses the currency minor unit: JPY has none, KWD has three', () => {
+    const rate = (currency: string) =>
+      rateInvoice({ contractId: 'c', currency, period: MARCH, baseFees: [], usage: [usage('t', MARCH, { included: 0n, price: price('0.0005', '1', 'EXACT') }, '3')] });
+    expect([rate('JPY').total, rate('JPY').amountDue]).toEqual(['0.0015', '0']);
+    expect([rate('KWD').total, rate('KWD').amountDue]).toEqual(['0.0015', '0.002']);
+  });
+});
+
+describe('line ids', () => {
+  it('are stable for (contract, period, kind, subject) and differ otherwise', () => {
+    const id = lineId('ctr_1', MARCH.start, 'OVERAGE', 'rows@2026-03-01T00:00:00.000Z');
+    expect(id).toMatch(/^il_[0-9a-f]{32}$/);
+    expect(lineId('ctr_1', MARCH.start, 'OVERAGE', 'rows@2026-03-01T00:00:00.000Z')).toBe(id);
+    expect(lineId('ctr_1', MARCH.start, 'CREDIT', 'rows@2026-03-01T00:00:00.000Z')).not.toBe(id);
+    expect(lineId('ctr_2', MARCH.start, 'OVERAGE', 'rows@2026-03-01T00:00:00.000Z')).not.toBe(id);
+  });
+
+  it('do not depend on the usage or the amounts', () => {
+    const rate = (used: string) =>
+      rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('t', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)] });
+    expect(rate('1').lines[0]!.id).toBe(rate('2').lines[0]!.id);
+  });
+});
+
+it('Money stays exact: 0.1 + 0.2 is 0.3', () => {
+  expect(new Money('0.1').plus('0.2').toFixed()).toBe('0.3');
+});
