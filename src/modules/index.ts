@@ -25,6 +25,7 @@ import { CounterReader } from './usage/counters.js';
 import { usageIndexes } from './usage/repository.js';
 import { usageResolvers } from './usage/resolvers.js';
 import { UsageService } from './usage/service.js';
+import { termsTimeline } from './usage/timeline.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
@@ -81,7 +82,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     // One set of DataLoaders per usage request: a batch with many timestamps reads contracts once.
     openTerms: () => {
       const sources = entitlements.newSources();
-      return (requests, at) => entitlements.resolveTerms(requests, at, sources);
+      return termsTimeline((requests, at) => entitlements.resolveTerms(requests, at, sources), (accountId) => sources.contractsByAccount.load(accountId));
     },
     // The same source as the entitlements service's, so checks and enforcement agree (R5).
     granted: (terms, at) => grants.grantedFor(terms, at),

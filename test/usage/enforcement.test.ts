@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueGrantOk } from '../grants/fixtures.js';
 import { gql } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import {
@@ -26,6 +27,9 @@ afterAll(async () => {
   await first.stop();
 });
 
+/** For the tests that push hundreds of requests: a loaded 2-core CI box needs the headroom. */
+const HEAVY = 90_000;
+
 const one = (accountId: string, quantity = '1', feature = 'api_calls') => ({ accountId, feature, quantity, idempotencyKey: key() });
 
 describe('HARD limits are atomic (R6)', () => {
@@ -50,7 +54,7 @@ describe('HARD limits are atomic (R6)', () => {
     expect(audit.filter((entry) => entry.action === 'usage.rejected')).toHaveLength(100);
     expect(audit.find((entry) => entry.action === 'usage.rejected')!.after).toMatchObject({ reason: 'QUOTA_EXCEEDED', quantity: '1' });
     await expectLedgerConsistent(first.database.db, accountId);
-  });
+  }, HEAVY);
 
   it('applies grace before rejecting, and never overshoots with a large request', async () => {
     const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD', grace: '2' });
@@ -92,6 +96,21 @@ describe('HARD limits are atomic (R6)', () => {
     expect(accepted).toBe(500);
     expect(await usedNow(first, accountId, 'api_calls')).toBe('500');
     await expectLedgerConsistent(first.database.db, accountId);
+  }, HEAVY);
+});
+
+describe('grants in HARD batches (R5, R6)', () => {
+  it('lets a batch go beyond included by the granted amount, then rejects, in order', async () => {
+    const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD', grace: '1' });
+    await issueGrantOk(first, { accountId, amount: '5' });
+    const result = (await recordBatch(second, Array.from({ length: 20 }, () => one(accountId)))).data!.recordUsageBatch;
+    expect(result.receipts.map((receipt) => receipt.reason)).toEqual([
+      ...Array(10).fill('INCLUDED'),
+      ...Array(5).fill('WITHIN_GRANTS'),
+      'WITHIN_GRACE',
+      ...Array(4).fill('QUOTA_EXCEEDED'),
+    ]);
+    expect(await usedNow(first, accountId, 'api_calls')).toBe('16');
   });
 });
 
@@ -153,7 +172,7 @@ describe('exact decimals (R11)', () => {
     for (const response of await Promise.all(sends)) expect(response.data?.recordUsageBatch.accepted).toBe(1_000);
     expect(await usedNow(first, accountId, 'api_calls')).toBe('0.01');
     await expectLedgerConsistent(first.database.db, accountId);
-  });
+  }, HEAVY);
 });
 
 describe('receipts and read-your-writes', () => {

@@ -63,8 +63,7 @@ describe('idempotent ingestion (R7)', () => {
     expect(kept[0]).toMatchObject({ targetType: 'UsageEvent', targetId: input.idempotencyKey, actor: 'test-operator' });
     expect(kept[0]!.after).toMatchObject({ status: 'DUPLICATE', originalStatus: 'ACCEPTED', quantity: '2.5' });
     await expectLedgerConsistent(first.database.db, account.accountId);
-    // A thousand round trips: generous under a loaded CI machine, typically a few seconds.
-  }, 90_000);
+  }, 90_000); // a thousand round trips: headroom for a loaded 2-core CI box
 
   it('counts 50 concurrent sends of one key split across two instances once', async () => {
     const account = await meteredAccount(first, { included: '1000' });

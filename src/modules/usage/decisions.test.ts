@@ -29,7 +29,7 @@ function terms(changes: Partial<EffectiveTerms> = {}): EffectiveTerms {
 }
 
 const members = (quantities: number[], changes: Partial<EffectiveTerms> = {}, granted = 0): MemberTerms[] =>
-  quantities.map((quantity, seq) => ({ seq, quantity: units(quantity), hourKey: seq < 2 ? '2026030100' : '2026030101', terms: terms(changes), granted: units(granted) }));
+  quantities.map((quantity, seq) => ({ seq, quantity: units(quantity), hourKey: seq < 2 ? '2026030100' : '2026030101', at: new Date('2026-03-01T00:00:00Z'), terms: terms(changes), granted: units(granted) }));
 
 describe('decideGroup', () => {
   it('decides HARD events in order and guards the update so none of them can overshoot', () => {

@@ -9,6 +9,8 @@ export interface MemberTerms {
   seq: number;
   quantity: Micros;
   hourKey: string;
+  /** The event's timestamp: terms and grants are those in force then. */
+  at: Date;
   terms: EffectiveTerms;
   granted: Micros;
 }

@@ -104,8 +104,12 @@ interface Settlement {
 }
 
 const MAX_COUNTER_ATTEMPTS = 100;
+const LAST_SEEN_CAPACITY = 10_000;
 
 export class UsageEngine {
+  /** The last `used` this instance saw per counter: a first guess for HARD batches, never trusted. */
+  private readonly lastSeenUsed = new Map<string, Micros>();
+
   constructor(private readonly deps: EngineDeps) {}
 
   private get ledger(): UsageLedger {
@@ -288,23 +292,46 @@ export class UsageEngine {
       return { ...none, decisions: members.map((member) => ({ seq: member.doc.seq, outcome: 'REJECTED', reason })) };
     }
     const counterId = posting.counterId;
-    const terms = await this.memberTerms(members);
+    let { terms, complete } = await this.memberTerms(members);
+    /** Fetches the remaining grants once usage from `used` on goes beyond `included`. */
+    const grantsIfNeeded = async (used: Micros): Promise<boolean> => {
+      if (complete || !beyondIncluded(terms, used)) return false;
+      terms = await this.withAllGrants(terms);
+      complete = true;
+      return true;
+    };
 
     let counter: CounterDoc | null | undefined;
     if (resumed) {
       // A previous attempt may have applied before dying: its entry is the proof. Adopt it.
       counter = await this.ledger.counter(counterId);
       const adopted = counter?.pending.find((entry) => entry.id.startsWith(`${posting._id}#`));
-      if (adopted && counter) return this.adopt(posting, terms, counter, adopted);
+      if (adopted && counter) return this.adopt(posting, await this.withAllGrants(terms), counter, adopted);
     }
 
     const entryId = `${posting._id}#${posting.attempt}`;
     const hard = needsObservedUsage(terms);
     for (let attempt = 0; attempt < MAX_COUNTER_ATTEMPTS; attempt++) {
-      // A single HARD event needs no read: its guard (limit - q) does not depend on `used`.
-      if (counter === undefined && hard && terms.length > 1) counter = await this.ledger.counter(counterId);
-      const observed = counter ? toMicros(counter.used) : 0n;
+      // A HARD batch is decided against the counter's value. The last value this instance
+      // saw is tried first: the guard makes a wrong guess fail safely, and a re-read follows.
+      // (A single HARD event needs neither: its guard, limit - q, does not depend on `used`.)
+      const guess = counter === undefined && hard && terms.length > 1 ? this.lastSeenUsed.get(counterId) : undefined;
+      if (counter === undefined && hard && terms.length > 1 && guess === undefined) counter = this.remember(await this.ledger.counter(counterId));
+      const observed = counter ? toMicros(counter.used) : (guess ?? 0n);
+      await grantsIfNeeded(observed);
       const group = decideGroup(terms, observed, this.deps.plugins.decide);
+      const refused = group.decisions.some((decision) => decision.reason === 'QUOTA_EXCEEDED');
+      if (refused && guess !== undefined) {
+        // A refusal must rest on the counter as it is, not on a remembered value...
+        counter = this.remember(await this.ledger.counter(counterId));
+        continue;
+      }
+      if (refused && !complete) {
+        // ...and on every grant in force at each event's instant.
+        terms = await this.withAllGrants(terms);
+        complete = true;
+        continue;
+      }
       if (group.inc === 0n) {
         counter ??= await this.ledger.counter(counterId);
         return { ...none, late: isPeriodFinal(counter), decisions: group.decisions };
@@ -325,15 +352,18 @@ export class UsageEngine {
         periodEnd: posting.period.end,
         entry,
         guard: hard ? group.guard : null,
-        mayCreate: counter == null,
+        mayCreate: counter === null || (counter === undefined && guess === undefined),
       });
       if (result === 'not-applied') {
-        counter = await this.ledger.counter(counterId);
+        counter = this.remember(await this.ledger.counter(counterId));
         continue;
       }
       this.deps.faults.after('counter.updated', posting.accountId);
       const before = result ? toMicros(result.used) : 0n;
-      const decisions = before === observed ? group.decisions : reasonsAt(terms, group.decisions, before, this.deps.plugins.decide);
+      this.rememberUsed(counterId, before + group.inc);
+      // The accepted set stands (the guard made it valid); reasons follow the real pre-image.
+      const regranted = await grantsIfNeeded(before);
+      const decisions = before === observed && !regranted ? group.decisions : reasonsAt(terms, group.decisions, before, this.deps.plugins.decide);
       return {
         appliedAs: entryId,
         before,
@@ -344,6 +374,18 @@ export class UsageEngine {
       };
     }
     throw new Error(`counter ${counterId} kept changing under ${MAX_COUNTER_ATTEMPTS} attempts`);
+  }
+
+  private remember(counter: CounterDoc | null): CounterDoc | null {
+    if (counter) this.rememberUsed(counter._id, toMicros(counter.used));
+    return counter;
+  }
+
+  /** A bounded most-recently-used map: hot counters stay, cold ones fall out. */
+  private rememberUsed(counterId: string, used: Micros): void {
+    this.lastSeenUsed.delete(counterId);
+    this.lastSeenUsed.set(counterId, used);
+    if (this.lastSeenUsed.size > LAST_SEEN_CAPACITY) this.lastSeenUsed.delete(this.lastSeenUsed.keys().next().value!);
   }
 
   /** Recovery found a previous attempt's entry: that increment stands, with its decisions. */
@@ -372,7 +414,9 @@ export class UsageEngine {
   }
 
   private counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros, after: Micros, replayed: boolean): CounterChange {
-    const current = terms.findLast((member) => member.terms.hasAccess) ?? terms.at(-1)!;
+    // Capacity as of the latest event (whose grants are always known).
+    const latest = terms.reduce((best, member) => (member.at.getTime() >= best.at.getTime() ? member : best));
+    const current = latest.terms.hasAccess ? latest : (terms.findLast((member) => member.terms.hasAccess) ?? latest);
     return {
       accountId: posting.accountId,
       feature: posting.feature,
@@ -386,27 +430,43 @@ export class UsageEngine {
     };
   }
 
-  private async memberTerms(members: Member[]): Promise<MemberTerms[]> {
-    // Grants count at each event's own instant (R5: usage outside a grant's window never burns it).
-    const byInstant = new Map<number, number[]>();
-    members.forEach((member, index) => {
-      const instant = member.doc.timestamp.getTime();
-      byInstant.set(instant, [...(byInstant.get(instant) ?? []), index]);
-    });
-    const granted = new Array<Micros>(members.length).fill(0n);
-    await Promise.all(
-      [...byInstant].map(async ([instant, indexes]) => {
-        const found = await this.deps.plugins.granted(indexes.map((index) => members[index]!.terms), new Date(instant));
-        indexes.forEach((memberIndex, i) => (granted[memberIndex] = found[i] ?? 0n));
-      }),
-    );
-    return members.map((member, index) => ({
+  /**
+   * Members with their terms, and granted capacity (R5) for those at the latest instant:
+   * the counter change reports capacity now. Grants at the other instants are fetched by
+   * `withAllGrants` only when they can matter, i.e. when usage goes beyond `included`
+   * (granted >= 0, so below it every decision is INCLUDED and no limit binds).
+   */
+  private async memberTerms(members: Member[]): Promise<{ terms: MemberTerms[]; complete: boolean }> {
+    const terms = members.map((member) => ({
       seq: member.doc.seq,
       quantity: toMicros(member.doc.quantity),
       hourKey: hourKey(member.doc.timestamp),
+      at: member.doc.timestamp,
       terms: member.terms,
-      granted: granted[index]!,
+      granted: 0n,
     }));
+    const latest = Math.max(...terms.map((member) => member.at.getTime()));
+    const atLatest = terms.filter((member) => member.at.getTime() === latest);
+    await this.fillGrants(atLatest, latest);
+    return { terms, complete: atLatest.length === terms.length };
+  }
+
+  /** Granted capacity at every member's own instant (R5: grants count inside their window only). */
+  private async withAllGrants(terms: MemberTerms[]): Promise<MemberTerms[]> {
+    const byInstant = new Map<number, MemberTerms[]>();
+    for (const member of terms) {
+      const instant = member.at.getTime();
+      let group = byInstant.get(instant);
+      if (!group) byInstant.set(instant, (group = []));
+      group.push(member);
+    }
+    await Promise.all([...byInstant].map(([instant, group]) => this.fillGrants(group, instant)));
+    return terms;
+  }
+
+  private async fillGrants(members: MemberTerms[], instant: number): Promise<void> {
+    const granted = await this.deps.plugins.granted(members.map((member) => member.terms), new Date(instant));
+    members.forEach((member, index) => (member.granted = granted[index] ?? 0n));
   }
 
   /**
@@ -505,31 +565,12 @@ export class UsageEngine {
     else await this.ledger.postings.insertMany(postings, { ordered: false });
   }
 
-  /**
-   * Terms at each event's own timestamp (R8: an event counts in the period of its
-   * timestamp). One resolver call per distinct instant; events sent without a timestamp
-   * share the request's receipt time, so a typical batch costs one call.
-   */
-  private async resolveTerms(
+  /** Terms at each event's own timestamp (R8: an event counts in the period of its timestamp). */
+  private resolveTerms(
     resolver: TermsResolver,
     events: ReadonlyArray<{ accountId: string; feature: string; timestamp: Date }>,
   ): Promise<EffectiveTerms[]> {
-    const byInstant = new Map<number, Map<string, { accountId: string; feature: string }>>();
-    for (const event of events) {
-      const instant = event.timestamp.getTime();
-      let requests = byInstant.get(instant);
-      if (!requests) byInstant.set(instant, (requests = new Map()));
-      requests.set(termsKey(event), { accountId: event.accountId, feature: event.feature });
-    }
-    const resolved = new Map<string, EffectiveTerms>();
-    await Promise.all(
-      [...byInstant].map(async ([instant, requests]) => {
-        const list = [...requests.values()];
-        const terms = await resolver(list, new Date(instant));
-        list.forEach((request, index) => resolved.set(`${instant}|${termsKey(request)}`, terms[index]!));
-      }),
-    );
-    return events.map((event) => resolved.get(`${event.timestamp.getTime()}|${termsKey(event)}`)!);
+    return resolver(events.map(({ accountId, feature, timestamp }) => ({ accountId, feature, at: timestamp })));
   }
 
   private async loadStored(ids: string[]): Promise<Map<string, UsageEventDoc>> {
@@ -579,10 +620,6 @@ export class UsageEngine {
 
 // ---- pure helpers --------------------------------------------------------------------
 
-function termsKey(request: { accountId: string; feature: string }): string {
-  return JSON.stringify([request.accountId, request.feature]);
-}
-
 function sameCommandPayload(a: UsageEventCommand, b: UsageEventCommand): boolean {
   return samePayload(a, { ...b, _id: '', postingId: '', seq: 0 });
 }
@@ -617,6 +654,16 @@ export function outcomeRuns(decisions: readonly MemberDecision[]): OutcomeRun[] 
     else runs.push({ first: seq, last: seq, outcome, reason });
   }
   return runs;
+}
+
+/** Whether usage from `used` on, counting every member, goes beyond an included amount. */
+function beyondIncluded(terms: readonly MemberTerms[], used: Micros): boolean {
+  let running = used;
+  for (const member of terms) {
+    running += member.quantity;
+    if (member.terms.hasAccess && member.terms.included !== null && running > member.terms.included) return true;
+  }
+  return false;
 }
 
 function hasOutcome(posting: PostingDoc, event: UsageEventDoc): boolean {

@@ -9,7 +9,10 @@ import type { DecisionReason } from './model.js';
  */
 
 /** The entitlements module's batched resolution of merged contract terms at an instant (R4). */
-export type TermsResolver = (requests: ReadonlyArray<{ accountId: string; feature: string }>, at: Date) => Promise<EffectiveTerms[]>;
+export type TermsAtInstant = (requests: ReadonlyArray<{ accountId: string; feature: string }>, at: Date) => Promise<EffectiveTerms[]>;
+
+/** Terms for each request at its own instant (see timeline.ts), in request order. */
+export type TermsResolver = (requests: ReadonlyArray<{ accountId: string; feature: string; at: Date }>) => Promise<EffectiveTerms[]>;
 
 /** The decision rule for one request of `requested` units when `used` are already counted (R6). */
 export type Decide = (terms: EffectiveTerms, used: Micros, granted: Micros, requested: Micros) => { allowed: boolean; reason: DecisionReason };
@@ -26,7 +29,7 @@ export type GrantedCapacity = (terms: readonly EffectiveTerms[], at: Date) => Pr
 export const noGrants: GrantedCapacity = async (terms) => terms.map(() => 0n);
 
 /**
- * A terms resolver for the duration of one request: the entitlements service shares its
- * DataLoaders across the calls, so a batch with many timestamps reads contracts once.
+ * A terms resolver for the duration of one request: one set of DataLoaders, so a batch
+ * with many timestamps reads contracts once (src/modules/index.ts builds it).
  */
 export type OpenTerms = () => TermsResolver;
