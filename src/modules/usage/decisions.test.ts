@@ -83,6 +83,18 @@ describe('decideGroup', () => {
 });
 
 describe('outcomeRuns', () => {
+  it('never lets a run span a member that is not there, so a run counts its events', () => {
+    expect(
+      outcomeRuns([
+        { seq: 0, outcome: 'ACCEPTED', reason: 'INCLUDED' },
+        { seq: 2, outcome: 'ACCEPTED', reason: 'INCLUDED' },
+      ]),
+    ).toEqual([
+      { first: 0, last: 0, outcome: 'ACCEPTED', reason: 'INCLUDED' },
+      { first: 2, last: 2, outcome: 'ACCEPTED', reason: 'INCLUDED' },
+    ]);
+  });
+
   it('compresses outcomes into runs by seq, whatever the order they were decided in', () => {
     expect(
       outcomeRuns([

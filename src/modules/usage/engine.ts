@@ -646,11 +646,15 @@ function accessRefusal(terms: EffectiveTerms): DecisionReason {
   return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
 }
 
+/**
+ * Outcomes as runs of consecutive members. A run never spans a gap (the seq of an event
+ * that turned out to be a duplicate), so last − first + 1 is always its number of events.
+ */
 export function outcomeRuns(decisions: readonly MemberDecision[]): OutcomeRun[] {
   const runs: OutcomeRun[] = [];
   for (const { seq, outcome, reason } of [...decisions].sort((a, b) => a.seq - b.seq)) {
     const last = runs.at(-1);
-    if (last && last.outcome === outcome && last.reason === reason) last.last = seq;
+    if (last && last.last === seq - 1 && last.outcome === outcome && last.reason === reason) last.last = seq;
     else runs.push({ first: seq, last: seq, outcome, reason });
   }
   return runs;
