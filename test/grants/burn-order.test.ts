@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineCatalog, publishGrowthPlan, upsertContract } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
-import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsage, recordUsageOk, usedNow } from '../support/usage-fixtures.js';
+import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsage, recordUsageOk, usedNow, type Receipt } from '../support/usage-fixtures.js';
 import {
   DAY,
   entitlementOf,
@@ -180,6 +180,36 @@ describe('grants and HARD enforcement (R5, R6)', () => {
     expect(new Set(receipts.filter((receipt) => receipt.status === 'REJECTED').map((receipt) => receipt.reason))).toEqual(new Set(['QUOTA_EXCEEDED']));
     expect(await usedNow(first, accountId, 'api_calls')).toBe('80');
     expect(await grantById(first, accountId, grant.id)).toMatchObject({ burned: '30', remaining: '0', status: 'DEPLETED' });
+    await expectLedgerConsistent(first.database.db, accountId);
+  });
+
+  it('never leaves HARD usage uncovered when a void races concurrent ingestion on two instances', async () => {
+    const { accountId } = await meteredAccount(first, { included: '20', enforcement: 'HARD', grace: '0' });
+    const grant = await issueGrantOk(first, { accountId, amount: '60' });
+    // Eight senders in a row each, alternating instances; the void goes out while they run.
+    const receipts: Receipt[] = [];
+    let voiding: Promise<Record<string, any>> | undefined;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, sender) => {
+        for (let i = 0; i < 15; i++) {
+          const response = await recordUsage((sender + i) % 2 ? second : first, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
+          receipts.push(response.data!.recordUsage);
+          if (receipts.length === 30) voiding = voidGrantOk(second, grant.id, 'Withdrawn during a traffic burst');
+        }
+      }),
+    );
+    const voided = await voiding!;
+    const accepted = receipts.filter((receipt) => receipt.status === 'ACCEPTED').length;
+
+    const after = await grantById(first, accountId, grant.id);
+    expect(after.status).toBe('VOIDED');
+    // Every accepted unit is covered by the included amount or by the grant's burn: no overage under HARD, grace 0.
+    expect(await entitlementOf(first, accountId)).toMatchObject({ used: String(accepted), capacity: String(20 + Number(after.burned)), overage: '0' });
+    expect(Number(after.burned)).toBe(accepted - 20);
+    expect(accepted).toBeGreaterThanOrEqual(30);
+    expect(accepted).toBeLessThan(80);
+    expect((await grantBurn(first, accountId)).uncovered).toBe('0');
+    expect(Date.parse(voided.voidedAt)).toBeGreaterThan(0);
     await expectLedgerConsistent(first.database.db, accountId);
   });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { units, type Micros } from '../../shared/quantity.js';
 import { hourKey } from '../usage/counters.js';
-import { clustersOf, compareBurnOrder, grantedInPeriod, hourSlices, simulateBurn, type BurnGrant, type BurnPeriod } from './burn.js';
+import { clustersOf, compareBurnOrder, grantedInPeriod, hourSlices, simulateBurn, standingIn, type BurnGrant, type BurnPeriod } from './burn.js';
 import type { HourCut } from './model.js';
-import { grantWindow, isActiveAt, startAtIssue } from './window.js';
+import { decisionWindow, grantWindow, isActiveAt, startAtIssue } from './window.js';
 
 const T = (iso: string) => new Date(iso);
 const MAR = { start: T('2026-03-01T00:00:00Z'), end: T('2026-04-01T00:00:00Z') };
@@ -139,6 +139,17 @@ describe('windows at one-hour resolution', () => {
     expect(ledger.burned.get('g')).toBe(units(20));
     expect(ledger.periods[0]!.uncovered).toBe(units(15));
     expect(grantedInPeriod(voided, MAR, T('2026-03-02T11:00:00Z'), ledger)).toBe(units(20));
+  });
+
+  it('lets no decision after a void count on the grant in the void hour, while burn keeps what it covered there', () => {
+    const voidCut = { at: T('2026-03-02T10:30:00Z'), units: units(25) };
+    const facts = { effectiveAt: MAR.start, expiresAt: null, startCut: null, voidedAt: voidCut.at, voidCut };
+    const voided = grant('g', 100, { window: grantWindow(facts), decisionWindow: decisionWindow(facts), cuts: [voidCut] });
+    const ledger = simulateBurn([voided], [period(MAR, 10, { '2026-03-02T10:00:00Z': 40 })]);
+    expect(standingIn(voided, MAR, T('2026-03-02T09:30:00Z'))).toBe('ACTIVE');
+    // A late event stamped 10:15, decided after the void: the grant adds only what it burned.
+    expect(standingIn(voided, MAR, T('2026-03-02T10:15:00Z'))).toBe('CLOSED');
+    expect(grantedInPeriod(voided, MAR, T('2026-03-02T10:15:00Z'), ledger)).toBe(units(15));
   });
 
   it('counts a void whose cut is not written yet from the start of its hour (never generous)', () => {

@@ -15,7 +15,7 @@
 import { minMicros, type Micros } from '../../shared/quantity.js';
 import { hourStart } from '../usage/counters.js';
 import type { HourCut } from './model.js';
-import { covers, HOUR_MS, type GrantWindow } from './window.js';
+import { covers, HOUR_MS, isActiveAt, isEmptyWindow, type GrantWindow } from './window.js';
 
 export interface BurnGrant {
   id: string;
@@ -24,7 +24,10 @@ export interface BurnGrant {
   effectiveAt: Date;
   expiresAt: Date | null;
   issuedAt: Date;
+  /** Where it burns. */
   window: GrantWindow;
+  /** Where decisions may count on it, when narrower (see decisionWindow); default: `window`. */
+  decisionWindow?: GrantWindow;
   /** This grant's cuts (start, void); they split the hour bucket for every grant. */
   cuts: HourCut[];
 }
@@ -210,28 +213,33 @@ export function burnedIn(ledger: BurnLedger, grantId: string, periodStart: Date)
 
 /**
  * How a grant can add to the capacity of `period` at instant `at` (R5):
- * - ACTIVE at `at`: its amount less what it burned in earlier periods;
- * - CLOSED: its window ended earlier in this period (expired, voided): what it burned in
- *   this period, so the units it already covered stay covered ("past burn stays") and an
- *   expiry never turns them into overage;
- * - null: not started yet, or closed before the period began: nothing.
+ * - ACTIVE (its decision window holds `at`): its amount less what it burned in earlier
+ *   periods;
+ * - CLOSED (it started by `at` but no longer counts, its burn window reaching into this
+ *   period: expired, voided): what it burned in this period, so the units it already
+ *   covered stay covered ("past burn stays") and an expiry never turns them into overage;
+ * - null: not started yet, or over before the period began: nothing.
  */
-export function standingIn(window: GrantWindow, period: { start: Date; end: Date | null }, at: Date): 'ACTIVE' | 'CLOSED' | null {
-  const { start, end } = window;
-  if (end !== null && end <= start) return null;
-  if (start.getTime() > at.getTime()) return null;
-  if (end === null || at.getTime() < end.getTime()) return 'ACTIVE';
-  return end.getTime() > period.start.getTime() ? 'CLOSED' : null;
+export function standingIn(
+  grant: Pick<BurnGrant, 'window' | 'decisionWindow'>,
+  period: { start: Date; end: Date | null },
+  at: Date,
+): 'ACTIVE' | 'CLOSED' | null {
+  const decision = grant.decisionWindow ?? grant.window;
+  if (!isEmptyWindow(decision) && isActiveAt(decision, at)) return 'ACTIVE';
+  const { start, end } = grant.window;
+  if (isEmptyWindow(grant.window) || start.getTime() > at.getTime()) return null;
+  return end === null || end.getTime() > period.start.getTime() ? 'CLOSED' : null;
 }
 
 /** What a grant adds to the capacity of `period` at `at`; see standingIn. */
 export function grantedInPeriod(
-  grant: Pick<BurnGrant, 'id' | 'amount' | 'window'>,
+  grant: Pick<BurnGrant, 'id' | 'amount' | 'window' | 'decisionWindow'>,
   period: { start: Date; end: Date | null },
   at: Date,
   ledger: BurnLedger | null,
 ): Micros {
-  const standing = standingIn(grant.window, period, at);
+  const standing = standingIn(grant, period, at);
   if (standing === 'ACTIVE') {
     const before = ledger ? burnedBefore(ledger, grant.id, period.start) : 0n;
     return grant.amount > before ? grant.amount - before : 0n;

@@ -12,7 +12,7 @@ import { clustersOf, compareBurnOrder, grantedInPeriod, simulateBurn, standingIn
 import type { GrantDoc, GrantStatus } from './model.js';
 import { grantId, pairKey, type CounterHours, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
-import { grantWindow, HOUR_MS, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
+import { decisionWindow, grantWindow, HOUR_MS, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
 
 /** Who is acting, for the grant and the audit trail. */
 export interface Actor {
@@ -110,9 +110,11 @@ interface LedgerRequest {
  * is re-evaluated by the database against the counter's current `used`. And the limit
  * a request computed cannot be stale in a way that matters: an active grant adds
  * `amount − burned in earlier periods`, which usage in the current period does not
- * change; a void or an expiry ends the grant at an instant, and an event is judged at
- * its own timestamp, so a request received before the void rightly still counts it (its
- * usage lies inside the window), and one received after does not.
+ * change; an expiry ends the grant at a whole hour, and an event is judged at its own
+ * timestamp; a void makes every later decision treat the grant as over from the start
+ * of the void's hour, and waits for the requests that decided with it before fixing how
+ * much of that hour it covered (see `void`). So every unit a HARD check let through on
+ * a grant is a unit that grant burns, and capacity never drops below what was used.
  */
 export class GrantService implements GrantedSource {
   constructor(private readonly deps: GrantServiceDeps) {}
@@ -135,9 +137,9 @@ export class GrantService implements GrantedSource {
       if (!entry) return null;
       const grants = (byPair.get(pairKey(entry)) ?? []).map(toBurnGrant);
       const period = entry.period!;
-      const counting = grants.filter((grant) => standingIn(grant.window, period, at) !== null);
-      // A grant that started in this period and is still open adds its whole amount: no burn needed.
-      const needsBurn = counting.some((grant) => grant.window.start < period.start || standingIn(grant.window, period, at) === 'CLOSED');
+      const counting = grants.filter((grant) => standingIn(grant, period, at) !== null);
+      // A grant that started in this period and still counts adds its whole amount: no burn needed.
+      const needsBurn = counting.some((grant) => grant.window.start < period.start || standingIn(grant, period, at) === 'CLOSED');
       return { entry, period, grants, counting, needsBurn };
     });
     const requests = new Map<string, LedgerRequest>();
@@ -256,13 +258,14 @@ export class GrantService implements GrantedSource {
    * refused, since a void cannot be changed.
    *
    * Two writes, so that the void's split of its hour (the cut) includes every event that
-   * was decided while the grant still applied: first `voidedAt` (from then on no new
-   * decision uses the grant), then, once the usage requests received until then have
-   * settled, the hour's usage is read and stored as the cut. A request that read the
-   * grant before the void had already stored its posting (the usage engine records the
-   * posting before it reads grants), so it is among those awaited. Until the cut is
-   * written the void counts from the start of its hour, which is never generous; a retry
-   * of the void completes a cut that a crash left out.
+   * was decided while the grant still applied: first `voidedAt` (from then on no decision
+   * counts on the grant in the void's hour or later: decisionWindow), then, once the
+   * usage requests received until then have settled, the hour's usage is read and stored
+   * as the cut. A request that read the grant before the void had already stored its
+   * posting (the usage engine records the posting before it reads grants), so it is
+   * among those awaited. Until the cut is written burn, too, ends the grant at the start
+   * of the void's hour, which is never generous; a retry of the void completes a cut that
+   * a crash left out.
    */
   async void(id: string, reasonText: string, by: Actor): Promise<GrantView> {
     const reason = parseReason(reasonText, 'reason');
@@ -512,6 +515,7 @@ function toBurnGrant(doc: GrantDoc): BurnGrant & { doc: GrantDoc } {
     expiresAt: doc.expiresAt,
     issuedAt: doc.issuedAt,
     window: grantWindow(doc),
+    decisionWindow: decisionWindow(doc),
     cuts: [doc.startCut, doc.voidCut].filter((cut): cut is NonNullable<typeof cut> => cut !== null),
   };
 }

@@ -12,9 +12,9 @@
  *   expiresAt ends it at the whole hour before (14:30 → 14:00).
  *
  * So usage outside [effectiveAt, min(expiresAt, voidedAt)) never burns a grant, and
- * enforcement (a grant counts at instant t iff `isActiveAt(window, t)`) and burn (a grant
- * covers a slice of an hour iff the slice lies inside the window) use the same window:
- * every unit a HARD check let through thanks to a grant is a unit that grant burns.
+ * enforcement (a grant counts at instant t iff `isActiveAt(decisionWindow, t)`) never
+ * reaches beyond burn (a grant covers a slice of an hour iff the slice lies inside its
+ * window): every unit a HARD check let through thanks to a grant is a unit it burns.
  */
 import type { GrantDoc } from './model.js';
 
@@ -41,6 +41,20 @@ export function grantWindow(grant: WindowFacts): GrantWindow {
     if (end === null || voidEnd < end) end = voidEnd;
   }
   return { start, end };
+}
+
+/**
+ * The window decisions (checks, the HARD guard) use: the burn window, except that a void
+ * ends it at the start of its hour. The void's cut is read after the requests that may
+ * have used the grant have settled (GrantService.void); a decision made after the void
+ * could still land after that read, so none may rely on the voided grant inside its last
+ * partial hour. Decisions are thereby never more generous than burn.
+ */
+export function decisionWindow(grant: WindowFacts): GrantWindow {
+  const window = grantWindow(grant);
+  if (!grant.voidedAt) return window;
+  const voidHour = floorHour(grant.voidedAt);
+  return { start: window.start, end: window.end === null || voidHour < window.end ? voidHour : window.end };
 }
 
 export function isEmptyWindow(window: GrantWindow): boolean {
