@@ -9,6 +9,9 @@ import type { EntitlementView } from '../modules/entitlements/decision.js';
 import type { UsageReceiptView, UsageBatchView } from '../modules/usage/model.js';
 import type { UsageSeriesView, UsagePointView } from '../modules/usage/series.js';
 import type { ReconciliationReport } from '../modules/usage/reconcile.js';
+import type { InvoiceView, InvoiceLineView, RatedUsage, PendingCorrection as PendingCorrectionModel } from '../modules/rating/model.js';
+import type { GrantBurn as InvoiceGrantBurnModel } from '../modules/rating/overage.js';
+import type { BillingExportView, BillingLineView } from '../modules/rating/export.js';
 import type { GrantView, BurnExplanation, GrantPeriodBurnView } from '../modules/grants/service.js';
 import type { BurnLine as BurnLineModel } from '../modules/grants/burn.js';
 import type { Context } from '../server/context.js';
@@ -164,6 +167,50 @@ export type AuditEntry = {
   targetType: Scalars['String']['output'];
 };
 
+/** A billing period's invoice as a billing system imports it. */
+export type BillingExport = {
+  __typename?: 'BillingExport';
+  accountId: Scalars['ID']['output'];
+  amountDue: Scalars['Decimal']['output'];
+  amountDueMinor: Scalars['Decimal']['output'];
+  contractId: Scalars['ID']['output'];
+  currency: Scalars['String']['output'];
+  /** Only a final invoice's lines are frozen; sync those. */
+  final: Scalars['Boolean']['output'];
+  finalizedAt?: Maybe<Scalars['DateTime']['output']>;
+  lines: Array<BillingLine>;
+  pendingCorrections: Array<PendingCorrection>;
+  periodEnd: Scalars['DateTime']['output'];
+  periodStart: Scalars['DateTime']['output'];
+};
+
+/** An invoice line ready for a billing system: amounts in integer minor units. */
+export type BillingLine = {
+  __typename?: 'BillingLine';
+  accountId: Scalars['ID']['output'];
+  /** The exact amount, before allocation to minor units. */
+  amount: Scalars['Decimal']['output'];
+  /** The line in minor units (cents for USD); the lines add up to amountDueMinor. */
+  amountMinor: Scalars['Decimal']['output'];
+  contractId: Scalars['ID']['output'];
+  currency: Scalars['String']['output'];
+  description: Scalars['String']['output'];
+  feature?: Maybe<Scalars['ID']['output']>;
+  /** Stable: use it as the idempotency key and keep it in metadata. */
+  id: Scalars['ID']['output'];
+  idempotencyKey: Scalars['String']['output'];
+  kind: InvoiceLineKind;
+  /** String keys and values: allotment_line_id, allotment_contract_id, allotment_period_start, allotment_kind, allotment_feature. */
+  metadata: Scalars['JSON']['output'];
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  periodStart: Scalars['DateTime']['output'];
+  quantity: Scalars['Decimal']['output'];
+  /** unitPrice in minor units; null for none. */
+  unitAmountDecimal?: Maybe<Scalars['Decimal']['output']>;
+  /** quantity is whole and quantity × unitAmountDecimal = amountMinor exactly. */
+  unitPricingExact: Scalars['Boolean']['output'];
+};
+
 /** Between `from` and `to`, `source` covered `units` of the usage. */
 export type BurnLine = {
   __typename?: 'BurnLine';
@@ -199,6 +246,13 @@ export type Contract = {
    */
   entitlements: Array<Entitlement>;
   id: Scalars['ID']['output'];
+  /**
+   * The invoice of the billing period starting at `periodStart` (omitted: the current one;
+   * any past period may be given). Billing periods are anniversaries of billingAnchor with
+   * the plan's billingPeriod; a periodStart that is not one is BAD_USER_INPUT naming the
+   * nearest. Scope: entitlements:read (customer tokens: their own contracts).
+   */
+  invoicePreview: InvoicePreview;
   overrides: Array<ContractOverride>;
   /**
    * The plan version in force now: the last pin whose effectiveAt has passed. Its terms
@@ -209,6 +263,15 @@ export type Contract = {
   planHistory: Array<PlanPin>;
   startsAt: Scalars['DateTime']['output'];
   status: ContractStatus;
+};
+
+
+/**
+ * A commercial contract of an account. Owned by the billing/accounts subgraph; Allotment
+ * adds the pinned plan, status and effective entitlements.
+ */
+export type ContractInvoicePreviewArgs = {
+  periodStart?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 export type ContractInput = {
@@ -485,6 +548,112 @@ export type Granularity =
   | 'HOUR'
   | 'MONTH';
 
+/** What one grant covered of one usage period (R5). */
+export type InvoiceGrantBurn = {
+  __typename?: 'InvoiceGrantBurn';
+  grantId: Scalars['ID']['output'];
+  kind?: Maybe<GrantKind>;
+  units: Scalars['Decimal']['output'];
+};
+
+/**
+ * One invoice line. `amount` is exact: quantity × unitPrice (no rounding), except a prorated
+ * base fee, which is on the currency's minor unit. `id` is stable for (contract, period,
+ * kind, subject), so a billing system can upsert lines by it.
+ */
+export type InvoiceLine = {
+  __typename?: 'InvoiceLine';
+  amount: Scalars['Decimal']['output'];
+  description: Scalars['String']['output'];
+  /** The metered feature of OVERAGE and CREDIT lines. */
+  feature?: Maybe<Scalars['ID']['output']>;
+  id: Scalars['ID']['output'];
+  kind: InvoiceLineKind;
+  /** Exclusive; null for a lifetime (NEVER) usage period. */
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  /** The service period the line covers: the plan's time in the period, or the usage period. */
+  periodStart: Scalars['DateTime']['output'];
+  /** BASE_FEE: the plan version charged. */
+  planKey?: Maybe<Scalars['ID']['output']>;
+  planVersion?: Maybe<Scalars['Int']['output']>;
+  /** BASE_FEE: charged for part of the period only. */
+  prorated: Scalars['Boolean']['output'];
+  /** BASE_FEE: the share of the period (1 unless prorated). OVERAGE, CREDIT: blocks of `per`. */
+  quantity: Scalars['Decimal']['output'];
+  /** BASE_FEE: the fee for a whole period. OVERAGE: the price of one block. CREDIT: its negative. */
+  unitPrice?: Maybe<Scalars['Decimal']['output']>;
+};
+
+export type InvoiceLineKind =
+  /** The plan's base fee, prorated by time when the plan changed during the period. */
+  | 'BASE_FEE'
+  /** Overage blocks covered by credit grants, taken back (negative amount). */
+  | 'CREDIT'
+  /** Usage beyond the included amount, in blocks of `per` at `unitPrice`. */
+  | 'OVERAGE';
+
+/**
+ * The invoice of one billing period of a contract (R12): live until finalised, then frozen.
+ * `total` is the exact sum of the lines; `amountDue` is the total rounded half-even to the
+ * currency's minor unit.
+ */
+export type InvoicePreview = {
+  __typename?: 'InvoicePreview';
+  accountId: Scalars['ID']['output'];
+  amountDue: Scalars['Decimal']['output'];
+  contractId: Scalars['ID']['output'];
+  /** What the pending corrections add up to. */
+  correctionTotal: Scalars['Decimal']['output'];
+  currency: Scalars['String']['output'];
+  /** Finalised with finalizeInvoice: these figures are frozen. */
+  final: Scalars['Boolean']['output'];
+  finalizedAt?: Maybe<Scalars['DateTime']['output']>;
+  finalizedBy?: Maybe<Scalars['String']['output']>;
+  lines: Array<InvoiceLine>;
+  /** Late usage since finalisation, listed for re-rating; empty until finalised. */
+  pendingCorrections: Array<PendingCorrection>;
+  /** Exclusive. */
+  periodEnd: Scalars['DateTime']['output'];
+  periodStart: Scalars['DateTime']['output'];
+  total: Scalars['Decimal']['output'];
+  /** Per metered feature and usage period: included, granted, used and overage units. */
+  usage: Array<InvoiceUsage>;
+};
+
+/**
+ * How one usage period of one metered feature was rated (R12): usage burns the included
+ * amount first, then credit grants; what neither covers is overage, billed in blocks of
+ * `per` (rounded UP to whole blocks, or EXACT).
+ */
+export type InvoiceUsage = {
+  __typename?: 'InvoiceUsage';
+  /** The period's overage charge after credits: netBlocks × unitPrice. */
+  amount: Scalars['Decimal']['output'];
+  coveredByGrants: Scalars['Decimal']['output'];
+  coveredByIncluded: Scalars['Decimal']['output'];
+  feature: Scalars['ID']['output'];
+  featureName: Scalars['String']['output'];
+  /** Units the credit grants made available to the period. */
+  granted: Scalars['Decimal']['output'];
+  grants: Array<InvoiceGrantBurn>;
+  /** Blocks billed before and after credits. */
+  grossBlocks: Scalars['Decimal']['output'];
+  /** Null: unlimited. */
+  included?: Maybe<Scalars['Decimal']['output']>;
+  netBlocks: Scalars['Decimal']['output'];
+  /** Billable units: used − coveredByIncluded − coveredByGrants. */
+  overage: Scalars['Decimal']['output'];
+  per?: Maybe<Scalars['Decimal']['output']>;
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  /** The usage period (the entitlement's resetPeriod); the same as the billing period unless they differ. */
+  periodStart: Scalars['DateTime']['output'];
+  rounding?: Maybe<Rounding>;
+  unit?: Maybe<Scalars['String']['output']>;
+  /** Overage price of one block and its size; null when overage is not priced. */
+  unitPrice?: Maybe<Scalars['Decimal']['output']>;
+  used: Scalars['Decimal']['output'];
+};
+
 export type IssueGrantInput = {
   accountId: Scalars['ID']['input'];
   /** Positive exact decimal, at most 6 fractional digits. */
@@ -522,6 +691,12 @@ export type Mutation = {
    * feature cannot change. Scope: catalog:write.
    */
   defineFeature: Feature;
+  /**
+   * Freezes a closed billing period's invoice, once: repeating it returns the same snapshot.
+   * Usage that lands in the period afterwards is accepted, flagged late and listed in
+   * pendingCorrections (R8). Scope: contracts:write.
+   */
+  finalizeInvoice: InvoicePreview;
   /**
    * Issues a credit grant; the issuer is the token's subject. Counts at once unless
    * effectiveAt lies ahead. Scope: grants:write (internal tools only).
@@ -578,6 +753,12 @@ export type MutationClearEntitlementOverrideArgs = {
 
 export type MutationDefineFeatureArgs = {
   input: FeatureInput;
+};
+
+
+export type MutationFinalizeInvoiceArgs = {
+  contractId: Scalars['ID']['input'];
+  periodStart: Scalars['DateTime']['input'];
 };
 
 
@@ -649,6 +830,23 @@ export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
   hasNextPage: Scalars['Boolean']['output'];
+};
+
+/** Late usage (R8) in a usage period of a finalised invoice, and what re-rating it would add. */
+export type PendingCorrection = {
+  __typename?: 'PendingCorrection';
+  /** What re-rating with the frozen terms would add to the total (exact). */
+  amount: Scalars['Decimal']['output'];
+  feature: Scalars['ID']['output'];
+  /** Accepted late events recorded so far. */
+  lateEvents: Scalars['Int']['output'];
+  lateUnits: Scalars['Decimal']['output'];
+  /** Billable overage units re-rating adds. */
+  overageUnits: Scalars['Decimal']['output'];
+  periodEnd?: Maybe<Scalars['DateTime']['output']>;
+  periodStart: Scalars['DateTime']['output'];
+  usedAtFinalization: Scalars['Decimal']['output'];
+  usedNow: Scalars['Decimal']['output'];
 };
 
 /** One feature's terms in a plan version. */
@@ -723,6 +921,12 @@ export type Query = {
    */
   auditLog: AuditConnection;
   /**
+   * The invoice lines of a contract's billing period (omitted: the current one), in minor
+   * units with stable ids, for a billing system to pull. Scope: audit:read; internal tokens
+   * only.
+   */
+  billingExport: BillingExport;
+  /**
    * May `requestedUnits` more of a feature be used now? Nothing is recorded.
    * `at` evaluates at another instant instead: the contracts, plan versions and usage period
    * in force then, with that period's usage as counted now (for support: "why was this
@@ -743,6 +947,12 @@ export type QueryAuditLogArgs = {
   accountId?: InputMaybe<Scalars['ID']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryBillingExportArgs = {
+  contractId: Scalars['ID']['input'];
+  periodStart?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
@@ -1038,6 +1248,8 @@ export type ResolversTypes = ResolversObject<{
   AuditEdge: ResolverTypeWrapper<Omit<AuditEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AuditEntry: ResolverTypeWrapper<AuditDoc>;
+  BillingExport: ResolverTypeWrapper<BillingExportView>;
+  BillingLine: ResolverTypeWrapper<BillingLineView>;
   BurnLine: ResolverTypeWrapper<BurnLineModel>;
   BurnSource: BurnSource;
   Contract: ResolverTypeWrapper<ContractDoc>;
@@ -1063,12 +1275,18 @@ export type ResolversTypes = ResolversObject<{
   GrantPeriodBurn: ResolverTypeWrapper<GrantPeriodBurnView>;
   GrantStatus: GrantStatus;
   Granularity: Granularity;
+  InvoiceGrantBurn: ResolverTypeWrapper<InvoiceGrantBurnModel>;
+  InvoiceLine: ResolverTypeWrapper<InvoiceLineView>;
+  InvoiceLineKind: InvoiceLineKind;
+  InvoicePreview: ResolverTypeWrapper<InvoiceView>;
+  InvoiceUsage: ResolverTypeWrapper<RatedUsage>;
   IssueGrantInput: IssueGrantInput;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Overage: ResolverTypeWrapper<OverageTerms>;
   OverageInput: OverageInput;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  PendingCorrection: ResolverTypeWrapper<PendingCorrectionModel>;
   PlanEntitlement: ResolverTypeWrapper<EntitlementTerms>;
   PlanEntitlementInput: PlanEntitlementInput;
   PlanInput: PlanInput;
@@ -1098,6 +1316,8 @@ export type ResolversParentTypes = ResolversObject<{
   AuditEdge: Omit<AuditEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
   String: Scalars['String']['output'];
   AuditEntry: AuditDoc;
+  BillingExport: BillingExportView;
+  BillingLine: BillingLineView;
   BurnLine: BurnLineModel;
   Contract: ContractDoc;
   ContractInput: ContractInput;
@@ -1115,12 +1335,17 @@ export type ResolversParentTypes = ResolversObject<{
   Grant: GrantView;
   GrantBurn: BurnExplanation;
   GrantPeriodBurn: GrantPeriodBurnView;
+  InvoiceGrantBurn: InvoiceGrantBurnModel;
+  InvoiceLine: InvoiceLineView;
+  InvoicePreview: InvoiceView;
+  InvoiceUsage: RatedUsage;
   IssueGrantInput: IssueGrantInput;
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   Overage: OverageTerms;
   OverageInput: OverageInput;
   PageInfo: PageInfo;
+  PendingCorrection: PendingCorrectionModel;
   PlanEntitlement: EntitlementTerms;
   PlanEntitlementInput: PlanEntitlementInput;
   PlanInput: PlanInput;
@@ -1172,6 +1397,39 @@ export type AuditEntryResolvers<ContextType = Context, ParentType extends Resolv
   targetType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type BillingExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BillingExport'] = ResolversParentTypes['BillingExport']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  amountDue?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  amountDueMinor?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  contractId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  final?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  finalizedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['BillingLine']>, ParentType, ContextType>;
+  pendingCorrections?: Resolver<Array<ResolversTypes['PendingCorrection']>, ParentType, ContextType>;
+  periodEnd?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type BillingLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BillingLine'] = ResolversParentTypes['BillingLine']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  amountMinor?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  contractId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  feature?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  idempotencyKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['InvoiceLineKind'], ParentType, ContextType>;
+  metadata?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  unitAmountDecimal?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  unitPricingExact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
 export type BurnLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BurnLine'] = ResolversParentTypes['BurnLine']> = ResolversObject<{
   from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   grantId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
@@ -1187,6 +1445,7 @@ export type ContractResolvers<ContextType = Context, ParentType extends Resolver
   endsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  invoicePreview?: Resolver<ResolversTypes['InvoicePreview'], ParentType, ContextType, Partial<ContractInvoicePreviewArgs>>;
   overrides?: Resolver<Array<ResolversTypes['ContractOverride']>, ParentType, ContextType>;
   plan?: Resolver<ResolversTypes['PlanVersion'], ParentType, ContextType>;
   planHistory?: Resolver<Array<ResolversTypes['PlanPin']>, ParentType, ContextType>;
@@ -1309,6 +1568,65 @@ export type GrantPeriodBurnResolvers<ContextType = Context, ParentType extends R
   remainingAtEnd?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
+export type InvoiceGrantBurnResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoiceGrantBurn'] = ResolversParentTypes['InvoiceGrantBurn']> = ResolversObject<{
+  grantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<Maybe<ResolversTypes['GrantKind']>, ParentType, ContextType>;
+  units?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
+export type InvoiceLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoiceLine'] = ResolversParentTypes['InvoiceLine']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  feature?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['InvoiceLineKind'], ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  planKey?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  planVersion?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  prorated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  unitPrice?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+}>;
+
+export type InvoicePreviewResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoicePreview'] = ResolversParentTypes['InvoicePreview']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  amountDue?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  contractId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  correctionTotal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  final?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  finalizedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  finalizedBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['InvoiceLine']>, ParentType, ContextType>;
+  pendingCorrections?: Resolver<Array<ResolversTypes['PendingCorrection']>, ParentType, ContextType>;
+  periodEnd?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  usage?: Resolver<Array<ResolversTypes['InvoiceUsage']>, ParentType, ContextType>;
+}>;
+
+export type InvoiceUsageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoiceUsage'] = ResolversParentTypes['InvoiceUsage']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  coveredByGrants?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  coveredByIncluded?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  featureName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  granted?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  grants?: Resolver<Array<ResolversTypes['InvoiceGrantBurn']>, ParentType, ContextType>;
+  grossBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  netBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  overage?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  per?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  rounding?: Resolver<Maybe<ResolversTypes['Rounding']>, ParentType, ContextType>;
+  unit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  unitPrice?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -1317,6 +1635,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   changeContractPlan?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationChangeContractPlanArgs, 'contractId' | 'planKey'>>;
   clearEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationClearEntitlementOverrideArgs, 'contractId' | 'feature'>>;
   defineFeature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType, RequireFields<MutationDefineFeatureArgs, 'input'>>;
+  finalizeInvoice?: Resolver<ResolversTypes['InvoicePreview'], ParentType, ContextType, RequireFields<MutationFinalizeInvoiceArgs, 'contractId' | 'periodStart'>>;
   issueGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationIssueGrantArgs, 'input'>>;
   publishPlan?: Resolver<ResolversTypes['PlanVersion'], ParentType, ContextType, RequireFields<MutationPublishPlanArgs, 'input'>>;
   reconcileUsage?: Resolver<ResolversTypes['UsageReconciliation'], ParentType, ContextType, RequireFields<MutationReconcileUsageArgs, 'accountId' | 'feature' | 'periodStart'>>;
@@ -1337,6 +1656,18 @@ export type OverageResolvers<ContextType = Context, ParentType extends Resolvers
 export type PageInfoResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type PendingCorrectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PendingCorrection'] = ResolversParentTypes['PendingCorrection']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lateEvents?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lateUnits?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  overageUnits?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  usedAtFinalization?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  usedNow?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
 export type PlanEntitlementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PlanEntitlement'] = ResolversParentTypes['PlanEntitlement']> = ResolversObject<{
@@ -1372,6 +1703,7 @@ export type PlanVersionResolvers<ContextType = Context, ParentType extends Resol
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   auditLog?: Resolver<ResolversTypes['AuditConnection'], ParentType, ContextType, RequireFields<QueryAuditLogArgs, 'first'>>;
+  billingExport?: Resolver<ResolversTypes['BillingExport'], ParentType, ContextType, RequireFields<QueryBillingExportArgs, 'contractId'>>;
   checkEntitlement?: Resolver<ResolversTypes['EntitlementDecision'], ParentType, ContextType, RequireFields<QueryCheckEntitlementArgs, 'accountId' | 'feature' | 'requestedUnits'>>;
   checkEntitlements?: Resolver<Array<ResolversTypes['EntitlementDecision']>, ParentType, ContextType, RequireFields<QueryCheckEntitlementsArgs, 'checks'>>;
   features?: Resolver<Array<ResolversTypes['Feature']>, ParentType, ContextType>;
@@ -1448,6 +1780,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AuditConnection?: AuditConnectionResolvers<ContextType>;
   AuditEdge?: AuditEdgeResolvers<ContextType>;
   AuditEntry?: AuditEntryResolvers<ContextType>;
+  BillingExport?: BillingExportResolvers<ContextType>;
+  BillingLine?: BillingLineResolvers<ContextType>;
   BurnLine?: BurnLineResolvers<ContextType>;
   Contract?: ContractResolvers<ContextType>;
   ContractOverride?: ContractOverrideResolvers<ContextType>;
@@ -1460,10 +1794,15 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Grant?: GrantResolvers<ContextType>;
   GrantBurn?: GrantBurnResolvers<ContextType>;
   GrantPeriodBurn?: GrantPeriodBurnResolvers<ContextType>;
+  InvoiceGrantBurn?: InvoiceGrantBurnResolvers<ContextType>;
+  InvoiceLine?: InvoiceLineResolvers<ContextType>;
+  InvoicePreview?: InvoicePreviewResolvers<ContextType>;
+  InvoiceUsage?: InvoiceUsageResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Overage?: OverageResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PendingCorrection?: PendingCorrectionResolvers<ContextType>;
   PlanEntitlement?: PlanEntitlementResolvers<ContextType>;
   PlanPin?: PlanPinResolvers<ContextType>;
   PlanVersion?: PlanVersionResolvers<ContextType>;

@@ -29,6 +29,11 @@ import { termsTimeline } from './usage/timeline.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
+import { grantCoverageFrom } from './rating/grant-coverage.js';
+import { lateUsageFrom } from './rating/late-usage.js';
+import { InvoiceRepository, invoiceIndexes } from './rating/repository.js';
+import { ratingResolvers } from './rating/resolvers.js';
+import { RatingService } from './rating/service.js';
 import { GrantRepository, grantIndexes } from './grants/repository.js';
 import { grantResolvers } from './grants/resolvers.js';
 import { GrantService } from './grants/service.js';
@@ -89,7 +94,21 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   });
   // Threshold alerts and live balances follow every counter change (R9).
   usage.onCounterChange(alerts.onCounterChange);
-  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage, grants };
+  // Invoices (R12): rated from the counters and the grants' burn; finalising stamps the
+  // usage periods final so later usage there is flagged late (R8).
+  const rating = new RatingService({
+    invoices: new InvoiceRepository(db),
+    contracts,
+    catalog: catalogRepository,
+    counters: new CounterReader(db),
+    audit,
+    grantCoverage: grantCoverageFrom(grants),
+    lateUsage: lateUsageFrom(usage.ledger.postings),
+    markPeriodFinal: (counter, at) => usage.markPeriodFinal(counter, at),
+    settleTimeoutMs: config.usageLeaseMs + 3_000,
+    logger: logger.child({ module: 'rating' }),
+  });
+  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage, grants, rating };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -99,7 +118,7 @@ export function createLoaders(services: Services) {
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes, grantIndexes];
+export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes, grantIndexes, invoiceIndexes];
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
@@ -110,6 +129,7 @@ export const resolvers: Resolvers[] = [
   alertResolvers,
   usageResolvers,
   grantResolvers,
+  ratingResolvers,
 ];
 
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */

@@ -159,6 +159,29 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
     },
     expected: [{ action: 'grant.voided', targetType: 'Grant', before: { voidedAt: null }, after: { voidReason: 'Duplicate credit', voidedBy: 'ops@example.com' } }],
   },
+  {
+    // Last: its second contract on the account would change the capacity the usage entries above rely on.
+    field: 'finalizeInvoice',
+    requestId: 'req-finalize-invoice',
+    send: async (id) => {
+      const billed = { id: `${contractId}_billed`, accountId, planKey, planVersion: 1, startsAt: '2026-01-01T00:00:00Z' };
+      await send(`${id}-contract`, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, { input: billed });
+      const finalize = `mutation ($id: ID!) { finalizeInvoice(contractId: $id, periodStart: "2026-01-01T00:00:00Z") { final } }`;
+      const data = await send(id, finalize, { id: billed.id });
+      await send(`${id}-again`, finalize, { id: billed.id });
+      return data;
+    },
+    expected: [
+      {
+        action: 'invoice.finalized',
+        targetType: 'Invoice',
+        targetId: `${contractId}_billed|2026-01-01T00:00:00.000Z`,
+        accountId,
+        before: null,
+        after: { contractId: `${contractId}_billed`, total: '0.00', amountDue: '0.00' },
+      },
+    ],
+  },
 ];
 
 describe('the audit trail (R10)', () => {
@@ -182,6 +205,7 @@ describe('the audit trail (R10)', () => {
     // The retries and checks on the side are audited as well.
     expect((await entriesOf('req-reconcile-clean')).map((entry) => entry.action)).toEqual(['usage.reconcile_checked']);
     expect((await entriesOf('req-issue-grant-again')).map((entry) => entry.action)).toEqual(['grant.issue_repeated']);
+    expect((await entriesOf('req-finalize-invoice-again')).map((entry) => entry.action)).toEqual(['invoice.finalize_repeated']);
   });
 
   it('pages the account trail newest first with a cursor, without gaps or repeats', async () => {

@@ -36,8 +36,11 @@ export interface UsageTerms {
   price: OveragePrice | null;
 }
 
+/** Units of one usage period that one credit grant covered (the grants module's burn, R5). */
 export interface GrantBurn {
   grantId: string;
+  /** PROMOTIONAL or PREPAID, for the credit line's description. */
+  kind?: string;
   units: Micros;
 }
 

@@ -100,7 +100,7 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
       overage: q('2250500'),
       grossBlocks: '2251',
       netBlocks: '2251',
-      amount: '900.4',
+      amount: '900.40',
     });
   });
 });
@@ -139,7 +139,7 @@ describe("the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded
     // 249.50 + 749.50 + 220.20 − 100.00 + 4.00
     expect(invoice.total).toBe('1123.20');
     expect(invoice.amountDue).toBe('1123.20');
-    expect(invoice.usage[0]).toMatchObject({ granted: q('500000'), coveredByGrants: q('500000'), overage: q('600500'), grossBlocks: '1101', netBlocks: '601', amount: '120.2' });
+    expect(invoice.usage[0]).toMatchObject({ granted: q('500000'), coveredByGrants: q('500000'), overage: q('600500'), grossBlocks: '1101', netBlocks: '601', amount: '120.20' });
     expect(invoice.lines[3]!.description).toContain('500,000 covered by credit grants (grant_500k)');
   });
 

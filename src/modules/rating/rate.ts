@@ -76,7 +76,7 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
   const ordered = [...input.usage].sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : a.period.start.getTime() - b.period.start.getTime()));
   for (const entry of ordered) {
     const figures = rateUsage(entry.terms, entry.used, entry.grantBurn);
-    usage.push(toRatedUsage(entry, figures));
+    usage.push(toRatedUsage(entry, figures, currency));
     lines.push(...usageLines(contractId, period, currency, entry, figures));
   }
 
@@ -84,7 +84,8 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
   return { lines, usage, total: money(total), amountDue: money(roundToMinor(total, currency)) };
 }
 
-function toRatedUsage(entry: UsagePeriodInput, figures: UsageFigures): RatedUsage {
+function toRatedUsage(entry: UsagePeriodInput, figures: UsageFigures, currency: string): RatedUsage {
+  const price = entry.terms.price;
   return {
     feature: entry.feature,
     featureName: entry.featureName,
@@ -99,10 +100,10 @@ function toRatedUsage(entry: UsagePeriodInput, figures: UsageFigures): RatedUsag
     coveredByGrants: figures.coveredByGrants,
     overage: figures.overage,
     grantBurn: entry.grantBurn.filter((burn) => burn.units > 0n),
-    price: entry.terms.price,
+    price: price ? { ...price, unitPrice: formatAmount(new Money(price.unitPrice), currency) } : null,
     grossBlocks: figures.grossBlocks.toFixed(),
     netBlocks: figures.netBlocks.toFixed(),
-    amount: figures.amount.toFixed(),
+    amount: formatAmount(figures.amount, currency),
   };
 }
 
@@ -138,7 +139,7 @@ function usageLines(contractId: string, billing: BilledPeriod, currency: string,
     },
   ];
   if (!figures.creditedBlocks.isZero()) {
-    const grants = entry.grantBurn.filter((burn) => burn.units > 0n).map((burn) => burn.grantId);
+    const grants = entry.grantBurn.filter((burn) => burn.units > 0n).map((burn) => (burn.kind ? `${burn.grantId} ${burn.kind}` : burn.grantId));
     lines.push({
       ...common,
       id: lineId(contractId, billing.start, 'CREDIT', subject),

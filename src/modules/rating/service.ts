@@ -1,0 +1,382 @@
+import { createHash } from 'node:crypto';
+import type DataLoader from 'dataloader';
+import { ObjectId } from 'mongodb';
+import type { Logger } from '../../logger.js';
+import { BadInputError, NotFoundError } from '../../shared/errors.js';
+import { Money } from '../../shared/money.js';
+import { toMicros, type Micros } from '../../shared/quantity.js';
+import type { AuditInput } from '../audit/model.js';
+import type { AuditLog } from '../audit/repository.js';
+import { createCatalogLoaders } from '../catalog/loaders.js';
+import type { EntitlementTerms, FeatureDoc, PlanVersionDoc } from '../catalog/model.js';
+import type { CatalogRepository } from '../catalog/repository.js';
+import type { ContractDoc } from '../contracts/model.js';
+import { pinPlanId, pinsOf, planPinAt } from '../contracts/plan-history.js';
+import type { ContractRepository } from '../contracts/repository.js';
+import { contractFeatures, contractTerms } from '../entitlements/merge.js';
+import type { Period } from '../entitlements/periods.js';
+import { counterId, type CounterDoc, type CounterReader } from '../usage/counters.js';
+import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
+import { formatAmount } from './currency.js';
+import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatedUsage } from './model.js';
+import { rateUsage } from './overage.js';
+import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
+import { rateInvoice, type UsagePeriodInput } from './rate.js';
+import type { InvoiceRepository } from './repository.js';
+import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
+
+/** Per-request loaders for the immutable catalog documents (the request's `ctx.loaders` fit). */
+export interface RatingSources {
+  planVersionById: DataLoader<string, PlanVersionDoc | null>;
+  featureByKey: DataLoader<string, FeatureDoc | null>;
+}
+
+export interface RatingServiceDeps {
+  invoices: InvoiceRepository;
+  contracts: ContractRepository;
+  catalog: CatalogRepository;
+  counters: CounterReader;
+  audit: AuditLog;
+  grantCoverage: GrantCoverageSource;
+  lateUsage: LateUsageSource;
+  markPeriodFinal: MarkPeriodFinal;
+  /** How long finalising waits for usage still being recorded in the period (a crashed write's lease, plus the sweeper). */
+  settleTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface Caller {
+  actor: string;
+  requestId: string | null;
+}
+
+/** One usage period to rate: which counter, and the terms that govern it. */
+interface PlannedUsage {
+  feature: FeatureDoc;
+  period: Period;
+  /** The instant whose pin governs the period (R3): its last instant, or now while it runs. */
+  at: Date;
+  counterId: string;
+  terms: EntitlementTerms;
+}
+
+/** Everything about a rating that does not depend on usage. */
+interface RatingPlan {
+  contract: ContractDoc;
+  period: BilledPeriod;
+  currency: string;
+  baseFees: BaseFeeCharge[];
+  usage: PlannedUsage[];
+}
+
+/**
+ * Invoices (R12): previews rated live from the counters and grants, finalisation that
+ * freezes a period's figures once (and marks its usage periods final for R8), late usage
+ * listed as pending corrections, and the billing export. Authorization is the resolvers'.
+ */
+export class RatingService {
+  constructor(private readonly deps: RatingServiceDeps) {}
+
+  newSources(): RatingSources {
+    return createCatalogLoaders(this.deps.catalog);
+  }
+
+  /** The invoice of a billing period: the frozen snapshot once finalised, else rated now. */
+  async preview(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources = this.newSources(), now = new Date()): Promise<InvoiceView> {
+    const plan = await this.plan(contract, requested, sources, now);
+    const frozen = await this.deps.invoices.findById(invoiceId(contract._id, plan.period.start));
+    if (frozen) return fromStored(frozen);
+    const counters = await this.readCounters(plan.usage.map((usage) => usage.counterId));
+    const used = new Map([...counters].map(([id, counter]) => [id, counter.used]));
+    return { ...(await this.rate(plan, used)), final: false, finalizedAt: null, finalizedBy: null };
+  }
+
+  /**
+   * Freezes a closed billing period's figures, once. Steps, each safe to repeat after a
+   * crash (no transactions, SPEC §5):
+   * 1. stamp every rated usage period's counter final, so usage landing there from now on
+   *    is accepted as `late` (R8);
+   * 2. read the counters once no posting is in flight on them, and take away the late
+   *    postings already there: the frozen `used` is exactly the usage that was not late,
+   *    however finalisations and late events interleave;
+   * 3. insert the snapshot under its unique id: the first writer wins and everyone,
+   *    including a retry, gets that snapshot back;
+   * 4. audit `invoice.finalized` under an id derived from the invoice, so a retry after a
+   *    crash restores a missing entry and never duplicates it.
+   */
+  async finalize(contractId: string, requested: Date, caller: Caller, now = new Date()): Promise<InvoiceView> {
+    const [contract] = await this.deps.contracts.findByIds([contractId]);
+    if (!contract) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
+    const plan = await this.plan(contract, requested, this.newSources(), now);
+    if (plan.period.end.getTime() > now.getTime()) {
+      throw new BadInputError(
+        `The billing period ${plan.period.start.toISOString()} to ${plan.period.end.toISOString()} has not ended yet; finalise it once it has (invoicePreview shows it meanwhile).`,
+        { field: 'periodStart' },
+      );
+    }
+    const id = invoiceId(contract._id, plan.period.start);
+    const existing = await this.deps.invoices.findById(id);
+    if (existing) return this.repeatFinalize(existing, caller);
+
+    await Promise.all(
+      plan.usage.map((usage) =>
+        this.deps.markPeriodFinal(
+          { counterId: usage.counterId, accountId: contract.accountId, feature: usage.feature._id, periodStart: usage.period.start, periodEnd: usage.period.end },
+          now,
+        ),
+      ),
+    );
+    const rated = await this.rate(plan, await this.settledUsage(plan));
+    const doc: InvoiceDoc = { ...rated, _id: id, final: true, finalizedAt: new Date(), finalizedBy: caller.actor, requestId: caller.requestId };
+    if (!(await this.deps.invoices.insert(doc))) {
+      const winner = await this.deps.invoices.findById(id);
+      if (!winner) throw new Error(`invoice ${id} collided on insert but cannot be read back`);
+      return this.repeatFinalize(winner, caller);
+    }
+    await this.deps.audit.recordMany([finalizedEntry(doc)], { replay: true });
+    return doc;
+  }
+
+  /**
+   * Late usage (R8) in the usage periods of a finalised invoice, and what re-rating it
+   * would add: each usage period is rated again with its frozen terms (included amount,
+   * price) and its usage and grant burn as they are now, less what was frozen.
+   */
+  async pendingCorrections(invoice: InvoiceView, now = new Date()): Promise<PendingCorrection[]> {
+    if (!invoice.final || invoice.usage.length === 0) return [];
+    const ids = invoice.usage.map((usage) => usage.counterId);
+    const [counters, late] = await Promise.all([this.readCounters(ids), this.deps.lateUsage(ids)]);
+    const corrections: PendingCorrection[] = [];
+    for (const usage of invoice.usage) {
+      const usedNow = counters.get(usage.counterId)?.used ?? usage.used;
+      const postings = late.filter((posting) => posting.counterId === usage.counterId);
+      if (usedNow === usage.used && postings.length === 0) continue;
+      const period = { start: usage.periodStart, end: usage.periodEnd };
+      const coverage = await this.coverage(invoice.accountId, usage.feature, period, governingInstant(period, null, now));
+      const terms = { included: usage.included, price: usage.price };
+      const frozen = rateUsage(terms, usage.used, usage.grantBurn);
+      const rerated = rateUsage(terms, usedNow, coverage.burn);
+      corrections.push({
+        feature: usage.feature,
+        counterId: usage.counterId,
+        periodStart: usage.periodStart,
+        periodEnd: usage.periodEnd,
+        usedAtFinalization: usage.used,
+        usedNow,
+        lateUnits: usedNow - usage.used,
+        lateEvents: postings.reduce((sum, posting) => sum + posting.events, 0),
+        overageUnits: rerated.overage - frozen.overage,
+        amount: formatAmount(rerated.amount.minus(new Money(usage.amount)), invoice.currency),
+      });
+    }
+    return corrections;
+  }
+
+  // ---- planning -----------------------------------------------------------------------------
+
+  private async plan(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources, now: Date): Promise<RatingPlan> {
+    const pins = pinsOf(contract);
+    const plans = new Map<string, PlanVersionDoc>();
+    for (const [i, doc] of (await sources.planVersionById.loadMany(pins.map(pinPlanId))).entries()) {
+      if (doc instanceof Error) throw doc;
+      if (!doc) throw new Error(`contract ${contract._id} is pinned to missing plan version ${pinPlanId(pins[i]!)}`);
+      plans.set(doc._id, doc);
+    }
+    const planAt = (at: Date) => plans.get(pinPlanId(planPinAt(contract, at)))!;
+    const period = resolveBillingPeriod(contract, (at) => planAt(at).billingPeriod, requested, now);
+    const lastInstant = governingInstant(period, contract.endsAt, now);
+    const currency = planAt(lastInstant).currency;
+    const baseFees = prorateBaseFees(baseFeeSegments(contract, plans, period), period, currency);
+
+    // The features any pin in force during the period speaks about, metered ones rated.
+    const inPeriod = pins.filter((pin, i) => {
+      const next = pins[i + 1];
+      return pin.effectiveAt < period.end && (!next || next.effectiveAt > period.start);
+    });
+    const keys = [...new Set(inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin)))))].sort();
+    const features = (await sources.featureByKey.loadMany(keys)).filter(
+      (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && doc.type === 'METERED',
+    );
+
+    const usage: PlannedUsage[] = [];
+    for (const feature of features) {
+      const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id);
+      const cadence = termsAt(lastInstant) ?? [...inPeriod].reverse().map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id)).find(Boolean);
+      if (!cadence) continue;
+      for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, contract.endsAt)) {
+        if (usagePeriod.start.getTime() > now.getTime()) continue;
+        const at = governingInstant(usagePeriod, contract.endsAt, now);
+        const terms = termsAt(at);
+        // The pin that governs a usage period decides it (R3): a feature it disables is not rated.
+        if (!terms?.enabled) continue;
+        usage.push({ feature, period: usagePeriod, at, counterId: counterId(contract.accountId, feature._id, usagePeriod.start), terms });
+      }
+    }
+    return { contract, period, currency, baseFees, usage };
+  }
+
+  private async rate(plan: RatingPlan, used: ReadonlyMap<string, Micros>): Promise<Omit<InvoiceView, 'final' | 'finalizedAt' | 'finalizedBy'>> {
+    const { contract, period, currency } = plan;
+    const inputs = await Promise.all(
+      plan.usage.map(async (usage): Promise<UsagePeriodInput> => {
+        const coverage = await this.coverage(contract.accountId, usage.feature._id, usage.period, usage.at);
+        return {
+          feature: usage.feature._id,
+          featureName: usage.feature.name,
+          unit: usage.feature.unit,
+          counterId: usage.counterId,
+          period: usage.period,
+          terms: { included: usage.terms.included, price: usage.terms.overage },
+          granted: coverage.granted,
+          used: used.get(usage.counterId) ?? 0n,
+          grantBurn: coverage.burn,
+        };
+      }),
+    );
+    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs });
+    return { contractId: contract._id, accountId: contract.accountId, periodStart: period.start, periodEnd: period.end, currency, ...rated };
+  }
+
+  /** The grants' part, or none when the grants module has no period there (no access, no usage). */
+  private async coverage(accountId: string, feature: string, period: Period, at: Date): Promise<GrantCoverage> {
+    try {
+      return await this.deps.grantCoverage({ accountId, feature, period, at });
+    } catch (error) {
+      if (error instanceof BadInputError) return { granted: 0n, burn: [] };
+      throw error;
+    }
+  }
+
+  // ---- finalising ---------------------------------------------------------------------------
+
+  /**
+   * `used` of each counter without its late postings, read when nothing is in flight: two
+   * reads around the late-postings read that agree, with no pending entry, mean every
+   * increment in `used` belongs to a posting that is settled (and flagged late or not).
+   */
+  private async settledUsage(plan: RatingPlan): Promise<Map<string, Micros>> {
+    const ids = plan.usage.map((usage) => usage.counterId);
+    const deadline = Date.now() + this.deps.settleTimeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      const before = await this.readCounters(ids);
+      const late = await this.deps.lateUsage(ids);
+      const after = await this.readCounters(ids);
+      const settled = ids.every((id) => (before.get(id)?.pending ?? 0) === 0 && before.get(id)?.used === after.get(id)?.used);
+      if (settled) {
+        const used = new Map(ids.map((id) => [id, before.get(id)?.used ?? 0n]));
+        for (const posting of late) used.set(posting.counterId, (used.get(posting.counterId) ?? 0n) - posting.units);
+        return used;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`usage of contract ${plan.contract._id} for ${plan.period.start.toISOString()} is still being recorded; finalizeInvoice can be retried`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  private async repeatFinalize(existing: InvoiceDoc, caller: Caller): Promise<InvoiceView> {
+    // Restores the finalisation entry if the first finalizer died before writing it.
+    await this.deps.audit.recordMany([finalizedEntry(existing)], { replay: true });
+    await this.deps.audit.record({
+      actor: caller.actor,
+      requestId: caller.requestId,
+      action: 'invoice.finalize_repeated',
+      targetType: 'Invoice',
+      targetId: existing._id,
+      accountId: existing.accountId,
+      before: null,
+      after: { finalizedAt: existing.finalizedAt, finalizedBy: existing.finalizedBy, total: existing.total, amountDue: existing.amountDue },
+    });
+    return fromStored(existing);
+  }
+
+  private async readCounters(ids: readonly string[]): Promise<Map<string, { used: Micros; pending: number }>> {
+    const found = new Map<string, { used: Micros; pending: number }>();
+    if (ids.length === 0) return found;
+    const docs = await this.deps.counters.collection
+      .find({ _id: { $in: [...ids] } }, { projection: { used: 1, pending: 1 } })
+      .toArray();
+    for (const doc of docs as Array<Pick<CounterDoc, '_id' | 'used' | 'pending'>>) {
+      found.set(doc._id, { used: toMicros(doc.used), pending: doc.pending?.length ?? 0 });
+    }
+    return found;
+  }
+}
+
+/** The last instant of a period that has passed, else now (never before the period starts). */
+function governingInstant(period: { start: Date; end: Date | null }, lifeEnd: Date | null, now: Date): Date {
+  const end = period.end?.getTime() ?? lifeEnd?.getTime() ?? Infinity;
+  return new Date(Math.max(period.start.getTime(), Math.min(end, now.getTime()) - 1));
+}
+
+/** The audit entry of a finalisation, with an id derived from the invoice (replay-safe). */
+function finalizedEntry(doc: InvoiceDoc): AuditInput & { id: ObjectId } {
+  return {
+    id: derivedObjectId(doc.finalizedAt, `invoice.finalized\u0000${doc._id}`),
+    at: doc.finalizedAt,
+    actor: doc.finalizedBy,
+    requestId: doc.requestId,
+    action: 'invoice.finalized',
+    targetType: 'Invoice',
+    targetId: doc._id,
+    accountId: doc.accountId,
+    before: null,
+    after: {
+      contractId: doc.contractId,
+      periodStart: doc.periodStart,
+      periodEnd: doc.periodEnd,
+      currency: doc.currency,
+      total: doc.total,
+      amountDue: doc.amountDue,
+      lines: doc.lines.map(({ id, kind, feature, quantity, unitPrice, amount }) => ({ id, kind, feature, quantity, unitPrice, amount })),
+      usage: doc.usage.map(({ feature, periodStart, used, included, granted, coveredByGrants, overage }) => ({
+        feature,
+        periodStart,
+        used,
+        included,
+        granted,
+        coveredByGrants,
+        overage,
+      })),
+    },
+  };
+}
+
+/** An ObjectId whose first four bytes are the time, like any other, and the rest a hash of `key`. */
+function derivedObjectId(at: Date, key: string): ObjectId {
+  const bytes = Buffer.alloc(12);
+  bytes.writeUInt32BE(Math.floor(at.getTime() / 1000), 0);
+  createHash('sha256').update(key).digest().copy(bytes, 4, 0, 8);
+  return new ObjectId(bytes);
+}
+
+/** Stored Int64s come back as bigint (useBigInt64), but be strict at the boundary anyway. */
+function fromStored(doc: InvoiceDoc): InvoiceView {
+  const micros = (value: unknown) => toMicros(value);
+  return {
+    contractId: doc.contractId,
+    accountId: doc.accountId,
+    periodStart: doc.periodStart,
+    periodEnd: doc.periodEnd,
+    currency: doc.currency,
+    lines: doc.lines,
+    usage: doc.usage.map(
+      (usage): RatedUsage => ({
+        ...usage,
+        included: usage.included === null ? null : micros(usage.included),
+        granted: micros(usage.granted),
+        used: micros(usage.used),
+        coveredByIncluded: micros(usage.coveredByIncluded),
+        coveredByGrants: micros(usage.coveredByGrants),
+        overage: micros(usage.overage),
+        grantBurn: usage.grantBurn.map((burn) => ({ ...burn, units: micros(burn.units) })),
+        price: usage.price ? { ...usage.price, per: micros(usage.price.per) } : null,
+      }),
+    ),
+    total: doc.total,
+    amountDue: doc.amountDue,
+    final: true,
+    finalizedAt: doc.finalizedAt,
+    finalizedBy: doc.finalizedBy,
+  };
+}
