@@ -4,6 +4,7 @@
  * billing export carries the lines in minor units under stable ids.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counterId } from '../../src/modules/usage/counters.js';
 import { DEFINE_FEATURE, errorCode, gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import {
@@ -117,6 +118,36 @@ describe('finalizeInvoice', () => {
     const invoice = await invoicePreviewOk(app, contractId, MARCH);
     expect(invoice.pendingCorrections).toEqual([expect.objectContaining({ lateUnits: '0.000001', lateEvents: 1, overageUnits: '0', amount: '0.00' })]);
     expect(invoice.correctionTotal).toBe('0.00');
+  });
+
+  it('after a finalisation that stopped once the counters were stamped, freezes only the usage that was not late', async () => {
+    const { accountId, contractId } = await dataPlatformContract(app, 'UP');
+    await rows(accountId, '7250500', '2026-03-10T12:00:00Z');
+    // Step 1 of finalizeInvoice, then the process died: the period is final, no snapshot yet.
+    const periodStart = new Date(MARCH);
+    await app.services.usage.markPeriodFinal({
+      counterId: counterId(accountId, 'rows_scanned', periodStart),
+      accountId,
+      feature: 'rows_scanned',
+      periodStart,
+      periodEnd: new Date('2026-04-01T00:00:00Z'),
+    });
+    expect((await rows(accountId, '1000', '2026-03-20T08:00:00Z')).late).toBe(true);
+
+    const invoice = await finalizeInvoiceOk(app, contractId, MARCH);
+    expect([invoice.total, invoice.usage[0].used]).toEqual(['2900.40', '7250500']);
+    expect(invoice.pendingCorrections).toEqual([expect.objectContaining({ usedAtFinalization: '7250500', usedNow: '7251500', lateEvents: 1, amount: '0.40' })]);
+  });
+
+  it('restores the finalisation audit entry when the finalizer died before writing it', async () => {
+    const { accountId, contractId } = await dataPlatformContract(app, 'UP');
+    await finalizeInvoiceOk(app, contractId, MARCH);
+    const audit = app.database.db.collection<any>('audit_log');
+    await audit.deleteOne({ accountId, action: 'invoice.finalized' });
+    await finalizeInvoiceOk(app, contractId, MARCH);
+    await finalizeInvoiceOk(app, contractId, MARCH);
+    const actions = (await audit.find({ accountId, targetType: 'Invoice' }).toArray()).map((entry) => entry.action).sort();
+    expect(actions).toEqual(['invoice.finalize_repeated', 'invoice.finalize_repeated', 'invoice.finalized']);
   });
 
   it('refuses a period that has not ended, a periodStart off the boundaries, an unknown contract and customer tokens', async () => {

@@ -93,7 +93,8 @@ export function usagePeriodsRatedIn(anchor: Date, reset: ResetPeriod, billing: B
   const periods: Period[] = [];
   let period = periodContaining(anchor, reset, new Date(billing.end.getTime() - 1));
   while (period.end!.getTime() > billing.start.getTime()) {
-    periods.unshift(period);
+    // The usage period running at the billing period's end is rated when it ends, later.
+    if (period.end!.getTime() <= billing.end.getTime()) periods.unshift(period);
     period = periodContaining(anchor, reset, new Date(period.start.getTime() - 1));
   }
   return periods;
