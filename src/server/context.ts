@@ -24,12 +24,20 @@ export function createContextFactory(deps: { authenticator: Authenticator; servi
   return async function buildContext(request: ContextRequest): Promise<Context> {
     const principal = await deps.authenticator.authenticate(request.authorization);
     const requestId = sanitizeRequestId(request.requestId) ?? randomUUID();
+    // Built on first use: a long-lived subscription that never reads through them should
+    // not hold a request's worth of DataLoaders and a child logger (2-3 KB each).
+    let logger: Logger | undefined;
+    let loaders: Loaders | undefined;
     return {
       principal,
       requestId,
-      logger: deps.logger.child({ requestId, actor: principal.actor }),
+      get logger() {
+        return (logger ??= deps.logger.child({ requestId, actor: principal.actor }));
+      },
       services: deps.services,
-      loaders: createLoaders(deps.services),
+      get loaders() {
+        return (loaders ??= createLoaders(deps.services));
+      },
     };
   };
 }
