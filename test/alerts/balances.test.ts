@@ -78,20 +78,17 @@ describe('entitlementUpdated', () => {
     const updates = await subscribe(b, account.accountId);
     const arrivals = stamp(updates);
     const started = performance.now();
-    // 40 changes from both instances within a few hundred milliseconds.
-    await Promise.all([a, b].map(async (instance) => {
-      for (let i = 0; i < 20; i++) await use(instance, account, '1');
-    }));
-    const elapsed = performance.now() - started;
+    // 40 changes from both instances at once.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => use(i % 2 ? a : b, account, '1')));
     await waitFor(() => updates.events.at(-1)?.entitlement.used === '40', 3_000, 'the final state');
     await settle(400);
 
     expect(updates.events.at(-1).entitlement.used).toBe('40');
-    // Emitted 100 ms apart; arrivals may bunch by the jitter of a busy event loop.
-    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(50);
-    expect(updates.events.length).toBeLessThanOrEqual(Math.ceil((elapsed + 400) / 100) + 1);
-    expect(updates.events.length).toBeLessThan(40);
+    // Every update was emitted between the start of the burst and its own arrival, at least
+    // 100 ms after the previous one: that caps the count however fast the changes came.
+    // (Arrival gaps alone prove little: a busy event loop bunches deliveries.)
+    const window = arrivals.at(-1)! - started;
+    expect(updates.events.length).toBeLessThanOrEqual(Math.floor(window / 100) + 1);
   });
 
   it('refuses a customer token another account, and releases listeners when the socket closes', async () => {

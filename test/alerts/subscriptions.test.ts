@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
 import { gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
-import { ACCOUNT_ALERTS, alertingAccount, defineMeteredFeature, FEATURE, SET_INCLUDED, use, useBatch } from './fixtures.js';
+import { ACCOUNT_ALERTS, alertingAccount, defineMeteredFeature, FEATURE, ISSUE_GRANT, SET_INCLUDED, use, useBatch } from './fixtures.js';
 import { collect, liveClient, settle, USAGE_ALERTS, waitFor } from './live-client.js';
 
 let allotment: TestInstance;
@@ -109,6 +109,29 @@ describe('usageAlerts over graphql-ws', () => {
       [100, '200'],
     ]);
     expect(new Set(alerts.events.map((alert) => alert.id)).size).toBe(5);
+  });
+
+  it('fires again after a grant lowers the ratio and usage climbs back', async () => {
+    const account = await alertingAccount(allotment);
+    const alerts = await subscribeAlerts(account.accountId);
+    await use(allotment, account, '95');
+    await waitFor(() => alerts.events.length >= 2, 3_000, '80 and 90');
+
+    // 100 granted units: 95 of 200 is 47.5 %, so 80, 90 and 100 are armed again.
+    await gql(allotment, ISSUE_GRANT, {
+      input: { accountId: account.accountId, feature: FEATURE, amount: '100', reason: 'Goodwill credit', idempotencyKey: `grant-${account.accountId}` },
+    });
+    await use(allotment, account, '70'); // 165 of 200
+    await use(allotment, account, '20'); // 185 of 200
+    await waitFor(() => alerts.events.length >= 4, 3_000, 'the re-armed 80 and 90');
+    await settle();
+
+    expect(alerts.events.map((alert) => [alert.threshold, alert.used, alert.capacity])).toEqual([
+      [80, '95', '100'],
+      [90, '95', '100'],
+      [80, '165', '200'],
+      [90, '185', '200'],
+    ]);
   });
 
   it('starts fresh in a new period', async () => {

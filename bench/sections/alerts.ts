@@ -1,0 +1,262 @@
+/**
+ * SPEC §4: threshold alert delivery, from the recordUsage response to the subscriber
+ * (p99 <= 50 ms on the same instance, <= 1 s across instances), and 10,000 idle
+ * subscriptions held in under 300 MB RSS.
+ *
+ * Latency: one graphql-ws subscriber per account; each recordUsage crosses exactly one
+ * threshold (thresholds every 10 %, usage in steps of 10 %). An alert that reaches the
+ * subscriber before the mutation's response counts as 0 ms. Across instances, a second
+ * Allotment instance on the same database records the usage. BENCH_ALERT_SAMPLES sets the
+ * number of alerts per case (default 300).
+ *
+ * RSS: a separate Allotment process (so the clients' own memory is not counted) holds
+ * 10,000 idle subscriptions over 20 sockets; its resident memory is read from /metrics.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startAllotment } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { summarize, type BenchContext, type BenchSection } from '../harness.js';
+
+const THRESHOLDS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+const IDLE_SUBSCRIPTIONS = 10_000;
+const IDLE_SOCKETS = 20;
+
+const ALERTS = `subscription ($accountId: ID!) { usageAlerts(accountId: $accountId) { id threshold } }`;
+const RECORD = `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`;
+
+export const alertsSection: BenchSection = {
+  name: 'alerts',
+  description: 'threshold alert latency (mutation response -> subscriber) and RSS with 10,000 idle subscriptions',
+  async run(context) {
+    const { __type } = await context.graphql(`{ __type(name: "Mutation") { fields { name } } }`);
+    if (!__type?.fields.some((field: { name: string }) => field.name === 'recordUsage')) {
+      context.report('skipped: this build has no recordUsage mutation');
+      return;
+    }
+    const samples = Number(process.env.BENCH_ALERT_SAMPLES ?? 300);
+    await seedAlertPlan(context);
+
+    const sameInstance = await measureLatency(context, context.allotment.url, context.allotment.url, samples, 'same');
+    context.report(describe('same instance', sameInstance));
+
+    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', MONGODB_DB: context.dbName, LOG_LEVEL: 'silent' });
+    const other = await startAllotment({ config, logger: createLogger('silent'), mongodbUri: context.database.uri });
+    try {
+      const across = await measureLatency(context, context.allotment.url, other.url, samples, 'across');
+      context.report(describe('across instances', across));
+    } finally {
+      await other.stop();
+    }
+
+    await measureIdleMemory(context);
+  },
+};
+
+async function seedAlertPlan(context: BenchContext): Promise<void> {
+  await context.graphql(`mutation ($input: FeatureInput!) { defineFeature(input: $input) { key } }`, {
+    input: { key: 'api_calls', name: 'API calls', type: 'METERED', unit: 'call' },
+  });
+  await context.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { version } }`, {
+    input: {
+      key: 'alerts_bench',
+      name: 'Alerts bench',
+      currency: 'USD',
+      entitlements: [{ feature: 'api_calls', included: '100', enforcement: 'SOFT', overage: { unitPrice: '0.01', per: '1' }, thresholds: THRESHOLDS }],
+    },
+  });
+}
+
+interface LatencyRun {
+  latencies: Float64Array;
+  /** From sending the mutation to the alert's arrival: the end-to-end view. */
+  fromSend: Float64Array;
+  beforeResponse: number;
+  lost: number;
+}
+
+/** Records on `writeUrl`, subscribed on `subscribeUrl`; one crossing per recordUsage, one at a time. */
+async function measureLatency(context: BenchContext, writeUrl: string, subscribeUrl: string, samples: number, tag: string): Promise<LatencyRun> {
+  // The first threshold of each account proves its subscription is live; the rest are samples.
+  const accounts = Math.ceil(samples / (THRESHOLDS.length - 1));
+  const prefix = `acct_alert_${tag}_${Date.now().toString(36)}`;
+  for (let i = 0; i < accounts; i++) {
+    await context.graphql(`mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
+      input: { id: `ctr_${prefix}_${i}`, accountId: `${prefix}_${i}`, planKey: 'alerts_bench', startsAt: '2026-01-01T00:00:00Z' },
+    });
+  }
+  const client = wsClient(subscribeUrl);
+  const arrivals = new Map<string, number>();
+  let waiting: { key: string; resolve: () => void } | undefined;
+  let subscribed = 0;
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('alert subscriptions were not acknowledged in 10 s')), 10_000);
+    for (let i = 0; i < accounts; i++) {
+      const accountId = `${prefix}_${i}`;
+      client.subscribe<{ usageAlerts: { threshold: number } }>(
+        { query: ALERTS, variables: { accountId } },
+        {
+          next: ({ data }) => {
+            const key = `${accountId}|${data!.usageAlerts.threshold}`;
+            arrivals.set(key, performance.now());
+            if (waiting?.key === key) waiting.resolve();
+          },
+          error: reject,
+          complete: () => undefined,
+        },
+      );
+    }
+    // graphql-ws has no subscribe acknowledgement: a first crossing per account proves it.
+    void (async () => {
+      for (let i = 0; i < accounts; i++) {
+        const key = `${prefix}_${i}|${THRESHOLDS[0]}`;
+        for (let attempt = 0; !arrivals.has(key); attempt++) {
+          if (attempt === 0) await record(writeUrl, `${prefix}_${i}`, `warm-${i}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        subscribed++;
+      }
+      clearTimeout(timer);
+      resolve();
+    })().catch(reject);
+  });
+  await ready;
+
+  const latencies: number[] = [];
+  const fromSend: number[] = [];
+  let beforeResponse = 0;
+  let lost = 0;
+  try {
+    for (let step = 1; step < THRESHOLDS.length && latencies.length + lost < samples; step++) {
+      for (let i = 0; i < accounts && latencies.length + lost < samples; i++) {
+        const accountId = `${prefix}_${i}`;
+        const key = `${accountId}|${THRESHOLDS[step]}`;
+        const arrived = new Promise<void>((resolve) => (waiting = { key, resolve }));
+        const sent = performance.now();
+        await record(writeUrl, accountId, `s${step}-${i}`);
+        const responded = performance.now();
+        const timedOut = await Promise.race([arrived.then(() => false), sleep(5_000).then(() => true)]);
+        waiting = undefined;
+        if (timedOut) {
+          lost++;
+          continue;
+        }
+        const latency = arrivals.get(key)! - responded;
+        if (latency < 0) beforeResponse++;
+        latencies.push(Math.max(0, latency));
+        fromSend.push(arrivals.get(key)! - sent);
+      }
+    }
+  } finally {
+    await client.dispose();
+  }
+  if (subscribed !== accounts) throw new Error('not every alert subscription was live');
+  return { latencies: Float64Array.from(latencies), fromSend: Float64Array.from(fromSend), beforeResponse, lost };
+}
+
+function describe(label: string, run: LatencyRun): string {
+  const latency = summarize(run.latencies);
+  const endToEnd = summarize(run.fromSend);
+  const ms = (value: number) => `${value.toFixed(2)} ms`;
+  return (
+    `alert latency, ${label.padEnd(17)} n=${run.latencies.length}  after the response: p50 ${ms(latency.p50)}  p99 ${ms(latency.p99)}  max ${ms(latency.max)}` +
+    ` (${run.beforeResponse} arrived before it)  |  from sending the mutation: p50 ${ms(endToEnd.p50)}  p99 ${ms(endToEnd.p99)}` +
+    `${run.lost ? `  ${run.lost} LOST` : ''}`
+  );
+}
+
+async function record(url: string, accountId: string, idempotencyKey: string): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: RECORD, variables: { input: { accountId, feature: 'api_calls', quantity: '10', idempotencyKey } } }),
+  });
+  const body = (await response.json()) as { errors?: unknown[] };
+  if (body.errors?.length) throw new Error(`recordUsage failed: ${JSON.stringify(body.errors)}`);
+}
+
+function wsClient(httpUrl: string): Client {
+  return createClient({ url: httpUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+}
+
+/** A second Allotment process holds 10,000 idle subscriptions; its RSS comes from /metrics. */
+async function measureIdleMemory(context: BenchContext): Promise<void> {
+  const port = await freePort();
+  const server = await spawnAllotment(context, port);
+  const base = `http://127.0.0.1:${port}`;
+  const clients: Client[] = [];
+  try {
+    const baseline = await residentMb(base);
+    for (let s = 0; s < IDLE_SOCKETS; s++) clients.push(wsClient(`${base}/graphql`));
+    for (let i = 0; i < IDLE_SUBSCRIPTIONS; i++) {
+      clients[i % IDLE_SOCKETS]!.subscribe({ query: ALERTS, variables: { accountId: `acct_idle_${i}` } }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    }
+    await until(async () => (await metric(base, 'allotment_active_subscriptions')) >= IDLE_SUBSCRIPTIONS, 60_000, 'all idle subscriptions');
+    // Let the collector settle, as a long-running server would.
+    await sleep(2_000);
+    const held = await residentMb(base);
+    context.report(
+      `RSS with ${IDLE_SUBSCRIPTIONS.toLocaleString('en-US')} idle subscriptions over ${IDLE_SOCKETS} sockets: ${held.toFixed(0)} MB` +
+        ` (idle server ${baseline.toFixed(0)} MB, +${(held - baseline).toFixed(0)} MB, ${(((held - baseline) * 1024) / IDLE_SUBSCRIPTIONS).toFixed(1)} KB each)`,
+    );
+    await Promise.all(clients.splice(0).map((client) => client.dispose()));
+    await until(async () => (await metric(base, 'allotment_active_subscriptions')) === 0, 10_000, 'subscriptions released');
+    context.report('after closing the sockets: 0 active subscriptions');
+  } finally {
+    await Promise.all(clients.map((client) => client.dispose()));
+    await stopChild(server);
+  }
+}
+
+async function spawnAllotment(context: BenchContext, port: number): Promise<ChildProcess> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: 'development', PORT: String(port), MONGODB_URI: context.database.uri, MONGODB_DB: `${context.dbName}_idle`, LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)), 30_000, 'the Allotment process to be ready');
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+}
+
+async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((entry) => entry.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+async function residentMb(base: string): Promise<number> {
+  return (await metric(base, 'allotment_process_resident_memory_bytes')) / 1024 / 1024;
+}
+
+async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
