@@ -65,8 +65,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       rearm: (counterId, used, capacity, thresholds) => alerts.rearm(counterId, used, capacity, thresholds),
       publishBalanceChange: (accountId, feature, counterId) => alerts.publishBalanceChange(accountId, feature, counterId),
     },
-    usageSettled: async ({ accountId, feature }, receivedBefore) =>
-      !(await usage.ledger.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } })),
+    usageSettled: async ({ accountId, feature }, receivedBefore) => !(await usage.hasUsageInFlight(accountId, feature, receivedBefore)),
     settleTimeoutMs: config.usageLeaseMs + 2_000,
     logger: logger.child({ module: 'grants' }),
   });

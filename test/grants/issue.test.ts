@@ -58,6 +58,24 @@ describe('issueGrant', () => {
     });
   });
 
+  it('re-arms a threshold that fired once the grant lowers the ratio below it (R9)', async () => {
+    const { accountId } = await meteredAccount(allotment, { included: '100', enforcement: 'SOFT', thresholds: [80] });
+    const alertsOf = async () =>
+      (
+        await gql(allotment, `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account { alerts(feature: "api_calls") { threshold used capacity } } } }`, {
+          id: accountId,
+        })
+      )._entities[0].alerts.map((alert: any) => [alert.threshold, alert.used, alert.capacity]);
+    await recordUsageOk(allotment, { accountId, feature: 'api_calls', quantity: '85', idempotencyKey: key() });
+    expect(await alertsOf()).toEqual([[80, '85', '100']]);
+    await issueGrantOk(allotment, { accountId, amount: '100' });
+    await recordUsageOk(allotment, { accountId, feature: 'api_calls', quantity: '80', idempotencyKey: key() });
+    expect((await alertsOf()).sort()).toEqual([
+      [80, '165', '200'],
+      [80, '85', '100'],
+    ]);
+  });
+
   it('returns the original grant for the same key and payload, and refuses another payload (IDEMPOTENCY_KEY_REUSED)', async () => {
     const { accountId } = await meteredAccount(allotment);
     const input = { accountId, amount: '250', idempotencyKey: 'crm-case-77', reason: 'Goodwill', kind: 'PREPAID' as const, priority: 3 };

@@ -135,6 +135,16 @@ export class UsageService {
     return postings.map((posting) => posting._id);
   }
 
+  /**
+   * Whether usage of (account, feature) received before `receivedBefore` is still being
+   * recorded. The grants module's void waits for it (a request that decided with the
+   * grant must be counted before the void fixes what the grant covered).
+   */
+  async hasUsageInFlight(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
+    const posting = await this.ledger.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } });
+    return posting !== null;
+  }
+
   startSweeper(): void {
     this.sweeper.start();
   }
