@@ -80,10 +80,12 @@ export interface GrantServiceDeps {
 }
 
 /**
- * Requests are stamped by each instance's clock; a void waits for those received up to
- * this long after it, so modest clock skew between instances cannot slip one past it.
+ * How far a void looks past itself for usage that may have decided with the grant. The
+ * usage engine reads grants while it stores a request's posting, so such a posting may
+ * appear a moment after the void; and requests are stamped by each instance's clock. The
+ * void therefore waits this long, then for every request received until then to settle.
  */
-const CLOCK_SKEW_MARGIN_MS = 1_000;
+const SETTLE_MARGIN_MS = 1_000;
 
 /** What one simulation is asked for: a pair's grants, which of them matter, up to which period. */
 interface LedgerRequest {
@@ -261,11 +263,11 @@ export class GrantService implements GrantedSource {
    * was decided while the grant still applied: first `voidedAt` (from then on no decision
    * counts on the grant in the void's hour or later: decisionWindow), then, once the
    * usage requests received until then have settled, the hour's usage is read and stored
-   * as the cut. A request that read the grant before the void had already stored its
-   * posting (the usage engine records the posting before it reads grants), so it is
-   * among those awaited. Until the cut is written burn, too, ends the grant at the start
-   * of the void's hour, which is never generous; a retry of the void completes a cut that
-   * a crash left out.
+   * as the cut. A request that read the grant before the void has stored its posting
+   * by then (see SETTLE_MARGIN_MS), so it is among those awaited. Until the cut is
+   * written burn, too, ends the grant at the start of the void's hour, which is never
+   * generous; a retry of the void completes a cut that a crash left out. A void thus
+   * takes a little over a second.
    */
   async void(id: string, reasonText: string, by: Actor): Promise<GrantView> {
     const reason = parseReason(reasonText, 'reason');
@@ -277,7 +279,7 @@ export class GrantService implements GrantedSource {
     const fields = { voidedAt, voidedBy: by.actor, voidReason: reason, voidRequestId: by.requestId };
     const before = await this.deps.repository.markVoided(id, fields);
     if (!before) return this.repeatVoid((await this.deps.repository.findById(id))!, reason, by);
-    await this.awaitUsageSettled(before, new Date(Date.now() + CLOCK_SKEW_MARGIN_MS));
+    await this.awaitUsageSettled(before, new Date(Date.now() + SETTLE_MARGIN_MS));
     const voided = await this.completeVoidCut({ ...before, ...fields });
     await this.deps.audit.record({
       actor: by.actor,
@@ -315,6 +317,7 @@ export class GrantService implements GrantedSource {
   }
 
   private async awaitUsageSettled(pair: PairKey, receivedBefore: Date): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, receivedBefore.getTime() - Date.now())));
     const deadline = Date.now() + this.deps.settleTimeoutMs;
     for (let delay = 5; !(await this.deps.usageSettled(pair, receivedBefore)); delay = Math.min(delay * 2, 100)) {
       if (Date.now() > deadline) {
