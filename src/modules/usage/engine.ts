@@ -94,6 +94,13 @@ interface Member {
   terms: EffectiveTerms;
 }
 
+/** Members' terms with granted capacity known at the latest instant (`complete`: at all). */
+interface PreparedTerms {
+  terms: MemberTerms[];
+  complete: boolean;
+  latest: number;
+}
+
 interface Settlement {
   appliedAs: string | null;
   before: Micros | null;
@@ -151,6 +158,9 @@ export class UsageEngine {
     const receipts: Array<UsageReceiptView | undefined> = new Array(commands.length);
 
     const { postings, members } = this.plan(commands, originals, terms, origin);
+    // Granted capacity does not depend on which events turn out to be duplicates: it is
+    // fetched while the posting and the events are written.
+    const prepared = this.prepareTerms(postings, members);
     await this.insertPostings(postings);
     this.fault('posting.reserved', postings);
 
@@ -173,7 +183,7 @@ export class UsageEngine {
     });
 
     const settled = await Promise.all(
-      postings.map((posting) => this.process(posting, membersByPosting.get(posting._id)!, origin)),
+      postings.map((posting) => this.process(posting, membersByPosting.get(posting._id)!, origin, false, prepared.get(posting._id))),
     );
     const orphans: Array<{ member: Member; doc: UsageEventDoc }> = [];
     for (const { posting, final } of settled) {
@@ -262,12 +272,16 @@ export class UsageEngine {
     members: Member[],
     origin: RequestOrigin,
     resumed = false,
+    prepared?: Promise<PreparedTerms>,
   ): Promise<{ posting: PostingDoc; final: PostingDoc }> {
     const memberDocs = members.map((member) => member.doc);
     try {
-      const settlement = await this.settle(posting, members, resumed);
-      if (settlement.change) await this.deps.hooks.publish([settlement.change]);
-      await this.deps.audit.recordMany(postingAuditEntries(posting, memberDocs, settlement), { replay: true });
+      const settlement = await this.settle(posting, members, resumed, prepared);
+      // Both must be done before POSTED (recovery replays both), neither needs the other.
+      await Promise.all([
+        settlement.change ? this.deps.hooks.publish([settlement.change]) : undefined,
+        this.deps.audit.recordMany(postingAuditEntries(posting, memberDocs, settlement), { replay: true }),
+      ]);
       this.deps.faults.after('audit.written', posting.accountId);
       const final = await this.markPosted(posting, settlement);
       this.deps.faults.after('posting.posted', posting.accountId);
@@ -284,7 +298,7 @@ export class UsageEngine {
   }
 
   /** Steps 3 (counter) of a posting: decides its members and applies the increment once. */
-  private async settle(posting: PostingDoc, members: Member[], resumed: boolean): Promise<Settlement> {
+  private async settle(posting: PostingDoc, members: Member[], resumed: boolean, prepared?: Promise<PreparedTerms>): Promise<Settlement> {
     const none: Settlement = { appliedAs: null, before: null, inc: 0n, late: false, decisions: [], change: null };
     if (members.length === 0) return none;
     if (posting.counterId === null || posting.period === null) {
@@ -292,7 +306,7 @@ export class UsageEngine {
       return { ...none, decisions: members.map((member) => ({ seq: member.doc.seq, outcome: 'REJECTED', reason })) };
     }
     const counterId = posting.counterId;
-    let { terms, complete } = await this.memberTerms(members);
+    let { terms, complete } = prepared ? await this.narrow(await prepared, members) : await this.memberTerms(members);
     /** Fetches the remaining grants once usage from `used` on goes beyond `included`. */
     const grantsIfNeeded = async (used: Micros): Promise<boolean> => {
       if (complete || !beyondIncluded(terms, used)) return false;
@@ -436,7 +450,35 @@ export class UsageEngine {
    * `withAllGrants` only when they can matter, i.e. when usage goes beyond `included`
    * (granted >= 0, so below it every decision is INCLUDED and no limit binds).
    */
-  private async memberTerms(members: Member[]): Promise<{ terms: MemberTerms[]; complete: boolean }> {
+  private prepareTerms(postings: readonly PostingDoc[], members: readonly Member[]): Map<string, Promise<PreparedTerms>> {
+    const byPosting = new Map<string, Member[]>();
+    for (const member of members) {
+      let group = byPosting.get(member.doc.postingId);
+      if (!group) byPosting.set(member.doc.postingId, (group = []));
+      group.push(member);
+    }
+    const prepared = new Map<string, Promise<PreparedTerms>>();
+    for (const posting of postings) {
+      if (posting.counterId === null) continue;
+      const promise = this.memberTerms(byPosting.get(posting._id) ?? []);
+      promise.catch(() => undefined); // awaited (and rethrown) by settle, unless the request died first
+      prepared.set(posting._id, promise);
+    }
+    return prepared;
+  }
+
+  /** Prepared terms for the members that were actually inserted (duplicates drop out). */
+  private async narrow(prepared: PreparedTerms, members: Member[]): Promise<PreparedTerms> {
+    if (members.length === prepared.terms.length) return prepared;
+    const seqs = new Set(members.map((member) => member.doc.seq));
+    const terms = prepared.terms.filter((member) => seqs.has(member.seq));
+    const latest = Math.max(...terms.map((member) => member.at.getTime()));
+    const atLatest = terms.filter((member) => member.at.getTime() === latest);
+    if (latest !== prepared.latest) await this.fillGrants(atLatest, latest);
+    return { terms, complete: atLatest.length === terms.length, latest };
+  }
+
+  private async memberTerms(members: Member[]): Promise<PreparedTerms> {
     const terms = members.map((member) => ({
       seq: member.doc.seq,
       quantity: toMicros(member.doc.quantity),
@@ -447,8 +489,8 @@ export class UsageEngine {
     }));
     const latest = Math.max(...terms.map((member) => member.at.getTime()));
     const atLatest = terms.filter((member) => member.at.getTime() === latest);
-    await this.fillGrants(atLatest, latest);
-    return { terms, complete: atLatest.length === terms.length };
+    if (atLatest.length > 0) await this.fillGrants(atLatest, latest);
+    return { terms, complete: atLatest.length === terms.length, latest };
   }
 
   /** Granted capacity at every member's own instant (R5: grants count inside their window only). */
