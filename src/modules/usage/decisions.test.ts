@@ -3,7 +3,7 @@ import { units } from '../../shared/quantity.js';
 import { decide } from '../entitlements/decision.js';
 import type { EffectiveTerms } from '../entitlements/model.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberTerms } from './decisions.js';
-import { outcomeRuns } from './engine.js';
+import { outcomeRuns } from './receipts.js';
 
 function terms(changes: Partial<EffectiveTerms> = {}): EffectiveTerms {
   return {

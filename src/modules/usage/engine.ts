@@ -4,6 +4,7 @@ import { BadInputError, IdempotencyKeyReusedError } from '../../shared/errors.js
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import type { AuditInput } from '../audit/model.js';
 import type { AuditLog } from '../audit/repository.js';
+import { capacityOf } from '../entitlements/decision.js';
 import type { EffectiveTerms } from '../entitlements/model.js';
 import { hourKey, isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
@@ -13,15 +14,14 @@ import { eventId, samePayload } from './idempotency.js';
 import type {
   CounterChange,
   DecisionReason,
-  OutcomeRun,
   PendingEntry,
   PostingDoc,
   UsageEventCommand,
   UsageEventDoc,
   UsageReceiptView,
 } from './model.js';
-import { replayableAuditId, type UsageLedger } from './repository.js';
-import { capacityOf } from '../entitlements/decision.js';
+import { duplicateAuditEntry, hasOutcome, outcomeOf, outcomeRuns, postingAuditEntries, receiptOf } from './receipts.js';
+import type { UsageLedger } from './repository.js';
 import type { Decide, GrantedCapacity, OpenTerms, TermsResolver } from './terms.js';
 
 /**
@@ -32,10 +32,10 @@ import type { Decide, GrantedCapacity, OpenTerms, TermsResolver } from './terms.
  *   1. insert the posting RESERVED, with a lease        (the unit of work and recovery)
  *   2. insert the events; the unique _id turns retries into duplicates
  *   3. one guarded counter update per posting           ($inc + $push pending entry)
- *   4. publish the counter change to hooks              (alerts' exactly-once point)
- *   5. audit entries with deterministic ids             (a replay cannot duplicate them)
- *   6. mark the posting POSTED, fenced on owner+attempt
- *   7. pull the pending entry
+ *   4. together: the counter change to hooks            (alerts' exactly-once point)
+ *      and audit entries with deterministic ids         (a replay cannot duplicate them)
+ *   5. mark the posting POSTED, fenced on owner+attempt
+ *   6. pull the pending entry
  *
  * A crash between any two writes leaves the posting RESERVED; once its lease expires, the
  * next touch (a retry) or the sweeper takes it over (attempt + 1) and resumes from step 3,
@@ -688,20 +688,6 @@ function accessRefusal(terms: EffectiveTerms): DecisionReason {
   return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
 }
 
-/**
- * Outcomes as runs of consecutive members. A run never spans a gap (the seq of an event
- * that turned out to be a duplicate), so last − first + 1 is always its number of events.
- */
-export function outcomeRuns(decisions: readonly MemberDecision[]): OutcomeRun[] {
-  const runs: OutcomeRun[] = [];
-  for (const { seq, outcome, reason } of [...decisions].sort((a, b) => a.seq - b.seq)) {
-    const last = runs.at(-1);
-    if (last && last.last === seq - 1 && last.outcome === outcome && last.reason === reason) last.last = seq;
-    else runs.push({ first: seq, last: seq, outcome, reason });
-  }
-  return runs;
-}
-
 /** Whether usage from `used` on, counting every member, goes beyond an included amount. */
 function beyondIncluded(terms: readonly MemberTerms[], used: Micros): boolean {
   let running = used;
@@ -710,98 +696,6 @@ function beyondIncluded(terms: readonly MemberTerms[], used: Micros): boolean {
     if (member.terms.hasAccess && member.terms.included !== null && running > member.terms.included) return true;
   }
   return false;
-}
-
-function hasOutcome(posting: PostingDoc, event: UsageEventDoc): boolean {
-  return posting.outcomes?.some((run) => run.first <= event.seq && event.seq <= run.last) ?? false;
-}
-
-/** A receipt from a settled posting; `as` DUPLICATE for a retry of an event already recorded. */
-export function receiptOf(posting: PostingDoc, event: UsageEventDoc, as: 'DUPLICATE' | null): UsageReceiptView {
-  const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
-  if (posting.state !== 'POSTED' || !run) throw new Error(`event ${event._id} has no outcome on posting ${posting._id}`);
-  return {
-    idempotencyKey: event.idempotencyKey,
-    status: as ?? run.outcome,
-    originalStatus: as ? run.outcome : null,
-    reason: run.reason,
-    accountId: event.accountId,
-    feature: event.feature,
-    quantity: toMicros(event.quantity),
-    timestamp: event.timestamp,
-    late: posting.late ?? false,
-  };
-}
-
-function outcomeOf(receipt: UsageReceiptView) {
-  return receipt.originalStatus ?? (receipt.status === 'REJECTED' ? 'REJECTED' : 'ACCEPTED');
-}
-
-/**
- * R10 for a posting: one entry for what was counted and one for what was refused. A
- * single event is its own target; a batch group is audited as one entry listing its keys
- * (the events themselves are the per-event ledger, kept for the retention period).
- */
-function postingAuditEntries(posting: PostingDoc, events: UsageEventDoc[], settlement: Settlement): AuditInput[] {
-  if (events.length === 0) return [];
-  const bySeq = new Map(events.map((event) => [event.seq, event]));
-  const accepted = settlement.decisions.filter((d) => d.outcome === 'ACCEPTED');
-  const rejected = settlement.decisions.filter((d) => d.outcome === 'REJECTED');
-  const single = events.length === 1 ? events[0]! : null;
-  const target = single ? { targetType: 'UsageEvent', targetId: single.idempotencyKey } : { targetType: 'UsagePosting', targetId: posting._id };
-  const base = { actor: posting.actor, requestId: posting.requestId, accountId: posting.accountId, at: posting.receivedAt, ...target };
-  const entries: AuditInput[] = [];
-  const describe = (decision: MemberDecision) => {
-    const event = bySeq.get(decision.seq)!;
-    return {
-      idempotencyKey: event.idempotencyKey,
-      quantity: toMicros(event.quantity),
-      timestamp: event.timestamp,
-      reason: decision.reason,
-    };
-  };
-  if (accepted.length > 0) {
-    entries.push({
-      ...base,
-      id: replayableAuditId(posting.receivedAt, posting._id, 'usage.accepted'),
-      action: 'usage.accepted',
-      before: settlement.before === null ? null : { used: settlement.before },
-      after: {
-        feature: posting.feature,
-        counterId: posting.counterId,
-        late: settlement.late,
-        used: settlement.before === null ? null : settlement.before + settlement.inc,
-        ...(single
-          ? describe(accepted[0]!)
-          : { quantity: settlement.inc, events: accepted.length, idempotencyKeys: accepted.map((d) => bySeq.get(d.seq)!.idempotencyKey) }),
-      },
-    });
-  }
-  if (rejected.length > 0) {
-    entries.push({
-      ...base,
-      id: replayableAuditId(posting.receivedAt, posting._id, 'usage.rejected'),
-      action: 'usage.rejected',
-      after: single ? { feature: posting.feature, ...describe(rejected[0]!) } : { feature: posting.feature, events: rejected.map(describe) },
-    });
-  }
-  return entries;
-}
-
-/** "Count once, keep both receipts" (R7): every DUPLICATE receipt handed out is audited. */
-function duplicateAuditEntry(receipt: UsageReceiptView, origin: RequestOrigin, index: number, total: number): AuditInput {
-  return {
-    actor: origin.actor,
-    requestId: origin.requestId,
-    accountId: receipt.accountId,
-    action: 'usage.duplicate',
-    targetType: 'UsageEvent',
-    targetId: receipt.idempotencyKey,
-    after: {
-      ...receipt,
-      ...(total > 1 ? { batchIndex: index } : {}),
-    },
-  };
 }
 
 function sleep(ms: number): Promise<void> {
