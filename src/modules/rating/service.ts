@@ -134,6 +134,7 @@ export class RatingService {
       return this.repeatFinalize(winner, caller);
     }
     await this.deps.audit.recordMany([finalizedEntry(doc)], { replay: true });
+    this.deps.logger.info({ invoiceId: id, total: doc.total, amountDue: doc.amountDue, currency: doc.currency }, 'invoice finalized');
     return doc;
   }
 
