@@ -7,12 +7,12 @@ import type { EntitlementView } from '../entitlements/decision.js';
 import type { GrantedSource } from '../entitlements/granted.js';
 import type { EffectiveTerms } from '../entitlements/model.js';
 import type { Period } from '../entitlements/periods.js';
-import { hourStart } from '../usage/counters.js';
-import { clustersOf, compareBurnOrder, grantedInPeriod, simulateBurn, standingIn, type BurnGrant, type BurnLedger, type BurnLine, type PeriodBurn } from './burn.js';
+import { compareBurnOrder, grantedInPeriod, standingIn, type BurnLedger, type BurnLine, type PeriodBurn } from './burn.js';
+import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
 import type { GrantDoc, GrantStatus } from './model.js';
-import { grantId, pairKey, type CounterHours, type GrantRepository, type PairKey } from './repository.js';
+import { grantId, pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
-import { decisionWindow, grantWindow, HOUR_MS, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
+import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
 
 /** Who is acting, for the grant and the audit trail. */
 export interface Actor {
@@ -52,9 +52,6 @@ export interface GrantPeriodBurnView {
   remainingAtEnd: Micros;
 }
 
-/** Merged terms at an instant, sharing loaders across the calls of one operation. */
-export type TermsAt = (requests: readonly PairKey[], at: Date) => Promise<EffectiveTerms[]>;
-
 export interface GrantServiceDeps {
   repository: GrantRepository;
   audit: AuditLog;
@@ -87,18 +84,6 @@ export interface GrantServiceDeps {
  */
 const SETTLE_MARGIN_MS = 1_000;
 
-/** What one simulation is asked for: a pair's grants, which of them matter, up to which period. */
-interface LedgerRequest {
-  pair: PairKey;
-  grants: readonly GrantDoc[];
-  /** Grants whose burn is needed; only their clusters are simulated. */
-  interest: ReadonlySet<string>;
-  /** Usage up to this instant matters: clusters starting later and periods starting later are skipped. */
-  until: Date;
-  /** The included amount of one period, already known from terms in hand. */
-  known?: { periodStart: Date; included: Micros | null };
-}
-
 /**
  * Credit grants (R5): issuing and voiding them, their figures, and the `granted` part of
  * capacity that the entitlements module (checks, views) and the usage module (the HARD
@@ -116,10 +101,15 @@ interface LedgerRequest {
  * timestamp; a void makes every later decision treat the grant as over from the start
  * of the void's hour, and waits for the requests that decided with it before fixing how
  * much of that hour it covered (see `void`). So every unit a HARD check let through on
- * a grant is a unit that grant burns, and capacity never drops below what was used.
+ * a grant is a unit that grant burns, and an expiry or a void never turns covered units
+ * into overage (a closed grant keeps adding what it burned in the period).
  */
 export class GrantService implements GrantedSource {
-  constructor(private readonly deps: GrantServiceDeps) {}
+  private readonly ledgers: BurnLedgers;
+
+  constructor(private readonly deps: GrantServiceDeps) {
+    this.ledgers = new BurnLedgers({ repository: deps.repository, openTerms: deps.openTerms });
+  }
 
   // ---- capacity (GrantedSource) ---------------------------------------------------------
 
@@ -155,7 +145,7 @@ export class GrantService implements GrantedSource {
         known: { periodStart: plan.period.start, included: plan.entry.included },
       });
     }
-    const ledgers = requests.size > 0 ? await this.ledgers([...requests.values()]) : new Map<string, BurnLedger>();
+    const ledgers = requests.size > 0 ? await this.ledgers.load([...requests.values()]) : new Map<string, BurnLedger>();
     return plans.map((plan) => {
       if (!plan) return 0n;
       const ledger = ledgers.get(pairKey(plan.entry)) ?? null;
@@ -374,7 +364,7 @@ export class GrantService implements GrantedSource {
     const requests = [...byPair.values()]
       .filter((docs) => docs.some((doc) => !only || only.has(doc._id)))
       .map((docs) => ({ pair: docs[0]!, grants: docs, interest: new Set(docs.filter((doc) => !only || only.has(doc._id)).map((doc) => doc._id)), until: now }));
-    const ledgers = await this.ledgers(requests);
+    const ledgers = await this.ledgers.load(requests);
     return wanted.map((doc) => viewOf(doc, ledgers.get(pairKey(doc))?.burned.get(doc._id) ?? 0n, now));
   }
 
@@ -398,7 +388,7 @@ export class GrantService implements GrantedSource {
       const window = grantWindow(grant);
       return !isEmptyWindow(window) && (period.end === null || window.start < period.end) && (window.end === null || window.end > period.start);
     });
-    const ledger = (await this.ledgers([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(pairKey(pair));
+    const ledger = (await this.ledgers.load([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(pairKey(pair));
     const burn: PeriodBurn | undefined = ledger?.periods.find((candidate) => candidate.start.getTime() === period.start.getTime());
     const burnedBefore = (id: string) =>
       (ledger?.periods ?? []).filter((candidate) => candidate.start < period.start).reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
@@ -431,96 +421,6 @@ export class GrantService implements GrantedSource {
     const containing = counters.find((counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd));
     return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
   }
-
-  // ---- simulation -------------------------------------------------------------------------
-
-  /**
-   * Burn ledgers for several pairs: one counters query for all of them, then the included
-   * amount of each period from the terms in force (R3: an included amount applies to the
-   * whole period): now for the period containing now, otherwise at the period's last
-   * counted hour, when the account demonstrably had access.
-   */
-  private async ledgers(requests: readonly LedgerRequest[]): Promise<Map<string, BurnLedger>> {
-    const now = new Date();
-    const plans = requests.map((request) => {
-      const grants = request.grants.map(toBurnGrant);
-      const clusters = clustersOf(grants).filter(
-        (cluster) => cluster.start <= request.until && cluster.grants.some((grant) => request.interest.has(grant.id)),
-      );
-      return { request, clusters, grants: clusters.flatMap((cluster) => cluster.grants) };
-    });
-    const spans = plans
-      .filter((plan) => plan.clusters.length > 0)
-      .map((plan) => ({ ...plan.request.pair, from: plan.clusters[0]!.start, through: plan.request.until }));
-    const counters = groupByPair(await this.deps.repository.countersFor(spans));
-
-    const periodsOf = plans.map((plan) => {
-      const inCluster = (counter: CounterHours) =>
-        plan.clusters.some(
-          (cluster) => (cluster.end === null || counter.periodStart < cluster.end) && (counter.periodEnd === null || counter.periodEnd > cluster.start),
-        );
-      return (counters.get(pairKey(plan.request.pair)) ?? []).filter((counter) => counter.periodStart <= plan.request.until && inCluster(counter));
-    });
-    const included = await this.includedAmounts(plans.map((plan, i) => ({ request: plan.request, counters: periodsOf[i]! })), now);
-
-    const ledgers = new Map<string, BurnLedger>();
-    plans.forEach((plan, i) => {
-      const periods = periodsOf[i]!.map((counter) => ({
-        counterId: counter._id,
-        start: counter.periodStart,
-        end: counter.periodEnd,
-        included: included.get(counter._id) ?? null,
-        hours: counter.hours,
-      }));
-      ledgers.set(pairKey(plan.request.pair), simulateBurn(plan.grants, periods));
-    });
-    return ledgers;
-  }
-
-  private async includedAmounts(
-    entries: ReadonlyArray<{ request: LedgerRequest; counters: readonly CounterHours[] }>,
-    now: Date,
-  ): Promise<Map<string, Micros | null>> {
-    const included = new Map<string, Micros | null>();
-    const byInstant = new Map<number, Array<{ counterId: string; pair: PairKey }>>();
-    for (const { request, counters } of entries) {
-      for (const counter of counters) {
-        if (request.known && counter.periodStart.getTime() === request.known.periodStart.getTime()) {
-          included.set(counter._id, request.known.included);
-          continue;
-        }
-        const instant = includedInstant(counter, now).getTime();
-        byInstant.set(instant, [...(byInstant.get(instant) ?? []), { counterId: counter._id, pair: request.pair }]);
-      }
-    }
-    if (byInstant.size === 0) return included;
-    const termsAt = this.deps.openTerms();
-    await Promise.all(
-      [...byInstant].map(async ([instant, wanted]) => {
-        const terms = await termsAt(
-          wanted.map(({ pair }) => pair),
-          new Date(instant),
-        );
-        wanted.forEach(({ counterId }, i) => included.set(counterId, terms[i]?.included ?? null));
-      }),
-    );
-    return included;
-  }
-}
-
-function toBurnGrant(doc: GrantDoc): BurnGrant & { doc: GrantDoc } {
-  return {
-    doc,
-    id: doc._id,
-    amount: doc.amount,
-    priority: doc.priority,
-    effectiveAt: doc.effectiveAt,
-    expiresAt: doc.expiresAt,
-    issuedAt: doc.issuedAt,
-    window: grantWindow(doc),
-    decisionWindow: decisionWindow(doc),
-    cuts: [doc.startCut, doc.voidCut].filter((cut): cut is NonNullable<typeof cut> => cut !== null),
-  };
 }
 
 function viewOf(doc: GrantDoc, burned: Micros, now: Date): GrantView {
@@ -538,19 +438,6 @@ function viewOf(doc: GrantDoc, burned: Micros, now: Date): GrantView {
   return { doc, window, burned, remaining, status };
 }
 
-/**
- * The instant whose terms give a period's included amount: now for the current period,
- * else the end of its last counted hour (inside the period), when usage was accepted and
- * the account therefore had access.
- */
-function includedInstant(counter: Pick<CounterHours, 'periodStart' | 'periodEnd' | 'hours'>, now: Date): Date {
-  if (counter.periodStart <= now && (counter.periodEnd === null || now < counter.periodEnd)) return now;
-  const keys = Object.keys(counter.hours).sort();
-  const last = keys.at(-1);
-  const lastEnd = last ? hourStart(last).getTime() + HOUR_MS : counter.periodStart.getTime() + 1;
-  return new Date(Math.min(lastEnd, counter.periodEnd?.getTime() ?? Infinity, now.getTime()) - 1);
-}
-
 function maxZero(value: Micros): Micros {
   return value > 0n ? value : 0n;
 }
@@ -559,15 +446,6 @@ function uniquePairs(entries: readonly PairKey[]): PairKey[] {
   const pairs = new Map<string, PairKey>();
   for (const entry of entries) pairs.set(pairKey(entry), { accountId: entry.accountId, feature: entry.feature });
   return [...pairs.values()];
-}
-
-function groupByPair<T extends PairKey>(docs: readonly T[]): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const doc of docs) {
-    const key = pairKey(doc);
-    groups.set(key, [...(groups.get(key) ?? []), doc]);
-  }
-  return groups;
 }
 
 /** A grant as the audit trail shows it: the stored facts plus the window they give. */
