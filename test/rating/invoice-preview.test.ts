@@ -168,12 +168,20 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
     ]);
   });
 
-  it('charges the month before the upgrade on growth alone', async () => {
+  it('charges the month before the upgrade on growth alone, grace usage as overage', async () => {
+    // Growth is HARD at 10M with 100,000 of grace: 10,050,500 calls are allowed, 50,500 beyond → 51 blocks.
+    const calls = (quantity: string) => recordUsageOk(app, { accountId: 'acct_4821', feature: 'api_calls', quantity, idempotencyKey: key(), timestamp: '2026-03-10T00:00:00Z' });
+    expect((await calls('10000000')).reason).toBe('INCLUDED');
+    expect((await calls('50500')).reason).toBe('WITHIN_GRACE');
     const march = await invoicePreviewOk(app, 'ctr_4821', '2026-02-28T00:00:00Z');
-    expect(table(march)).toEqual([['BASE_FEE', null, '1', '499.00', '499.00']]);
-    expect(march.usage.map((usage: any) => [usage.feature, usage.included, usage.used])).toEqual([
-      ['api_calls', '10000000', '0'],
-      ['bulk_export', '50000', '0'],
+    expect(table(march)).toEqual([
+      ['BASE_FEE', null, '1', '499.00', '499.00'],
+      ['OVERAGE', 'api_calls', '51', '0.20', '10.20'],
+    ]);
+    expect(march.total).toBe('509.20');
+    expect(march.usage.map((usage: any) => [usage.feature, usage.included, usage.granted, usage.used, usage.overage])).toEqual([
+      ['api_calls', '10000000', '0', '10050500', '50500'],
+      ['bulk_export', '50000', '0', '0', '0'],
     ]);
   });
 
