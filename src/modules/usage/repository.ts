@@ -17,8 +17,9 @@ export const usageIndexes: CollectionIndexes[] = [
   {
     collection: EVENTS,
     // _id is the idempotency index. Events are written 1,000 at a time, so they carry the
-    // one secondary index recovery and reconciliation need, and nothing else.
-    indexes: [{ key: { postingId: 1, seq: 1 }, name: 'by_posting' }],
+    // one secondary index recovery and reconciliation need, and nothing else: a single
+    // field (a posting's at most 1,000 members are sorted by seq in memory).
+    indexes: [{ key: { postingId: 1 }, name: 'by_posting_id' }],
   },
   {
     collection: POSTINGS,
@@ -69,7 +70,8 @@ export class UsageLedger {
   }
 
   async membersOf(postingId: string): Promise<UsageEventDoc[]> {
-    return this.events.find({ postingId }).sort({ seq: 1 }).toArray();
+    const events = await this.events.find({ postingId }).toArray();
+    return events.sort((a, b) => a.seq - b.seq);
   }
 
   /** The pre-image of the first counter update that matches, or what was found instead. */
