@@ -58,6 +58,7 @@ describe('periods and late events (R8)', () => {
     // Rating (issue 8) finalises a period by stamping its counter; set it directly here.
     await app.database.db.collection('usage_counters').updateOne({ _id: closedCounter as never }, { $set: { finalizedAt: new Date() } });
 
+    expect(await app.services.usage.isPeriodFinal(closedCounter)).toBe(true);
     const late = await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '3', idempotencyKey: key(), timestamp: new Date(earlier.getTime() + 1_000).toISOString() });
     expect(late).toMatchObject({ status: 'ACCEPTED', late: true });
     const onTime = await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });

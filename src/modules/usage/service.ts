@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import type { AuditLog } from '../audit/repository.js';
-import { CounterReader } from './counters.js';
+import { CounterReader, isPeriodFinal } from './counters.js';
 import { decide as entitlementDecide } from '../entitlements/decision.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
 import { FaultInjector } from './faults.js';
@@ -127,6 +127,11 @@ export class UsageService {
   /** Rating (issue 8): a period's invoice became final; later events there are `late` (R8). */
   markPeriodFinal(counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null }, at?: Date): Promise<void> {
     return this.ledger.markPeriodFinal(counter, at);
+  }
+
+  /** Whether rating has finalised this counter's period (R8: later events there are late). */
+  async isPeriodFinal(counterId: string): Promise<boolean> {
+    return isPeriodFinal(await this.ledger.counter(counterId));
   }
 
   /** Postings flagged late for a counter: the events to re-rate (R8). */
