@@ -28,7 +28,7 @@ import { UsageService } from './usage/service.js';
 import { termsTimeline } from './usage/timeline.js';
 import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
-import { alertIndexes, alertResolvers, createAlerts } from './alerts/index.js';
+import { alertIndexes, alertResolvers, createAlerts, followContractWrites } from './alerts/index.js';
 import { grantCoverageFrom } from './rating/grant-coverage.js';
 import { lateUsageFrom } from './rating/late-usage.js';
 import { InvoiceRepository, invoiceIndexes } from './rating/repository.js';
@@ -49,7 +49,8 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   const contracts = new ContractRepository(db);
   const catalogRepository = new CatalogRepository(db);
   const catalog = new CatalogService(catalogRepository, audit);
-  const contractAdmin = new ContractService(contracts, catalogRepository, audit);
+  // Contract writes change terms now: thresholds are re-evaluated and live balances pushed (R3, R9).
+  const contractAdmin = followContractWrites(new ContractService(contracts, catalogRepository, audit), (accountId) => alerts.onTermsChanged(accountId), logger);
   // Credit grants (R5): the `granted` part of capacity, for checks and enforcement alike.
   // Its dependencies on entitlements and alerts are closures, called only after wiring.
   const grants: GrantService = new GrantService({
@@ -76,6 +77,12 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     counters: new CounterReader(db),
     // A live balance is the entitlement view, recomputed when the balance feed says so.
     loadBalance: async (accountId, feature) => (await entitlements.entitlements([{ accountId, feature }], new Date()))[0] ?? null,
+    accountEntitlements: async (accountId) => {
+      const now = new Date();
+      const sources = entitlements.newSources();
+      const features = await entitlements.featuresOfAccount(await sources.contractsByAccount.load(accountId), now, sources);
+      return entitlements.entitlements(features.map((feature) => ({ accountId, feature })), now, sources);
+    },
   });
   const usage = new UsageService({
     db,

@@ -6,7 +6,8 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signToken, startTestInstance, uniqueDbName, type TestInstance } from '../support/harness.js';
-import { alertingAccount, defineMeteredFeature, use } from './fixtures.js';
+import { gql } from '../support/fixtures.js';
+import { alertingAccount, defineMeteredFeature, SET_INCLUDED, use } from './fixtures.js';
 import { collect, liveClient, settle, waitFor, type Collected } from './live-client.js';
 
 const ENTITLEMENT_UPDATED = /* GraphQL */ `
@@ -71,6 +72,15 @@ describe('entitlementUpdated', () => {
     await waitFor(() => onA.events.length >= 1 && onB.events.length >= 1, 3_000, 'updates on both instances');
     expect(onA.events.at(-1)).toEqual(expected);
     expect(onB.events.at(-1)).toEqual(expected);
+  });
+
+  it('pushes the balance after a contract change, with no usage at all', async () => {
+    const account = await alertingAccount(a);
+    await use(a, account, '30');
+    const updates = await subscribe(b, account.accountId);
+    await gql(a, SET_INCLUDED, { contractId: account.contractId, input: { feature: 'api_calls', included: '60' } });
+    await waitFor(() => updates.events.some((update) => update.entitlement.capacity === '60'), 3_000, 'the new capacity');
+    expect(updates.events.at(-1).entitlement).toMatchObject({ used: '30', capacity: '60', remaining: '30', percentUsed: 50 });
   });
 
   it('coalesces a burst to about 10 updates a second and always ends with the final state', async () => {

@@ -96,6 +96,8 @@ export async function useBatch(instance: TestInstance, account: AlertingAccount,
 export const SET_INCLUDED = `mutation ($contractId: ID!, $input: EntitlementOverrideInput!) {
   setEntitlementOverride(contractId: $contractId, input: $input) { id } }`;
 
+export const SET_STATUS = `mutation ($contractId: ID!, $status: ContractStatus!) { setContractStatus(contractId: $contractId, status: $status) { id } }`;
+
 export const ISSUE_GRANT = `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id amount } }`;
 
 export const ACCOUNT_ALERTS = `query ($id: ID!, $feature: ID, $first: Int) {

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
 import { gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
-import { ACCOUNT_ALERTS, alertingAccount, defineMeteredFeature, FEATURE, ISSUE_GRANT, SET_INCLUDED, use, useBatch } from './fixtures.js';
+import { ACCOUNT_ALERTS, alertingAccount, defineMeteredFeature, FEATURE, ISSUE_GRANT, SET_INCLUDED, SET_STATUS, use, useBatch } from './fixtures.js';
 import { collect, liveClient, settle, USAGE_ALERTS, waitFor } from './live-client.js';
 
 let allotment: TestInstance;
@@ -132,6 +132,36 @@ describe('usageAlerts over graphql-ws', () => {
       [80, '165', '200'],
       [90, '185', '200'],
     ]);
+  });
+
+  it('fires at once the thresholds a downgrade puts usage past, and only those', async () => {
+    const account = await alertingAccount(allotment);
+    const alerts = await subscribeAlerts(account.accountId);
+    await use(allotment, account, '70');
+
+    // 70 of 80 is 87.5 %: 80 is reached without any usage crossing it.
+    await gql(allotment, SET_INCLUDED, { contractId: account.contractId, input: { feature: FEATURE, included: '80' } });
+    await waitFor(() => alerts.events.length >= 1, 3_000, 'the 80 of the downgrade');
+    await use(allotment, account, '2'); // 90 %
+    await waitFor(() => alerts.events.length >= 2, 3_000, 'the 90');
+    await settle();
+    expect(alerts.events.map((alert) => [alert.threshold, alert.used, alert.capacity])).toEqual([
+      [80, '70', '80'],
+      [90, '72', '80'],
+    ]);
+  });
+
+  it('neither re-arms nor fires when a contract is suspended and reactivated', async () => {
+    const account = await alertingAccount(allotment);
+    const alerts = await subscribeAlerts(account.accountId);
+    await use(allotment, account, '85');
+    await waitFor(() => alerts.events.length >= 1, 3_000, 'the 80');
+
+    await gql(allotment, SET_STATUS, { contractId: account.contractId, status: 'SUSPENDED' });
+    await gql(allotment, SET_STATUS, { contractId: account.contractId, status: 'ACTIVE' });
+    await use(allotment, account, '1');
+    await settle();
+    expect(alerts.events.map((alert) => alert.threshold)).toEqual([80]);
   });
 
   it('starts fresh in a new period', async () => {

@@ -70,16 +70,17 @@ describe('LatestValueQueue', () => {
     const reader = (async () => {
       for await (const _value of queue) emittedAt.push(performance.now());
     })();
+    const started = performance.now();
     for (let n = 0; n < 50; n++) {
       queue.offer('k', n);
       await sleep(4);
     }
     await sleep(60);
+    const elapsed = performance.now() - started;
     await queue.return();
     await reader;
-    const gaps = emittedAt.slice(1).map((t, i) => t - emittedAt[i]!);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(35);
-    expect(emittedAt.length).toBeLessThanOrEqual(Math.ceil((50 * 4 + 60) / 40) + 2);
+    // Emissions are >= 40 ms apart within the run, however the reader's wake-ups jitter.
+    expect(emittedAt.length).toBeLessThanOrEqual(Math.floor(elapsed / 40) + 1);
   });
 });
 

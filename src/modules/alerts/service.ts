@@ -1,6 +1,7 @@
 import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import { maxMicros, toMicros, type Micros } from '../../shared/quantity.js';
+import type { EntitlementView } from '../entitlements/decision.js';
 import type { CounterReader } from '../usage/counters.js';
 import { alertId, parseCounterId, type AlertDoc, type BalanceChangeDoc, type CounterChange } from './model.js';
 import type { AlertRepository } from './repository.js';
@@ -9,6 +10,8 @@ import { crossedThresholds, reachedThresholds, thresholdsToRearm } from './thres
 export interface AlertServiceOptions {
   /** How long a live-balance feed row is kept before the sweeper deletes it. */
   balanceRetentionMs?: number;
+  /** Every entitlement of an account now (the entitlements module's views), for onTermsChanged. */
+  accountEntitlements?: (accountId: string) => Promise<EntitlementView[]>;
 }
 
 /**
@@ -45,6 +48,7 @@ interface FiringPoint {
  */
 export class AlertService {
   private readonly balanceRetentionMs: number;
+  private readonly accountEntitlements: AlertServiceOptions['accountEntitlements'];
   /** Set by the module wiring once the live side exists. */
   localDelivery: LocalDelivery | undefined;
   private balanceQueue: BalanceChangeDoc[] = [];
@@ -57,6 +61,7 @@ export class AlertService {
     options: AlertServiceOptions = {},
   ) {
     this.balanceRetentionMs = options.balanceRetentionMs ?? 10 * 60_000;
+    this.accountEntitlements = options.accountEntitlements;
   }
 
   /**
@@ -127,6 +132,31 @@ export class AlertService {
     }
     await this.publishBalanceChange(accountId, feature, counterId);
     return rearmed;
+  }
+
+  /**
+   * Re-evaluates an account's thresholds after its terms changed now (a plan change, an
+   * override, a status change: R3 "thresholds are re-evaluated"): capacity that grew
+   * re-arms what usage is below again, capacity that shrank fires what usage has reached
+   * (once, as ever). Every feature's live balance is pushed too. Without access there is
+   * no capacity, so a suspension neither re-arms nor fires anything.
+   */
+  async onTermsChanged(accountId: string): Promise<void> {
+    if (!this.accountEntitlements) throw new Error('AlertService.onTermsChanged needs the accountEntitlements dependency');
+    for (const view of await this.accountEntitlements(accountId)) {
+      const { terms, used, capacity } = view;
+      const measurable = terms.featureType === 'METERED' && terms.hasAccess && terms.counterId && terms.period && capacity !== null && capacity > 0n;
+      if (!measurable) {
+        await this.publishBalanceChange(accountId, terms.feature, terms.counterId);
+        continue;
+      }
+      await this.rearm(terms.counterId!, used, capacity, terms.thresholds);
+      const due = reachedThresholds(used, capacity, terms.thresholds);
+      if (due.length > 0) {
+        const { start, end } = terms.period!;
+        await this.fire({ accountId, feature: terms.feature, counterId: terms.counterId!, periodStart: start, periodEnd: end, used, capacity }, due);
+      }
+    }
   }
 
   /**

@@ -54,6 +54,8 @@ describe('reached and re-armed thresholds', () => {
     // 950 of 1000 (95 %) becomes 950 of 1100 (86 %): 90 and 100 re-arm, 80 stays fired.
     expect(thresholdsToRearm(units(950), units(1100), null)).toEqual([90, 100]);
     expect(thresholdsToRearm(units(950), null, null)).toEqual([]);
+    // A suspended contract has no capacity: nothing re-arms, so reactivation cannot re-fire.
+    expect(thresholdsToRearm(units(950), 0n, null)).toEqual([]);
   });
 
   it('reports a display percentage rounded down to 4 decimals', () => {

@@ -49,7 +49,8 @@ export function reachedThresholds(used: Micros, capacity: Micros | null, thresho
  * Re-arming one that never fired is harmless: it still fires once per epoch.
  */
 export function thresholdsToRearm(used: Micros, capacity: Micros | null, thresholds: readonly number[] | null | undefined): number[] {
-  if (capacity === null) return [];
+  // No capacity (unlimited, or none without access) has no ratio to fall below.
+  if (capacity === null || capacity <= 0n) return [];
   return normalizeThresholds(thresholds).filter((t) => !hasReached(used, capacity, t));
 }
 
