@@ -9,6 +9,9 @@ import { signToken, startTestInstance, uniqueDbName, type TestInstance } from '.
 import { alertingAccount, alertingAccounts, defineMeteredFeature, FEATURE, use } from './fixtures.js';
 import { gql } from '../support/fixtures.js';
 import { collect, liveClient, settle, USAGE_ALERTS, waitFor, type Collected } from './live-client.js';
+import { LiveUpdates } from '../../src/modules/alerts/live.js';
+import { AlertRepository } from '../../src/modules/alerts/repository.js';
+import { createLogger } from '../../src/logger.js';
 
 let a: TestInstance;
 let b: TestInstance;
@@ -73,6 +76,35 @@ describe('across two instances', () => {
     await settle();
     for (const subscriptions of subscribers.values()) {
       for (const { events } of subscriptions) expect(events.map((alert) => alert.threshold)).toEqual([80, 90, 100]);
+    }
+  });
+
+  it('gives an instance polling the feed (no change streams) the same alerts in the same order', async () => {
+    const polling = new LiveUpdates<never>({
+      repository: new AlertRepository(b.database.db),
+      logger: createLogger('silent'),
+      loadBalance: async () => null,
+      feedMode: 'polling',
+      pollIntervalMs: 50,
+    });
+    await polling.start();
+    try {
+      expect(polling.feedModes).toEqual({ alerts: 'polling', balances: 'polling' });
+      const account = await alertingAccount(a);
+      const queue = polling.hub.subscribeAlerts(account.accountId, null);
+      await Promise.all([use(a, account, '85'), use(b, account, '20')]);
+      await use(a, account, '1');
+      const thresholds: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { value } = await Promise.race([queue.next(), settle(3_000).then(() => ({ value: undefined }))]);
+        if (value?.kind === 'alert') thresholds.push(value.alert.threshold);
+      }
+      expect(thresholds).toEqual([80, 90, 100]);
+      await settle(300);
+      expect(queue.size).toBe(0);
+      await queue.return();
+    } finally {
+      await polling.stop();
     }
   });
 

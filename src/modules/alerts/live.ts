@@ -23,18 +23,22 @@ export interface LiveUpdatesOptions<V> {
  * subscribers, and the sweeper of expired balance-feed rows.
  *
  * Delivery guarantee (documented in the README):
- * - Every alert stored after a subscription is registered is pushed to it exactly once,
- *   whichever instance stored it and whichever instance the subscriber is connected to.
- *   Alerts of one counter arrive in threshold order; every subscriber sees the same order.
- * - The feed is MongoDB itself, so it survives instance crashes: an alert is stored before
- *   the usage mutation answers, and recovery re-runs the evaluation for a crashed one.
- * - A subscription is live-only: alerts stored while a client was disconnected are read
- *   with `Account.alerts`. A subscriber more than `alertQueueBound` alerts behind is ended
- *   with an error rather than buffered without bound.
- * - Latency: a change stream delivers in a few milliseconds on any instance; the polling
- *   fallback adds up to `pollIntervalMs` (250 ms by default).
- * - Live balances are coalesced: at most one update per `balanceIntervalMs` (100 ms) per
- *   subscription, and the last state is always delivered.
+ * - Every alert stored while a subscription is open is pushed to it exactly once,
+ *   whichever instance stored it and whichever instance holds the socket. (One stored just
+ *   before the subscription was registered may be pushed too.)
+ * - Per counter (account, feature, period) alerts arrive in threshold order: 80 is stored
+ *   before anyone stores 90, the feed is in commit order, and the write path hands lower
+ *   thresholds stored elsewhere to local subscribers before its own.
+ * - Nothing is lost to a crash: the alert is stored before the usage mutation answers,
+ *   and usage recovery re-runs the evaluation (idempotently) for a crashed request.
+ * - Subscriptions are live only: alerts stored while a client was disconnected, or while
+ *   its instance restarted, are read with `Account.alerts`. A subscriber more than
+ *   `alertQueueBound` (1,000) alerts behind is ended with an error, not buffered.
+ * - Latency: on the instance that stored it, an alert is pushed before the mutation's
+ *   response is sent. Other instances get it from the change stream within milliseconds;
+ *   with the polling fallback, within `pollIntervalMs` (250 ms) plus one query.
+ * - Live balances are coalesced: at most one recomputation per 100 ms per (account,
+ *   feature) and one update per 100 ms per subscription; the last state always arrives.
  */
 export class LiveUpdates<V> {
   readonly hub: LiveHub<V>;

@@ -51,7 +51,8 @@ export class AlertService {
   private readonly accountEntitlements: AlertServiceOptions['accountEntitlements'];
   /** Set by the module wiring once the live side exists. */
   localDelivery: LocalDelivery | undefined;
-  private balanceQueue: BalanceChangeDoc[] = [];
+  /** Feed rows waiting for this tick's insertMany, one per (account, feature): the latest. */
+  private balanceQueue = new Map<string, BalanceChangeDoc>();
   private balanceFlush: Promise<void> | undefined;
 
   constructor(
@@ -169,10 +170,10 @@ export class AlertService {
     const at = new Date();
     const change: BalanceChangeDoc = { _id: new ObjectId(), accountId, feature, counterId, at, expiresAt: new Date(at.getTime() + this.balanceRetentionMs) };
     this.localDelivery?.balanceChanged(change);
-    this.balanceQueue.push(change);
+    this.balanceQueue.set(`${accountId}|${feature}`, change);
     this.balanceFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const changes = this.balanceQueue;
-      this.balanceQueue = [];
+      const changes = [...this.balanceQueue.values()];
+      this.balanceQueue.clear();
       this.balanceFlush = undefined;
       return this.repository.insertBalanceChanges(changes);
     });
