@@ -8,7 +8,7 @@ import { capacityOf } from '../entitlements/decision.js';
 import type { EffectiveTerms } from '../entitlements/model.js';
 import { hourKey, isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
-import type { FaultInjector, WritePoint } from './faults.js';
+import { InjectedFault, type FaultInjector, type WritePoint } from './faults.js';
 import type { CounterHooks } from './hooks.js';
 import { eventId, samePayload } from './idempotency.js';
 import type {
@@ -29,17 +29,18 @@ import type { Decide, GrantedCapacity, OpenTerms, TermsResolver } from './terms.
  *
  * A request becomes postings, one per counter it touches. Each posting goes:
  *
- *   1. insert the posting RESERVED, with a lease        (the unit of work and recovery)
- *   2. insert the events; the unique _id turns retries into duplicates
- *   3. one guarded counter update per posting           ($inc + $push pending entry)
- *   4. together: the counter change to hooks            (alerts' exactly-once point)
+ *   1. insert the posting RESERVED with a lease (the unit of work and of recovery) and,
+ *      together, its events, whose unique _id turns retries into duplicates
+ *   2. one guarded counter update per posting           ($inc + $push pending entry)
+ *   3. together: the counter change to hooks            (alerts' exactly-once point)
  *      and audit entries with deterministic ids         (a replay cannot duplicate them)
- *   5. mark the posting POSTED, fenced on owner+attempt
- *   6. pull the pending entry
+ *   4. mark the posting POSTED, fenced on owner+attempt; answer the request
+ *   5. pull the pending entry (housekeeping, off the request path)
  *
  * A crash between any two writes leaves the posting RESERVED; once its lease expires, the
- * next touch (a retry) or the sweeper takes it over (attempt + 1) and resumes from step 3,
- * adopting the increment if a previous attempt's entry is already in `pending`.
+ * next touch (a retry) or the sweeper takes it over (attempt + 1) and resumes from step 2,
+ * adopting the increment if a previous attempt's entry is already in `pending`. Events
+ * written without their posting were never counted; a retry records them afresh.
  *
  * Where this departs from SPEC §6, and why:
  * - The lease and outcome live on the posting, not on each event: settling a batch is
@@ -116,6 +117,7 @@ const LAST_SEEN_CAPACITY = 10_000;
 export class UsageEngine {
   /** The last `used` this instance saw per counter: a first guess for HARD batches, never trusted. */
   private readonly lastSeenUsed = new Map<string, Micros>();
+  private readonly pulls = new Set<Promise<void>>();
 
   constructor(private readonly deps: EngineDeps) {}
 
@@ -161,10 +163,10 @@ export class UsageEngine {
     // Granted capacity does not depend on which events turn out to be duplicates: it is
     // fetched while the posting and the events are written.
     const prepared = this.prepareTerms(postings, members);
-    await this.insertPostings(postings);
-    this.fault('posting.reserved', postings);
-
-    const collided = await this.ledger.insertEvents(members.map((member) => member.doc));
+    // The postings and their events are written together. If the process dies with the
+    // events written and not their posting, those events were never counted: a retry finds
+    // them without a posting once a lease has passed and records them afresh (awaitPosting).
+    const [, collided] = await Promise.all([this.insertPostings(postings), this.ledger.insertEvents(members.map((member) => member.doc))]);
     this.fault('events.inserted', postings);
 
     const stored = collided.size > 0 ? await this.loadStored([...collided].map((position) => members[position]!.doc._id)) : new Map();
@@ -196,8 +198,8 @@ export class UsageEngine {
     const duplicateAudit: AuditInput[] = [];
     const storedFinal = await this.awaitPostings([...new Set(storedDuplicates.map(({ stored: doc }) => doc.postingId))]);
     for (const { member, stored: doc } of storedDuplicates) {
-      const posting = storedFinal.get(doc.postingId)!;
-      if (hasOutcome(posting, doc)) receipts[member.index] = receiptOf(posting, doc, 'DUPLICATE');
+      const posting = storedFinal.get(doc.postingId);
+      if (posting && hasOutcome(posting, doc)) receipts[member.index] = receiptOf(posting, doc, 'DUPLICATE');
       else orphans.push({ member, doc });
     }
     if (orphans.length > 0) {
@@ -247,13 +249,22 @@ export class UsageEngine {
     return { ...before, attempt: before.attempt + 1, lease };
   }
 
-  /** Waits for a posting to be POSTED, taking it over if its owner's lease expires. */
-  async awaitPosting(postingId: string): Promise<PostingDoc> {
+  /**
+   * Waits for a posting to be POSTED, taking it over if its owner's lease expires. Null
+   * when it never came to exist: its writer died after writing the events but not the
+   * posting (they are written together), so those events were never counted.
+   */
+  async awaitPosting(postingId: string): Promise<PostingDoc | null> {
     const deadline = Date.now() + 3 * this.deps.leaseMs + 10_000;
     let delay = 5;
     for (;;) {
       const posting = await this.ledger.postings.findOne({ _id: postingId });
-      if (!posting) throw new Error(`usage posting ${postingId} not found`);
+      if (!posting) {
+        if (postingCreatedAt(postingId) + this.deps.leaseMs < Date.now()) return null;
+        await sleep(delay);
+        delay = Math.min(delay * 2, 100);
+        continue;
+      }
       if (posting.state === 'POSTED') return posting;
       if (posting.lease.expiresAt.getTime() < Date.now()) {
         const taken = await this.takeOver(postingId, posting.attempt);
@@ -285,16 +296,36 @@ export class UsageEngine {
       this.deps.faults.after('audit.written', posting.accountId);
       const final = await this.markPosted(posting, settlement);
       this.deps.faults.after('posting.posted', posting.accountId);
-      if (settlement.appliedAs && posting.counterId) {
-        await this.ledger.pullPending(posting.counterId, settlement.appliedAs);
-        this.deps.faults.after('pending.pulled', posting.accountId);
-      }
+      if (settlement.appliedAs && posting.counterId) this.pullLater(posting.counterId, settlement.appliedAs, posting.accountId);
       return { posting, final };
     } catch (error) {
       if (!(error instanceof LeaseLost)) throw error;
       this.deps.logger.warn({ postingId: posting._id, origin: origin.requestId }, 'usage posting was taken over; awaiting its outcome');
-      return { posting, final: await this.awaitPosting(posting._id) };
+      const final = await this.awaitPosting(posting._id);
+      if (!final) throw new Error(`usage posting ${posting._id} vanished after a takeover`);
+      return { posting, final };
     }
+  }
+
+  /**
+   * Step 6 off the request path: once POSTED the outcome is final and the entry is only
+   * housekeeping (a later update of the counter is unaffected by it). If it fails, the
+   * sweeper pulls the entry a lease later.
+   */
+  private pullLater(counterId: string, entryId: string, accountId: string): void {
+    const pull: Promise<void> = this.ledger
+      .pullPending(counterId, entryId)
+      .then(() => this.deps.faults.after('pending.pulled', accountId))
+      .catch((error: unknown) => {
+        if (!(error instanceof InjectedFault)) this.deps.logger.warn({ err: error, counterId, entryId }, 'pulling a settled pending entry failed; the sweeper will');
+      })
+      .finally(() => this.pulls.delete(pull));
+    this.pulls.add(pull);
+  }
+
+  /** Waits for pulls still in flight (before the database closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.pulls]);
   }
 
   /** Steps 3 (counter) of a posting: decides its members and applies the increment once. */
@@ -551,7 +582,9 @@ export class UsageEngine {
   private plan(commands: readonly UsageEventCommand[], originals: number[], terms: EffectiveTerms[], origin: RequestOrigin) {
     const lease = { owner: this.newLeaseOwner(), expiresAt: new Date(Date.now() + this.deps.leaseMs) };
     const expiresAt = new Date(origin.receivedAt.getTime() + this.deps.retentionDays * 86_400_000);
-    const prefix = randomUUID();
+    // The creation time leads the id: a retry that finds events without their posting can
+    // tell a writer still at work from one that died (see awaitPosting).
+    const prefix = `${origin.receivedAt.getTime().toString(36)}-${randomUUID()}`;
     const byGroup = new Map<string, PostingDoc>();
     const members: Member[] = [];
     const seqs = new Map<string, number>();
@@ -622,7 +655,7 @@ export class UsageEngine {
 
   private async awaitPostings(ids: string[]): Promise<Map<string, PostingDoc>> {
     const postings = await Promise.all(ids.map((id) => this.awaitPosting(id)));
-    return new Map(postings.map((posting) => [posting._id, posting]));
+    return new Map(postings.flatMap((posting) => (posting ? [[posting._id, posting] as const] : [])));
   }
 
   private async duplicateReceipt(command: UsageEventCommand, stored: UsageEventDoc, origin: RequestOrigin): Promise<UsageReceiptView> {
@@ -632,17 +665,17 @@ export class UsageEngine {
       );
     }
     const posting = await this.awaitPosting(stored.postingId);
-    if (!hasOutcome(posting, stored)) return (await this.recordOrphansAgain([stored], [command], origin))[0]!;
+    if (!posting || !hasOutcome(posting, stored)) return (await this.recordOrphansAgain([stored], [command], origin))[0]!;
     const receipt = receiptOf(posting, stored, 'DUPLICATE');
     await this.deps.audit.recordMany([duplicateAuditEntry(receipt, origin, 0, 1)]);
     return receipt;
   }
 
   /**
-   * Events whose posting was settled without them: their writer stalled past its lease
-   * between inserting the posting and inserting them, and a recoverer settled the posting
-   * empty. They were never counted (a stale increment is undone by the sweeper), so they
-   * are removed and recorded afresh, once.
+   * Events that were never counted: their posting was never written (the writer died
+   * between the two inserts), or it was settled without them (the writer stalled past its
+   * lease and a recoverer settled it empty; a stale increment is undone by the sweeper).
+   * They are removed and recorded afresh, once.
    */
   private async recordOrphansAgain(orphans: UsageEventDoc[], commands: UsageEventCommand[], origin: RequestOrigin): Promise<UsageReceiptView[]> {
     this.deps.logger.warn({ events: orphans.map((event) => event._id) }, 're-recording events orphaned by a stalled writer');
@@ -686,6 +719,12 @@ function assertRecordable(command: UsageEventCommand, terms: EffectiveTerms, pos
 
 function accessRefusal(terms: EffectiveTerms): DecisionReason {
   return terms.access === 'ENTITLED' ? 'NOT_ENTITLED' : terms.access;
+}
+
+/** When a posting id was minted (its base-36 prefix); 0 for ids without one (old enough). */
+function postingCreatedAt(postingId: string): number {
+  const time = Number.parseInt(postingId.slice(0, postingId.indexOf('-')), 36);
+  return Number.isFinite(time) ? time : 0;
 }
 
 /** Whether usage from `used` on, counting every member, goes beyond an included amount. */

@@ -6,9 +6,7 @@
  * and `after` is a resolved no-op.
  */
 export const WRITE_POINTS = [
-  /** The posting (the unit of work and its lease) is inserted RESERVED. */
-  'posting.reserved',
-  /** The events are inserted (insertOne / insertMany). */
+  /** The posting (RESERVED, with its lease) and its events are inserted, together. */
   'events.inserted',
   /** The guarded counter update ($inc used + hour bucket, $push pending). */
   'counter.updated',
@@ -16,7 +14,7 @@ export const WRITE_POINTS = [
   'audit.written',
   /** The posting is marked POSTED (fenced on lease owner and attempt). */
   'posting.posted',
-  /** The posting's pending entry is pulled from the counter. */
+  /** The posting's pending entry is pulled from the counter (after the response). */
   'pending.pulled',
   /** Recovery took over an expired lease. */
   'posting.taken-over',

@@ -154,7 +154,8 @@ export class UsageService {
     this.sweeper.start();
   }
 
-  stopSweeper(): Promise<void> {
-    return this.sweeper.stop();
+  async stopSweeper(): Promise<void> {
+    await this.sweeper.stop();
+    await this.engine.drain();
   }
 }
