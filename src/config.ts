@@ -26,6 +26,12 @@ const EnvSchema = z
     USAGE_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
     /** How long idempotency keys and raw events are kept (R7). */
     RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(400),
+    /**
+     * How instances follow each other's alerts and balance changes: `auto` uses change
+     * streams on a replica set or sharded cluster and polls elsewhere; `change-stream`
+     * tries them on any server (falling back to polling if refused); `polling` never does.
+     */
+    LIVE_FEED: z.enum(['auto', 'change-stream', 'polling']).default('auto'),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
@@ -58,6 +64,7 @@ export interface Config {
   auth: AuthConfig;
   usageLeaseMs: number;
   retentionDays: number;
+  liveFeed: 'auto' | 'change-stream' | 'polling';
 }
 
 export class ConfigError extends Error {}
@@ -85,5 +92,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth,
     usageLeaseMs: e.USAGE_LEASE_SECONDS * 1000,
     retentionDays: e.RETENTION_DAYS,
+    liveFeed: e.LIVE_FEED,
   };
 }

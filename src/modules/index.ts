@@ -83,6 +83,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       const features = await entitlements.featuresOfAccount(await sources.contractsByAccount.load(accountId), now, sources);
       return entitlements.entitlements(features.map((feature) => ({ accountId, feature })), now, sources);
     },
+    live: { feedMode: config.liveFeed },
   });
   const usage = new UsageService({
     db,

@@ -4,7 +4,8 @@
  * and many subscriptions release everything when their sockets close.
  */
 import type { Client } from 'graphql-ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startMongoJavaServer, type MongoJavaServer } from '../../src/dev/mongo-java-server.js';
 import { signToken, startTestInstance, uniqueDbName, type TestInstance } from '../support/harness.js';
 import { alertingAccount, alertingAccounts, defineMeteredFeature, FEATURE, use } from './fixtures.js';
 import { gql } from '../support/fixtures.js';
@@ -18,10 +19,16 @@ let b: TestInstance;
 let token: string;
 const clients: Client[] = [];
 
+let ownServer: MongoJavaServer | undefined;
+
 beforeAll(async () => {
-  const dbName = uniqueDbName('fanout');
-  a = await startTestInstance({ dbName });
-  b = await startTestInstance({ dbName });
+  // Instances here follow each other through change streams. The embedded stand-in
+  // rescans its whole oplog for every open stream on every write, so on the stand-in this
+  // file gets a fresh server of its own instead of the one the whole run has written to.
+  if (inject('mongoEngine') === 'mongo-java-server') ownServer = await startMongoJavaServer({ logger: createLogger('silent') });
+  const options = { dbName: uniqueDbName('fanout'), mongodbUri: ownServer?.uri, env: { LIVE_FEED: 'change-stream' } };
+  a = await startTestInstance(options);
+  b = await startTestInstance(options);
   await defineMeteredFeature(a);
   token = await signToken({ scope: 'entitlements:read' });
 });
@@ -32,6 +39,7 @@ afterEach(async () => {
 afterAll(async () => {
   await a?.stop();
   await b?.stop();
+  await ownServer?.stop();
 });
 
 const listeners = (instance: TestInstance) => instance.services.live.hub.listenerCounts().alerts;
@@ -51,6 +59,7 @@ async function subscribe(instance: TestInstance, accountId: string): Promise<Col
 
 describe('across two instances', () => {
   it('delivers an alert stored on instance A to a subscriber on instance B', async () => {
+    expect(b.services.live.feedModes).toEqual({ alerts: 'change-stream', balances: 'change-stream' });
     const account = await alertingAccount(a);
     const onB = await subscribe(b, account.accountId);
     await use(a, account, '81');

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Client } from 'graphql-ws';
 import { gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
@@ -31,6 +31,13 @@ async function subscribeAlerts(accountId: string, options: { token?: string; fea
   await waitFor(() => hub().listenerCounts().alerts === before + 1, 3_000, 'subscription registered');
   return subscription;
 }
+
+describe('following other instances', () => {
+  it('polls by default on a server that is not a replica set (the embedded stand-in)', () => {
+    if (inject('mongoEngine') !== 'mongo-java-server') return;
+    expect(allotment.services.live.feedModes).toEqual({ alerts: 'polling', balances: 'polling' });
+  });
+});
 
 describe('usageAlerts over graphql-ws', () => {
   it('pushes 80, 90 and 100 exactly once each as usage climbs', async () => {

@@ -50,7 +50,9 @@ export function uniqueDbName(prefix = 't'): string {
  * A real Allotment instance on a free port against the shared test database server.
  * Two instances given the same `dbName` share one database, like two pods would.
  */
-export async function startTestInstance(options: { dbName?: string; auth?: 'hs256' | 'open'; env?: Record<string, string> } = {}): Promise<TestInstance> {
+export async function startTestInstance(
+  options: { dbName?: string; auth?: 'hs256' | 'open'; env?: Record<string, string>; /** Another database server than the shared one. */ mongodbUri?: string } = {},
+): Promise<TestInstance> {
   const dbName = options.dbName ?? uniqueDbName();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -64,7 +66,7 @@ export async function startTestInstance(options: { dbName?: string; auth?: 'hs25
   const instance = await startAllotment({
     config,
     logger: createLogger(config.logLevel),
-    mongodbUri: inject('mongoUri'),
+    mongodbUri: options.mongodbUri ?? inject('mongoUri'),
     clientOptions: { monitorCommands: true },
   });
   instance.database.client.on('commandStarted', (event) => commands.push(event));

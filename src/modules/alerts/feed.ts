@@ -79,16 +79,17 @@ export class InsertFeed<T extends { _id: unknown }> {
   /**
    * Resolves once the feed is established: inserts from then on will be delivered.
    * `through` reads the collection over another client (the app gives feeds their own, so
-   * long-polling getMores never hold request connections or count as request traffic).
+   * long-polling getMores never hold request connections or count as request traffic);
+   * `mode` overrides the constructor's.
    */
-  async start(through?: Collection<T & Document>): Promise<void> {
+  async start(options: { through?: Collection<T & Document>; mode?: 'auto' | 'polling' } = {}): Promise<void> {
     if (this.state !== 'idle') return;
-    if (through) this.collection = through;
+    if (options.through) this.collection = options.through;
     // Forget ids once no query can return them again: catch-up looks back one overlap
     // from a failure, after at most one retry wait.
     this.pruneTimer = setInterval(() => this.prune(Date.now() - 2 * this.overlapMs - RETRY_MAX_MS), this.overlapMs);
     this.pruneTimer.unref();
-    if (this.options.mode !== 'polling') {
+    if ((options.mode ?? this.options.mode) !== 'polling') {
       const stream = this.open(undefined);
       try {
         // The first round trip opens the cursor; from here on no insert can slip past.
@@ -174,6 +175,12 @@ export class InsertFeed<T extends { _id: unknown }> {
 
   private onChange(change: ChangeStreamDocument, stream: ChangeStream): void {
     this.resumeToken = stream.resumeToken ?? change._id;
+    if (change.operationType === 'invalidate') {
+      // The stream ends (collection dropped, or history gone): resuming after this token
+      // would only invalidate again. Reopen fresh; the catch-up query covers the gap.
+      this.resumeToken = undefined;
+      return;
+    }
     if (change.operationType !== 'insert') return;
     const doc = this.parse(change.fullDocument);
     if (doc && this.markSeen(doc)) this.options.deliver([doc]);
