@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const ALL_SCOPES = 'entitlements:read usage:write grants:write catalog:write contracts:write audit:read usage:reconcile';
@@ -90,5 +91,6 @@ export async function startTestInstance(
 
 /** Commands of the given names (e.g. 'find', 'aggregate') sent since `from`. */
 export function countCommands(instance: TestInstance, names: string[], from = 0): number {
-  return instance.commands.slice(from).filter((event) => names.includes(event.commandName)).length;
+  // Background passes (the usage sweeper) are not the request's round trips.
+  return instance.commands.slice(from).filter((event) => names.includes(event.commandName) && event.command.comment !== SWEEPER_COMMENT).length;
 }
