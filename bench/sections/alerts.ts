@@ -5,9 +5,11 @@
  *
  * Latency: one graphql-ws subscriber per account; each recordUsage crosses exactly one
  * threshold (thresholds every 10 %, usage in steps of 10 %). An alert that reaches the
- * subscriber before the mutation's response counts as 0 ms. Across instances, a second
- * Allotment instance on the same database records the usage. BENCH_ALERT_SAMPLES sets the
- * number of alerts per case (default 300).
+ * subscriber before the mutation's response counts as 0 ms. Across instances, the
+ * subscriber is on a second Allotment instance on the same database, which follows the
+ * first by polling and then by change stream (on the embedded stand-in, change streams
+ * slow down as its oplog grows: see LiveUpdates). BENCH_ALERT_SAMPLES sets the number of
+ * alerts per case (default 300).
  *
  * RSS: a separate Allotment process (so the clients' own memory is not counted) holds
  * 10,000 idle subscriptions over 20 sockets; its resident memory is read from /metrics.
@@ -25,6 +27,8 @@ import { summarize, type BenchContext, type BenchSection } from '../harness.js';
 const THRESHOLDS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
 const IDLE_SUBSCRIPTIONS = 10_000;
 const IDLE_SOCKETS = 20;
+/** LiveUpdates' default poll interval. */
+const POLL_INTERVAL_MS = 250;
 
 const ALERTS = `subscription ($accountId: ID!) { usageAlerts(accountId: $accountId) { id threshold } }`;
 const RECORD = `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`;
@@ -44,13 +48,17 @@ export const alertsSection: BenchSection = {
     const sameInstance = await measureLatency(context, context.allotment.url, context.allotment.url, samples, 'same');
     context.report(describe('same instance', sameInstance));
 
-    const config = loadConfig({ NODE_ENV: 'development', PORT: '0', MONGODB_DB: context.dbName, LOG_LEVEL: 'silent' });
-    const other = await startAllotment({ config, logger: createLogger('silent'), mongodbUri: context.database.uri });
-    try {
-      const across = await measureLatency(context, context.allotment.url, other.url, samples, 'across');
-      context.report(describe('across instances', across));
-    } finally {
-      await other.stop();
+    // The subscriber's instance follows the writer's through the feed: both ways of doing so.
+    for (const feed of ['polling', 'change-stream'] as const) {
+      const config = loadConfig({ NODE_ENV: 'development', PORT: '0', MONGODB_DB: context.dbName, LOG_LEVEL: 'silent', LIVE_FEED: feed });
+      const other = await startAllotment({ config, logger: createLogger('silent'), mongodbUri: context.database.uri });
+      try {
+        const jitter = feed === 'polling' ? POLL_INTERVAL_MS : 0;
+        const across = await measureLatency(context, context.allotment.url, other.url, samples, `across_${feed.replace('-', '_')}`, jitter);
+        context.report(describe(`across, ${other.services.live.feedModes.alerts}`, across));
+      } finally {
+        await other.stop();
+      }
     }
 
     await measureIdleMemory(context);
@@ -80,7 +88,7 @@ interface LatencyRun {
 }
 
 /** Records on `writeUrl`, subscribed on `subscribeUrl`; one crossing per recordUsage, one at a time. */
-async function measureLatency(context: BenchContext, writeUrl: string, subscribeUrl: string, samples: number, tag: string): Promise<LatencyRun> {
+async function measureLatency(context: BenchContext, writeUrl: string, subscribeUrl: string, samples: number, tag: string, jitterMs = 0): Promise<LatencyRun> {
   // The first threshold of each account proves its subscription is live; the rest are samples.
   const accounts = Math.ceil(samples / (THRESHOLDS.length - 1));
   const prefix = `acct_alert_${tag}_${Date.now().toString(36)}`;
@@ -135,6 +143,8 @@ async function measureLatency(context: BenchContext, writeUrl: string, subscribe
       for (let i = 0; i < accounts && latencies.length + lost < samples; i++) {
         const accountId = `${prefix}_${i}`;
         const key = `${accountId}|${THRESHOLDS[step]}`;
+        // A random pause keeps samples from locking onto a poller's phase.
+        if (jitterMs > 0) await sleep(Math.random() * jitterMs);
         const arrived = new Promise<void>((resolve) => (waiting = { key, resolve }));
         const sent = performance.now();
         await record(writeUrl, accountId, `s${step}-${i}`);
@@ -163,7 +173,7 @@ function describe(label: string, run: LatencyRun): string {
   const endToEnd = summarize(run.fromSend);
   const ms = (value: number) => `${value.toFixed(2)} ms`;
   return (
-    `alert latency, ${label.padEnd(17)} n=${run.latencies.length}  after the response: p50 ${ms(latency.p50)}  p99 ${ms(latency.p99)}  max ${ms(latency.max)}` +
+    `alert latency, ${label.padEnd(24)} n=${run.latencies.length}  after the response: p50 ${ms(latency.p50)}  p99 ${ms(latency.p99)}  max ${ms(latency.max)}` +
     ` (${run.beforeResponse} arrived before it)  |  from sending the mutation: p50 ${ms(endToEnd.p50)}  p99 ${ms(endToEnd.p99)}` +
     `${run.lost ? `  ${run.lost} LOST` : ''}`
   );
