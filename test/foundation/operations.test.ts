@@ -69,8 +69,11 @@ describe('readiness follows the database', () => {
 describe('graceful shutdown', () => {
   it('finishes in-flight requests, then refuses new connections', async () => {
     const instance = await startTestInstance();
+    // Stop only once the server holds the request: a connection that has sent nothing yet
+    // is idle, and closing idle connections is exactly what a drain should do.
+    const received = new Promise((resolve) => instance.httpServer.once('request', resolve));
     const inFlight = instance.graphql('{ _service { sdl } }');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await received;
     await instance.stop();
     expect((await inFlight).data?._service.sdl).toContain('Account');
     await expect(fetch(`${instance.url.replace('/graphql', '/healthz')}`)).rejects.toThrow();
