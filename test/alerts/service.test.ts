@@ -111,8 +111,10 @@ describe('rearm', () => {
     await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '95' });
     await a.services.alerts.onCounterChange(c.change(0, 95));
 
-    // 95 of 200 is 47.5 %: all three re-arm (100 had not fired; that is harmless).
-    expect(await a.services.alerts.rearm(c.id, units(95), units(200), [80, 90, 100])).toEqual([80, 90, 100]);
+    // 95 of 200 is 47.5 %: 80 and 90, which fired under 100, re-arm; 100 never fired.
+    expect(await a.services.alerts.rearm(c.id, units(95), units(200), [80, 90, 100])).toEqual([80, 90]);
+    // Nothing fired under a smaller capacity since: a second call re-arms nothing.
+    expect(await a.services.alerts.rearm(c.id, units(95), units(200), [80, 90, 100])).toEqual([]);
     await b.services.alerts.onCounterChange(c.change(95, 170, { capacity: units(200) }));
     expect(await storedThresholds(c.accountId)).toEqual([
       [80, 0],
@@ -121,12 +123,12 @@ describe('rearm', () => {
     ]);
   });
 
-  it('keeps thresholds armed-and-fired that usage is still above, reading the counter for the latest usage', async () => {
+  it('re-arms only thresholds usage is below, reading the counter for the latest usage', async () => {
     const c = counter();
     await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '170' });
     await a.services.alerts.onCounterChange(c.change(0, 95));
-    // The caller saw 95, but the counter already holds 170 (85 % of 200): only 90 and 100 re-arm.
-    expect(await a.services.alerts.rearm(c.id, units(95), units(200), null)).toEqual([90, 100]);
+    // The caller saw 95, but the counter already holds 170 (85 % of 200): only 90 re-arms.
+    expect(await a.services.alerts.rearm(c.id, units(95), units(200), null)).toEqual([90]);
     expect(await a.services.alerts.rearm(c.id, units(95), null, null)).toEqual([]);
   });
 
@@ -156,6 +158,29 @@ describe('rearm', () => {
       [90, 0],
       [90, 1],
     ]);
+  });
+
+  it('does not fire a crossing twice when a re-evaluation without growth races it', async () => {
+    const c = counter();
+    await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '79' });
+    // Usage crosses 80 (and is evaluated) between the re-arm's two counter reads.
+    const collection = (a.services.alerts as any).counters.collection;
+    let reads = 0;
+    const original = collection.findOne.bind(collection);
+    (collection as any).findOne = async (...args: any[]) => {
+      const result = await original(...(args as [any]));
+      if (++reads === 1) {
+        await collection.updateOne({ _id: c.id }, { $set: { used: units(81) } });
+        await b.services.alerts.evaluate(c.change(79, 81));
+      }
+      return result;
+    };
+    try {
+      await a.services.alerts.rearm(c.id, units(79), units(100), null);
+    } finally {
+      delete (collection as any).findOne;
+    }
+    expect(await storedThresholds(c.accountId)).toEqual([[80, 0]]);
   });
 
   it('re-arms on the spot when a crossing finds its alert stored under a smaller capacity', async () => {

@@ -1,4 +1,4 @@
-import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import { type Collection, type Db, type Filter } from 'mongodb';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import { armId, parseAlertDoc, type AlertDoc, type ArmDoc, type BalanceChangeDoc } from './model.js';
 
@@ -45,27 +45,6 @@ export class AlertRepository {
     return epochs;
   }
 
-  /** Moves each threshold to a new epoch (an atomic $inc, so concurrent re-arms both count). */
-  async bumpEpochs(counterId: string, thresholds: readonly number[]): Promise<void> {
-    await Promise.all(
-      thresholds.map(async (threshold) => {
-        const update = () =>
-          this.arms.updateOne(
-            { _id: armId(counterId, threshold) },
-            { $inc: { epoch: 1 }, $set: { updatedAt: new Date() }, $setOnInsert: { counterId, threshold } },
-            { upsert: true },
-          );
-        try {
-          await update();
-        } catch (error) {
-          // Two first-time upserts raced: the loser's retry finds the document and $incs it.
-          if (!isDuplicateKeyError(error)) throw error;
-          await update();
-        }
-      }),
-    );
-  }
-
   /**
    * Moves one threshold from epoch `from` to `from + 1` unless someone already moved it,
    * and returns the epoch now current: racing callers all end up on the same one.
@@ -88,6 +67,11 @@ export class AlertRepository {
   async alertById(id: string): Promise<AlertDoc | null> {
     const doc = await this.alerts.findOne({ _id: id });
     return doc ? parseAlertDoc(doc) : null;
+  }
+
+  async alertsByIds(ids: readonly string[]): Promise<AlertDoc[]> {
+    if (ids.length === 0) return [];
+    return (await this.alerts.find({ _id: { $in: [...ids] } }).toArray()).map(parseAlertDoc);
   }
 
   /** Inserts an alert; false when that id already exists (it fired before). */

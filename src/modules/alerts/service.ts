@@ -105,34 +105,39 @@ export class AlertService {
   }
 
   /**
-   * Re-arms a counter's thresholds after its capacity grew (a grant, an upgrade): each
-   * threshold that usage is now below moves to a new arm epoch, so its next crossing
-   * fires again (R9). Called by the grants and contract paths; returns the thresholds
-   * re-armed. Also publishes a balance change, since capacity is part of the balance.
+   * Re-arms a counter's thresholds after its capacity grew (a grant, an upgrade): a
+   * threshold re-arms when its alert in the current epoch fired under a smaller capacity
+   * and usage is now below it (R9); it moves to a new arm epoch, so its next crossing has
+   * a new alert id. Thresholds that never fired, or fired under this capacity, are left
+   * alone, so calling this for a change that did not grow anything is harmless. Returns
+   * the thresholds re-armed, and publishes a balance change (capacity is part of it).
    *
-   * Usage racing with the re-arm is handled by reading the counter on both sides of the
-   * epoch bump: a crossing whose evaluation read the old epoch (and found it fired)
-   * happened before the second read, which then fires it in the new epoch.
+   * Usage racing with the re-arm is covered by reading the counter on both sides of the
+   * epoch move: a crossing of the new capacity judged on terms read before the grant
+   * shows up in the second reading, which fires it in the new epoch (the id makes a
+   * concurrent firing of the same crossing a no-op).
    */
   async rearm(counterId: string, used: Micros, newCapacity: Micros | null, thresholds?: readonly number[] | null): Promise<number[]> {
     const { accountId, feature } = parseCounterId(counterId);
     const counterBefore = await this.readCounter(counterId);
     // Counters only grow within a period: the later of the two readings is the truth.
     const usedNow = maxMicros(used, counterBefore?.used ?? 0n);
-    const rearmed = thresholdsToRearm(usedNow, newCapacity, thresholds);
+    const below = thresholdsToRearm(usedNow, newCapacity, thresholds);
+    const epochs = await this.repository.epochs(counterId, below);
+    const current = await this.repository.alertsByIds(below.map((t) => alertId(counterId, t, epochs.get(t) ?? 0)));
+    const rearmed = current.filter((alert) => newCapacity !== null && alert.capacity < newCapacity).map((alert) => alert.threshold);
     if (rearmed.length > 0) {
-      await this.repository.bumpEpochs(counterId, rearmed);
+      // Compare-and-set from the epoch read: concurrent re-arms move it once, not twice.
+      await Promise.all(rearmed.map((t) => this.repository.advanceEpoch(counterId, t, epochs.get(t) ?? 0)));
       const counterAfter = await this.readCounter(counterId);
       if (counterAfter && newCapacity !== null) {
         const due = reachedThresholds(counterAfter.used, newCapacity, rearmed);
-        if (due.length > 0) {
-          await this.fire({ accountId, feature, counterId, ...counterAfter, capacity: newCapacity }, due);
-        }
+        if (due.length > 0) await this.fire({ accountId, feature, counterId, ...counterAfter, capacity: newCapacity }, due);
       }
       this.logger.debug({ counterId, rearmed }, 'thresholds re-armed');
     }
     await this.publishBalanceChange(accountId, feature, counterId);
-    return rearmed;
+    return rearmed.sort((a, b) => a - b);
   }
 
   /**
