@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countCommands, signToken, startTestInstance, type TestInstance } from '../support/harness.js';
+import { countCommands, requestCommands, signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import {
   ACCOUNT_ENTITLEMENT,
   ACCOUNT_ENTITLEMENTS,
@@ -275,7 +275,7 @@ describe('checkEntitlements', () => {
     ]).flat();
     const before = allotment.commands.length;
     const { checkEntitlements } = await gql(allotment, CHECKS, { checks });
-    const commands = allotment.commands.slice(before).map((event) => event.commandName);
+    const commands = requestCommands(allotment, before).map((event) => event.commandName);
 
     expect(checkEntitlements).toHaveLength(100);
     expect(checkEntitlements[0]).toMatchObject({ accountId: 'acct_bulk_0', feature: 'api_calls', allowed: true, capacity: '1000000', requested: '5' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, publishPlan, upsertContract } from '../support/fixtures.js';
-import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, key, recordBatch } from '../support/usage-fixtures.js';
 import { DAY, floorHour, iso, issueGrantOk, monthly } from './fixtures.js';
 
@@ -12,10 +12,10 @@ beforeAll(async () => {
 });
 afterAll(() => allotment.stop());
 
-/** find commands sent since `from`, by collection. */
+/** The request's find commands sent since `from`, by collection. */
 function findsByCollection(from: number): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const event of allotment.commands.slice(from)) {
+  for (const event of requestCommands(allotment, from)) {
     if (event.commandName !== 'find' && event.commandName !== 'aggregate') continue;
     const collection = String(event.command[event.commandName]);
     counts[collection] = (counts[collection] ?? 0) + 1;

@@ -89,8 +89,12 @@ export async function startTestInstance(
   };
 }
 
+/** Commands sent since `from`, without background passes (the usage sweeper), which are not a request's round trips. */
+export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
+  return instance.commands.slice(from).filter((event) => event.command.comment !== SWEEPER_COMMENT);
+}
+
 /** Commands of the given names (e.g. 'find', 'aggregate') sent since `from`. */
 export function countCommands(instance: TestInstance, names: string[], from = 0): number {
-  // Background passes (the usage sweeper) are not the request's round trips.
-  return instance.commands.slice(from).filter((event) => names.includes(event.commandName) && event.command.comment !== SWEEPER_COMMENT).length;
+  return requestCommands(instance, from).filter((event) => names.includes(event.commandName)).length;
 }
