@@ -1,4 +1,6 @@
+import type DataLoader from 'dataloader';
 import type { Collection, Db } from 'mongodb';
+import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import type { ContractDoc } from './model.js';
 
@@ -9,11 +11,20 @@ export const contractIndexes: CollectionIndexes = {
   indexes: [{ key: { accountId: 1, startsAt: 1 }, name: 'by_account' }],
 };
 
+const byStartThenId = (a: ContractDoc, b: ContractDoc) => a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+
 export class ContractRepository {
   readonly collection: Collection<ContractDoc>;
+  /** Every entitlement decision starts here: concurrent requests share one query. */
+  private readonly byAccount: DataLoader<string, ContractDoc[], string>;
 
   constructor(db: Db) {
     this.collection = db.collection<ContractDoc>(CONTRACTS);
+    this.byAccount = coalescedReader(async (accountIds) => {
+      const found = new Map<string, ContractDoc[]>(accountIds.map((id) => [id, []]));
+      for (const doc of await this.collection.find({ accountId: { $in: [...new Set(accountIds)] } }).toArray()) found.get(doc.accountId)?.push(doc);
+      return accountIds.map((id) => found.get(id)!);
+    });
   }
 
   /** One `find` for any number of ids (DataLoader batches into this). */
@@ -23,9 +34,6 @@ export class ContractRepository {
 
   /** One `find` for the contracts of any number of accounts, oldest first. */
   async findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
-    return this.collection
-      .find({ accountId: { $in: [...accountIds] } })
-      .sort({ startsAt: 1, _id: 1 })
-      .toArray();
+    return (await loadAll(this.byAccount, [...new Set(accountIds)])).flat().sort(byStartThenId);
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import DataLoader from 'dataloader';
+import type DataLoader from 'dataloader';
 import type { Collection, Db, Filter } from 'mongodb';
+import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { hourKey, type CounterDoc, type CounterReader } from '../usage/counters.js';
@@ -49,9 +50,10 @@ export interface CounterSpan extends PairKey {
 export class GrantRepository {
   readonly collection: Collection<GrantDoc>;
   /**
-   * Coalesces the lookups made in one tick into one query, and caches nothing: the usage
-   * engine asks once per distinct event instant, so a batch of events with their own
-   * timestamps costs one query, while a grant issued or voided a moment ago is always seen.
+   * Coalesces the lookups made in one turn of the event loop, by any request, into one
+   * query, and caches nothing: the usage engine asks once per distinct event instant, so a
+   * batch of events with their own timestamps costs one query, while a grant issued or
+   * voided a moment ago is always seen.
    */
   private readonly byPair: DataLoader<string, GrantDoc[], string>;
 
@@ -60,7 +62,7 @@ export class GrantRepository {
     private readonly counters: CounterReader,
   ) {
     this.collection = db.collection<GrantDoc>(GRANTS);
-    this.byPair = new DataLoader(async (keys) => this.queryPairs(keys.map(splitPairKey)), { cache: false });
+    this.byPair = coalescedReader(async (keys) => this.queryPairs(keys.map(splitPairKey)));
   }
 
   /** False when the id exists already (an idempotent retry, or a concurrent one). */
@@ -78,14 +80,10 @@ export class GrantRepository {
     return this.collection.findOne({ _id: id });
   }
 
-  /** Every grant of the given pairs (in one query with whatever else is asked in this tick). */
+  /** Every grant of the given pairs (in one query with whatever else is asked in this turn). */
   async findForPairs(pairs: readonly PairKey[]): Promise<GrantDoc[]> {
     if (pairs.length === 0) return [];
-    const found = await this.byPair.loadMany([...new Set(pairs.map(pairKey))]);
-    return found.flatMap((docs) => {
-      if (docs instanceof Error) throw docs;
-      return docs;
-    });
+    return (await loadAll(this.byPair, [...new Set(pairs.map(pairKey))])).flat();
   }
 
   private async queryPairs(pairs: readonly PairKey[]): Promise<GrantDoc[][]> {

@@ -1,4 +1,6 @@
+import type DataLoader from 'dataloader';
 import type { Collection, Db } from 'mongodb';
+import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import type { PendingEntry } from './model.js';
@@ -62,17 +64,22 @@ export function hourStart(key: string): Date {
 
 export class CounterReader {
   readonly collection: Collection<CounterDoc>;
+  /** Balances are read by every check: concurrent requests share one query. */
+  private readonly usedById: DataLoader<string, Micros, string>;
 
   constructor(db: Db) {
     this.collection = db.collection<CounterDoc>(COUNTERS);
+    this.usedById = coalescedReader(async (ids) => {
+      const used = new Map<string, Micros>();
+      for (const doc of await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { used: 1 } }).toArray()) used.set(doc._id, toMicros(doc.used));
+      return ids.map((id) => used.get(id) ?? 0n);
+    });
   }
 
   /** Used amounts for many counters in one query; counters never written read as 0. */
   async usedByIds(ids: readonly string[]): Promise<Map<string, Micros>> {
-    const used = new Map<string, Micros>(ids.map((id) => [id, 0n]));
-    if (ids.length === 0) return used;
-    const docs = await this.collection.find({ _id: { $in: [...ids] } }, { projection: { used: 1 } }).toArray();
-    for (const doc of docs) used.set(doc._id, toMicros(doc.used));
-    return used;
+    const unique = [...new Set(ids)];
+    const used = await loadAll(this.usedById, unique);
+    return new Map(unique.map((id, i) => [id, used[i]!]));
   }
 }
