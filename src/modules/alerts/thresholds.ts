@@ -1,18 +1,18 @@
 import type { Micros } from '../../shared/quantity.js';
+import { DEFAULT_THRESHOLDS } from '../catalog/model.js';
 
-/**
+/*
  * Threshold arithmetic for R9, in integers only: usage has reached threshold `t` percent
  * of `capacity` when `used × 100 ≥ t × capacity`. No ratio is ever computed as a float, so
  * "exactly 80 %" is 80 % however the units are split.
  */
-export const DEFAULT_ALERT_THRESHOLDS: readonly number[] = [80, 90, 100];
 
 /**
  * Thresholds worth evaluating: the configured ones (or the defaults), deduplicated and
  * ascending. Non-integers and negatives are dropped defensively; the catalog validates.
  */
 export function normalizeThresholds(thresholds: readonly number[] | null | undefined): number[] {
-  const source = thresholds ?? DEFAULT_ALERT_THRESHOLDS;
+  const source = thresholds ?? DEFAULT_THRESHOLDS;
   return [...new Set(source.filter((t) => Number.isSafeInteger(t) && t >= 0))].sort((a, b) => a - b);
 }
 

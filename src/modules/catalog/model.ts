@@ -52,4 +52,4 @@ export interface PlanVersionDoc {
   publishedBy: string;
 }
 
-export const DEFAULT_THRESHOLDS = [80, 90, 100];
+export const DEFAULT_THRESHOLDS: readonly number[] = [80, 90, 100];
