@@ -34,7 +34,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.dispose()));
-  await waitFor(() => balanceListeners(a) + balanceListeners(b) === 0, 3_000, 'listeners released');
+  await waitFor(() => balanceListeners(a) + balanceListeners(b) === 0, 10_000, 'listeners released');
 });
 afterAll(async () => {
   await a?.stop();
@@ -48,7 +48,7 @@ async function subscribe(instance: TestInstance, accountId: string, options: { t
   clients.push(client);
   const before = balanceListeners(instance);
   const updates = collect<any>(client, ENTITLEMENT_UPDATED, { accountId, features: options.features }, 'entitlementUpdated');
-  await waitFor(() => balanceListeners(instance) === before + 1, 3_000, 'subscription registered');
+  await waitFor(() => balanceListeners(instance) === before + 1, 10_000, 'subscription registered');
   return updates;
 }
 
@@ -86,7 +86,7 @@ describe('entitlementUpdated', () => {
     await use(a, account, '30');
     const updates = await subscribe(b, account.accountId);
     await gql(a, SET_INCLUDED, { contractId: account.contractId, input: { feature: 'api_calls', included: '60' } });
-    await waitFor(() => updates.events.some((update) => update.entitlement.capacity === '60'), 3_000, 'the new capacity');
+    await waitFor(() => updates.events.some((update) => update.entitlement.capacity === '60'), 10_000, 'the new capacity');
     expect(updates.events.at(-1).entitlement).toMatchObject({ used: '30', capacity: '60', remaining: '30', percentUsed: 50 });
   });
 
@@ -97,7 +97,7 @@ describe('entitlementUpdated', () => {
     const started = performance.now();
     // 40 changes from both instances at once.
     await Promise.all(Array.from({ length: 40 }, (_, i) => use(i % 2 ? a : b, account, '1')));
-    await waitFor(() => updates.events.at(-1)?.entitlement.used === '40', 3_000, 'the final state');
+    await waitFor(() => updates.events.at(-1)?.entitlement.used === '40', 10_000, 'the final state');
     await settle(400);
 
     expect(updates.events.at(-1).entitlement.used).toBe('40');
@@ -114,13 +114,13 @@ describe('entitlementUpdated', () => {
     const client = liveClient(a.wsUrl, customer);
     clients.push(client);
     const refused = collect<any>(client, ENTITLEMENT_UPDATED, { accountId: account.accountId }, 'entitlementUpdated');
-    await waitFor(() => refused.errorPayloads.length > 0, 3_000, 'refusal');
+    await waitFor(() => refused.errorPayloads.length > 0, 10_000, 'refusal');
     expect(refused.errorPayloads[0]?.errors[0]?.extensions?.code).toBe('FORBIDDEN');
 
     await subscribe(a, account.accountId);
     await subscribe(a, account.accountId, { features: ['api_calls'] });
     expect(balanceListeners(a)).toBe(2);
     await Promise.all(clients.splice(0).map((socket) => socket.dispose()));
-    await waitFor(() => balanceListeners(a) === 0, 3_000, 'listeners released');
+    await waitFor(() => balanceListeners(a) === 0, 10_000, 'listeners released');
   });
 });

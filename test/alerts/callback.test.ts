@@ -63,16 +63,16 @@ describe('usageAlerts over the HTTP callback protocol', () => {
       }),
     });
     expect(response.status).toBe(200);
-    await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 1, 3_000, 'the callback subscription');
+    await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 1, 10_000, 'the callback subscription');
     expect(received.find((message) => message.id === id)?.action).toBe('check');
 
     await use(allotment, account, '95');
     const nexts = () => received.filter((message) => message.id === id && message.action === 'next');
-    await waitFor(() => nexts().length >= 2, 3_000, 'two next callbacks');
+    await waitFor(() => nexts().length >= 2, 10_000, 'two next callbacks');
     expect(nexts().map((message) => message.payload?.data?.usageAlerts?.threshold)).toEqual([80, 90]);
     expect(nexts().every((message) => message.verifier === 'v-123')).toBe(true);
 
     forgotten.add(id);
-    await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 0, 3_000, 'the listener to be released after a 404');
+    await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 0, 10_000, 'the listener to be released after a 404');
   });
 });

@@ -53,7 +53,7 @@ function client(instance: TestInstance): Client {
 async function subscribe(instance: TestInstance, accountId: string): Promise<Collected<any>> {
   const before = listeners(instance);
   const alerts = collect<any>(client(instance), USAGE_ALERTS, { accountId }, 'usageAlerts');
-  await waitFor(() => listeners(instance) === before + 1, 3_000, 'subscription registered');
+  await waitFor(() => listeners(instance) === before + 1, 10_000, 'subscription registered');
   return alerts;
 }
 
@@ -63,9 +63,9 @@ describe('across two instances', () => {
     const account = await alertingAccount(a);
     const onB = await subscribe(b, account.accountId);
     await use(a, account, '81');
-    await waitFor(() => onB.events.length >= 1, 3_000, 'the alert on B');
+    await waitFor(() => onB.events.length >= 1, 10_000, 'the alert on B');
     await use(a, account, '30');
-    await waitFor(() => onB.events.length >= 3, 3_000, '90 and 100 on B');
+    await waitFor(() => onB.events.length >= 3, 10_000, '90 and 100 on B');
     await settle();
     expect(onB.events.map((alert) => alert.threshold)).toEqual([80, 90, 100]);
   });
@@ -122,9 +122,9 @@ describe('across two instances', () => {
     const abrupt = client(b);
     collect<any>(abrupt, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
     collect<any>(abrupt, USAGE_ALERTS, { accountId: account.accountId, features: [FEATURE] }, 'usageAlerts');
-    await waitFor(() => listeners(b) === 2, 3_000, 'two subscriptions');
+    await waitFor(() => listeners(b) === 2, 10_000, 'two subscriptions');
     abrupt.terminate();
-    await waitFor(() => listeners(b) === 0, 3_000, 'the listeners of the dropped socket');
+    await waitFor(() => listeners(b) === 0, 10_000, 'the listeners of the dropped socket');
   });
 });
 

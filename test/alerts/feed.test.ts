@@ -55,7 +55,7 @@ describe('change-stream feed', () => {
     await feed.start();
     expect(feed.mode).toBe('change-stream');
     for (let n = 1; n <= 20; n++) await collection.insertOne(row(n));
-    await waitFor(() => delivered.length >= 20, 3_000, '20 rows');
+    await waitFor(() => delivered.length >= 20, 10_000, '20 rows');
     await settle(100);
     expect(delivered.map((r) => r.n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
@@ -64,7 +64,7 @@ describe('change-stream feed', () => {
     const { collection, delivered, feed } = follow('auto');
     await feed.start();
     await collection.insertOne(row(1));
-    await waitFor(() => delivered.length === 1, 3_000, 'first row');
+    await waitFor(() => delivered.length === 1, 10_000, 'first row');
     // Break the open stream (white box): the feed reopens it after its resume token.
     await (feed as any).stream.close();
     for (let n = 2; n <= 6; n++) await collection.insertOne(row(n));
@@ -80,7 +80,7 @@ describe('change-stream feed', () => {
     for (let n = 1; n <= 3; n++) await collection.insertOne(row(n));
     await waitFor(() => delivered.length >= 3, 5_000, 'rows written before the stream came back');
     await collection.insertOne(row(4));
-    await waitFor(() => delivered.length >= 4, 3_000, 'a row after it came back');
+    await waitFor(() => delivered.length >= 4, 10_000, 'a row after it came back');
     await settle(200);
     expect(delivered.map((r) => r.n)).toEqual([1, 2, 3, 4]);
   });
@@ -93,7 +93,7 @@ describe('polling feed', () => {
     await feed.start();
     expect(feed.mode).toBe('polling');
     for (let n = 1; n <= 10; n++) await collection.insertOne(row(n));
-    await waitFor(() => delivered.length >= 10, 3_000, '10 rows');
+    await waitFor(() => delivered.length >= 10, 10_000, '10 rows');
     await settle(200); // several more polls over the same window
     expect(delivered.map((r) => r.n)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
   });
@@ -103,11 +103,11 @@ describe('polling feed', () => {
     await feed.start();
     const stampedEarly = new Date();
     await collection.insertOne(row(2));
-    await waitFor(() => delivered.length === 1, 3_000, 'the later write');
+    await waitFor(() => delivered.length === 1, 10_000, 'the later write');
     // Stamped before row 2 but committed only now, a few polls later.
     await settle(300);
     await collection.insertOne(row(1, stampedEarly));
-    await waitFor(() => delivered.length === 2, 3_000, 'the late write');
+    await waitFor(() => delivered.length === 2, 10_000, 'the late write');
     await settle(200);
     expect(delivered.map((r) => r.n)).toEqual([2, 1]);
   });
@@ -116,7 +116,7 @@ describe('polling feed', () => {
     const { collection, delivered, feed } = follow('polling');
     await feed.start();
     await collection.insertMany([row(3), row(1), row(2)]);
-    await waitFor(() => delivered.length === 3, 3_000, 'three rows');
+    await waitFor(() => delivered.length === 3, 10_000, 'three rows');
     expect(delivered.map((r) => r.n)).toEqual([1, 2, 3]);
   });
 

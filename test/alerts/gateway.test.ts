@@ -51,7 +51,7 @@ describe('subscriptions through the gateway', () => {
 
     await use(allotment, account, '85');
     await use(allotment, account, '20');
-    await waitFor(() => alerts.events.length >= 3, 3_000, 'three alerts through the gateway');
+    await waitFor(() => alerts.events.length >= 3, 10_000, 'three alerts through the gateway');
     await settle();
     expect(alerts.events.map((alert) => [alert.threshold, alert.used])).toEqual([
       [80, '85'],
@@ -83,7 +83,7 @@ describe('subscriptions through the gateway', () => {
     );
     await waitFor(() => hub().listenerCounts().balances === 1, 5_000, 'the gateway to subscribe upstream');
     await use(allotment, account, '12.5');
-    await waitFor(() => balances.events.some((update) => update.entitlement.used === '12.5'), 3_000, 'the balance update');
+    await waitFor(() => balances.events.some((update) => update.entitlement.used === '12.5'), 10_000, 'the balance update');
     expect(balances.events.at(-1)).toEqual({
       accountId: account.accountId,
       entitlement: { feature: { key: 'api_calls' }, used: '12.5', remaining: '87.5', percentUsed: 12.5 },

@@ -38,8 +38,8 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   return collected;
 }
 
-/** Polls `condition` every 5 ms until it holds, failing after `timeoutMs`. */
-export async function waitFor(condition: () => boolean, timeoutMs = 3_000, what = 'condition'): Promise<void> {
+/** Polls `condition` every 5 ms until it holds, failing after `timeoutMs` (generous: CI machines are noisy, and a wait that holds early ends early). */
+export async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -40,7 +40,7 @@ describe('a crash while usage crosses a threshold', () => {
         const account = await alertingAccount(crashing);
         const before = survivor.services.live.hub.listenerCounts().alerts;
         const alerts = collect<any>(client, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
-        await waitFor(() => survivor.services.live.hub.listenerCounts().alerts > before, 3_000, 'subscription registered');
+        await waitFor(() => survivor.services.live.hub.listenerCounts().alerts > before, 10_000, 'subscription registered');
 
         const input = { accountId: account.accountId, feature: FEATURE, quantity: '85', idempotencyKey: `crash-${point.replace('.', '-')}` };
         crashing.services.usage.faults.arm(point, { accountId: account.accountId });

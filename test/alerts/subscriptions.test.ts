@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.dispose()));
-  await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 0, 2_000, 'listeners released');
+  await waitFor(() => allotment.services.live.hub.listenerCounts().alerts === 0, 10_000, 'listeners released');
 });
 afterAll(() => allotment?.stop());
 
@@ -28,7 +28,7 @@ async function subscribeAlerts(accountId: string, options: { token?: string; fea
   clients.push(client);
   const before = hub().listenerCounts().alerts;
   const subscription = collect<any>(client, USAGE_ALERTS, { accountId, features: options.features }, 'usageAlerts');
-  await waitFor(() => hub().listenerCounts().alerts === before + 1, 3_000, 'subscription registered');
+  await waitFor(() => hub().listenerCounts().alerts === before + 1, 10_000, 'subscription registered');
   return subscription;
 }
 
@@ -49,7 +49,7 @@ describe('usageAlerts over graphql-ws', () => {
     await use(allotment, account, '5');
     await use(allotment, account, '5'); // 90 %
     await use(allotment, account, '20'); // 110 %
-    await waitFor(() => alerts.events.length >= 3, 3_000, 'three alerts');
+    await waitFor(() => alerts.events.length >= 3, 10_000, 'three alerts');
     await settle();
 
     expect(alerts.events.map((alert) => [alert.threshold, alert.used, alert.capacity, alert.percentUsed])).toEqual([
@@ -71,7 +71,7 @@ describe('usageAlerts over graphql-ws', () => {
     const alerts = await subscribeAlerts(account.accountId);
 
     expect(await useBatch(allotment, account, ['10', '10', '15'])).toBe(3);
-    await waitFor(() => alerts.events.length >= 3, 3_000, 'three alerts');
+    await waitFor(() => alerts.events.length >= 3, 10_000, 'three alerts');
     await settle();
     expect(alerts.events.map((alert) => alert.threshold)).toEqual([80, 90, 100]);
     expect(alerts.events.map((alert) => alert.used)).toEqual(['105', '105', '105']);
@@ -81,7 +81,7 @@ describe('usageAlerts over graphql-ws', () => {
     const account = await alertingAccount(allotment);
     const alerts = await subscribeAlerts(account.accountId);
     await use(allotment, account, '95', { idempotencyKey: 'climb-1' });
-    await waitFor(() => alerts.events.length >= 2, 3_000, '80 and 90');
+    await waitFor(() => alerts.events.length >= 2, 10_000, '80 and 90');
 
     await use(allotment, account, '95', { idempotencyKey: 'climb-1' }); // a client retry: DUPLICATE
     await use(allotment, account, '1');
@@ -98,14 +98,14 @@ describe('usageAlerts over graphql-ws', () => {
     const account = await alertingAccount(allotment);
     const alerts = await subscribeAlerts(account.accountId);
     await use(allotment, account, '95');
-    await waitFor(() => alerts.events.length >= 2, 3_000, '80 and 90');
+    await waitFor(() => alerts.events.length >= 2, 10_000, '80 and 90');
 
     // An upgrade to 200 puts usage at 47.5 %: every threshold is below it again.
     await gql(allotment, SET_INCLUDED, { contractId: account.contractId, input: { feature: FEATURE, included: '200' } });
     await use(allotment, account, '70'); // 165 of 200: 82.5 %
-    await waitFor(() => alerts.events.length >= 3, 3_000, 'the re-armed 80');
+    await waitFor(() => alerts.events.length >= 3, 10_000, 'the re-armed 80');
     await use(allotment, account, '40'); // 205 of 200
-    await waitFor(() => alerts.events.length >= 5, 3_000, 'the re-armed 90 and the first 100');
+    await waitFor(() => alerts.events.length >= 5, 10_000, 'the re-armed 90 and the first 100');
     await settle();
 
     expect(alerts.events.map((alert) => [alert.threshold, alert.capacity])).toEqual([
@@ -122,7 +122,7 @@ describe('usageAlerts over graphql-ws', () => {
     const account = await alertingAccount(allotment);
     const alerts = await subscribeAlerts(account.accountId);
     await use(allotment, account, '95');
-    await waitFor(() => alerts.events.length >= 2, 3_000, '80 and 90');
+    await waitFor(() => alerts.events.length >= 2, 10_000, '80 and 90');
 
     // 100 granted units: 95 of 200 is 47.5 %, so 80, 90 and 100 are armed again.
     await gql(allotment, ISSUE_GRANT, {
@@ -130,7 +130,7 @@ describe('usageAlerts over graphql-ws', () => {
     });
     await use(allotment, account, '70'); // 165 of 200
     await use(allotment, account, '20'); // 185 of 200
-    await waitFor(() => alerts.events.length >= 4, 3_000, 'the re-armed 80 and 90');
+    await waitFor(() => alerts.events.length >= 4, 10_000, 'the re-armed 80 and 90');
     await settle();
 
     expect(alerts.events.map((alert) => [alert.threshold, alert.used, alert.capacity])).toEqual([
@@ -148,9 +148,9 @@ describe('usageAlerts over graphql-ws', () => {
 
     // 70 of 80 is 87.5 %: 80 is reached without any usage crossing it.
     await gql(allotment, SET_INCLUDED, { contractId: account.contractId, input: { feature: FEATURE, included: '80' } });
-    await waitFor(() => alerts.events.length >= 1, 3_000, 'the 80 of the downgrade');
+    await waitFor(() => alerts.events.length >= 1, 10_000, 'the 80 of the downgrade');
     await use(allotment, account, '2'); // 90 %
-    await waitFor(() => alerts.events.length >= 2, 3_000, 'the 90');
+    await waitFor(() => alerts.events.length >= 2, 10_000, 'the 90');
     await settle();
     expect(alerts.events.map((alert) => [alert.threshold, alert.used, alert.capacity])).toEqual([
       [80, '70', '80'],
@@ -162,7 +162,7 @@ describe('usageAlerts over graphql-ws', () => {
     const account = await alertingAccount(allotment);
     const alerts = await subscribeAlerts(account.accountId);
     await use(allotment, account, '85');
-    await waitFor(() => alerts.events.length >= 1, 3_000, 'the 80');
+    await waitFor(() => alerts.events.length >= 1, 10_000, 'the 80');
 
     await gql(allotment, SET_STATUS, { contractId: account.contractId, status: 'SUSPENDED' });
     await gql(allotment, SET_STATUS, { contractId: account.contractId, status: 'ACTIVE' });
@@ -177,9 +177,9 @@ describe('usageAlerts over graphql-ws', () => {
     const yesterday = new Date(Date.now() - 86_400_000).toISOString();
 
     await use(allotment, account, '85', { timestamp: yesterday });
-    await waitFor(() => alerts.events.length >= 1, 3_000, "yesterday's 80");
+    await waitFor(() => alerts.events.length >= 1, 10_000, "yesterday's 80");
     await use(allotment, account, '85'); // today: a new counter, so 80 fires again
-    await waitFor(() => alerts.events.length >= 2, 3_000, "today's 80");
+    await waitFor(() => alerts.events.length >= 2, 10_000, "today's 80");
     await settle();
 
     expect(alerts.events.map((alert) => alert.threshold)).toEqual([80, 80]);
@@ -196,7 +196,7 @@ describe('usageAlerts over graphql-ws', () => {
 
     await use(allotment, other, '100');
     await use(allotment, account, '80');
-    await waitFor(() => mine.events.length >= 1, 3_000, 'own alert');
+    await waitFor(() => mine.events.length >= 1, 10_000, 'own alert');
     await settle();
 
     expect(mine.events.map((alert) => [alert.accountId, alert.threshold])).toEqual([[account.accountId, 80]]);
@@ -210,20 +210,20 @@ describe('usageAlerts over graphql-ws', () => {
     clients.push(client);
 
     const refused = collect<any>(client, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
-    await waitFor(() => refused.completed || refused.errors.length > 0 || refused.errorPayloads.length > 0, 3_000, 'refusal');
+    await waitFor(() => refused.completed || refused.errors.length > 0 || refused.errorPayloads.length > 0, 10_000, 'refusal');
     expect(refused.errorPayloads[0]?.errors[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(hub().listenerCounts().alerts).toBe(0);
 
     const ownToken = await signToken({ scope: 'entitlements:read', account_id: account.accountId });
     const own = await subscribeAlerts(account.accountId, { token: ownToken });
     await use(allotment, account, '80');
-    await waitFor(() => own.events.length >= 1, 3_000, 'own alert');
+    await waitFor(() => own.events.length >= 1, 10_000, 'own alert');
 
     const noScope = await signToken({ scope: 'usage:write' });
     const unscopedClient = liveClient(allotment.wsUrl, noScope);
     clients.push(unscopedClient);
     const unscoped = collect<any>(unscopedClient, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
-    await waitFor(() => unscoped.errorPayloads.length > 0, 3_000, 'scope refusal');
+    await waitFor(() => unscoped.errorPayloads.length > 0, 10_000, 'scope refusal');
     expect(unscoped.errorPayloads[0]?.errors[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
@@ -247,7 +247,7 @@ describe('usageAlerts over graphql-ws', () => {
     hub().dispatchAlerts(burst);
     expect(hub().listenerCounts().alerts).toBe(0); // released at once, not after draining
 
-    await waitFor(() => alerts.completed, 3_000, 'the subscription to end');
+    await waitFor(() => alerts.completed, 10_000, 'the subscription to end');
     const [error] = alerts.errorPayloads[0]?.errors ?? [];
     expect(error?.message).toMatch(/fell more than 1000 alerts behind.*Subscribe again, then read Account.alerts/);
     expect(error?.extensions).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', reason: 'SUBSCRIBER_TOO_SLOW' });
