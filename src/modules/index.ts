@@ -30,7 +30,6 @@ import { AuditLog, auditIndexes } from './audit/repository.js';
 import { auditResolvers } from './audit/resolvers.js';
 import { alertIndexes, alertResolvers, createAlerts, followContractWrites } from './alerts/index.js';
 import { grantCoverageFrom } from './rating/grant-coverage.js';
-import { lateUsageFrom } from './rating/late-usage.js';
 import { InvoiceRepository, invoiceIndexes } from './rating/repository.js';
 import { ratingResolvers } from './rating/resolvers.js';
 import { RatingService } from './rating/service.js';
@@ -110,7 +109,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     counters: new CounterReader(db),
     audit,
     grantCoverage: grantCoverageFrom(grants),
-    lateUsage: lateUsageFrom(usage.ledger.postings),
+    lateUsage: (counterIds) => usage.lateUsage(counterIds),
     markPeriodFinal: (counter, at) => usage.markPeriodFinal(counter, at),
     settleTimeoutMs: config.usageLeaseMs + 3_000,
     logger: logger.child({ module: 'rating' }),

@@ -66,7 +66,7 @@ describe('periods and late events (R8)', () => {
     // Late usage still counts in its own period.
     const counter = await app.database.db.collection<any>('usage_counters').findOne({ _id: closedCounter });
     expect(counter!.used).toBe(4_000_000n);
-    expect(await app.services.usage.latePostings(closedCounter)).toHaveLength(1);
+    expect(await app.services.usage.lateUsage([closedCounter])).toMatchObject([{ counterId: closedCounter, units: 3_000_000n, events: 1 }]);
     // A retry of the late event keeps its flag.
     expect(
       await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '3', idempotencyKey: late.idempotencyKey, timestamp: late.timestamp }),

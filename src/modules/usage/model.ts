@@ -89,6 +89,16 @@ export interface PendingEntry {
 }
 
 /** What a receipt says about one event. `entitlement` is resolved lazily by GraphQL. */
+/** An accepted posting that landed in a period already final (R8): usage to re-rate. */
+export interface LateUsage {
+  postingId: string;
+  counterId: string;
+  units: Micros;
+  /** Accepted events in the posting. */
+  events: number;
+  postedAt: Date | null;
+}
+
 export interface UsageReceiptView {
   idempotencyKey: string;
   status: UsageStatus;

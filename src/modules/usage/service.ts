@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import type { AuditLog } from '../audit/repository.js';
+import { toMicros } from '../../shared/quantity.js';
 import { CounterReader, isPeriodFinal } from './counters.js';
 import { decide as entitlementDecide } from '../entitlements/decision.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
 import { FaultInjector } from './faults.js';
 import { CounterHooks, type CounterChangeListener } from './hooks.js';
-import type { UsageBatchView, UsageReceiptView } from './model.js';
+import type { LateUsage, UsageBatchView, UsageReceiptView } from './model.js';
 import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
 import { UsageLedger } from './repository.js';
 import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
@@ -134,10 +135,23 @@ export class UsageService {
     return isPeriodFinal(await this.ledger.counter(counterId));
   }
 
-  /** Postings flagged late for a counter: the events to re-rate (R8). */
-  async latePostings(counterId: string): Promise<string[]> {
-    const postings = await this.ledger.postings.find({ counterId, late: true }, { projection: { _id: 1 } }).toArray();
-    return postings.map((posting) => posting._id);
+  /**
+   * Usage accepted late (R8) into the given counters, one entry per posted posting: what
+   * rating re-rates. The engine flags a posting `late` when the counter it incremented was
+   * already final; its accepted increment is `inc`, its accepted events its ACCEPTED runs.
+   */
+  async lateUsage(counterIds: readonly string[]): Promise<LateUsage[]> {
+    if (counterIds.length === 0) return [];
+    const postings = await this.ledger.postings
+      .find({ counterId: { $in: [...counterIds] }, late: true, state: 'POSTED' }, { projection: { counterId: 1, inc: 1, outcomes: 1, postedAt: 1 } })
+      .toArray();
+    return postings.map((posting) => ({
+      postingId: posting._id,
+      counterId: posting.counterId!,
+      units: toMicros(posting.inc ?? 0n),
+      events: (posting.outcomes ?? []).filter((run) => run.outcome === 'ACCEPTED').reduce((sum, run) => sum + run.last - run.first + 1, 0),
+      postedAt: posting.postedAt ?? null,
+    }));
   }
 
   /**
