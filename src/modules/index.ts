@@ -19,6 +19,7 @@ import { ContractRepository, contractIndexes } from './contracts/repository.js';
 import { contractResolvers } from './contracts/resolvers.js';
 import { ContractService } from './contracts/service.js';
 import { createEntitlementLoaders } from './entitlements/loaders.js';
+import { createGrantLoaders } from './grants/loaders.js';
 import { entitlementResolvers } from './entitlements/resolvers.js';
 import { EntitlementService } from './entitlements/service.js';
 import { CounterReader } from './usage/counters.js';
@@ -120,7 +121,7 @@ export type Services = ReturnType<typeof createServices>;
 
 export function createLoaders(services: Services) {
   const sources = { ...createContractLoaders(services.contracts), ...createCatalogLoaders(services.catalog.repository) };
-  return { ...sources, ...createEntitlementLoaders(services.entitlements, sources) };
+  return { ...sources, ...createEntitlementLoaders(services.entitlements, sources), ...createGrantLoaders(services.grants) };
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 

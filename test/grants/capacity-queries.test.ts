@@ -52,3 +52,48 @@ describe('granted capacity for a batch', () => {
     expect(finds.contracts).toBeLessThanOrEqual(2);
   });
 });
+
+describe('Account.grants for many accounts', () => {
+  it('lists the grants of 20 accounts, each its own and of the feature asked, with one grants query', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const anchor = floorHour(Date.now()) - DAY;
+    const planKey = `list_${suffix}`;
+    await publishPlan(allotment, {
+      key: planKey,
+      name: 'Listing',
+      currency: 'USD',
+      entitlements: [
+        { feature: 'api_calls', included: '10', enforcement: 'SOFT' },
+        { feature: 'tokens', included: '10', enforcement: 'SOFT' },
+      ],
+    });
+    const accounts = Array.from({ length: 20 }, (_, i) => `acct_list_${suffix}_${i}`);
+    const issued = new Map<string, string[]>();
+    for (const [i, accountId] of accounts.entries()) {
+      await upsertContract(allotment, { id: `ctr_${accountId}`, accountId, planKey, startsAt: iso(anchor) });
+      const apiGrant = await issueGrantOk(allotment, { accountId, feature: 'api_calls', amount: String(100 + i), effectiveAt: iso(anchor) });
+      const tokensGrant = await issueGrantOk(allotment, { accountId, feature: 'tokens', amount: '5', effectiveAt: iso(anchor) });
+      issued.set(accountId, [apiGrant.id, tokensGrant.id]);
+    }
+    // 25 api_calls each: 10 included, 15 from the grant.
+    await recordBatch(allotment, accounts.map((accountId) => ({ accountId, feature: 'api_calls', quantity: '25', idempotencyKey: key() })));
+
+    const before = allotment.commands.length;
+    const { _entities } = await gql(
+      allotment,
+      `query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id
+        all: grants(activeOnly: false) { id feature }
+        api: grants(feature: "api_calls") { id amount burned remaining } } } }`,
+      { reps: accounts.map((id) => ({ __typename: 'Account', id })) },
+    );
+    expect(findsByCollection(before).grants).toBe(1);
+    for (const [i, account] of _entities.entries()) {
+      const [apiGrant, tokensGrant] = issued.get(accounts[i]!)!;
+      expect(account.all.map((grant: any) => [grant.id, grant.feature])).toEqual([
+        [apiGrant, 'api_calls'],
+        [tokensGrant, 'tokens'],
+      ]);
+      expect(account.api).toEqual([{ id: apiGrant, amount: String(100 + i), burned: '15', remaining: String(85 + i) }]);
+    }
+  });
+});

@@ -96,9 +96,9 @@ export class GrantRepository {
     return pairs.map((pair) => byPair.get(pairKey(pair))!);
   }
 
-  findByAccount(accountId: string, feature?: string | null): Promise<GrantDoc[]> {
-    const filter: Filter<GrantDoc> = { accountId };
-    if (feature) filter.feature = feature;
+  /** Every grant of the given accounts, oldest first, in one query. */
+  findByAccounts(accountIds: readonly string[]): Promise<GrantDoc[]> {
+    const filter: Filter<GrantDoc> = { accountId: { $in: [...new Set(accountIds)] } };
     return this.collection.find(filter).sort({ issuedAt: 1, _id: 1 }).toArray();
   }
 

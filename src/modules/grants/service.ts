@@ -52,6 +52,13 @@ export interface GrantPeriodBurnView {
   remainingAtEnd: Micros;
 }
 
+/** One `Account.grants` listing: an account's grants, of one feature or (null) all. */
+export interface GrantListing {
+  accountId: string;
+  feature: string | null;
+  activeOnly: boolean;
+}
+
 export interface GrantServiceDeps {
   repository: GrantRepository;
   audit: AuditLog;
@@ -346,9 +353,18 @@ export class GrantService implements GrantedSource {
 
   // ---- reading ----------------------------------------------------------------------------
 
-  async listGrants(accountId: string, feature: string | null | undefined, activeOnly: boolean, now = new Date()): Promise<GrantView[]> {
-    const views = await this.views(await this.deps.repository.findByAccount(accountId, feature), now);
-    return activeOnly ? views.filter((view) => view.status === 'ACTIVE' || view.status === 'PENDING') : views;
+  /**
+   * `Account.grants` for many accounts at once (one grants query, one burn computation):
+   * each listing is the account's grants, oldest first, of one feature or all.
+   */
+  async listGrants(listings: readonly GrantListing[], now = new Date()): Promise<GrantView[][]> {
+    const listed = (grant: GrantDoc, { accountId, feature }: GrantListing) => grant.accountId === accountId && (!feature || grant.feature === feature);
+    const grants = await this.deps.repository.findByAccounts(listings.map((listing) => listing.accountId));
+    // Burn is computed for the pairs asked about only (whole pairs: burn needs all of a pair's grants).
+    const views = await this.views(grants.filter((grant) => listings.some((listing) => listed(grant, listing))), now);
+    return listings.map((listing) =>
+      views.filter((view) => listed(view.doc, listing) && (!listing.activeOnly || view.status === 'ACTIVE' || view.status === 'PENDING')),
+    );
   }
 
   async view(grant: GrantDoc, now = new Date()): Promise<GrantView> {
