@@ -221,6 +221,42 @@ describe('the soft-limit case: bulk exports at $0.002 each', () => {
   });
 });
 
+describe('two contracts enabling the same metered feature (R4 merge)', () => {
+  it('rates the shared usage once, on the oldest contract, against the summed included amount and the lowest price', async () => {
+    // Data platform: 5,000,000 rows included, $0.40 per 1,000. Add-on: $100, 1,000,000 more
+    // rows, $0.30 per 1,000. Same start; the add-on's id sorts after, so it is the newer.
+    const { accountId, contractId } = await dataPlatformContract(app, 'UP');
+    const suffix = uniqueSuffix();
+    await publishPlan(app, {
+      key: `rows_addon_${suffix}`,
+      name: 'Rows add-on',
+      currency: 'USD',
+      baseFee: '100',
+      entitlements: [{ feature: 'rows_scanned', included: '1000000', enforcement: 'SOFT', overage: { unitPrice: '0.30', per: '1000', rounding: 'UP' } }],
+    });
+    const addonId = `${contractId}_zz_addon`;
+    await gql(app, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
+      input: { id: addonId, accountId, planKey: `rows_addon_${suffix}`, startsAt: '2026-03-01T00:00:00Z' },
+    });
+    await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity: '7250500', idempotencyKey: key(), timestamp: '2026-03-10T12:00:00Z' });
+
+    // 7,250,500 − 6,000,000 = 1,250,500 rows over: 1,251 blocks × $0.30 (not 2,251 × $0.40
+    // here and 6,251 × $0.30 again on the add-on).
+    const owner = await invoicePreviewOk(app, contractId, MARCH);
+    expect(table(owner)).toEqual([
+      ['BASE_FEE', null, '1', '2000.00', '2000.00'],
+      ['OVERAGE', 'rows_scanned', '1251', '0.30', '375.30'],
+    ]);
+    expect(owner.usage).toEqual([expect.objectContaining({ feature: 'rows_scanned', included: '6000000', used: '7250500', overage: '1250500', unitPrice: '0.30' })]);
+    expect(owner.total).toBe('2375.30');
+
+    const addon = await invoicePreviewOk(app, addonId, MARCH);
+    expect(table(addon)).toEqual([['BASE_FEE', null, '1', '100.00', '100.00']]);
+    expect(addon.usage).toEqual([]);
+    expect(addon.total).toBe('100.00');
+  });
+});
+
 describe('periods', () => {
   it('refuses a periodStart that is not a period boundary, naming the nearest ones', async () => {
     const { contractId } = await dataPlatformContract(app, 'UP');

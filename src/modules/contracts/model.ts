@@ -47,3 +47,8 @@ export interface OverrideEntry {
   feature: string;
   override: EntitlementOverride;
 }
+
+/** Oldest first: by `startsAt`, then id. The order R4's merge breaks ties in, and listings use. */
+export function compareOldestFirst(a: ContractDoc, b: ContractDoc): number {
+  return a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+}

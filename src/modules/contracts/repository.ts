@@ -2,7 +2,7 @@ import type DataLoader from 'dataloader';
 import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
-import type { ContractDoc } from './model.js';
+import { compareOldestFirst, type ContractDoc } from './model.js';
 
 export const CONTRACTS = 'contracts';
 
@@ -10,8 +10,6 @@ export const contractIndexes: CollectionIndexes = {
   collection: CONTRACTS,
   indexes: [{ key: { accountId: 1, startsAt: 1 }, name: 'by_account' }],
 };
-
-const byStartThenId = (a: ContractDoc, b: ContractDoc) => a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
 
 export class ContractRepository {
   readonly collection: Collection<ContractDoc>;
@@ -34,6 +32,6 @@ export class ContractRepository {
 
   /** One `find` for the contracts of any number of accounts, oldest first. */
   async findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
-    return (await loadAll(this.byAccount, [...new Set(accountIds)])).flat().sort(byStartThenId);
+    return (await loadAll(this.byAccount, [...new Set(accountIds)])).flat().sort(compareOldestFirst);
   }
 }

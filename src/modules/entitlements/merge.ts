@@ -5,7 +5,7 @@
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
 import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureType, type OverageTerms, type PlanVersionDoc } from '../catalog/model.js';
-import type { ContractDoc, ContractStatus } from '../contracts/model.js';
+import { compareOldestFirst, type ContractDoc, type ContractStatus } from '../contracts/model.js';
 import { isInForceAt, pinPlanId, planPinAt } from '../contracts/plan-history.js';
 import { counterId } from '../usage/counters.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
@@ -60,10 +60,6 @@ export interface MergeInput {
   at: Date;
 }
 
-function oldestFirst(a: ContractDoc, b: ContractDoc): number {
-  return a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
-}
-
 /** Plan version ids needed to merge any feature of these contracts at `at`. */
 export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): string[] {
   return [...new Set(contracts.filter((contract) => isInForceAt(contract, at)).map((contract) => pinPlanId(planPinAt(contract, at))))];
@@ -91,7 +87,7 @@ export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): stri
 export function mergeEffectiveTerms({ accountId, feature, featureType, contracts, plans, at }: MergeInput): EffectiveTerms {
   if (!featureType) return deniedTerms(accountId, feature, null, 'UNKNOWN_FEATURE');
 
-  const inForce = contracts.filter((contract) => isInForceAt(contract, at)).sort(oldestFirst);
+  const inForce = contracts.filter((contract) => isInForceAt(contract, at)).sort(compareOldestFirst);
   const withTerms = inForce.map((contract) => {
     const plan = plans.get(pinPlanId(planPinAt(contract, at))) ?? null;
     return { contract, plan, terms: contractTerms(contract, plan, feature) };

@@ -13,7 +13,7 @@ import type { CatalogRepository } from '../catalog/repository.js';
 import type { ContractDoc } from '../contracts/model.js';
 import { pinPlanId, pinsOf, planPinAt } from '../contracts/plan-history.js';
 import type { ContractRepository } from '../contracts/repository.js';
-import { contractFeatures, contractTerms } from '../entitlements/merge.js';
+import { contractFeatures, contractTerms, mergeEffectiveTerms } from '../entitlements/merge.js';
 import type { Period } from '../entitlements/periods.js';
 import { counterId, type CounterDoc, type CounterReader } from '../usage/counters.js';
 import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
@@ -213,7 +213,32 @@ export class RatingService {
         usage.push({ feature, period: usagePeriod, at, counterId: counterId(contract.accountId, feature._id, usagePeriod.start), terms });
       }
     }
-    return { contract, period, currency, baseFees, usage };
+    return { contract, period, currency, baseFees, usage: await this.rateSharedFeaturesOnce(contract, usage, sources) };
+  }
+
+  /**
+   * A metered feature that several contracts of the account enable at once is one balance
+   * (R4): its usage is counted once, in the oldest contributing contract's period, against
+   * the merged terms. So it is rated once too, on that contract's invoice, with the merged
+   * included amount (the sum) and overage price (the lowest); the other contributing
+   * contracts leave it out rather than bill the same units again. Who contributes is
+   * judged at the instant that governs the usage period (R3).
+   */
+  private async rateSharedFeaturesOnce(contract: ContractDoc, usage: PlannedUsage[], sources: RatingSources): Promise<PlannedUsage[]> {
+    const contracts = await this.deps.contracts.findByAccountIds([contract.accountId]);
+    if (contracts.length < 2 || usage.length === 0) return usage;
+    const planIds = [...new Set(usage.flatMap(({ at }) => contracts.map((other) => pinPlanId(planPinAt(other, at)))))];
+    const plans = new Map<string, PlanVersionDoc>();
+    for (const doc of await sources.planVersionById.loadMany(planIds)) {
+      if (doc instanceof Error) throw doc;
+      if (doc) plans.set(doc._id, doc);
+    }
+    return usage.flatMap((planned) => {
+      const merged = mergeEffectiveTerms({ accountId: contract.accountId, feature: planned.feature._id, featureType: 'METERED', contracts, plans, at: planned.at });
+      if (merged.contractIds.length < 2 || !merged.contractIds.includes(contract._id)) return [planned];
+      if (merged.contractIds[0] !== contract._id) return [];
+      return [{ ...planned, terms: { ...planned.terms, included: merged.included, overage: merged.overage } }];
+    });
   }
 
   private async rate(plan: RatingPlan, used: ReadonlyMap<string, Micros>): Promise<Omit<InvoiceView, 'final' | 'finalizedAt' | 'finalizedBy'>> {
