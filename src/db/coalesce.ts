@@ -14,12 +14,11 @@ const MAX_KEYS_PER_QUERY = 1_000;
  * (`setImmediate`) instead of the end of the current microtask queue is what lets requests
  * whose data arrived in the same turn share the query; the cost is that one hop.
  */
-export function coalescedReader<K, V>(batch: (keys: readonly K[]) => Promise<readonly V[]>, cacheKeyFn?: (key: K) => string): DataLoader<K, V, string> {
+export function coalescedReader<K, V>(batch: (keys: readonly K[]) => Promise<readonly V[]>): DataLoader<K, V, string> {
   return new DataLoader<K, V, string>(batch, {
     cache: false,
     maxBatchSize: MAX_KEYS_PER_QUERY,
     batchScheduleFn: (dispatch) => setImmediate(dispatch),
-    ...(cacheKeyFn ? { cacheKeyFn } : {}),
   });
 }
 

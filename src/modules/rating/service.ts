@@ -225,8 +225,9 @@ export class RatingService {
    * judged at the instant that governs the usage period (R3).
    */
   private async rateSharedFeaturesOnce(contract: ContractDoc, usage: PlannedUsage[], sources: RatingSources): Promise<PlannedUsage[]> {
+    if (usage.length === 0) return usage;
     const contracts = await this.deps.contracts.findByAccountIds([contract.accountId]);
-    if (contracts.length < 2 || usage.length === 0) return usage;
+    if (contracts.length < 2) return usage;
     const planIds = [...new Set(usage.flatMap(({ at }) => contracts.map((other) => pinPlanId(planPinAt(other, at)))))];
     const plans = new Map<string, PlanVersionDoc>();
     for (const doc of await sources.planVersionById.loadMany(planIds)) {

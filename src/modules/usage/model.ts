@@ -88,7 +88,6 @@ export interface PendingEntry {
   rejected: Array<{ seq: number; reason: DecisionReason }>;
 }
 
-/** What a receipt says about one event. `entitlement` is resolved lazily by GraphQL. */
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */
 export interface LateUsage {
   postingId: string;
@@ -99,6 +98,7 @@ export interface LateUsage {
   postedAt: Date | null;
 }
 
+/** What a receipt says about one event. `entitlement` is resolved lazily by GraphQL. */
 export interface UsageReceiptView {
   idempotencyKey: string;
   status: UsageStatus;
