@@ -193,7 +193,7 @@ describe('the audit trail (R10)', () => {
     for (const mutation of MUTATIONS) {
       const sentAt = Date.now();
       await mutation.send(mutation.requestId);
-      // Usage entries carry replay-safe ids stamped to the second, so order within a second is not insertion order.
+      // The entries of one usage request share its instant, so their order among themselves is not insertion order.
       const entries = await entriesOf(mutation.requestId);
       expect(entries.map((entry) => entry.action).sort(), mutation.field).toEqual(mutation.expected.map((entry) => entry.action).sort());
       for (const expected of mutation.expected) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../../shared/errors.js';
 import { canonicalJson, eventId, payloadSignature } from './idempotency.js';
 import { buildUsageSeries, bucketStart } from './series.js';
+import { replayableAuditId } from './repository.js';
 import { judge, postingIdOf } from './sweeper.js';
 import { validateUsageEvent } from './validation.js';
 
@@ -79,5 +80,20 @@ describe('pending entries', () => {
     expect(judge(entry, { state: 'POSTED', appliedAs: null })).toBe('stale');
     expect(judge(entry, { state: 'RESERVED' })).toBe('in-flight');
     expect(judge(entry, undefined)).toBe('in-flight');
+  });
+});
+
+describe('replay-safe audit ids', () => {
+  it('are the same for the same step, and sort by time to the millisecond', () => {
+    const at = new Date('2026-11-24T10:00:00.998Z');
+    expect(replayableAuditId(at, 'pst_1', 'usage.accepted').equals(replayableAuditId(at, 'pst_1', 'usage.accepted'))).toBe(true);
+    expect(replayableAuditId(at, 'pst_1', 'usage.accepted').equals(replayableAuditId(at, 'pst_1', 'usage.rejected'))).toBe(false);
+    // Later within one second, and across the second boundary, whatever the hashes.
+    const instants = ['2026-11-24T10:00:00.001Z', '2026-11-24T10:00:00.002Z', '2026-11-24T10:00:00.999Z', '2026-11-24T10:00:01.000Z'];
+    for (const parts of [['pst_a'], ['pst_z'], ['pst_m', 'x']]) {
+      const hex = instants.map((instant, i) => replayableAuditId(new Date(instant), ...parts, String(i)).toHexString());
+      expect([...hex].sort()).toEqual(hex);
+    }
+    expect(replayableAuditId(at, 'pst_1').getTimestamp().getTime()).toBe(Date.parse('2026-11-24T10:00:00.000Z'));
   });
 });

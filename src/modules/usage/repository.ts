@@ -171,11 +171,15 @@ export class UsageLedger {
 /**
  * Audit entries written by a step that recovery may replay get deterministic ids, so the
  * replay's insert collides instead of duplicating the entry. The first four bytes are the
- * time, like any ObjectId, so the audit log still pages newest first.
+ * seconds, like any ObjectId, so the audit log still pages newest first; the next two are
+ * the milliseconds, so usage entries of one second keep their order too; a hash of `parts`
+ * fills the last six.
  */
 export function replayableAuditId(at: Date, ...parts: string[]): ObjectId {
   const bytes = Buffer.alloc(12);
-  bytes.writeUInt32BE(Math.floor(at.getTime() / 1000), 0);
-  createHash('sha256').update(parts.join('\u0000')).digest().copy(bytes, 4, 0, 8);
+  const ms = at.getTime();
+  bytes.writeUInt32BE(Math.floor(ms / 1000), 0);
+  bytes.writeUInt16BE(ms % 1000, 4);
+  createHash('sha256').update(parts.join('\u0000')).digest().copy(bytes, 6, 0, 6);
   return new ObjectId(bytes);
 }
