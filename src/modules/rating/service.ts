@@ -13,7 +13,7 @@ import type { CatalogRepository } from '../catalog/repository.js';
 import type { ContractDoc } from '../contracts/model.js';
 import { pinPlanId, pinsOf, planPinAt } from '../contracts/plan-history.js';
 import type { ContractRepository } from '../contracts/repository.js';
-import { contractFeatures, contractTerms, mergeEffectiveTerms } from '../entitlements/merge.js';
+import { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded } from '../entitlements/merge.js';
 import type { Period } from '../entitlements/periods.js';
 import { counterId, type CounterDoc, type CounterReader } from '../usage/counters.js';
 import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
@@ -228,7 +228,7 @@ export class RatingService {
     if (usage.length === 0) return usage;
     const contracts = await this.deps.contracts.findByAccountIds([contract.accountId]);
     if (contracts.length < 2) return usage;
-    const planIds = [...new Set(usage.flatMap(({ at }) => contracts.map((other) => pinPlanId(planPinAt(other, at)))))];
+    const planIds = [...new Set(usage.flatMap(({ at }) => planIdsNeeded(contracts, at)))];
     const plans = new Map<string, PlanVersionDoc>();
     for (const doc of await sources.planVersionById.loadMany(planIds)) {
       if (doc instanceof Error) throw doc;

@@ -14,7 +14,7 @@ export interface SweeperDeps {
 
 /**
  * Tags the sweeper's periodic reads, so tools that count a request's database round trips
- * (the test harness's countCommands) can tell them from the request's own.
+ * (the test harness's requestCommands) can tell them from the request's own.
  */
 export const SWEEPER_COMMENT = 'allotment:usage-sweeper';
 
