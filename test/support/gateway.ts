@@ -17,7 +17,7 @@ export const ACCOUNTS_SDL = readFileSync(new URL('../../docker/accounts-subgraph
 
 /** The reference accounts subgraph from docker/, served in-process on a free port. */
 export async function startAccountsSubgraph(): Promise<{ url: string; stop(): Promise<void> }> {
-  const server = new ApolloServer({ schema: buildSubgraphSchema({ typeDefs: parse(ACCOUNTS_SDL), resolvers: accountsResolvers }) });
+  const server = new ApolloServer({ schema: buildSubgraphSchema([{ typeDefs: parse(ACCOUNTS_SDL), resolvers: accountsResolvers }]) });
   const { url } = await startStandaloneServer(server, { listen: { port: 0, host: '127.0.0.1' } });
   return { url, stop: () => server.stop() };
 }

@@ -1,0 +1,55 @@
+/**
+ * The architecture rules CI enforces (`npm run lint:deps`). A module is a folder under
+ * src/modules/; its public face is its index.ts. See docs/architecture.md.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      comment: 'Import cycles, type-only ones included, are a tangle a reader must hold in mind.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'module-public-face-only',
+      severity: 'error',
+      comment: "A module imports another module only through that module's index.ts.",
+      from: { path: '^src/modules/([^/]+)/' },
+      to: { path: '^src/modules/([^/]+)/.+', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'outside-uses-public-face-only',
+      severity: 'error',
+      comment: 'The server, the app and the tools reach a module through its index.ts (or the wiring file).',
+      from: { path: '^src/', pathNot: '^src/modules/' },
+      to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+    },
+    {
+      name: 'modules-never-import-server',
+      severity: 'error',
+      comment: 'Transport depends on the domain, never the other way round.',
+      from: { path: '^src/modules/' },
+      to: { path: '^src/(server|app\\.ts|main\\.ts)' },
+    },
+    {
+      name: 'kernel-stands-alone',
+      severity: 'error',
+      comment: 'The shared kernel (periods, quantities, money, keys, scopes) depends on no module, server or database code.',
+      from: { path: '^src/shared/' },
+      to: { path: '^src/(modules|server|db|dev)/' },
+    },
+    {
+      name: 'source-never-imports-tests',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.test\\.ts$' },
+      to: { path: '(^test/|\\.test\\.ts$)' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};
