@@ -67,7 +67,7 @@ export async function reconcileCounter(
   };
   for (let round = 0; ; round++) {
     let counter = await ledger.counter(id);
-    const postings = await ledger.postings.find({ counterId: id }).toArray();
+    const postings = await ledger.postingsOfCounter(id);
     if (!counter && postings.length === 0) throw await notFound(ledger, target);
     if (counter && counter.pending.length > 0 && (await settleEntries(ledger, counter, postings))) counter = await ledger.counter(id);
 
@@ -91,11 +91,9 @@ export async function reconcileCounter(
     };
     if (inFlight > 0 || (report.drift === 0n && driftedHours === 0) || !counter) return checked(report);
 
-    const repaired = await ledger.counters.updateOne(
-      { _id: id, used: counter.used, 'pending.0': { $exists: false } },
-      { $set: { used: expected, hours, updatedAt: new Date() } },
-    );
-    if (repaired.matchedCount === 1) {
+    // Guarded on the `used` observed and an empty `pending`: a concurrent increment makes
+    // the repair fail and the next round re-read, instead of losing usage (R7's invariant).
+    if (await ledger.repairCounter(id, counter.used, expected, hours)) {
       await deps.audit.record({
         actor: who.actor,
         requestId: who.requestId,
@@ -134,11 +132,7 @@ async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[]) {
   let acceptedEvents = 0;
   const hours: Record<string, Micros> = {};
   if (posted.size === 0) return { expected, hours, acceptedEvents };
-  const cursor = ledger.events.find(
-    { postingId: { $in: [...posted.keys()] } },
-    { projection: { postingId: 1, seq: 1, quantity: 1, timestamp: 1 } },
-  );
-  for await (const event of cursor) {
+  for await (const event of ledger.eventsOfPostings([...posted.keys()])) {
     const posting = posted.get(event.postingId)!;
     const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
     if (run?.outcome !== 'ACCEPTED') continue;
@@ -159,12 +153,8 @@ function countDriftedHours(actual: Record<string, unknown>, expected: Record<str
 }
 
 async function notFound(ledger: UsageLedger, target: { accountId: string; feature: string; periodStart: Date }): Promise<NotFoundError> {
-  const periods = await ledger.counters
-    .find({ accountId: target.accountId, feature: target.feature }, { projection: { periodStart: 1 } })
-    .sort({ periodStart: -1 })
-    .limit(5)
-    .toArray();
-  const known = periods.map((counter) => counter.periodStart.toISOString()).join(', ');
+  const periods = await ledger.recentPeriodStarts(target.accountId, target.feature, 5);
+  const known = periods.map((periodStart) => periodStart.toISOString()).join(', ');
   return new NotFoundError(
     `No usage counter for account "${target.accountId}", feature "${target.feature}" and period start ${target.periodStart.toISOString()}.` +
       (known ? ` Recent period starts: ${known}.` : ' The account has no usage of this feature.'),

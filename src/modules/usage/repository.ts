@@ -32,16 +32,23 @@ export const usageIndexes: CollectionIndexes[] = [
   counterIndexes,
 ];
 
+/**
+ * Every read and write of the usage ledger's three collections: events, postings and
+ * counters. The engine, the sweeper, reconciliation and the service speak to MongoDB only
+ * through these named methods, so each exactly-once write (SPEC §6) has one home.
+ */
 export class UsageLedger {
-  readonly events: Collection<UsageEventDoc>;
-  readonly postings: Collection<PostingDoc>;
-  readonly counters: Collection<CounterDoc>;
+  private readonly events: Collection<UsageEventDoc>;
+  private readonly postings: Collection<PostingDoc>;
+  private readonly counters: Collection<CounterDoc>;
 
   constructor(db: Db) {
     this.events = db.collection<UsageEventDoc>(EVENTS);
     this.postings = db.collection<PostingDoc>(POSTINGS);
     this.counters = db.collection<CounterDoc>(COUNTERS);
   }
+
+  // ---- events ----------------------------------------------------------------------------
 
   /**
    * insertMany(ordered: false): every event that does not collide is written; the
@@ -69,10 +76,113 @@ export class UsageLedger {
     return collided;
   }
 
+  /** The stored event with this id (R7: the same key again is a retry). */
+  async event(eventId: string): Promise<UsageEventDoc | null> {
+    return this.events.findOne({ _id: eventId });
+  }
+
+  /** Stored events by id, for the members of a request that collided on the unique index. */
+  async eventsByIds(ids: string[]): Promise<Map<string, UsageEventDoc>> {
+    const docs = await this.events.find({ _id: { $in: ids } }).toArray();
+    return new Map(docs.map((doc) => [doc._id, doc]));
+  }
+
   async membersOf(postingId: string): Promise<UsageEventDoc[]> {
     const events = await this.events.find({ postingId }).toArray();
     return events.sort((a, b) => a.seq - b.seq);
   }
+
+  /** Removes an event that was never counted, only while it still belongs to that posting. */
+  async deleteOrphan(event: Pick<UsageEventDoc, '_id' | 'postingId'>): Promise<void> {
+    await this.events.deleteOne({ _id: event._id, postingId: event.postingId });
+  }
+
+  /** The events of these postings, streamed: what reconciliation sums. */
+  eventsOfPostings(postingIds: string[]): AsyncIterable<Pick<UsageEventDoc, '_id' | 'postingId' | 'seq' | 'quantity' | 'timestamp'>> {
+    return this.events.find({ postingId: { $in: postingIds } }, { projection: { postingId: 1, seq: 1, quantity: 1, timestamp: 1 } });
+  }
+
+  // ---- postings --------------------------------------------------------------------------
+
+  /** §6 step 1: the postings of a request, RESERVED with their lease. */
+  async insertPostings(postings: PostingDoc[]): Promise<void> {
+    if (postings.length === 1) await this.postings.insertOne(postings[0]!);
+    else await this.postings.insertMany(postings, { ordered: false });
+  }
+
+  async posting(postingId: string): Promise<PostingDoc | null> {
+    return this.postings.findOne({ _id: postingId });
+  }
+
+  /**
+   * Takes over an expired lease atomically: the lease changes hands and the attempt
+   * increments in one update. Returns the posting as it was before, or null when it is
+   * settled, still leased, or (with `seenAttempt`) already taken over by someone else.
+   */
+  async takeOver(postingId: string, lease: PostingDoc['lease'], now: Date, seenAttempt?: number): Promise<PostingDoc | null> {
+    const filter: Record<string, unknown> = { _id: postingId, state: 'RESERVED', 'lease.expiresAt': { $lt: now } };
+    if (seenAttempt !== undefined) filter.attempt = seenAttempt;
+    return this.postings.findOneAndUpdate(filter, { $set: { lease }, $inc: { attempt: 1 } }, { returnDocument: 'before' });
+  }
+
+  /** Extends the lease, fenced on owner and attempt; false when the posting was taken over. */
+  async renewLease(posting: PostingDoc, expiresAt: Date): Promise<boolean> {
+    const renewed = await this.postings.updateOne(fenced(posting), { $set: { 'lease.expiresAt': expiresAt } });
+    return renewed.matchedCount === 1;
+  }
+
+  /** Settles the posting POSTED, fenced on owner and attempt; false when it was taken over. */
+  async markPosted(posting: PostingDoc, posted: PostedFields): Promise<boolean> {
+    const result = await this.postings.updateOne(fenced(posting), { $set: posted });
+    return result.matchedCount === 1;
+  }
+
+  /** RESERVED postings whose lease has run out: what the sweeper takes over. */
+  async expiredLeases(limit: number, comment: string): Promise<Array<Pick<PostingDoc, '_id' | 'attempt'>>> {
+    return this.postings
+      .find({ state: 'RESERVED', 'lease.expiresAt': { $lt: new Date() } }, { projection: { _id: 1, attempt: 1 }, comment })
+      .limit(limit)
+      .toArray();
+  }
+
+  /** How these postings ended, as far as their counters' pending entries are concerned. */
+  async postingStates(postingIds: string[]): Promise<Array<Pick<PostingDoc, '_id' | 'state' | 'appliedAs'>>> {
+    return this.postings.find({ _id: { $in: postingIds } }, { projection: { state: 1, appliedAs: 1 } }).toArray();
+  }
+
+  async postingsOfCounter(counterId: string): Promise<PostingDoc[]> {
+    return this.postings.find({ counterId }).toArray();
+  }
+
+  /** POSTED postings of these counters that landed in a period already final (R8). */
+  async latePostings(counterIds: readonly string[]): Promise<Array<Pick<PostingDoc, '_id' | 'counterId' | 'inc' | 'outcomes' | 'postedAt'>>> {
+    return this.postings
+      .find({ counterId: { $in: [...counterIds] }, late: true, state: 'POSTED' }, { projection: { counterId: 1, inc: 1, outcomes: 1, postedAt: 1 } })
+      .toArray();
+  }
+
+  /** Whether a posting of (account, feature) received before `receivedBefore` is still RESERVED. */
+  async hasReservedPosting(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
+    const posting = await this.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } });
+    return posting !== null;
+  }
+
+  /** Settled postings past retention: the sweeper deletes them with their events. */
+  async expiredPostings(limit: number, comment: string): Promise<string[]> {
+    const expired = await this.postings
+      .find({ expiresAt: { $lt: new Date() }, state: 'POSTED' }, { projection: { _id: 1 }, comment })
+      .limit(limit)
+      .toArray();
+    return expired.map((posting) => posting._id);
+  }
+
+  async deletePostings(ids: string[]): Promise<void> {
+    // Events first: a posting is never missing while its events exist.
+    await this.events.deleteMany({ postingId: { $in: ids } });
+    await this.postings.deleteMany({ _id: { $in: ids } });
+  }
+
+  // ---- counters --------------------------------------------------------------------------
 
   /** The pre-image of the first counter update that matches, or what was found instead. */
   async counter(counterId: string): Promise<CounterDoc | null> {
@@ -166,6 +276,44 @@ export class UsageLedger {
       { upsert: true },
     );
   }
+
+  /**
+   * Sets a drifted counter to what its events say, guarded on the `used` it observed and
+   * an empty `pending`: a concurrent increment makes it fail (false) rather than be lost.
+   */
+  async repairCounter(counterId: string, observedUsed: CounterDoc['used'], used: Micros, hours: Record<string, Micros>): Promise<boolean> {
+    const repaired = await this.counters.updateOne(
+      { _id: counterId, used: observedUsed, 'pending.0': { $exists: false } },
+      { $set: { used, hours, updatedAt: new Date() } },
+    );
+    return repaired.matchedCount === 1;
+  }
+
+  /** Counters holding pending entries older than `cutoff`: what the sweeper settles. */
+  async countersWithPendingBefore(cutoff: Date, limit: number, comment: string): Promise<Array<Pick<CounterDoc, '_id' | 'pending'>>> {
+    return this.counters.find({ 'pending.at': { $lt: cutoff } }, { projection: { pending: 1 }, comment }).limit(limit).toArray();
+  }
+
+  /** The hour buckets of the feature's counters whose period overlaps [start, end). */
+  async counterHours(accountId: string, feature: string, start: Date, end: Date): Promise<Array<Pick<CounterDoc, '_id' | 'hours'>>> {
+    return this.counters
+      .find({ accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] }, { projection: { hours: 1 } })
+      .toArray();
+  }
+
+  /** The latest period starts of a feature's counters, newest first. */
+  async recentPeriodStarts(accountId: string, feature: string, limit: number): Promise<Date[]> {
+    const periods = await this.counters.find({ accountId, feature }, { projection: { periodStart: 1 } }).sort({ periodStart: -1 }).limit(limit).toArray();
+    return periods.map((counter) => counter.periodStart);
+  }
+}
+
+/** What settling writes onto a posting (§6 step 3). */
+export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'inc' | 'late' | 'outcomes' | 'postedAt'>> & { state: 'POSTED' };
+
+/** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
+function fenced(posting: PostingDoc): Record<string, unknown> {
+  return { _id: posting._id, state: 'RESERVED', attempt: posting.attempt, 'lease.owner': posting.lease.owner };
 }
 
 /**

@@ -112,12 +112,7 @@ export class UsageService {
     const range = defaultRange(granularity, new Date());
     const start = from ?? (to ? new Date(to.getTime() - (range.to.getTime() - range.from.getTime())) : range.from);
     const end = to ?? range.to;
-    const counters = await this.ledger.counters
-      .find(
-        { accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
-        { projection: { hours: 1 } },
-      )
-      .toArray();
+    const counters = await this.ledger.counterHours(accountId, feature, start, end);
     return buildUsageSeries(counters, feature, granularity, start, end);
   }
 
@@ -142,9 +137,7 @@ export class UsageService {
    */
   async lateUsage(counterIds: readonly string[]): Promise<LateUsage[]> {
     if (counterIds.length === 0) return [];
-    const postings = await this.ledger.postings
-      .find({ counterId: { $in: [...counterIds] }, late: true, state: 'POSTED' }, { projection: { counterId: 1, inc: 1, outcomes: 1, postedAt: 1 } })
-      .toArray();
+    const postings = await this.ledger.latePostings(counterIds);
     return postings.map((posting) => ({
       postingId: posting._id,
       counterId: posting.counterId!,
@@ -160,8 +153,7 @@ export class UsageService {
    * grant must be counted before the void fixes what the grant covered).
    */
   async hasUsageInFlight(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
-    const posting = await this.ledger.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } });
-    return posting !== null;
+    return this.ledger.hasReservedPosting(accountId, feature, receivedBefore);
   }
 
   startSweeper(): void {

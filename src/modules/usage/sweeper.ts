@@ -76,10 +76,7 @@ export class UsageSweeper {
 
   private async resumeExpired(): Promise<number> {
     const { ledger, engine, logger } = this.deps;
-    const expired = await ledger.postings
-      .find({ state: 'RESERVED', 'lease.expiresAt': { $lt: new Date() } }, { projection: { _id: 1, attempt: 1 }, comment: SWEEPER_COMMENT })
-      .limit(PASS_LIMIT)
-      .toArray();
+    const expired = await ledger.expiredLeases(PASS_LIMIT, SWEEPER_COMMENT);
     let resumed = 0;
     for (const { _id, attempt } of expired) {
       try {
@@ -98,21 +95,13 @@ export class UsageSweeper {
     const { ledger, logger } = this.deps;
     // Younger entries belong to operations still finishing normally.
     const cutoff = new Date(Date.now() - this.deps.leaseMs);
-    const counters = await ledger.counters
-      .find({ 'pending.at': { $lt: cutoff } }, { projection: { pending: 1 }, comment: SWEEPER_COMMENT })
-      .limit(PASS_LIMIT)
-      .toArray();
+    const counters = await ledger.countersWithPendingBefore(cutoff, PASS_LIMIT, SWEEPER_COMMENT);
     const stale = counters.flatMap((counter) =>
       counter.pending.filter((entry) => entry.at < cutoff).map((entry) => ({ counterId: counter._id, entry })),
     );
     if (stale.length === 0) return { pulled: 0, compensated: 0 };
     const postingIds = [...new Set(stale.map(({ entry }) => postingIdOf(entry)))];
-    const postings = new Map(
-      (await ledger.postings.find({ _id: { $in: postingIds } }, { projection: { state: 1, appliedAs: 1 } }).toArray()).map((posting) => [
-        posting._id,
-        posting,
-      ]),
-    );
+    const postings = new Map((await ledger.postingStates(postingIds)).map((posting) => [posting._id, posting]));
     let pulled = 0;
     let compensated = 0;
     for (const { counterId, entry } of stale) {
@@ -132,15 +121,9 @@ export class UsageSweeper {
   /** Deletes settled postings past retention and their events; their keys become free again. */
   async deleteExpired(): Promise<number> {
     const { ledger } = this.deps;
-    const expired = await ledger.postings
-      .find({ expiresAt: { $lt: new Date() }, state: 'POSTED' }, { projection: { _id: 1 }, comment: SWEEPER_COMMENT })
-      .limit(1_000)
-      .toArray();
-    if (expired.length === 0) return 0;
-    const ids = expired.map((posting) => posting._id);
-    // Events first: a posting is never missing while its events exist.
-    await ledger.events.deleteMany({ postingId: { $in: ids } });
-    await ledger.postings.deleteMany({ _id: { $in: ids } });
+    const ids = await ledger.expiredPostings(1_000, SWEEPER_COMMENT);
+    if (ids.length === 0) return 0;
+    await ledger.deletePostings(ids);
     return ids.length;
   }
 }

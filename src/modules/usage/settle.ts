@@ -1,0 +1,103 @@
+import type { Logger } from '../../logger.js';
+import type { AuditLog } from '../audit/repository.js';
+import { InjectedFault, type FaultInjector } from './faults.js';
+import type { GuardedUpdate, Settlement } from './guarded-update.js';
+import type { CounterHooks } from './hooks.js';
+import { LeaseLost } from './lease.js';
+import type { PreparedTerms } from './member-terms.js';
+import type { PostingDoc } from './model.js';
+import type { Member } from './plan.js';
+import { outcomeRuns, postingAuditEntries } from './receipts.js';
+import type { PostedFields, UsageLedger } from './repository.js';
+
+/**
+ * Settling one posting, fresh or resumed, after its events are written (SPEC §6 steps
+ * 2–5, in this engine's order):
+ *
+ *   the guarded counter update  →  the counter change to hooks, with the audit entries
+ *   →  POSTED, fenced on owner + attempt  →  the pending entry pulled, off the request path
+ *
+ * A crash after any of these writes leaves the posting RESERVED, and recovery replays
+ * from the counter update (which then adopts its own entry). So the hooks and the audit
+ * both come before POSTED: the counter change is published at alerts' exactly-once point
+ * (R9), and the audit entries carry deterministic ids, so a replay cannot duplicate them.
+ */
+
+export interface SettleDeps {
+  ledger: UsageLedger;
+  audit: AuditLog;
+  hooks: CounterHooks;
+  faults: FaultInjector;
+  logger: Logger;
+}
+
+export class PostingSettler {
+  private readonly pulls = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: SettleDeps,
+    private readonly guardedUpdate: GuardedUpdate,
+  ) {}
+
+  /** Settles a posting this process holds the lease of; throws LeaseLost if a takeover took it. */
+  async settle(
+    posting: PostingDoc,
+    members: Member[],
+    resumed: boolean,
+    prepared?: Promise<PreparedTerms>,
+  ): Promise<PostingDoc> {
+    const memberDocs = members.map((member) => member.doc);
+    const settlement = await this.guardedUpdate.apply(posting, members, resumed, prepared);
+    // Both must be done before POSTED (recovery replays both), neither needs the other.
+    await Promise.all([
+      settlement.change ? this.deps.hooks.publish([settlement.change]) : undefined,
+      this.deps.audit.recordMany(postingAuditEntries(posting, memberDocs, settlement), { replay: true }),
+    ]);
+    this.deps.faults.after('audit.written', posting.accountId);
+    const final = await this.markPosted(posting, settlement);
+    this.deps.faults.after('posting.posted', posting.accountId);
+    if (settlement.appliedAs && posting.counterId)
+      this.pullLater(posting.counterId, settlement.appliedAs, posting.accountId);
+    return final;
+  }
+
+  /** Waits for pulls still in flight (before the database closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.pulls]);
+  }
+
+  /** §6 step 3, fenced: only the current owner of the current attempt may settle. */
+  private async markPosted(posting: PostingDoc, settlement: Settlement): Promise<PostingDoc> {
+    const posted: PostedFields = {
+      state: 'POSTED',
+      appliedAs: settlement.appliedAs,
+      before: settlement.before,
+      inc: settlement.inc,
+      late: settlement.late,
+      outcomes: outcomeRuns(settlement.decisions),
+      postedAt: new Date(),
+    };
+    if (!(await this.deps.ledger.markPosted(posting, posted))) throw new LeaseLost();
+    return { ...posting, ...posted };
+  }
+
+  /**
+   * §6 step 5 off the request path: once POSTED the outcome is final and the entry is
+   * only housekeeping (a later update of the counter is unaffected by it). If it fails,
+   * the sweeper pulls the entry a lease later.
+   */
+  private pullLater(counterId: string, entryId: string, accountId: string): void {
+    const pull: Promise<void> = this.deps.ledger
+      .pullPending(counterId, entryId)
+      .then(() => this.deps.faults.after('pending.pulled', accountId))
+      .catch((error: unknown) => {
+        if (!(error instanceof InjectedFault))
+          this.deps.logger.warn(
+            { err: error, counterId, entryId },
+            'pulling a settled pending entry failed; the sweeper will',
+          );
+      })
+      .finally(() => this.pulls.delete(pull));
+    this.pulls.add(pull);
+  }
+}
