@@ -21,9 +21,22 @@ module.exports = {
     {
       name: 'outside-uses-public-face-only',
       severity: 'error',
-      comment: 'The server, the app and the tools reach a module through its index.ts (or the wiring file).',
-      from: { path: '^src/', pathNot: '^src/modules/' },
+      comment: 'The server, the app and the generated types reach a module through its index.ts.',
+      from: { path: '^src/', pathNot: '^src/modules/[^/]+\\.ts$|^src/modules/[^/]+/' },
       to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+    },
+    {
+      name: 'composition-root-uses-public-faces',
+      severity: 'error',
+      comment: 'src/modules/index.ts builds modules from their faces; src/modules/resolvers.ts alone gathers their resolvers.',
+      from: { path: '^src/modules/index\\.ts$' },
+      to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+    },
+    {
+      name: 'resolvers-assembly-takes-resolvers-only',
+      severity: 'error',
+      from: { path: '^src/modules/resolvers\\.ts$' },
+      to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/(index|resolvers)\\.ts$' },
     },
     {
       name: 'modules-never-import-server',

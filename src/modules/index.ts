@@ -1,42 +1,36 @@
 /**
- * Wires the domain modules together: their repositories and services (process-wide),
- * their DataLoaders (per request), their resolvers and the indexes they rely on.
- * A module's public surface is what it exports here; modules do not reach into each
- * other's repositories.
+ * The composition root: builds each module through its public face, in dependency order
+ * (no module is referred to before it exists), then registers every reaction to a domain
+ * event in one list at the end, which reads as "what follows what".
  */
 import type { Db } from 'mongodb';
 import type { Config } from '../config.js';
 import type { CollectionIndexes } from '../db/mongo.js';
-import type { Resolvers } from '../generated/graphql.js';
 import type { Logger } from '../logger.js';
-import { DateTimeScalar, DecimalScalar, JSONScalar } from '../shared/scalars.js';
-import { createCatalogLoaders } from './catalog/loaders.js';
-import { CatalogRepository, catalogIndexes } from './catalog/repository.js';
-import { catalogResolvers } from './catalog/resolvers.js';
-import { CatalogService } from './catalog/service.js';
-import { createContractLoaders } from './contracts/loaders.js';
-import { ContractRepository, contractIndexes } from './contracts/repository.js';
-import { contractResolvers } from './contracts/resolvers.js';
-import { ContractService } from './contracts/service.js';
-import { createEntitlementLoaders } from './entitlements/loaders.js';
-import { entitlementResolvers } from './entitlements/resolvers.js';
-import { EntitlementService } from './entitlements/service.js';
-import { CounterReader } from './usage/counters.js';
-import { usageIndexes } from './usage/repository.js';
-import { usageResolvers } from './usage/resolvers.js';
-import { UsageService } from './usage/service.js';
-import { termsTimeline } from './usage/timeline.js';
-import { AuditLog, auditIndexes } from './audit/repository.js';
-import { auditResolvers } from './audit/resolvers.js';
-import { alertIndexes, alertResolvers, createAlerts, followContractWrites } from './alerts/index.js';
-import { grantCoverageFrom } from './rating/grant-coverage.js';
-import { InvoiceRepository, invoiceIndexes } from './rating/repository.js';
-import { ratingResolvers } from './rating/resolvers.js';
-import { RatingService } from './rating/service.js';
-import { createGrantLoaders } from './grants/loaders.js';
-import { GrantRepository, grantIndexes } from './grants/repository.js';
-import { grantResolvers } from './grants/resolvers.js';
-import { GrantService } from './grants/service.js';
+import { EventBus } from '../shared/events.js';
+import { alertIndexes, createAlerts } from './alerts/index.js';
+import { AuditLog, auditIndexes } from './audit/index.js';
+import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
+import {
+  type ContractEvents,
+  contractIndexes,
+  createContractLoaders,
+  createContracts,
+} from './contracts/index.js';
+import {
+  createEntitlementLoaders,
+  EntitlementService,
+  TermsService,
+} from './entitlements/index.js';
+import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
+import { createRating, grantCoverageFrom, invoiceIndexes } from './rating/index.js';
+import {
+  termsTimeline,
+  type UsageEvents,
+  UsageReads,
+  UsageService,
+  usageIndexes,
+} from './usage/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -44,70 +38,82 @@ export interface ModuleDeps {
   logger: Logger;
 }
 
+/** Every domain event, by the module that publishes it. */
+export type DomainEvents = UsageEvents & ContractEvents & GrantEvents;
+
 export function createServices({ db, config, logger }: ModuleDeps) {
+  const events = new EventBus<DomainEvents>();
   const audit = new AuditLog(db);
-  const contracts = new ContractRepository(db);
-  const catalogRepository = new CatalogRepository(db);
-  const catalog = new CatalogService(catalogRepository, audit);
-  // Contract writes change terms now: thresholds are re-evaluated and live balances pushed (R3, R9).
-  const contractAdmin = followContractWrites(new ContractService(contracts, catalogRepository, audit), (accountId) => alerts.onTermsChanged(accountId), logger);
-  // Credit grants (R5): the `granted` part of capacity, for checks and enforcement alike.
-  // Its dependencies on entitlements and alerts are closures, called only after wiring.
-  const grants: GrantService = new GrantService({
-    repository: new GrantRepository(db, new CounterReader(db)),
+
+  // Features and versioned plans (R1, R2); contracts pinning them (R3), publishing TermsChanged.
+  const catalog = createCatalog(db, audit);
+  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
+
+  // Counted usage as every module reads it; the usage service below owns the writes.
+  const usageReads = new UsageReads(db);
+
+  // Merged terms (R4) from contracts and catalog alone.
+  const terms = new TermsService({ contracts, catalog });
+
+  // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged.
+  const grants = createGrants({
+    db,
     audit,
-    catalog: catalogRepository,
+    catalog,
+    counters: usageReads,
+    events,
+    // One set of loaders per grants operation.
     openTerms: () => {
-      const sources = entitlements.newSources();
-      return (requests, at) => entitlements.resolveTerms(requests, at, sources);
+      const sources = terms.newSources();
+      return (requests, at) => terms.resolveTerms(requests, at, sources);
     },
-    entitlementNow: async (pair) => (await entitlements.entitlements([pair], new Date()))[0] ?? null,
-    alerts: {
-      rearm: (counterId, used, capacity, thresholds) => alerts.rearm(counterId, used, capacity, thresholds),
-      publishBalanceChange: (accountId, feature, counterId) => alerts.publishBalanceChange(accountId, feature, counterId),
-    },
-    usageSettled: async ({ accountId, feature }, receivedBefore) => !(await usage.hasUsageInFlight(accountId, feature, receivedBefore)),
+    usageSettled: async ({ accountId, feature }, receivedBefore) =>
+      !(await usageReads.hasUsageInFlight(accountId, feature, receivedBefore)),
     settleTimeoutMs: config.usageLeaseMs + 2_000,
     logger: logger.child({ module: 'grants' }),
   });
-  const entitlements = new EntitlementService({ contracts, catalog: catalogRepository, counters: new CounterReader(db), granted: grants });
-  const { alerts, live } = createAlerts({
-    db,
-    logger,
-    counters: new CounterReader(db),
-    // A live balance is the entitlement view, recomputed when the balance feed says so.
-    loadBalance: async (accountId, feature) => (await entitlements.entitlements([{ accountId, feature }], new Date()))[0] ?? null,
-    accountEntitlements: async (accountId) => {
-      const now = new Date();
-      const sources = entitlements.newSources();
-      const features = await entitlements.featuresOfAccount(await sources.contractsByAccount.load(accountId), now, sources);
-      return entitlements.entitlements(features.map((feature) => ({ accountId, feature })), now, sources);
-    },
-    live: { feedMode: config.liveFeed },
-  });
+
+  // Balances and decisions (R4-R6): terms, plus `used` from the counters and `granted`.
+  const entitlements = new EntitlementService({ terms, counters: usageReads, granted: grants });
+
+  // Usage recorded exactly once (R6-R8), enforced with the same terms and grants as checks;
+  // publishes CounterChanged at its exactly-once point.
   const usage = new UsageService({
     db,
     audit,
+    events,
     logger,
     leaseMs: config.usageLeaseMs,
     retentionDays: config.retentionDays,
-    // One set of DataLoaders per usage request: a batch with many timestamps reads contracts once.
+    // One set of loaders per usage request: a batch with many timestamps reads contracts once.
     openTerms: () => {
-      const sources = entitlements.newSources();
-      return termsTimeline((requests, at) => entitlements.resolveTerms(requests, at, sources), (accountId) => sources.contractsByAccount.load(accountId));
+      const sources = terms.newSources();
+      return termsTimeline(
+        (requests, at) => terms.resolveTerms(requests, at, sources),
+        (accountId) => sources.contractsByAccount.load(accountId),
+      );
     },
-    // The same source as the entitlements service's, so checks and enforcement agree (R5).
-    granted: (terms, at) => grants.grantedFor(terms, at),
+    granted: (entries, at) => grants.grantedFor(entries, at),
   });
-  // Threshold alerts and live balances follow every counter change (R9).
-  usage.onCounterChange(alerts.onCounterChange);
-  // Invoices (R12): rated from the counters and the grants' burn; finalising stamps the
-  // usage periods final so later usage there is flagged late (R8).
-  const rating = new RatingService({
-    invoices: new InvoiceRepository(db),
+
+  // Threshold alerts (R9) and live balances, across instances.
+  const { alerts, live } = createAlerts({
+    db,
+    logger,
+    counters: usageReads,
+    loadBalance: (accountId, feature) => entitlements.entitlementNow({ accountId, feature }),
+    accountEntitlements: (accountId) => entitlements.accountEntitlements(accountId),
+    entitlementNow: (pair) => entitlements.entitlementNow(pair),
+    live: { feedMode: config.liveFeed },
+  });
+
+  // Invoices (R12) from the counters and the grants' burn; finalising marks the usage
+  // periods final, so later usage there is flagged late (R8).
+  const rating = createRating({
+    db,
     contracts,
-    catalog: catalogRepository,
-    counters: new CounterReader(db),
+    catalog,
+    counters: usageReads,
     audit,
     grantCoverage: grantCoverageFrom(grants),
     lateUsage: (counterIds) => usage.lateUsage(counterIds),
@@ -115,32 +121,45 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     settleTimeoutMs: config.usageLeaseMs + 3_000,
     logger: logger.child({ module: 'rating' }),
   });
-  return { audit, contracts, catalog, contractAdmin, entitlements, alerts, live, usage, grants, rating };
+
+  // ---- What follows what -------------------------------------------------------------
+  // A counter moved (usage, at its exactly-once point): thresholds fire, balances are pushed.
+  events.on('CounterChanged', (change) => alerts.onCounterChange(change));
+  // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
+  events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
+  // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
+  events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
+
+  return { events, audit, catalog, contracts, terms, entitlements, grants, usage, alerts, live, rating };
 }
 export type Services = ReturnType<typeof createServices>;
 
 export function createLoaders(services: Services) {
-  const sources = { ...createContractLoaders(services.contracts), ...createCatalogLoaders(services.catalog.repository) };
-  return { ...sources, ...createEntitlementLoaders(services.entitlements, sources), ...createGrantLoaders(services.grants) };
+  const sources = { ...createContractLoaders(services.contracts), ...createCatalogLoaders(services.catalog) };
+  return {
+    ...sources,
+    ...createEntitlementLoaders(services.entitlements, sources),
+    ...createGrantLoaders(services.grants),
+  };
 }
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export const moduleIndexes: CollectionIndexes[] = [auditIndexes, contractIndexes, catalogIndexes, ...alertIndexes, ...usageIndexes, grantIndexes, invoiceIndexes];
-
-export const resolvers: Resolvers[] = [
-  { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
-  contractResolvers,
-  auditResolvers,
-  catalogResolvers,
-  entitlementResolvers,
-  alertResolvers,
-  usageResolvers,
-  grantResolvers,
-  ratingResolvers,
+export const moduleIndexes: CollectionIndexes[] = [
+  auditIndexes,
+  contractIndexes,
+  catalogIndexes,
+  ...alertIndexes,
+  ...usageIndexes,
+  grantIndexes,
+  invoiceIndexes,
 ];
 
+
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
-export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
+export async function startWorkers(
+  services: Services,
+  options: { feedDb?: Db } = {},
+): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
   services.usage.startSweeper();
   return {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import { parse, type GraphQLSchema } from 'graphql';
-import { resolvers } from '../modules/index.js';
+import { resolvers } from '../modules/resolvers.js';
 
 /** Finds the checked-in schema.graphql whether we run from src/ (tsx) or dist/src/ (node). */
 export function locateSchemaFile(): string {

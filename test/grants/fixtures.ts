@@ -3,7 +3,7 @@
  * usage (backdated event timestamps) and grant windows in past and current periods.
  */
 import { randomUUID } from 'node:crypto';
-import { periodContaining, periodStartAt, type Period } from '../../src/modules/entitlements/periods.js';
+import { periodContaining, periodStartAt, type Period } from '../../src/shared/periods.js';
 import { ENTITLEMENT_FIELDS, gql } from '../support/fixtures.js';
 import type { GraphQLResponse, TestInstance } from '../support/harness.js';
 

@@ -4,7 +4,7 @@
  * change made with changeContractPlan.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { periodContaining } from '../../src/modules/entitlements/periods.js';
+import { periodContaining } from '../../src/shared/periods.js';
 import { DEFINE_FEATURE, errorCode, gql, publishPlan, seedReferenceAccount } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import {

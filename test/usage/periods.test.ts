@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { periodContaining } from '../../src/modules/entitlements/periods.js';
+import { periodContaining } from '../../src/shared/periods.js';
 import { counterId } from '../../src/modules/usage/counters.js';
 import { gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';

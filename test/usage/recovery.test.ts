@@ -39,7 +39,7 @@ afterAll(async () => {
   await crashing.stop();
 });
 
-const compensations = () => crashing.services.usage.sweeper.totals.compensated + survivor.services.usage.sweeper.totals.compensated;
+const compensations = () => crashing.services.usage.recoveryTotals.compensated + survivor.services.usage.recoveryTotals.compensated;
 
 /** Points after which the crashed attempt's increment is in the counter. */
 const AFTER_COUNTING: WritePoint[] = ['counter.updated', 'audit.written', 'posting.posted', 'pending.pulled'];
@@ -257,7 +257,7 @@ describe('stale writes and reconciliation', () => {
     const input: UsageInput = { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key('old') };
     await recordUsageOk(crashing, input);
     await crashing.database.db.collection('usage_postings').updateMany({ accountId }, { $set: { expiresAt: new Date(Date.now() - 1_000) } });
-    expect(await crashing.services.usage.sweeper.deleteExpired()).toBeGreaterThanOrEqual(1);
+    expect(await crashing.services.usage.deleteExpired()).toBeGreaterThanOrEqual(1);
     const { events, postings } = await ledgerOf(crashing.database.db, accountId);
     expect([events.length, postings.length]).toEqual([0, 0]);
     // Counters keep their totals: retention forgets raw events, never counted usage.

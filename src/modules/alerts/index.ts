@@ -1,41 +1,44 @@
 /**
- * The alerts module's public surface: threshold alerts (R9) and live balances.
- * - `alerts` (AlertService): the usage module's counter-change listener, `rearm` for the
- *   grants path, `onTermsChanged` after contract writes (see followContractWrites),
- *   `publishBalanceChange`, and the `Account.alerts` query.
+ * The alerts module (R9) and live balances. Its reactions, registered by the composition
+ * root: CounterChanged (thresholds at the usage module's exactly-once point), TermsChanged
+ * (re-evaluate after a contract write), GrantChanged (re-arm when capacity grew).
+ * - `alerts` (AlertService): those reactions, `publishBalanceChange`, and `Account.alerts`.
  * - `live` (LiveUpdates): this instance's feeds and subscriber hub; start/stop with the app.
  */
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
-import type { CounterReader } from '../usage/counters.js';
 import type { BalanceLoader } from './hub.js';
 import { LiveUpdates, type LiveUpdatesOptions } from './live.js';
 import { AlertRepository } from './repository.js';
-import { AlertService, type AlertServiceOptions } from './service.js';
+import { type AlertCounters, AlertService, type AlertServiceOptions } from './service.js';
 
 export { alertIndexes } from './repository.js';
-export { followContractWrites } from './contract-writes.js';
-export { alertResolvers } from './resolvers.js';
 export type { AlertService } from './service.js';
 export type { LiveUpdates } from './live.js';
-export type { CounterChange } from './model.js';
+export type { AlertDoc, CounterChange, EntitlementUpdateView } from './model.js';
 
 export interface AlertsDeps<V> {
   db: Db;
   logger: Logger;
-  counters: CounterReader;
+  counters: AlertCounters;
   /** Recomputes one live balance (the entitlements module's view). */
   loadBalance: BalanceLoader<V>;
   /** Every entitlement of an account now, for re-evaluating thresholds after terms change. */
-  accountEntitlements?: AlertServiceOptions['accountEntitlements'];
+  accountEntitlements: NonNullable<AlertServiceOptions['accountEntitlements']>;
+  /** One entitlement now, for re-arming after a grant changed capacity. */
+  entitlementNow: NonNullable<AlertServiceOptions['entitlementNow']>;
   live?: Omit<LiveUpdatesOptions<V>, 'repository' | 'logger' | 'loadBalance'>;
 }
 
-export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, live }: AlertsDeps<V>) {
+/** The live side first: the service serves this instance's subscribers from its write path. */
+export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live }: AlertsDeps<V>) {
   const repository = new AlertRepository(db);
   const moduleLogger = logger.child({ module: 'alerts' });
-  const alerts = new AlertService(repository, counters, moduleLogger, { accountEntitlements });
   const liveUpdates = new LiveUpdates<V>({ repository, logger: moduleLogger, loadBalance, ...live });
-  alerts.localDelivery = liveUpdates.localDelivery;
+  const alerts = new AlertService(repository, counters, moduleLogger, {
+    accountEntitlements,
+    entitlementNow,
+    localDelivery: liveUpdates.localDelivery,
+  });
   return { alerts, live: liveUpdates };
 }

@@ -1,8 +1,8 @@
 import { ObjectId } from 'mongodb';
 import { z } from 'zod';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import type { EntitlementView } from '../entitlements/decision.js';
-import type { Period } from '../entitlements/periods.js';
+import type { EntitlementView } from '../entitlements/index.js';
+import type { Period } from '../../shared/periods.js';
 
 /**
  * What the usage module publishes for every counter change, at its exactly-once point

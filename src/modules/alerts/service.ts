@@ -1,8 +1,11 @@
 import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
-import { maxMicros, toMicros, type Micros } from '../../shared/quantity.js';
-import type { EntitlementView } from '../entitlements/decision.js';
-import type { CounterReader } from '../usage/counters.js';
+import { maxMicros, type Micros } from '../../shared/quantity.js';
+import type { EntitlementView } from '../entitlements/index.js';
+import type { CounterReader } from '../usage/index.js';
+
+/** What alerts read of the usage module's counters. */
+export type AlertCounters = Pick<CounterReader, 'periodTotal'>;
 import { alertId, parseCounterId, type AlertDoc, type BalanceChangeDoc, type CounterChange } from './model.js';
 import type { AlertRepository } from './repository.js';
 import { crossedThresholds, reachedThresholds, thresholdsToRearm } from './thresholds.js';
@@ -12,6 +15,10 @@ export interface AlertServiceOptions {
   balanceRetentionMs?: number;
   /** Every entitlement of an account now (the entitlements module's views), for onTermsChanged. */
   accountEntitlements?: (accountId: string) => Promise<EntitlementView[]>;
+  /** One entitlement now, for onGrantChanged. */
+  entitlementNow?: (pair: { accountId: string; feature: string }) => Promise<EntitlementView | null>;
+  /** This instance's subscribers, served from the write path (the live side). */
+  localDelivery?: LocalDelivery;
 }
 
 /**
@@ -49,20 +56,22 @@ interface FiringPoint {
 export class AlertService {
   private readonly balanceRetentionMs: number;
   private readonly accountEntitlements: AlertServiceOptions['accountEntitlements'];
-  /** Set by the module wiring once the live side exists. */
-  localDelivery: LocalDelivery | undefined;
+  private readonly entitlementNow: AlertServiceOptions['entitlementNow'];
+  private readonly localDelivery: LocalDelivery | undefined;
   /** Feed rows waiting for this tick's insertMany, one per (account, feature): the latest. */
   private balanceQueue = new Map<string, BalanceChangeDoc>();
   private balanceFlush: Promise<void> | undefined;
 
   constructor(
     private readonly repository: AlertRepository,
-    private readonly counters: CounterReader,
+    private readonly counters: AlertCounters,
     private readonly logger: Logger,
     options: AlertServiceOptions = {},
   ) {
     this.balanceRetentionMs = options.balanceRetentionMs ?? 10 * 60_000;
     this.accountEntitlements = options.accountEntitlements;
+    this.entitlementNow = options.entitlementNow;
+    this.localDelivery = options.localDelivery;
   }
 
   /**
@@ -119,7 +128,7 @@ export class AlertService {
    */
   async rearm(counterId: string, used: Micros, newCapacity: Micros | null, thresholds?: readonly number[] | null): Promise<number[]> {
     const { accountId, feature } = parseCounterId(counterId);
-    const counterBefore = await this.readCounter(counterId);
+    const counterBefore = await this.counters.periodTotal(counterId);
     // Counters only grow within a period: the later of the two readings is the truth.
     const usedNow = maxMicros(used, counterBefore?.used ?? 0n);
     const below = thresholdsToRearm(usedNow, newCapacity, thresholds);
@@ -129,7 +138,7 @@ export class AlertService {
     if (rearmed.length > 0) {
       // Compare-and-set from the epoch read: concurrent re-arms move it once, not twice.
       await Promise.all(rearmed.map((t) => this.repository.advanceEpoch(counterId, t, epochs.get(t) ?? 0)));
-      const counterAfter = await this.readCounter(counterId);
+      const counterAfter = await this.counters.periodTotal(counterId);
       if (counterAfter && newCapacity !== null) {
         const due = reachedThresholds(counterAfter.used, newCapacity, rearmed);
         if (due.length > 0) await this.fire({ accountId, feature, counterId, ...counterAfter, capacity: newCapacity }, due);
@@ -138,6 +147,21 @@ export class AlertService {
     }
     await this.publishBalanceChange(accountId, feature, counterId);
     return rearmed.sort((a, b) => a - b);
+  }
+
+  /**
+   * A grant was issued or voided (GrantChanged): thresholds re-arm when capacity grew
+   * (R9), and the live balance is pushed either way.
+   */
+  async onGrantChanged(change: { accountId: string; feature: string; grew: boolean }): Promise<void> {
+    if (!this.entitlementNow) throw new Error('AlertService.onGrantChanged needs the entitlementNow dependency');
+    const view = await this.entitlementNow(change);
+    const counterId = view?.terms.counterId ?? null;
+    if (change.grew && view && counterId && view.capacity !== null) {
+      await this.rearm(counterId, view.used, view.capacity, view.terms.thresholds);
+    } else {
+      await this.publishBalanceChange(change.accountId, change.feature, counterId);
+    }
   }
 
   /**
@@ -230,13 +254,5 @@ export class AlertService {
     const ordered = [...storedBefore.filter((alert) => alert.threshold < lowest), ...fired].sort((a, b) => a.threshold - b.threshold);
     this.localDelivery?.alertsStored(ordered);
     return fired;
-  }
-
-  private async readCounter(counterId: string): Promise<{ used: Micros; periodStart: Date; periodEnd: Date | null } | null> {
-    const counter = await this.counters.collection.findOne(
-      { _id: counterId },
-      { projection: { used: 1, periodStart: 1, periodEnd: 1 } },
-    );
-    return counter ? { used: toMicros(counter.used), periodStart: counter.periodStart, periodEnd: counter.periodEnd ?? null } : null;
   }
 }

@@ -1,5 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
-import { DEFAULT_THRESHOLDS } from '../catalog/model.js';
+import { DEFAULT_THRESHOLDS } from '../catalog/index.js';
 
 /*
  * Threshold arithmetic for R9, in integers only: usage has reached threshold `t` percent

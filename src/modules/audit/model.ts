@@ -23,3 +23,9 @@ export type AuditInput = Omit<AuditDoc, '_id' | 'at' | 'before' | 'after' | 'acc
   after?: unknown;
   requestId?: string | null;
 };
+
+/** Who is acting, for the audit trail: the token's subject and the request. */
+export interface Actor {
+  actor: string;
+  requestId: string | null;
+}

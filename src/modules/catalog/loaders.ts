@@ -1,9 +1,9 @@
 import DataLoader from 'dataloader';
 import type { FeatureDoc, PlanVersionDoc } from './model.js';
-import type { CatalogRepository } from './repository.js';
+import type { CatalogReads } from './service.js';
 
 /** Per-request loaders: features and plan versions referenced anywhere in a request load once. */
-export function createCatalogLoaders(catalog: CatalogRepository) {
+export function createCatalogLoaders(catalog: CatalogReads) {
   return {
     featureByKey: new DataLoader<string, FeatureDoc | null>(async (keys) => {
       const found = new Map((await catalog.findFeatures(keys)).map((doc) => [doc._id, doc]));

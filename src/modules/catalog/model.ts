@@ -1,5 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { ResetPeriod } from '../entitlements/periods.js';
+import type { ResetPeriod } from '../../shared/periods.js';
 
 export type FeatureType = 'BOOLEAN' | 'METERED';
 export type Enforcement = 'HARD' | 'SOFT' | 'NONE';
@@ -53,3 +53,8 @@ export interface PlanVersionDoc {
 }
 
 export const DEFAULT_THRESHOLDS: readonly number[] = [80, 90, 100];
+
+/** A plan version's id: `key@version`. */
+export function planVersionId(key: string, version: number): string {
+  return `${key}@${version}`;
+}

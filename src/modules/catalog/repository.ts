@@ -1,13 +1,9 @@
 import type { Collection, Db } from 'mongodb';
 import type { CollectionIndexes } from '../../db/mongo.js';
-import type { FeatureDoc, FeatureType, PlanVersionDoc } from './model.js';
+import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
 
 export const FEATURES = 'features';
 export const PLAN_VERSIONS = 'plan_versions';
-
-export function planVersionId(key: string, version: number): string {
-  return `${key}@${version}`;
-}
 
 /** Plan version uniqueness rides on `_id` (`key@version`); this index serves "latest of key". */
 export const catalogIndexes: CollectionIndexes = {

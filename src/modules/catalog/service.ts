@@ -1,17 +1,11 @@
 import { isDuplicateKeyError } from '../../db/mongo.js';
 import { BadInputError } from '../../shared/errors.js';
 import { parseCurrency, parseMoney } from '../../shared/money.js';
-import type { AuditLog } from '../audit/repository.js';
-import type { ResetPeriod } from '../entitlements/periods.js';
-import type { FeatureDoc, FeatureType, PlanVersionDoc } from './model.js';
-import { planVersionId, type CatalogRepository } from './repository.js';
+import type { Actor, AuditLog } from '../audit/index.js';
+import type { ResetPeriod } from '../../shared/periods.js';
+import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
+import type { CatalogRepository } from './repository.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
-
-/** Who is acting, for the audit trail. */
-export interface Actor {
-  actor: string;
-  requestId: string;
-}
 
 export interface FeatureInputShape {
   key: string;
@@ -33,10 +27,16 @@ const MAX_PLAN_ENTITLEMENTS = 500;
 /** Concurrent publishers of one key race for `key@N`; the loser retries with N+1. */
 const PUBLISH_ATTEMPTS = 8;
 
+/** What other modules read of the catalog (entitlements, contracts, grants, rating). */
+export type CatalogReads = Pick<
+  CatalogService,
+  'findFeatures' | 'findFeatureTypes' | 'findPlanVersions' | 'findPlanVersion' | 'findLatestPlanVersion'
+>;
+
 /** Features and versioned plans (R1, R2). Every write is audited. */
 export class CatalogService {
   constructor(
-    readonly repository: CatalogRepository,
+    private readonly repository: CatalogRepository,
     private readonly audit: AuditLog,
   ) {}
 
@@ -167,5 +167,28 @@ export class CatalogService {
       billingPeriod,
       entitlements,
     };
+  }
+
+  // ---- reads other modules ask for (CatalogReads) -------------------------------------
+
+  findFeatures(keys: readonly string[]): Promise<FeatureDoc[]> {
+    return this.repository.findFeatures(keys);
+  }
+
+  findFeatureTypes(keys: readonly string[]): Promise<Map<string, FeatureType>> {
+    return this.repository.findFeatureTypes(keys);
+  }
+
+  /** Keyed by planVersionId(key, version). */
+  findPlanVersions(ids: readonly string[]): Promise<PlanVersionDoc[]> {
+    return this.repository.findPlanVersions(ids);
+  }
+
+  findPlanVersion(key: string, version: number): Promise<PlanVersionDoc | null> {
+    return this.repository.findPlanVersion(key, version);
+  }
+
+  findLatestPlanVersion(key: string): Promise<PlanVersionDoc | null> {
+    return this.repository.findLatestPlanVersion(key);
   }
 }

@@ -5,7 +5,7 @@
 import { BadInputError } from '../../shared/errors.js';
 import { parseMoney } from '../../shared/money.js';
 import { MAX_TERM_UNITS, parseQuantity, type Micros } from '../../shared/quantity.js';
-import type { ResetPeriod } from '../entitlements/periods.js';
+import type { ResetPeriod } from '../../shared/periods.js';
 import {
   DEFAULT_THRESHOLDS,
   type Enforcement,

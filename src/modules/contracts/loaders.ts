@@ -1,9 +1,9 @@
 import DataLoader from 'dataloader';
 import type { ContractDoc } from './model.js';
-import type { ContractRepository } from './repository.js';
+import type { ContractReads } from './service.js';
 
 /** Per-request loaders: N entity representations become one query per collection. */
-export function createContractLoaders(contracts: ContractRepository) {
+export function createContractLoaders(contracts: ContractReads) {
   return {
     contractById: new DataLoader<string, ContractDoc | null>(async (ids) => {
       const found = new Map((await contracts.findByIds(ids)).map((doc) => [doc._id, doc]));

@@ -1,4 +1,4 @@
-import type { EntitlementTerms } from '../catalog/model.js';
+import type { EntitlementTerms } from '../catalog/index.js';
 
 export type ContractStatus = 'TRIALING' | 'ACTIVE' | 'PAST_DUE' | 'SUSPENDED' | 'CANCELED';
 

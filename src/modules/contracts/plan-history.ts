@@ -8,7 +8,7 @@
  * pin scheduled later in the period does not apply until its instant arrives. To rate a
  * closed period, evaluate at its last instant: the pin in force then governs that period.
  */
-import { planVersionId } from '../catalog/repository.js';
+import { planVersionId } from '../catalog/index.js';
 import type { ContractDoc, PlanPin } from './model.js';
 
 /** The pins in effect order. Documents written before plan history existed have one implicit pin. */

@@ -60,23 +60,23 @@ export const contractResolvers: Resolvers = {
   Mutation: {
     upsertContract(_root, { input }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
-      return services.contractAdmin.upsertContract(input, { actor: principal.actor, requestId });
+      return services.contracts.upsertContract(input, { actor: principal.actor, requestId });
     },
     changeContractPlan(_root, { contractId, planKey, version, effectiveAt }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
-      return services.contractAdmin.changePlan({ contractId, planKey, version, effectiveAt }, { actor: principal.actor, requestId });
+      return services.contracts.changePlan({ contractId, planKey, version, effectiveAt }, { actor: principal.actor, requestId });
     },
     setEntitlementOverride(_root, { contractId, input }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
-      return services.contractAdmin.setOverride(contractId, input, { actor: principal.actor, requestId });
+      return services.contracts.setOverride(contractId, input, { actor: principal.actor, requestId });
     },
     clearEntitlementOverride(_root, { contractId, feature }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
-      return services.contractAdmin.clearOverride(contractId, feature, { actor: principal.actor, requestId });
+      return services.contracts.clearOverride(contractId, feature, { actor: principal.actor, requestId });
     },
     setContractStatus(_root, { contractId, status }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
-      return services.contractAdmin.setStatus(contractId, status, { actor: principal.actor, requestId });
+      return services.contracts.setStatus(contractId, status, { actor: principal.actor, requestId });
     },
   },
 };

@@ -1,10 +1,9 @@
 import { isDuplicateKeyError } from '../../db/mongo.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
-import type { AuditLog } from '../audit/repository.js';
-import type { PlanVersionDoc } from '../catalog/model.js';
-import { planVersionId, type CatalogRepository } from '../catalog/repository.js';
-import type { Actor } from '../catalog/service.js';
-import { parseKey, parseOverride, type OverrideInputShape } from '../catalog/validation.js';
+import type { Logger } from '../../logger.js';
+import type { EventPublisher } from '../../shared/events.js';
+import type { Actor, AuditLog } from '../audit/index.js';
+import { type CatalogReads, parseKey, parseOverride, planVersionId, type OverrideInputShape, type PlanVersionDoc } from '../catalog/index.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
 import { pinPlanId, pinsOf, windowsOverlap } from './plan-history.js';
 import type { ContractRepository } from './repository.js';
@@ -35,17 +34,51 @@ export interface ContractInputShape {
   billingAnchor?: Date | null;
 }
 
+export interface ContractServiceDeps {
+  repository: ContractRepository;
+  catalog: CatalogReads;
+  audit: AuditLog;
+  /** Publishes TermsChanged after every stored write. */
+  events: EventPublisher<ContractEvents>;
+  logger: Logger;
+}
+
+/** What other modules read of the contracts. */
+export type ContractReads = Pick<ContractService, 'findByIds' | 'findByAccountIds'>;
+
+/** Events the contracts module publishes. */
+export interface ContractEvents {
+  /** A contract write changed an account's terms now (plan, override, status, dates). */
+  TermsChanged: { accountId: string; contractId: string };
+}
+
 /**
  * Contract writes (R3). Each is a compare-and-set on `revision`: read, validate and build
  * the next document, then replace it only if nobody wrote in between (else retry). One
  * document per write keeps this correct without transactions, on every store.
  */
 export class ContractService {
-  constructor(
-    readonly repository: ContractRepository,
-    private readonly catalog: CatalogRepository,
-    private readonly audit: AuditLog,
-  ) {}
+  private readonly repository: ContractRepository;
+  private readonly catalog: CatalogReads;
+
+  constructor(private readonly deps: ContractServiceDeps) {
+    this.repository = deps.repository;
+    this.catalog = deps.catalog;
+  }
+
+  // ---- reads other modules ask for (ContractReads) ----------------------------------------
+
+  /** One `find` for any number of ids (DataLoader batches into this). */
+  findByIds(ids: readonly string[]): Promise<ContractDoc[]> {
+    return this.repository.findByIds(ids);
+  }
+
+  /** The contracts of any number of accounts, oldest first; concurrent requests share one query. */
+  findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
+    return this.repository.findByAccountIds(accountIds);
+  }
+
+  // ---- writes (R3) -----------------------------------------------------------------------
 
   /**
    * Creates or updates a contract as the billing system sends it. On an existing contract,
@@ -267,8 +300,22 @@ export class ContractService {
     }
   }
 
+  /**
+   * Every stored write is audited (R10), then announced: TermsChanged lets thresholds be
+   * re-evaluated and live balances pushed (R3, R9). The write is durable by then, so a
+   * failed reaction is logged, not thrown: the next counter change evaluates the new terms.
+   */
   private async record(action: string, before: ContractDoc | null, after: ContractDoc, by: Actor, target?: { before: unknown; after: unknown }) {
-    await this.audit.record({
+    await this.writeAudit(action, before, after, by, target);
+    await this.deps.events
+      .publish('TermsChanged', { accountId: after.accountId, contractId: after._id })
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: error, accountId: after.accountId, action }, 'could not re-evaluate thresholds after a contract write'),
+      );
+  }
+
+  private async writeAudit(action: string, before: ContractDoc | null, after: ContractDoc, by: Actor, target?: { before: unknown; after: unknown }) {
+    await this.deps.audit.record({
       actor: by.actor,
       action,
       targetType: 'Contract',

@@ -4,7 +4,7 @@
  * calls `decide` and `hardCeiling` at its enforcement point, the GraphQL layer formats.
  */
 import { maxMicros, type Micros } from '../../shared/quantity.js';
-import type { Enforcement } from '../catalog/model.js';
+import type { Enforcement } from '../catalog/index.js';
 import { unitOveragePrice } from './merge.js';
 import type { EffectiveTerms } from './model.js';
 

@@ -3,15 +3,11 @@ import type { EffectiveTerms } from './model.js';
 
 /**
  * Where `granted` comes from (R5: the part of every active grant not burned in earlier
- * periods). The grants module implements this and is passed to `EntitlementService` in
- * src/modules/index.ts; until then nothing is granted. Called once per batch of terms, so
+ * periods). The grants module implements this and is passed to `EntitlementService` by the
+ * composition root (src/modules/index.ts). Called once per batch of terms, so
  * an implementation should answer all of them with a bounded number of queries.
  */
 export interface GrantedSource {
   /** Granted micro-units for each entry's period at `at`, in the same order as `terms`. */
   grantedFor(terms: readonly EffectiveTerms[], at: Date): Promise<Micros[]>;
 }
-
-export const NO_GRANTS: GrantedSource = {
-  grantedFor: async (terms) => terms.map(() => 0n),
-};

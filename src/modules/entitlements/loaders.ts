@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { EntitlementView } from './decision.js';
-import type { EntitlementService, TermsRequest, TermsSources } from './service.js';
+import type { EntitlementService } from './service.js';
+import type { TermsRequest, TermsSources } from './terms.js';
 
 export interface ViewRequest extends TermsRequest {
   /** Evaluate at this instant; omitted: when the batch runs (now). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { units } from '../../shared/quantity.js';
-import type { EntitlementTerms, FeatureDoc, PlanVersionDoc } from '../catalog/model.js';
-import type { ContractDoc } from '../contracts/model.js';
+import type { EntitlementTerms, FeatureDoc, PlanVersionDoc } from '../catalog/index.js';
+import type { ContractDoc } from '../contracts/index.js';
 import { mergeEffectiveTerms, type MergeInput } from './merge.js';
 
 const T0 = new Date('2026-01-01T00:00:00Z');

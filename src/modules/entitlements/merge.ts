@@ -4,12 +4,11 @@
  */
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
-import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureType, type OverageTerms, type PlanVersionDoc } from '../catalog/model.js';
-import { compareOldestFirst, type ContractDoc, type ContractStatus } from '../contracts/model.js';
-import { isInForceAt, pinPlanId, planPinAt } from '../contracts/plan-history.js';
-import { counterId } from '../usage/counters.js';
+import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureType, type OverageTerms, type PlanVersionDoc } from '../catalog/index.js';
+import { compareOldestFirst, type ContractDoc, type ContractStatus, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
+import { counterId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
-import { periodContaining, type ResetPeriod } from './periods.js';
+import { periodContaining, type ResetPeriod } from '../../shared/periods.js';
 
 /** Statuses that give access (R4); PAST_DUE does, flagged delinquent. */
 const GRANTING: ReadonlySet<ContractStatus> = new Set<ContractStatus>(['TRIALING', 'ACTIVE', 'PAST_DUE']);

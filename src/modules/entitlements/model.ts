@@ -1,6 +1,6 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { Enforcement, FeatureType, OverageTerms } from '../catalog/model.js';
-import type { Period, ResetPeriod } from './periods.js';
+import type { Enforcement, FeatureType, OverageTerms } from '../catalog/index.js';
+import type { Period, ResetPeriod } from '../../shared/periods.js';
 
 /** Why an account has, or lacks, access before any quantity is considered. */
 export type AccessStatus = 'ENTITLED' | 'UNKNOWN_FEATURE' | 'NOT_ENTITLED' | 'CONTRACT_INACTIVE';

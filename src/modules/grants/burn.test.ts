@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { units, type Micros } from '../../shared/quantity.js';
-import { hourKey } from '../usage/counters.js';
+import { hourKey } from '../../shared/counter-key.js';
 import { clustersOf, compareBurnOrder, grantedInPeriod, hourSlices, simulateBurn, standingIn, type BurnGrant, type BurnPeriod } from './burn.js';
 import type { HourCut } from './model.js';
 import { decisionWindow, grantWindow, isActiveAt, startAtIssue } from './window.js';

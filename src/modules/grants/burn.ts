@@ -13,7 +13,7 @@
  * hour): the first `units` of the bucket happened before the cut instant.
  */
 import { minMicros, type Micros } from '../../shared/quantity.js';
-import { hourStart } from '../usage/counters.js';
+import { hourStart } from '../../shared/counter-key.js';
 import type { HourCut } from './model.js';
 import { covers, HOUR_MS, isActiveAt, isEmptyWindow, type GrantWindow } from './window.js';
 

@@ -5,11 +5,13 @@
  * module). burn.ts then does the arithmetic.
  */
 import type { Micros } from '../../shared/quantity.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
-import { hourStart } from '../usage/counters.js';
+import type { EffectiveTerms } from '../entitlements/index.js';
+import { hourStart } from '../../shared/counter-key.js';
+import type { CounterHours } from '../usage/index.js';
 import { clustersOf, simulateBurn, type BurnGrant, type BurnLedger } from './burn.js';
 import type { GrantDoc } from './model.js';
-import { pairKey, type CounterHours, type GrantRepository, type PairKey } from './repository.js';
+import type { GrantCounters } from './model.js';
+import { pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { decisionWindow, grantWindow, HOUR_MS } from './window.js';
 
 /** Merged terms at an instant, sharing loaders across the calls of one operation. */
@@ -31,6 +33,7 @@ export class BurnLedgers {
   constructor(
     private readonly deps: {
       repository: GrantRepository;
+      counters: GrantCounters;
       /** The entitlements module's term resolution; a fresh resolver per operation. */
       openTerms: () => TermsAt;
     },
@@ -54,7 +57,7 @@ export class BurnLedgers {
     const spans = plans
       .filter((plan) => plan.clusters.length > 0)
       .map((plan) => ({ ...plan.request.pair, from: plan.clusters[0]!.start, through: plan.request.until }));
-    const counters = groupByPair(await this.deps.repository.countersFor(spans));
+    const counters = groupByPair(await this.deps.counters.countersFor(spans));
 
     const periodsOf = plans.map((plan) => {
       const inCluster = (counter: CounterHours) =>

@@ -1,4 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
+import type { CounterReader } from '../usage/index.js';
 
 export type GrantKind = 'PROMOTIONAL' | 'PREPAID';
 export type GrantStatus = 'PENDING' | 'ACTIVE' | 'DEPLETED' | 'EXPIRED' | 'VOIDED';
@@ -61,4 +62,13 @@ export interface GrantRequestFingerprint {
   effectiveAt: string | null;
   expiresAt: string | null;
   reason: string;
+}
+
+/** What the grants module reads of the usage module's counters (R5 burn, void cuts). */
+export type GrantCounters = Pick<CounterReader, 'hourUsedAt' | 'countersFor'>;
+
+/** Events the grants module publishes. */
+export interface GrantEvents {
+  /** A grant was issued or voided: capacity changed now; `grew` when it became larger. */
+  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean };
 }

@@ -4,7 +4,6 @@ import type { Collection, Db, Filter } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { hourKey, type CounterDoc, type CounterReader } from '../usage/counters.js';
 import type { GrantDoc, HourCut } from './model.js';
 
 export const GRANTS = 'grants';
@@ -32,16 +31,6 @@ function splitPairKey(key: string): PairKey {
   return { accountId: key.slice(0, at), feature: key.slice(at + 1) };
 }
 
-/** The counter fields burn needs. */
-export type CounterHours = Pick<CounterDoc, '_id' | 'accountId' | 'feature' | 'periodStart' | 'periodEnd' | 'used' | 'hours'>;
-
-/** A span of usage periods to read for one pair: those overlapping [from, through]. */
-export interface CounterSpan extends PairKey {
-  from: Date;
-  /** Periods starting after this are not needed. */
-  through: Date;
-}
-
 /**
  * Grants are written once, and changed only by a void (compare-and-set on `voidedAt`,
  * then the void's cut on `voidCut`). Counters are read through the usage module's
@@ -57,10 +46,7 @@ export class GrantRepository {
    */
   private readonly byPair: DataLoader<string, GrantDoc[], string>;
 
-  constructor(
-    db: Db,
-    private readonly counters: CounterReader,
-  ) {
+  constructor(db: Db) {
     this.collection = db.collection<GrantDoc>(GRANTS);
     this.byPair = coalescedReader(async (keys) => this.queryPairs(keys.map(splitPairKey)));
   }
@@ -110,41 +96,5 @@ export class GrantRepository {
 
   async setVoidCut(id: string, cut: HourCut): Promise<void> {
     await this.collection.updateOne({ _id: id, voidCut: null }, { $set: { voidCut: cut } });
-  }
-
-  /**
-   * How much of the hour containing `at` the counter of the period containing `at` has
-   * counted: the `units` of an HourCut. Zero when no usage was counted there yet.
-   */
-  async hourUsedAt(pair: PairKey, at: Date): Promise<Micros> {
-    const key = hourKey(at);
-    const counter = await this.counters.collection.findOne(
-      { accountId: pair.accountId, feature: pair.feature, periodStart: { $lte: at }, $or: [{ periodEnd: null }, { periodEnd: { $gt: at } }] },
-      { projection: { [`hours.${key}`]: 1 } },
-    );
-    return toMicros(counter?.hours?.[key]);
-  }
-
-  /** The counters of several pairs' spans, in one query. */
-  async countersFor(spans: readonly CounterSpan[]): Promise<CounterHours[]> {
-    if (spans.length === 0) return [];
-    const docs = await this.counters.collection
-      .find(
-        {
-          $or: spans.map((span) => ({
-            accountId: span.accountId,
-            feature: span.feature,
-            periodStart: { $lte: span.through },
-            $or: [{ periodEnd: null }, { periodEnd: { $gt: span.from } }],
-          })),
-        },
-        { projection: { accountId: 1, feature: 1, periodStart: 1, periodEnd: 1, used: 1, hours: 1 } },
-      )
-      .toArray();
-    return docs.map((doc) => ({
-      ...doc,
-      used: toMicros(doc.used),
-      hours: Object.fromEntries(Object.entries(doc.hours ?? {}).map(([key, value]) => [key, toMicros(value)])),
-    }));
   }
 }

@@ -1,24 +1,17 @@
 import type { Logger } from '../../logger.js';
 import { BadInputError, IdempotencyKeyReusedError, NotFoundError } from '../../shared/errors.js';
+import type { EventPublisher } from '../../shared/events.js';
 import type { Micros } from '../../shared/quantity.js';
-import type { AuditLog } from '../audit/repository.js';
-import type { CatalogRepository } from '../catalog/repository.js';
-import type { EntitlementView } from '../entitlements/decision.js';
-import type { GrantedSource } from '../entitlements/granted.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
-import type { Period } from '../entitlements/periods.js';
+import type { Actor, AuditLog } from '../audit/index.js';
+import type { CatalogReads } from '../catalog/index.js';
+import type { GrantedSource, EffectiveTerms } from '../entitlements/index.js';
+import type { Period } from '../../shared/periods.js';
 import { compareBurnOrder, grantedInPeriod, standingIn, type BurnLedger, type BurnLine, type PeriodBurn } from './burn.js';
 import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
-import type { GrantDoc, GrantStatus } from './model.js';
+import type { GrantCounters, GrantDoc, GrantEvents, GrantStatus } from './model.js';
 import { grantId, pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
 import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
-
-/** Who is acting, for the grant and the audit trail. */
-export interface Actor {
-  actor: string;
-  requestId: string | null;
-}
 
 /** A grant with its figures as of `now`. */
 export interface GrantView {
@@ -62,16 +55,13 @@ export interface GrantListing {
 export interface GrantServiceDeps {
   repository: GrantRepository;
   audit: AuditLog;
-  catalog: CatalogRepository;
+  catalog: CatalogReads;
   /** The entitlements module's term resolution; a fresh resolver per operation. */
   openTerms: () => TermsAt;
-  /** The entitlements module's view of one pair now, after a grant changed capacity. */
-  entitlementNow: (pair: PairKey) => Promise<EntitlementView | null>;
-  /** The alerts module: thresholds re-arm when capacity grows, live balances hear of every change (R9). */
-  alerts: {
-    rearm(counterId: string, used: Micros, capacity: Micros | null, thresholds?: readonly number[] | null): Promise<unknown>;
-    publishBalanceChange(accountId: string, feature: string, counterId?: string | null): Promise<void>;
-  };
+  /** The usage module's counters: the hour a void cuts, and the periods burn reads. */
+  counters: GrantCounters;
+  /** Publishes GrantChanged after a grant is stored: thresholds re-arm, balances are pushed (R9). */
+  events: EventPublisher<GrantEvents>;
   /**
    * The usage module: true once no usage of the pair received before `receivedBefore` is
    * still being recorded (no posting in flight). Lets a void wait for the requests that
@@ -115,7 +105,7 @@ export class GrantService implements GrantedSource {
   private readonly ledgers: BurnLedgers;
 
   constructor(private readonly deps: GrantServiceDeps) {
-    this.ledgers = new BurnLedgers({ repository: deps.repository, openTerms: deps.openTerms });
+    this.ledgers = new BurnLedgers({ repository: deps.repository, counters: deps.counters, openTerms: deps.openTerms });
   }
 
   // ---- capacity (GrantedSource) ---------------------------------------------------------
@@ -190,7 +180,7 @@ export class GrantService implements GrantedSource {
       expiresAt: command.expiresAt,
       // Read before the insert: usage counted until then is before the grant, whatever
       // lands between the read and the insert was decided without the grant too.
-      startCut: start.cutAt ? { at: start.cutAt, units: await this.deps.repository.hourUsedAt(command, start.cutAt) } : null,
+      startCut: start.cutAt ? { at: start.cutAt, units: await this.deps.counters.hourUsedAt(command.accountId, command.feature, start.cutAt) } : null,
       reason: command.reason,
       issuedBy: by.actor,
       issuedAt: now,
@@ -327,28 +317,22 @@ export class GrantService implements GrantedSource {
 
   private async completeVoidCut(grant: GrantDoc): Promise<GrantDoc> {
     if (grant.voidCut || !grant.voidedAt) return grant;
-    const cut = { at: grant.voidedAt, units: await this.deps.repository.hourUsedAt(grant, grant.voidedAt) };
+    const cut = { at: grant.voidedAt, units: await this.deps.counters.hourUsedAt(grant.accountId, grant.feature, grant.voidedAt) };
     await this.deps.repository.setVoidCut(grant._id, cut);
     return (await this.deps.repository.findById(grant._id)) ?? { ...grant, voidCut: cut };
   }
 
   /**
-   * Capacity changed now: thresholds re-arm when it grew (R9), live balances hear of it
-   * either way. The grant is already stored and audited, so a failure here is logged, not
-   * thrown: the next counter change evaluates thresholds against the new capacity anyway.
+   * Capacity changed now. The grant is already stored and audited, so a failed reaction is
+   * logged, not thrown: the next counter change evaluates thresholds against the new
+   * capacity anyway.
    */
   private async afterCapacityChange(grant: GrantDoc, grew: boolean): Promise<void> {
-    try {
-      const view = await this.deps.entitlementNow(grant);
-      const counterId = view?.terms.counterId ?? null;
-      if (grew && view && counterId && view.capacity !== null) {
-        await this.deps.alerts.rearm(counterId, view.used, view.capacity, view.terms.thresholds);
-      } else {
-        await this.deps.alerts.publishBalanceChange(grant.accountId, grant.feature, counterId);
-      }
-    } catch (error) {
-      this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not re-arm thresholds or publish the balance after a grant change');
-    }
+    await this.deps.events
+      .publish('GrantChanged', { accountId: grant.accountId, feature: grant.feature, grantId: grant._id, grew })
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not re-arm thresholds or publish the balance after a grant change'),
+      );
   }
 
   // ---- reading ----------------------------------------------------------------------------
@@ -433,7 +417,7 @@ export class GrantService implements GrantedSource {
 
   /** Without access at an instant there are no terms to name its period; a counter there still does. */
   private async periodOfCounterAt(pair: PairKey, instant: Date): Promise<Period | null> {
-    const counters = await this.deps.repository.countersFor([{ ...pair, from: instant, through: instant }]);
+    const counters = await this.deps.counters.countersFor([{ ...pair, from: instant, through: instant }]);
     const containing = counters.find((counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd));
     return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
   }

@@ -1,6 +1,6 @@
 import { BadInputError } from '../../shared/errors.js';
 import { formatQuantity, MAX_TERM_UNITS, parseQuantity, type Micros } from '../../shared/quantity.js';
-import { KEY_PATTERN } from '../catalog/validation.js';
+import { KEY_PATTERN } from '../catalog/index.js';
 import type { GrantKind, GrantRequestFingerprint } from './model.js';
 
 export const MAX_REASON_LENGTH = 1_000;

@@ -15,9 +15,8 @@
  * later in the current period: it is contractual, not measured.
  */
 import { Money } from '../../shared/money.js';
-import type { PlanVersionDoc } from '../catalog/model.js';
-import type { ContractDoc, PlanPin } from '../contracts/model.js';
-import { pinPlanId, pinsOf } from '../contracts/plan-history.js';
+import type { PlanVersionDoc } from '../catalog/index.js';
+import { type ContractDoc, type PlanPin, pinPlanId, pinsOf } from '../contracts/index.js';
 import { allocateMinorUnits, fromMinorUnits } from './currency.js';
 
 export interface FeeSegment {

@@ -1,4 +1,4 @@
-import type { GrantService } from '../grants/service.js';
+import type { GrantService } from '../grants/index.js';
 import type { GrantCoverageSource } from './sources.js';
 
 /**

@@ -16,7 +16,7 @@
  */
 import { Money } from '../../shared/money.js';
 import { maxMicros, minMicros, type Micros } from '../../shared/quantity.js';
-import type { Rounding } from '../catalog/model.js';
+import type { Rounding } from '../catalog/index.js';
 
 export const BLOCK_SCALE = 12;
 const BLOCK_FACTOR = 10n ** BigInt(BLOCK_SCALE);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ContractDoc } from '../contracts/model.js';
+import type { ContractDoc } from '../contracts/index.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
 
 const iso = (periods: Array<{ start: Date; end: Date | null }>) => periods.map(({ start, end }) => [start.toISOString().slice(0, 10), end?.toISOString().slice(0, 10) ?? null]);

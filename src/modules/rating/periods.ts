@@ -15,8 +15,8 @@
  * counters can be marked final (R8) without catching usage of a period still running.
  */
 import { BadInputError } from '../../shared/errors.js';
-import type { ContractDoc } from '../contracts/model.js';
-import { periodContaining, type Period, type ResetPeriod } from '../entitlements/periods.js';
+import type { ContractDoc } from '../contracts/index.js';
+import { periodContaining, type Period, type ResetPeriod } from '../../shared/periods.js';
 import type { BilledPeriod } from './base-fee.js';
 
 const ADJECTIVE: Record<ResetPeriod, string> = { DAY: 'daily', WEEK: 'weekly', MONTH: 'monthly', YEAR: 'yearly', NEVER: 'one-off' };

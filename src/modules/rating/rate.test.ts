@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { Money } from '../../shared/money.js';
 import { parseQuantity, type Micros } from '../../shared/quantity.js';
-import type { PlanVersionDoc } from '../catalog/model.js';
-import type { ContractDoc } from '../contracts/model.js';
+import type { PlanVersionDoc } from '../catalog/index.js';
+import type { ContractDoc } from '../contracts/index.js';
 import { baseFeeSegments, prorateBaseFees, type BilledPeriod } from './base-fee.js';
 import { lineId } from './lines.js';
 import type { OveragePrice, UsageTerms } from './overage.js';

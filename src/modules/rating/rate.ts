@@ -11,7 +11,7 @@
  */
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
-import type { Period } from '../entitlements/periods.js';
+import type { Period } from '../../shared/periods.js';
 import type { BaseFeeCharge, BilledPeriod } from './base-fee.js';
 import { formatAmount, roundToMinor } from './currency.js';
 import { baseFeeSubject, day, groupDigits, lineId, seconds, usageSubject } from './lines.js';

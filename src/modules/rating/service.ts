@@ -5,17 +5,13 @@ import type { Logger } from '../../logger.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import type { AuditInput } from '../audit/model.js';
-import type { AuditLog } from '../audit/repository.js';
-import { createCatalogLoaders } from '../catalog/loaders.js';
-import type { EntitlementTerms, FeatureDoc, PlanVersionDoc } from '../catalog/model.js';
-import type { CatalogRepository } from '../catalog/repository.js';
-import type { ContractDoc } from '../contracts/model.js';
-import { pinPlanId, pinsOf, planPinAt } from '../contracts/plan-history.js';
-import type { ContractRepository } from '../contracts/repository.js';
-import { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded } from '../entitlements/merge.js';
-import type { Period } from '../entitlements/periods.js';
-import { counterId, type CounterDoc, type CounterReader } from '../usage/counters.js';
+import type { AuditInput, AuditLog } from '../audit/index.js';
+import { createCatalogLoaders, type EntitlementTerms, type FeatureDoc, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
+import { type ContractDoc, pinPlanId, pinsOf, planPinAt, type ContractReads } from '../contracts/index.js';
+import { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded } from '../entitlements/index.js';
+import type { CounterReader } from '../usage/index.js';
+import { counterId } from '../../shared/counter-key.js';
+import type { Period } from '../../shared/periods.js';
 import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatedUsage } from './model.js';
@@ -33,9 +29,10 @@ export interface RatingSources {
 
 export interface RatingServiceDeps {
   invoices: InvoiceRepository;
-  contracts: ContractRepository;
-  catalog: CatalogRepository;
-  counters: CounterReader;
+  contracts: ContractReads;
+  catalog: CatalogReads;
+  /** The usage module's counters: used and still-settling postings per counter. */
+  counters: Pick<CounterReader, 'usedAndPending'>;
   audit: AuditLog;
   grantCoverage: GrantCoverageSource;
   lateUsage: LateUsageSource;
@@ -86,7 +83,7 @@ export class RatingService {
     const plan = await this.plan(contract, requested, sources, now);
     const frozen = await this.deps.invoices.findById(invoiceId(contract._id, plan.period.start));
     if (frozen) return fromStored(frozen);
-    const counters = await this.readCounters(plan.usage.map((usage) => usage.counterId));
+    const counters = await this.deps.counters.usedAndPending(plan.usage.map((usage) => usage.counterId));
     const used = new Map([...counters].map(([id, counter]) => [id, counter.used]));
     return { ...(await this.rate(plan, used)), final: false, finalizedAt: null, finalizedBy: null };
   }
@@ -146,7 +143,7 @@ export class RatingService {
   async pendingCorrections(invoice: InvoiceView, now = new Date()): Promise<PendingCorrection[]> {
     if (!invoice.final || invoice.usage.length === 0) return [];
     const ids = invoice.usage.map((usage) => usage.counterId);
-    const [counters, late] = await Promise.all([this.readCounters(ids), this.deps.lateUsage(ids)]);
+    const [counters, late] = await Promise.all([this.deps.counters.usedAndPending(ids), this.deps.lateUsage(ids)]);
     const corrections: PendingCorrection[] = [];
     for (const usage of invoice.usage) {
       const usedNow = counters.get(usage.counterId)?.used ?? usage.used;
@@ -285,9 +282,9 @@ export class RatingService {
     const ids = plan.usage.map((usage) => usage.counterId);
     const deadline = Date.now() + this.deps.settleTimeoutMs;
     for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
-      const before = await this.readCounters(ids);
+      const before = await this.deps.counters.usedAndPending(ids);
       const late = await this.deps.lateUsage(ids);
-      const after = await this.readCounters(ids);
+      const after = await this.deps.counters.usedAndPending(ids);
       const settled = ids.every((id) => (before.get(id)?.pending ?? 0) === 0 && before.get(id)?.used === after.get(id)?.used);
       if (settled) {
         const used = new Map(ids.map((id) => [id, before.get(id)?.used ?? 0n]));
@@ -315,18 +312,6 @@ export class RatingService {
       after: { finalizedAt: existing.finalizedAt, finalizedBy: existing.finalizedBy, total: existing.total, amountDue: existing.amountDue },
     });
     return fromStored(existing);
-  }
-
-  private async readCounters(ids: readonly string[]): Promise<Map<string, { used: Micros; pending: number }>> {
-    const found = new Map<string, { used: Micros; pending: number }>();
-    if (ids.length === 0) return found;
-    const docs = await this.deps.counters.collection
-      .find({ _id: { $in: [...ids] } }, { projection: { used: 1, pending: 1 } })
-      .toArray();
-    for (const doc of docs as Array<Pick<CounterDoc, '_id' | 'used' | 'pending'>>) {
-      found.set(doc._id, { used: toMicros(doc.used), pending: doc.pending?.length ?? 0 });
-    }
-    return found;
   }
 }
 

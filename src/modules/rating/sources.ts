@@ -5,7 +5,7 @@
  * postings, and its "mark this period final" stamp.
  */
 import type { Micros } from '../../shared/quantity.js';
-import type { Period } from '../entitlements/periods.js';
+import type { Period } from '../../shared/periods.js';
 import type { GrantBurn } from './overage.js';
 
 export interface GrantCoverageRequest {

@@ -3,7 +3,11 @@ import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
+import { hourKey } from '../../shared/counter-key.js';
 import type { PendingEntry } from './model.js';
+
+// Engine, sweeper and ledger name counters with the kernel's keys.
+export { counterId, hourKey, hourStart } from '../../shared/counter-key.js';
 
 export const COUNTERS = 'usage_counters';
 
@@ -44,26 +48,30 @@ export const counterIndexes: CollectionIndexes = {
   ],
 };
 
-export function counterId(accountId: string, feature: string, periodStart: Date): string {
-  return `${accountId}|${feature}|${periodStart.toISOString()}`;
-}
-
-/** "2026013113" for 2026-01-31T13:xx UTC: sortable, and free of "." and "$". */
-export function hourKey(at: Date): string {
-  return at.toISOString().slice(0, 13).replace(/[-T]/g, '');
-}
-
 /** The one predicate for R8's `late`: has rating finalised this counter's period? */
 export function isPeriodFinal(counter: Pick<CounterDoc, 'finalizedAt'> | null | undefined): boolean {
   return counter?.finalizedAt instanceof Date;
 }
 
-export function hourStart(key: string): Date {
-  return new Date(`${key.slice(0, 4)}-${key.slice(4, 6)}-${key.slice(6, 8)}T${key.slice(8, 10)}:00:00.000Z`);
+/** The counter fields burn needs (grants, R5). */
+export type CounterHours = Pick<CounterDoc, '_id' | 'accountId' | 'feature' | 'periodStart' | 'periodEnd' | 'used' | 'hours'>;
+
+/** The usage periods of one (account, feature) overlapping [from, through]. */
+export interface CounterSpan {
+  accountId: string;
+  feature: string;
+  from: Date;
+  /** Periods starting after this are not needed. */
+  through: Date;
 }
 
+/**
+ * The read side of `usage_counters`, the one way other modules see counted usage: the
+ * entitlements module for balances, grants for burn, alerts for thresholds, rating for
+ * invoices. Writes stay in the usage ledger.
+ */
 export class CounterReader {
-  readonly collection: Collection<CounterDoc>;
+  private readonly collection: Collection<CounterDoc>;
   /** Balances are read by every check: concurrent requests share one query. */
   private readonly usedById: DataLoader<string, Micros, string>;
 
@@ -81,5 +89,56 @@ export class CounterReader {
     const unique = [...new Set(ids)];
     const used = await loadAll(this.usedById, unique);
     return new Map(unique.map((id, i) => [id, used[i]!]));
+  }
+
+  /** Used amounts and how many postings are still settling (rating waits for those). */
+  async usedAndPending(ids: readonly string[]): Promise<Map<string, { used: Micros; pending: number }>> {
+    const found = new Map<string, { used: Micros; pending: number }>();
+    if (ids.length === 0) return found;
+    const docs = await this.collection.find({ _id: { $in: [...ids] } }, { projection: { used: 1, pending: 1 } }).toArray();
+    for (const doc of docs) found.set(doc._id, { used: toMicros(doc.used), pending: doc.pending?.length ?? 0 });
+    return found;
+  }
+
+  /** One counter's total and period, or null when nothing was counted there yet. */
+  async periodTotal(counterId: string): Promise<{ used: Micros; periodStart: Date; periodEnd: Date | null } | null> {
+    const counter = await this.collection.findOne({ _id: counterId }, { projection: { used: 1, periodStart: 1, periodEnd: 1 } });
+    return counter ? { used: toMicros(counter.used), periodStart: counter.periodStart, periodEnd: counter.periodEnd ?? null } : null;
+  }
+
+  /**
+   * How much of the hour containing `at` the counter of the period containing `at` has
+   * counted (a void's HourCut, R5). Zero when no usage was counted there yet.
+   */
+  async hourUsedAt(accountId: string, feature: string, at: Date): Promise<Micros> {
+    const key = hourKey(at);
+    const counter = await this.collection.findOne(
+      { accountId, feature, periodStart: { $lte: at }, $or: [{ periodEnd: null }, { periodEnd: { $gt: at } }] },
+      { projection: { [`hours.${key}`]: 1 } },
+    );
+    return toMicros(counter?.hours?.[key]);
+  }
+
+  /** The counters of several pairs' spans, in one query. */
+  async countersFor(spans: readonly CounterSpan[]): Promise<CounterHours[]> {
+    if (spans.length === 0) return [];
+    const docs = await this.collection
+      .find(
+        {
+          $or: spans.map((span) => ({
+            accountId: span.accountId,
+            feature: span.feature,
+            periodStart: { $lte: span.through },
+            $or: [{ periodEnd: null }, { periodEnd: { $gt: span.from } }],
+          })),
+        },
+        { projection: { accountId: 1, feature: 1, periodStart: 1, periodEnd: 1, used: 1, hours: 1 } },
+      )
+      .toArray();
+    return docs.map((doc) => ({
+      ...doc,
+      used: toMicros(doc.used),
+      hours: Object.fromEntries(Object.entries(doc.hours ?? {}).map(([key, value]) => [key, toMicros(value)])),
+    }));
   }
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { units } from '../../shared/quantity.js';
-import { decide } from '../entitlements/decision.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import { decide, type EffectiveTerms } from '../entitlements/index.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberTerms } from './decisions.js';
 import { outcomeRuns } from './receipts.js';
 

@@ -1,7 +1,6 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import { type EffectiveTerms, hardCeiling } from '../entitlements/index.js';
 import type { DecisionReason, EventOutcome } from './model.js';
-import { hardCeiling } from '../entitlements/decision.js';
 import type { Decide } from './terms.js';
 
 /** One event of a posting, in posting order, with the terms at its timestamp. */

@@ -1,10 +1,9 @@
 import type { Logger } from '../../logger.js';
 import { IdempotencyKeyReusedError } from '../../shared/errors.js';
-import type { AuditInput } from '../audit/model.js';
-import type { AuditLog } from '../audit/repository.js';
+import type { AuditInput, AuditLog } from '../audit/index.js';
 import type { FaultInjector, WritePoint } from './faults.js';
 import { GuardedUpdate } from './guarded-update.js';
-import type { CounterHooks } from './hooks.js';
+import type { UsagePublisher } from './events.js';
 import { eventId, samePayload } from './idempotency.js';
 import { newLease } from './lease.js';
 import { prepareTerms } from './member-terms.js';
@@ -34,7 +33,7 @@ export { UsageInProgressError } from './recovery.js';
  *   1. insert the posting RESERVED with a lease (the unit of work and of recovery) and,
  *      together, its events, whose unique _id turns retries into duplicates   plan.ts
  *   2. one guarded counter update per posting ($inc + $push pending entry)    guarded-update.ts
- *   3. together: the counter change to hooks            (alerts' exactly-once point)
+ *   3. together: CounterChanged published            (alerts' exactly-once point)
  *      and audit entries with deterministic ids         (a replay cannot duplicate them)
  *   4. mark the posting POSTED, fenced on owner+attempt; answer the request
  *   5. pull the pending entry (housekeeping, off the request path)            3–5: settle.ts
@@ -65,7 +64,8 @@ export interface EnginePlugins {
 export interface EngineDeps {
   ledger: UsageLedger;
   audit: AuditLog;
-  hooks: CounterHooks;
+  /** Publishes CounterChanged at the exactly-once point. */
+  events: UsagePublisher;
   faults: FaultInjector;
   plugins: EnginePlugins;
   logger: Logger;

@@ -1,5 +1,5 @@
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { capacityOf } from '../entitlements/decision.js';
+import { capacityOf } from '../entitlements/index.js';
 import { isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
 import type { FaultInjector } from './faults.js';

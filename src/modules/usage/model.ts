@@ -1,6 +1,6 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { DecisionReason } from '../entitlements/decision.js';
-import type { Period } from '../entitlements/periods.js';
+import type { DecisionReason } from '../entitlements/index.js';
+import type { Period } from '../../shared/periods.js';
 
 export type { DecisionReason };
 
@@ -45,7 +45,7 @@ export interface OutcomeRun {
  *
  * Lifecycle: inserted RESERVED before its events → events inserted (those that hit the
  * unique index are not members) → one guarded counter update, recorded in the counter's
- * `pending` as `${_id}#${attempt}` → hooks → audit → POSTED (fenced on owner + attempt)
+ * `pending` as `${_id}#${attempt}` → CounterChanged → audit → POSTED (fenced on owner + attempt)
  * → the pending entry is pulled.
  */
 export interface PostingDoc {

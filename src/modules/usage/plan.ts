@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BadInputError, IdempotencyKeyReusedError } from '../../shared/errors.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import type { EffectiveTerms } from '../entitlements/index.js';
 import { eventId, samePayload } from './idempotency.js';
 import type { DecisionReason, PostingDoc, UsageEventCommand, UsageEventDoc } from './model.js';
 import type { TermsResolver } from './terms.js';

@@ -1,5 +1,5 @@
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import type { AuditInput } from '../audit/model.js';
+import type { AuditInput } from '../audit/index.js';
 import type { MemberDecision } from './decisions.js';
 import type { OutcomeRun, PostingDoc, UsageEventDoc, UsageReceiptView } from './model.js';
 import { replayableAuditId } from './repository.js';

@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit/repository.js';
+import type { AuditLog } from '../audit/index.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { counterId as counterIdOf, hourKey, type CounterDoc } from './counters.js';

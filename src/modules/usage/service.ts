@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
-import type { AuditLog } from '../audit/repository.js';
+import type { AuditLog } from '../audit/index.js';
 import { toMicros } from '../../shared/quantity.js';
-import { CounterReader, isPeriodFinal } from './counters.js';
-import { decide as entitlementDecide } from '../entitlements/decision.js';
+import { decide as entitlementDecide } from '../entitlements/index.js';
+import { isPeriodFinal } from './counters.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
 import { FaultInjector } from './faults.js';
-import { CounterHooks, type CounterChangeListener } from './hooks.js';
+import type { UsagePublisher } from './events.js';
 import type { LateUsage, UsageBatchView, UsageReceiptView } from './model.js';
 import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
 import { UsageLedger } from './repository.js';
 import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
 import { UsageSweeper } from './sweeper.js';
-import { noGrants, type Decide, type GrantedCapacity, type OpenTerms } from './terms.js';
+import type { Decide, GrantedCapacity, OpenTerms } from './terms.js';
 import { validateBatchSize, validateUsageEvent, type UsageEventInputShape } from './validation.js';
 
 export interface UsageServiceDeps {
@@ -26,7 +26,10 @@ export interface UsageServiceDeps {
   openTerms: OpenTerms;
   /** The R6 decision rule; the entitlements module's `decide` unless a test swaps it. */
   decide?: Decide;
-  granted?: GrantedCapacity;
+  /** Granted capacity per counter (R5), from the grants module: the HARD guard counts it. */
+  granted: GrantedCapacity;
+  /** Where CounterChanged goes, at the exactly-once point. */
+  events: UsagePublisher;
   /** How often the sweeper looks for expired leases and stale pending entries. */
   sweepIntervalMs?: number;
 }
@@ -37,29 +40,27 @@ export interface Caller {
 }
 
 /**
- * The usage module's public surface: recording usage exactly once (recordUsage,
- * recordUsageBatch), usage series, reconciliation, the counter-change hooks other modules
- * listen to, and the background sweeper. Authorization is the resolvers' job.
+ * The usage module's service: recording usage exactly once (recordUsage, recordUsageBatch;
+ * the path is engine.ts → plan.ts → guarded-update.ts → settle.ts, recovery.ts for
+ * takeovers), usage series, reconciliation, and the background sweeper. It publishes
+ * CounterChanged at its exactly-once point. Authorization is the resolvers' job.
  */
 export class UsageService {
-  readonly ledger: UsageLedger;
-  readonly counters: CounterReader;
   /** Tests arm crash points here (see faults.ts); inert in production. */
   readonly faults = new FaultInjector();
-  readonly engine: UsageEngine;
-  readonly sweeper: UsageSweeper;
-  private readonly hooks = new CounterHooks();
+  private readonly ledger: UsageLedger;
+  private readonly engine: UsageEngine;
+  private readonly sweeper: UsageSweeper;
   private readonly plugins: EnginePlugins;
 
   constructor(private readonly deps: UsageServiceDeps) {
     this.ledger = new UsageLedger(deps.db);
-    this.counters = new CounterReader(deps.db);
-    this.plugins = { openTerms: deps.openTerms, decide: deps.decide ?? entitlementDecide, granted: deps.granted ?? noGrants };
+    this.plugins = { openTerms: deps.openTerms, decide: deps.decide ?? entitlementDecide, granted: deps.granted };
     const logger = deps.logger.child({ module: 'usage' });
     this.engine = new UsageEngine({
       ledger: this.ledger,
       audit: deps.audit,
-      hooks: this.hooks,
+      events: deps.events,
       faults: this.faults,
       plugins: this.plugins,
       logger,
@@ -74,20 +75,6 @@ export class UsageService {
       leaseMs: deps.leaseMs,
       intervalMs: deps.sweepIntervalMs ?? Math.min(1_000, deps.leaseMs),
     });
-  }
-
-  /**
-   * Registers a listener for every counter change, called at the exactly-once point (and
-   * again by recovery after a crash): the alerts module's entry point. Returns the
-   * unregistration.
-   */
-  onCounterChange(listener: CounterChangeListener): () => void {
-    return this.hooks.onCounterChange(listener);
-  }
-
-  /** The grants module's plug-in point: granted capacity per counter (see terms.ts). */
-  useGrantedCapacity(granted: GrantedCapacity): void {
-    this.plugins.granted = granted;
   }
 
   async recordUsage(input: UsageEventInputShape, caller: Caller): Promise<UsageReceiptView> {
@@ -147,17 +134,18 @@ export class UsageService {
     }));
   }
 
-  /**
-   * Whether usage of (account, feature) received before `receivedBefore` is still being
-   * recorded. The grants module's void waits for it (a request that decided with the
-   * grant must be counted before the void fixes what the grant covered).
-   */
-  async hasUsageInFlight(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
-    return this.ledger.hasReservedPosting(accountId, feature, receivedBefore);
-  }
-
   startSweeper(): void {
     this.sweeper.start();
+  }
+
+  /** What the sweeper has recovered since start (operators and recovery tests read it). */
+  get recoveryTotals(): Readonly<{ resumed: number; pulled: number; compensated: number; expired: number }> {
+    return this.sweeper.totals;
+  }
+
+  /** Deletes events and postings past retention now, instead of on the sweeper's schedule. */
+  deleteExpired(): Promise<number> {
+    return this.sweeper.deleteExpired();
   }
 
   async stopSweeper(): Promise<void> {

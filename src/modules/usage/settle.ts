@@ -1,8 +1,8 @@
 import type { Logger } from '../../logger.js';
-import type { AuditLog } from '../audit/repository.js';
+import type { AuditLog } from '../audit/index.js';
 import { InjectedFault, type FaultInjector } from './faults.js';
 import type { GuardedUpdate, Settlement } from './guarded-update.js';
-import type { CounterHooks } from './hooks.js';
+import type { UsagePublisher } from './events.js';
 import { LeaseLost } from './lease.js';
 import type { PreparedTerms } from './member-terms.js';
 import type { PostingDoc } from './model.js';
@@ -14,7 +14,7 @@ import type { PostedFields, UsageLedger } from './repository.js';
  * Settling one posting, fresh or resumed, after its events are written (SPEC §6 steps
  * 2–5, in this engine's order):
  *
- *   the guarded counter update  →  the counter change to hooks, with the audit entries
+ *   the guarded counter update  →  CounterChanged published, with the audit entries
  *   →  POSTED, fenced on owner + attempt  →  the pending entry pulled, off the request path
  *
  * A crash after any of these writes leaves the posting RESERVED, and recovery replays
@@ -26,7 +26,8 @@ import type { PostedFields, UsageLedger } from './repository.js';
 export interface SettleDeps {
   ledger: UsageLedger;
   audit: AuditLog;
-  hooks: CounterHooks;
+  /** Publishes CounterChanged at the exactly-once point. */
+  events: UsagePublisher;
   faults: FaultInjector;
   logger: Logger;
 }
@@ -50,7 +51,7 @@ export class PostingSettler {
     const settlement = await this.guardedUpdate.apply(posting, members, resumed, prepared);
     // Both must be done before POSTED (recovery replays both), neither needs the other.
     await Promise.all([
-      settlement.change ? this.deps.hooks.publish([settlement.change]) : undefined,
+      settlement.change ? this.deps.events.publish('CounterChanged', settlement.change) : undefined,
       this.deps.audit.recordMany(postingAuditEntries(posting, memberDocs, settlement), { replay: true }),
     ]);
     this.deps.faults.after('audit.written', posting.accountId);

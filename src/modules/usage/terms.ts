@@ -1,5 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import type { EffectiveTerms } from '../entitlements/index.js';
 import type { DecisionReason } from './model.js';
 
 /**
@@ -22,11 +22,9 @@ export type Decide = (terms: EffectiveTerms, used: Micros, granted: Micros, requ
  * terms' counter at `at`, so capacity = included + granted and the HARD limit is
  * capacity + grace. It has the shape of the entitlements module's
  * `GrantedSource.grantedFor`, and src/modules/index.ts feeds both modules from the same
- * source, so checks and enforcement can never disagree. Until grants exist: `noGrants`.
+ * source, so checks and enforcement can never disagree.
  */
 export type GrantedCapacity = (terms: readonly EffectiveTerms[], at: Date) => Promise<Micros[]>;
-
-export const noGrants: GrantedCapacity = async (terms) => terms.map(() => 0n);
 
 /**
  * A terms resolver for the duration of one request: one set of DataLoaders, so a batch

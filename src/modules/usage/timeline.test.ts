@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { units } from '../../shared/quantity.js';
-import type { EntitlementTerms, PlanVersionDoc } from '../catalog/model.js';
-import type { ContractDoc } from '../contracts/model.js';
-import { mergeEffectiveTerms } from '../entitlements/merge.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import type { EntitlementTerms, PlanVersionDoc } from '../catalog/index.js';
+import type { ContractDoc } from '../contracts/index.js';
+import { mergeEffectiveTerms, type EffectiveTerms } from '../entitlements/index.js';
 import { termsTimeline } from './timeline.js';
 
 const T0 = new Date('2025-01-01T00:00:00Z');

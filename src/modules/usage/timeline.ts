@@ -1,6 +1,5 @@
-import type { ContractDoc } from '../contracts/model.js';
-import { pinsOf } from '../contracts/plan-history.js';
-import type { EffectiveTerms } from '../entitlements/model.js';
+import { type ContractDoc, pinsOf } from '../contracts/index.js';
+import type { EffectiveTerms } from '../entitlements/index.js';
 import type { TermsAtInstant, TermsResolver } from './terms.js';
 
 /**

@@ -1,0 +1,29 @@
+/**
+ * The catalog module (R1, R2): features and versioned plans, with the validation of
+ * entitlement terms that contracts reuse for overrides. Other modules read it through
+ * `CatalogReads`; writes are `defineFeature` and `publishPlan`, audited.
+ */
+import type { Db } from 'mongodb';
+import type { AuditLog } from '../audit/index.js';
+import { CatalogRepository } from './repository.js';
+import { CatalogService } from './service.js';
+
+export function createCatalog(db: Db, audit: AuditLog): CatalogService {
+  return new CatalogService(new CatalogRepository(db), audit);
+}
+
+export { catalogIndexes } from './repository.js';
+export type { CatalogReads, CatalogService, FeatureInputShape, PlanInputShape } from './service.js';
+export { createCatalogLoaders, type CatalogLoaders } from './loaders.js';
+export {
+  DEFAULT_THRESHOLDS,
+  planVersionId,
+  type Enforcement,
+  type EntitlementTerms,
+  type FeatureDoc,
+  type FeatureType,
+  type OverageTerms,
+  type PlanVersionDoc,
+  type Rounding,
+} from './model.js';
+export { KEY_PATTERN, parseKey, parseOverride, type OverrideInputShape } from './validation.js';
