@@ -26,7 +26,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** An RFC 3339 timestamp in UTC, e.g. 2026-01-31T00:00:00.000Z. */
+  /** An RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z; returned in UTC with milliseconds. It must be a real date and time (2026-02-30 is refused) from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. */
   DateTime: { input: Date; output: Date | string; }
   /**
    * An exact decimal number, sent as a string (e.g. "0.000001", "10600000"). Quantities carry
