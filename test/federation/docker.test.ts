@@ -89,6 +89,13 @@ describe('docker/compose.yaml', () => {
     expect(jwks.liveFeed).toBe('polling');
   });
 
+  it("gives the server's shutdown drain time before Docker kills it", () => {
+    const grace = /^(\d+)s$/.exec(String((allotment as { stop_grace_period?: string }).stop_grace_period ?? ''));
+    expect(grace, 'allotment.stop_grace_period in seconds').not.toBeNull();
+    const drain = loadConfig(containerEnv(allotment.environment ?? {}, { AUTH_JWT_SECRET: 'x'.repeat(64) })) as { shutdownGraceMs?: number };
+    if (drain.shutdownGraceMs !== undefined) expect(Number(grace![1]) * 1000).toBeGreaterThan(drain.shutdownGraceMs + 5_000);
+  });
+
   it('refuses to start the server without a signing key, as the README says', () => {
     expect(() => loadConfig(containerEnv(allotment.environment ?? {}, {}))).toThrow(/AUTH_JWT_SECRET/);
   });
