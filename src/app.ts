@@ -60,7 +60,16 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   const schema = buildAllotmentSchema();
 
   const httpServer = createServer();
-  const websocket = attachWebSocketServer({ httpServer, schema, authenticator, buildContext, formatError, metrics, logger });
+  const websocket = attachWebSocketServer({
+    httpServer,
+    schema,
+    authenticator,
+    buildContext,
+    formatError,
+    metrics,
+    logger,
+    maxSubscriptionsPerConnection: config.wsMaxSubscriptionsPerConnection,
+  });
   const apollo = new ApolloServer<Context>({
     schema,
     formatError,

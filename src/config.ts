@@ -32,6 +32,12 @@ const EnvSchema = z
      * tries them on any server (falling back to polling if refused); `polling` never does.
      */
     LIVE_FEED: z.enum(['auto', 'change-stream', 'polling']).default('auto'),
+    /**
+     * Operations one WebSocket connection may have running at once (a gateway multiplexes
+     * every subscription of one token onto one connection). Over it, a subscribe is refused
+     * with BAD_REQUEST and the connection stays up.
+     */
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(100_000).default(1000),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
@@ -65,6 +71,8 @@ export interface Config {
   usageLeaseMs: number;
   retentionDays: number;
   liveFeed: 'auto' | 'change-stream' | 'polling';
+  /** Operations (subscriptions and queries) one WebSocket connection may run at once. */
+  wsMaxSubscriptionsPerConnection: number;
 }
 
 export class ConfigError extends Error {}
@@ -93,5 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     usageLeaseMs: e.USAGE_LEASE_SECONDS * 1000,
     retentionDays: e.RETENTION_DAYS,
     liveFeed: e.LIVE_FEED,
+    wsMaxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   };
 }
