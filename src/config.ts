@@ -26,18 +26,16 @@ const EnvSchema = z
     USAGE_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
     /** How long idempotency keys and raw events are kept (R7). */
     RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(400),
+    /** How long a database operation waits for a reachable server before failing (retryable). */
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    /** On SIGTERM/SIGINT, how long in-flight HTTP requests may take before their sockets are cut. */
+    SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(300).default(10),
     /**
      * How instances follow each other's alerts and balance changes: `auto` uses change
      * streams on a replica set or sharded cluster and polls elsewhere; `change-stream`
      * tries them on any server (falling back to polling if refused); `polling` never does.
      */
     LIVE_FEED: z.enum(['auto', 'change-stream', 'polling']).default('auto'),
-    /**
-     * Operations one WebSocket connection may have running at once (a gateway multiplexes
-     * every subscription of one token onto one connection). Over it, a subscribe is refused
-     * with BAD_REQUEST and the connection stays up.
-     */
-    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(100_000).default(1000),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
@@ -70,9 +68,11 @@ export interface Config {
   auth: AuthConfig;
   usageLeaseMs: number;
   retentionDays: number;
+  /** Driver `serverSelectionTimeoutMS`: how fast a request fails while the database is unreachable. */
+  mongodbServerSelectionTimeoutMs: number;
+  /** How long a stop waits for in-flight HTTP requests before closing their sockets. */
+  shutdownGraceMs: number;
   liveFeed: 'auto' | 'change-stream' | 'polling';
-  /** Operations (subscriptions and queries) one WebSocket connection may run at once. */
-  wsMaxSubscriptionsPerConnection: number;
 }
 
 export class ConfigError extends Error {}
@@ -100,7 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth,
     usageLeaseMs: e.USAGE_LEASE_SECONDS * 1000,
     retentionDays: e.RETENTION_DAYS,
+    mongodbServerSelectionTimeoutMs: e.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     liveFeed: e.LIVE_FEED,
-    wsMaxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   };
 }

@@ -6,7 +6,8 @@
  *   PORT=4002 MONGODB_URI=… npm start
  *
  * `DB_PORT` picks the port (default 0: a free one); `ALLOTMENT_EMBEDDED_ENGINE` forces
- * an engine (see embedded-db.ts). Runs until SIGINT/SIGTERM, then stops the database.
+ * an engine (see embedded-db.ts). Runs until SIGINT/SIGTERM, then stops the database;
+ * exits 1 at once if the database process dies on its own (so a supervisor notices).
  */
 import { createLogger } from '../logger.js';
 import { resolveDatabase } from './embedded-db.js';
@@ -54,6 +55,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  void db.exited.then(({ code, signal }) => {
+    if (stopping) return;
+    logger.error({ engine: db.engine, code, signal }, 'the database process died; exiting');
+    process.stderr.write(`npm run db: the ${db.engine} process exited (${signal ?? `code ${code}`}); stopping\n`);
+    process.exit(1);
+  });
 }
 
 main().catch((err: unknown) => {

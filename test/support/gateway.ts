@@ -35,12 +35,8 @@ export function composeSupergraph(subgraphs: { name: string; sdl: string; url: s
  * schema.graphql and the accounts subgraph. It forwards the caller's Authorization header
  * over HTTP, and runs Allotment's subscriptions over graphql-ws with the client's
  * `connectionParams.authorization` passed on as the subgraph connection's own.
- *
- * `subscriptions: 'http'` leaves Allotment's transport at Hive Gateway's default instead:
- * subscriptions go over HTTP too (GET with `accept: text/event-stream`, i.e. GraphQL over
- * SSE), with the Authorization header propagated like any other request.
  */
-export async function startGateway(options: { allotmentUrl: string; accountsUrl: string; subscriptions?: 'ws' | 'http' }) {
+export async function startGateway(options: { allotmentUrl: string; accountsUrl: string }) {
   const supergraph = composeSupergraph([
     { name: 'allotment', sdl: readSchemaSdl(), url: options.allotmentUrl },
     { name: 'accounts', sdl: ACCOUNTS_SDL, url: options.accountsUrl },
@@ -49,15 +45,9 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
     supergraph,
     logging: false,
     propagateHeaders: {
-      // A client on graphql-ws has no request headers: its token is in connectionParams.
-      fromClientToSubgraphs: ({ request, context }) => ({
-        authorization:
-          request.headers.get('authorization') ??
-          ((context as { connectionParams?: Record<string, unknown> }).connectionParams?.authorization as string | undefined) ??
-          undefined,
-      }),
+      fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
     },
-    transportEntries: options.subscriptions === 'http' ? undefined : {
+    transportEntries: {
       allotment: {
         options: {
           subscriptions: {
