@@ -13,6 +13,7 @@ import { createAuthenticator } from './server/auth.js';
 import { createContextFactory, type Context } from './server/context.js';
 import { createErrorFormatter, serviceUnavailablePlugin } from './server/errors.js';
 import { createRequestHandler } from './server/http.js';
+import { createLimits } from './server/limits.js';
 import { createMetrics } from './server/metrics.js';
 import { createReadiness } from './server/readiness.js';
 import { buildAllotmentSchema } from './server/schema.js';
@@ -60,11 +61,23 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   const workers = await startWorkers(services, { feedDb: feedDatabase.db });
   const authenticator = createAuthenticator(config.auth);
   const buildContext = createContextFactory({ authenticator, services, logger });
-  const formatError = createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' });
+  // Request limits (depth, aliases, cost, tokens, operation budget) run before any resolver.
+  const limits = createLimits(config.limits);
+  const formatError = limits.wrapFormatError(createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' }), metrics);
   const schema = buildAllotmentSchema();
 
   const httpServer = createServer();
-  const websocket = attachWebSocketServer({ httpServer, schema, authenticator, buildContext, formatError, metrics, logger });
+  const websocket = attachWebSocketServer({
+    httpServer,
+    schema,
+    authenticator,
+    buildContext,
+    formatError,
+    metrics,
+    logger,
+    maxSubscriptionsPerConnection: config.wsMaxSubscriptionsPerConnection,
+    limits,
+  });
   const apollo = new ApolloServer<Context>({
     schema,
     formatError,
@@ -73,7 +86,10 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
     // main.ts owns SIGTERM/SIGINT and calls stop() once; Apollo's own handler would stop first.
     stopOnTerminationSignals: false,
     introspection: config.env !== 'production',
+    validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     plugins: [
+      limits.apolloPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       serviceUnavailablePlugin(),
       ApolloServerPluginSubscriptionCallback(),
@@ -88,6 +104,8 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
     createRequestHandler({
       apollo,
       buildContext,
+      authenticator,
+      limits,
       metrics,
       logger,
       isReady: () => readiness.check(),

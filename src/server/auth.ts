@@ -30,6 +30,11 @@ export interface Principal {
   scopes: ReadonlySet<string>;
   accountId?: string;
   authenticated: boolean;
+  /**
+   * When the token stops being valid (epoch ms, from `exp`). A WebSocket connection
+   * authenticates once, so its subscriptions end at this instant (see websocket.ts).
+   */
+  expiresAt?: number;
 }
 
 const ANONYMOUS: Principal = { actor: 'anonymous', scopes: new Set(), authenticated: false };
@@ -50,6 +55,9 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     issuer: config.issuer,
     audience: config.audience,
     algorithms: config.mode === 'hs256' ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'],
+    // A token without `exp` would never expire, and neither would a WebSocket connection
+    // (and its subscriptions) opened with it: every token must say when it ends.
+    requiredClaims: ['exp'],
   };
   return {
     mode: config.mode,
@@ -74,6 +82,9 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
 
 function describeJwtFailure(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'Token expired: obtain a new token.';
+  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'exp' && error.reason === 'missing') {
+    return 'Token rejected: it has no "exp" claim. Tokens must expire; issue one with an expiry.';
+  }
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `Token rejected: claim "${error.claim}" ${error.reason}.`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid.';
   return 'Token could not be verified.';
@@ -93,6 +104,7 @@ function principalFromClaims(payload: JWTPayload): Principal {
     scopes: new Set(scope.split(/\s+/).filter(Boolean)),
     accountId,
     authenticated: true,
+    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
   };
 }
 
