@@ -11,7 +11,7 @@ export const RATING_ENV = { RETENTION_DAYS: '3650' };
 
 export const LINE_FIELDS = 'id kind feature description quantity unitPrice amount periodStart periodEnd planKey planVersion prorated';
 
-export const INVOICE_FIELDS = `contractId accountId periodStart periodEnd currency total amountDue final finalizedAt finalizedBy
+export const INVOICE_FIELDS = `contractId accountId periodStart periodEnd currency total exactTotal amountDue final finalizedAt finalizedBy
   lines { ${LINE_FIELDS} }
   usage { feature featureName unit periodStart periodEnd included granted used coveredByIncluded coveredByGrants overage
     unitPrice per rounding grossBlocks netBlocks amount grants { grantId kind units } }

@@ -3,7 +3,7 @@ import { authorize, requireScope } from '../../server/auth.js';
 import { BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { formatQuantity } from '../../shared/quantity.js';
 import type { OverrideEntry } from './model.js';
-import { pinPlanId, planPinAt, pinsOf } from './plan-history.js';
+import { pinPlanId, planPinAt, pinsOf, statusesOf } from './plan-history.js';
 
 /**
  * An entity representation's id, type-checked before it reaches a loader or a filter. The
@@ -58,6 +58,8 @@ export const contractResolvers: Resolvers = {
       return plan;
     },
     planHistory: (contract) => pinsOf(contract),
+    canceledAt: (contract) => (contract.status === 'CANCELED' ? (contract.canceledAt ?? null) : null),
+    statusHistory: (contract) => statusesOf(contract),
     overrides: (contract) =>
       Object.entries(contract.overrides ?? {})
         .sort(([a], [b]) => a.localeCompare(b))

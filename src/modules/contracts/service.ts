@@ -5,9 +5,16 @@ import type { PlanVersionDoc } from '../catalog/model.js';
 import { planVersionId, type CatalogRepository } from '../catalog/repository.js';
 import type { Actor } from '../catalog/service.js';
 import { parseKey, parseOverride, type OverrideInputShape } from '../catalog/validation.js';
+import { InvoiceRepository } from '../rating/repository.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
-import { pinPlanId, pinsOf, windowsOverlap } from './plan-history.js';
+import { pinPlanId, pinsOf, statusesOf, windowsOverlap } from './plan-history.js';
 import type { ContractRepository } from './repository.js';
+
+/**
+ * The end of the last billing period of a contract whose invoice is final (null: none).
+ * Plan history cannot change before it: the invoice is frozen with the old terms.
+ */
+export type FinalizedThrough = (contractId: string) => Promise<Date | null>;
 
 /** Ids come from other systems; they end up in counter ids, so "|" and control characters are out. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
@@ -41,11 +48,18 @@ export interface ContractInputShape {
  * document per write keeps this correct without transactions, on every store.
  */
 export class ContractService {
+  private readonly finalizedThrough: FinalizedThrough;
+
   constructor(
     readonly repository: ContractRepository,
     private readonly catalog: CatalogRepository,
     private readonly audit: AuditLog,
-  ) {}
+    finalizedThrough?: FinalizedThrough,
+  ) {
+    // By default, the rating module's finalised invoices in the same database.
+    const invoices = finalizedThrough ? null : new InvoiceRepository(repository.collection.db);
+    this.finalizedThrough = finalizedThrough ?? ((contractId) => invoices!.finalizedThrough(contractId));
+  }
 
   /**
    * Creates or updates a contract as the billing system sends it. On an existing contract,
@@ -85,6 +99,9 @@ export class ContractService {
           planVersion: plan.version,
           planHistory: [{ planKey: plan.key, planVersion: plan.version, effectiveAt: startsAt }],
           status,
+          // The status a contract is created with applies from its start (docs/rating.md).
+          statusHistory: [{ status, at: startsAt }],
+          canceledAt: status === 'CANCELED' ? startsAt : null,
           startsAt,
           endsAt,
           billingAnchor,
@@ -116,7 +133,7 @@ export class ContractService {
         const effectiveAt = new Date(Math.max(now.getTime(), startsAt.getTime(), last.effectiveAt.getTime()));
         pins.push({ planKey: plan.key, planVersion: plan.version, effectiveAt });
       }
-      const next: ContractDoc = { ...existing, ...withPins(pins), status, startsAt, endsAt, billingAnchor };
+      const next: ContractDoc = { ...withStatus(existing, status, now), ...withPins(pins), startsAt, endsAt, billingAnchor };
       const written = await this.compareAndSet(existing, next);
       if (!written) continue;
       await this.record('contract.upserted', existing, written, by);
@@ -145,6 +162,13 @@ export class ContractService {
         throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`, {
           field: 'effectiveAt',
         });
+      }
+      const finalized = await this.finalizedThrough(contract._id);
+      if (finalized && effectiveAt.getTime() < finalized.getTime()) {
+        throw new BadInputError(
+          `effectiveAt (${effectiveAt.toISOString()}) falls in a billing period whose invoice is final (finalised through ${finalized.toISOString()}); a final invoice keeps the terms it was rated with. Use an effectiveAt of ${finalized.toISOString()} or later.`,
+          { field: 'effectiveAt' },
+        );
       }
       if (effectiveAt.getTime() < last.effectiveAt.getTime()) {
         throw new BadInputError(
@@ -193,7 +217,7 @@ export class ContractService {
         const plan = await this.catalog.findPlanVersion(contract.planKey, contract.planVersion);
         if (plan) await this.assertCurrencyCompatible({ ...contract, status }, plan.currency);
       }
-      return { ...contract, status };
+      return withStatus(contract, status, new Date());
     });
   }
 
@@ -279,6 +303,18 @@ export class ContractService {
       requestId: by.requestId,
     });
   }
+}
+
+/**
+ * The contract with `status` from `now` on: a change is appended to the status history at
+ * the instant it is made (never dated back), and a cancellation records `canceledAt`, where
+ * billing stops. Leaving CANCELED clears it.
+ */
+function withStatus(contract: ContractDoc, status: ContractStatus, now: Date): ContractDoc {
+  if (status === contract.status) return contract;
+  const at = new Date(Math.max(now.getTime(), contract.startsAt.getTime()));
+  const history = [...statusesOf(contract), { status, at }];
+  return { ...contract, status, statusHistory: history, canceledAt: status === 'CANCELED' ? at : null };
 }
 
 function withPins(pins: PlanPin[]): Pick<ContractDoc, 'planHistory' | 'planKey' | 'planVersion'> {
