@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../../src/shared/errors.js';
 import { DATE_TIME_MAX, DATE_TIME_MIN, parseDateTime } from '../../src/shared/scalars.js';
-import { publishGrowthPlan } from '../support/fixtures.js';
+import { defineCatalog, publishGrowthPlan } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 
 function refusal(text: unknown): string {
@@ -64,6 +64,7 @@ describe('DateTime through GraphQL', () => {
   let allotment: TestInstance;
   beforeAll(async () => {
     allotment = await startTestInstance();
+    await defineCatalog(allotment);
     await publishGrowthPlan(allotment);
   });
   afterAll(() => allotment.stop());
