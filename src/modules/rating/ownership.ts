@@ -16,7 +16,7 @@
  *   out, however it has ended, been canceled or changed since;
  * - the terms: the included amounts of all contributors summed (unlimited wins), and the
  *   lowest overage price per unit, each contributor's terms being those of the pin in force
- *   at the last instant of X within its billing life (R3). So a unit counted INCLUDED
+ *   at the last instant of X within its term, startsAt to endsAt (R3). So a unit counted INCLUDED
  *   against the merged capacity at any moment is never billed as overage because a
  *   contributor ended or was canceled later in the period.
  *
@@ -29,7 +29,7 @@
  */
 import type { OverageTerms, PlanVersionDoc } from '../catalog/model.js';
 import { compareOldestFirst, type ContractDoc } from '../contracts/model.js';
-import { asOf, billingEnd, pinPlanId, pinsOf, planPinAt, statusesOf } from '../contracts/plan-history.js';
+import { asOf, pinPlanId, pinsOf, planPinAt, statusesOf } from '../contracts/plan-history.js';
 import { contractTerms, mergeEffectiveTerms, unitOveragePrice } from '../entitlements/merge.js';
 import type { Period } from '../entitlements/periods.js';
 import type { Micros } from '../../shared/quantity.js';
@@ -48,7 +48,7 @@ export interface UsageOwnership {
   /** Null: unlimited. */
   included: Micros | null;
   overage: OverageTerms | null;
-  /** The owner's governing instant in the period: its grants' burn is read there. */
+  /** The last instant of the period (before now) at which usage landed in it: its grants' burn is read there. */
   at: Date;
 }
 
@@ -93,7 +93,8 @@ export function decideOwnership({ accountId, feature, period, contracts, plans, 
   const instants = [...breaks].sort((a, b) => a - b);
 
   const contributed = new Set<string>();
-  for (const t of instants) {
+  let lastInstant = from;
+  instants.forEach((t, i) => {
     const at = new Date(t);
     const merged = mergeEffectiveTerms({
       accountId,
@@ -103,15 +104,19 @@ export function decideOwnership({ accountId, feature, period, contracts, plans, 
       plans,
       at,
     });
-    if (merged.hasAccess && merged.counterId === id) for (const contractId of merged.contractIds) contributed.add(contractId);
-  }
+    if (!merged.hasAccess || merged.counterId !== id) return;
+    for (const contractId of merged.contractIds) contributed.add(contractId);
+    lastInstant = (instants[i + 1] ?? horizon) - 1;
+  });
   if (contributed.size === 0) return null;
 
   const members = contracts
     .filter((contract) => contributed.has(contract._id))
     .sort(compareOldestFirst)
     .map((contract) => {
-      const at = governingInstant(period, billingEnd(contract), now);
+      // R3's instant: the period's last within the contract's term (not its status, which
+      // only says whether it contributed).
+      const at = governingInstant(period, contract.endsAt, now);
       return { contract, at, terms: contractTerms(contract, plans.get(pinPlanId(planPinAt(contract, at))), feature) };
     })
     // The pin that governs the period decides it (R3): a feature it disables is not rated.
@@ -135,6 +140,6 @@ export function decideOwnership({ accountId, feature, period, contracts, plans, 
     contributorIds: members.map((member) => member.contract._id),
     included,
     overage,
-    at: owner.at,
+    at: new Date(lastInstant),
   };
 }

@@ -53,6 +53,7 @@ export class InvoiceRepository {
  */
 export interface UsageOwnerDoc extends Omit<UsageOwnership, 'included' | 'overage'> {
   _id: string;
+  accountId: string;
   included: bigint | null;
   overage: OverageTerms | null;
   recordedAt: Date;

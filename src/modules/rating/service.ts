@@ -95,6 +95,11 @@ export class RatingService {
 
   /** The invoice of a billing period: the frozen snapshot once finalised, else rated now. */
   async preview(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources = this.newSources(), now = new Date()): Promise<InvoiceView> {
+    // A final invoice stays readable whatever happened to the contract since (even an endsAt moved before it).
+    if (requested) {
+      const stored = await this.deps.invoices.findById(invoiceId(contract._id, requested));
+      if (stored) return fromStored(stored);
+    }
     const plan = await this.plan(contract, requested, sources, now);
     const frozen = await this.deps.invoices.findById(invoiceId(contract._id, plan.period.start));
     if (frozen) return fromStored(frozen);
@@ -119,6 +124,8 @@ export class RatingService {
   async finalize(contractId: string, requested: Date, caller: Caller, now = new Date()): Promise<InvoiceView> {
     const [contract] = await this.deps.contracts.findByIds([contractId]);
     if (!contract) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
+    const stored = await this.deps.invoices.findById(invoiceId(contract._id, requested));
+    if (stored) return this.repeatFinalize(stored, caller);
     let plan = await this.plan(contract, requested, this.newSources(), now);
     if (plan.period.end.getTime() > now.getTime()) {
       throw new BadInputError(
@@ -281,7 +288,7 @@ export class RatingService {
       const owner = plan.owners.get(candidate.counterId);
       if (!owner || owner.recorded) continue;
       const { recorded: _recorded, ...decision } = owner;
-      const stands = await this.usageOwners.record({ ...decision, _id: decision.counterId, recordedAt: now, recordedBy: invoice });
+      const stands = await this.usageOwners.record({ ...decision, _id: decision.counterId, accountId: plan.contract.accountId, recordedAt: now, recordedBy: invoice });
       if (stands.recordedBy !== invoice) changed = true;
     }
     return changed;
