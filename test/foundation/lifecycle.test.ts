@@ -211,8 +211,8 @@ describe('npm run db', () => {
     const db = spawnTsx('src/dev/db-main.ts', { ALLOTMENT_EMBEDDED_ENGINE: 'mongo-java-server', DB_PORT: '0', LOG_LEVEL: 'info' });
     await db.waitFor((line) => typeof line === 'string' && line.startsWith('MONGODB_URI=mongodb://'), 60_000);
     db.child.kill('SIGTERM');
-    const { code } = await db.exit;
-    expect(code).toBe(0);
+    const { code, signal } = await db.exit;
+    expect({ code, signal, lines: db.lines }).toMatchObject({ code: 0, signal: null });
     expect(db.lines.some(msg('the database process died; exiting'))).toBe(false);
   });
 });
