@@ -13,6 +13,7 @@ import { createAuthenticator } from './server/auth.js';
 import { createContextFactory, type Context } from './server/context.js';
 import { createErrorFormatter, serviceUnavailablePlugin } from './server/errors.js';
 import { createRequestHandler } from './server/http.js';
+import { createSseHandler, refuseHttpSubscriptionsPlugin, withSse } from './server/http-subscriptions.js';
 import { createLimits } from './server/limits.js';
 import { createMetrics } from './server/metrics.js';
 import { createReadiness } from './server/readiness.js';
@@ -93,15 +94,18 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       serviceUnavailablePlugin(),
       ApolloServerPluginSubscriptionCallback(),
+      refuseHttpSubscriptionsPlugin(),
       { serverWillStart: async () => ({ drainServer: () => websocket.close() }) },
       ...(config.env === 'production' ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });
   await apollo.start();
 
+  // GraphQL over SSE (Hive Gateway's default subscription transport) is answered before Apollo.
+  const serveSse = createSseHandler({ schema, authenticator, buildContext, formatError, metrics, logger, hooks: limits.webSocketOptions() });
   httpServer.on(
     'request',
-    createRequestHandler({
+    withSse(serveSse, createRequestHandler({
       apollo,
       buildContext,
       authenticator,
@@ -109,7 +113,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
       metrics,
       logger,
       isReady: () => readiness.check(),
-    }),
+    }), logger),
   );
   // Keep-alive sockets of a gateway must outlive its idle timeout, or requests race a close.
   httpServer.keepAliveTimeout = 65_000;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { createRequire } from 'node:module';
-import { parse, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema, type Source } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type Source } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
@@ -148,15 +147,19 @@ export function endWhenExpired<T>(source: AsyncIterable<T>, expired: Promise<voi
 }
 
 /**
- * graphql-ws accepts errors from `onSubscribe` only if they are `instanceof` the
- * GraphQLError of the graphql module it imports itself, which Node resolves to graphql's
- * CommonJS entry. Code loaded through a bundler or vitest may see graphql's `index.mjs`
- * instead (a second copy of the class), so refusals are built from the copy graphql-ws uses.
+ * A refused operation runs this document instead of the client's, which is never parsed:
+ * `onOperation` then swaps its result for the refusal. The refusal reaches the client as a
+ * `next` result carrying the error, then `complete`. graphql-ws's own `error` message would
+ * be simpler, but gateways (Hive Gateway) turn an upstream `error` message into a masked
+ * "Unexpected error", so the client would never learn it was UNAUTHENTICATED.
  */
-const { GraphQLError: WsGraphQLError } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const REFUSED_DOCUMENT = parse('query Refused { __typename }');
 
-function refusal(message: string, code: 'UNAUTHENTICATED' | 'BAD_REQUEST', extensions: Record<string, unknown> = {}): GraphQLError[] {
-  return [new WsGraphQLError(message, { extensions: { code, ...extensions } })];
+/** Execution args that run nothing of the client's, tagged with the errors to answer. */
+function refusal(schema: GraphQLSchema, refusals: WeakMap<object, GraphQLError[]>, error: GraphQLError): ExecutionArgs {
+  const contextValue = {};
+  refusals.set(contextValue, [error]);
+  return { schema, document: REFUSED_DOCUMENT, contextValue, variableValues: {} };
 }
 
 const TOKEN_EXPIRED_MESSAGE = 'Token expired: the subscription ended. Reconnect with a fresh token and subscribe again.';
@@ -180,8 +183,8 @@ interface ConnectionState {
  * Auth (docs/subscriptions.md):
  * - Every connection is acknowledged, so that gateways multiplexing their clients onto it
  *   can deliver errors. Without a valid token (when auth is configured) every subscribe is
- *   answered with an `error` message carrying UNAUTHENTICATED, before parsing: nothing is
- *   executed.
+ *   answered with a result carrying UNAUTHENTICATED, then `complete`, before the query is
+ *   even parsed: nothing of it is executed.
  * - When the connection's token expires, each of its subscriptions gets a last result with
  *   an UNAUTHENTICATED error and completes; later subscribes are refused the same way. The
  *   socket stays up, and the client reconnects with a fresh token.
@@ -192,6 +195,7 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
   const wss = new WebSocketServer({ server: deps.httpServer, path: '/graphql', maxPayload: 1024 * 1024 });
   const maxOperations = deps.maxSubscriptionsPerConnection ?? 1000;
   const connections = new WeakMap<object, ConnectionState>();
+  const refusals = new WeakMap<object, GraphQLError[]>();
   const stateOf = (ctx: object): ConnectionState => {
     const state = connections.get(ctx);
     if (!state) throw new Error('graphql-ws operation on a connection that was never initialised');
@@ -232,14 +236,17 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
       },
       onSubscribe(ctx) {
         const state = stateOf(ctx);
-        if (state.refusal !== undefined) return refusal(state.refusal, 'UNAUTHENTICATED');
-        if (state.expiry.hasExpired()) return refusal(TOKEN_EXPIRED_MESSAGE, 'UNAUTHENTICATED');
+        if (state.refusal !== undefined) return refusal(deps.schema, refusals, new UnauthenticatedError(state.refusal));
+        if (state.expiry.hasExpired()) return refusal(deps.schema, refusals, new UnauthenticatedError(TOKEN_EXPIRED_MESSAGE));
         // graphql-ws has already registered this operation in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > maxOperations) {
           return refusal(
-            `Too many operations on this connection: at most ${maxOperations} may run at once. Complete one, or open another connection.`,
-            'BAD_REQUEST',
-            { limit: maxOperations },
+            deps.schema,
+            refusals,
+            new GraphQLError(
+              `Too many operations on this connection: at most ${maxOperations} may run at once. Complete one, or open another connection.`,
+              { extensions: { code: 'BAD_REQUEST', limit: maxOperations } },
+            ),
           );
         }
         return undefined;
@@ -250,7 +257,9 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
           authorization: authorizationOf(ctx.connectionParams, ctx.extra.request),
           requestId: undefined,
         }),
-      onOperation(ctx, id, _payload, _args, result) {
+      onOperation(ctx, id, _payload, args, result) {
+        const refused = refusals.get(args.contextValue as object);
+        if (refused) return { errors: refused };
         if (!isAsyncIterable(result)) return undefined;
         const state = stateOf(ctx);
         state.streaming.add(id);

@@ -109,12 +109,13 @@ describe('WebSocket authentication', () => {
   it('answers the operation with UNAUTHENTICATED for a missing or expired token, without closing the socket', async () => {
     const missing = await runOverWebSocket(undefined);
     expect(missing.closeCode).toBeUndefined();
-    expect(missing.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(missing.result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(missing.result.data).toBeUndefined();
     const expired = await signToken({ expiresIn: -10 });
     const refused = await runOverWebSocket({ authorization: `Bearer ${expired}` });
     expect(refused.closeCode).toBeUndefined();
-    expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(refused.errors?.[0]?.message).toMatch(/expired/i);
+    expect(refused.result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(refused.result.errors?.[0]?.message).toMatch(/expired/i);
   });
 
   it('applies the same account restriction as HTTP', async () => {

@@ -57,7 +57,12 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
           undefined,
       }),
     },
-    transportEntries: options.subscriptions === 'http' ? undefined : {
+    transportEntries: options.subscriptions === 'http' ? {
+      // Transport kind left at its default (HTTP, so subscriptions over SSE). propagateHeaders
+      // only sees HTTP clients; a graphql-ws client's token is in `context.headers` (Hive
+      // Gateway merges connectionParams into it), so it is forwarded from there.
+      allotment: { headers: [['authorization', '{context.headers.authorization}']] },
+    } : {
       allotment: {
         options: {
           subscriptions: {
