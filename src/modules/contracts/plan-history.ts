@@ -51,15 +51,19 @@ export function windowsOverlap(a: { startsAt: Date; endsAt: Date | null }, b: { 
 /**
  * The statuses in time order. The first applies from `startsAt` (whatever its `at`).
  * Documents written before the history existed have one implicit entry, their current
- * status, except that a recorded `canceledAt` splits it into ACTIVE then CANCELED.
+ * status, except a CANCELED one: it is taken as ACTIVE until its cancellation, `canceledAt`
+ * or else its last write (`updatedAt`), the best record of when it was canceled.
  */
 export function statusesOf(contract: ContractDoc): StatusChange[] {
   if (contract.statusHistory && contract.statusHistory.length > 0) return contract.statusHistory;
-  if (contract.status === 'CANCELED' && contract.canceledAt) {
-    return [
-      { status: 'ACTIVE', at: contract.startsAt },
-      { status: 'CANCELED', at: contract.canceledAt },
-    ];
+  if (contract.status === 'CANCELED') {
+    const at = contract.canceledAt ?? contract.updatedAt;
+    if (at.getTime() > contract.startsAt.getTime()) {
+      return [
+        { status: 'ACTIVE', at: contract.startsAt },
+        { status: 'CANCELED', at },
+      ];
+    }
   }
   return [{ status: contract.status, at: contract.startsAt }];
 }
@@ -82,9 +86,8 @@ export function asOf(contract: ContractDoc, at: Date): ContractDoc {
 }
 
 /**
- * When billing ends: `endsAt`, or the current cancellation if earlier. A CANCELED
- * contract without `canceledAt` (written before it existed) is taken as canceled from its
- * last status change, else from its start.
+ * When billing ends: `endsAt`, or the current cancellation if earlier: `canceledAt`, or
+ * for a document written before it existed, the last status change (statusesOf).
  */
 export function billingEnd(contract: ContractDoc): Date | null {
   const canceled = contract.status === 'CANCELED' ? canceledSince(contract) : null;

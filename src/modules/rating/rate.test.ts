@@ -7,6 +7,7 @@ import { Money } from '../../shared/money.js';
 import { parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { PlanVersionDoc } from '../catalog/model.js';
 import type { ContractDoc } from '../contracts/model.js';
+import { billingEnd } from '../contracts/plan-history.js';
 import { baseFeeSegments, prorateBaseFees, type BilledPeriod } from './base-fee.js';
 import { lineId } from './lines.js';
 import type { OveragePrice, UsageTerms } from './overage.js';
@@ -220,6 +221,51 @@ describe('base fee proration on a mid-cycle plan change', () => {
     const doc = contract([['data_platform', 1, '2026-03-16T00:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
     // 16 of 31 days: 2000 × 16 / 31 = 1032.2580… → 1032.26
     expect(baseFees(doc, [plan('data_platform', 1, '2000')], MARCH).map((fee) => [fee.prorated, fee.amount.toFixed(2)])).toEqual([[true, '1032.26']]);
+  });
+
+  it('stops charging at canceledAt: a contract canceled on March 16 without endsAt pays 15 of 31 days, and nothing after', () => {
+    const canceled = contract([['data_platform', 1, '2026-03-01T00:00:00Z']], {
+      status: 'CANCELED',
+      statusHistory: [
+        { status: 'ACTIVE', at: new Date('2026-03-01T00:00:00Z') },
+        { status: 'CANCELED', at: new Date('2026-03-16T00:00:00Z') },
+      ],
+      canceledAt: new Date('2026-03-16T00:00:00Z'),
+    });
+    const plans = [plan('data_platform', 1, '2000', 'Data platform')];
+    // 2000 × 15 / 31 = 967.7419… → 967.74
+    const march = baseFees(canceled, plans, MARCH);
+    expect(march.map((fee) => [fee.prorated, fee.amount.toFixed(2), fee.end.toISOString()])).toEqual([[true, '967.74', '2026-03-16T00:00:00.000Z']]);
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: march, usage: [] });
+    expect(invoice.lines[0]!.description).toBe('Data platform (data_platform v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 2000.00 USD');
+    const april: BilledPeriod = { start: new Date('2026-04-01T00:00:00Z'), end: new Date('2026-05-01T00:00:00Z') };
+    expect(baseFees(canceled, plans, april)).toEqual([]);
+    expect(billingEnd(canceled)).toEqual(new Date('2026-03-16T00:00:00Z'));
+    // A document written before canceledAt existed: canceled at its last write.
+    const legacy = { ...canceled, statusHistory: undefined, canceledAt: undefined, updatedAt: new Date('2026-03-16T00:00:00Z') };
+    expect(baseFees(legacy, plans, MARCH).map((fee) => fee.amount.toFixed(2))).toEqual(['967.74']);
+  });
+
+  it('charges no base fee for the time a contract was canceled before being revived', () => {
+    const revived = contract([['data_platform', 1, '2026-03-01T00:00:00Z']], {
+      statusHistory: [
+        { status: 'ACTIVE', at: new Date('2026-03-01T00:00:00Z') },
+        { status: 'CANCELED', at: new Date('2026-03-11T00:00:00Z') },
+        { status: 'ACTIVE', at: new Date('2026-03-21T00:00:00Z') },
+      ],
+    });
+    // 10 and 11 of 31 days of 2000: 645.1612… + 709.6774… = 1354.8387… → 1354.84, the cent to the larger remainder.
+    const fees = baseFees(revived, [plan('data_platform', 1, '2000')], MARCH);
+    expect(fees.map((fee) => [fee.start.toISOString().slice(0, 10), fee.end.toISOString().slice(0, 10), fee.amount.toFixed(2)])).toEqual([
+      ['2026-03-01', '2026-03-11', '645.16'],
+      ['2026-03-21', '2026-04-01', '709.68'],
+    ]);
+  });
+
+  it('describes a share that is not whole days to two decimals', () => {
+    const doc = contract([['data_platform', 1, '2026-03-16T12:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: baseFees(doc, [plan('data_platform', 1, '2000')], MARCH), usage: [] });
+    expect(invoice.lines[0]!.description).toBe('data_platform (data_platform v1) base fee, 2026-03-16 to 2026-04-01: prorated 15.5 of 31 days of 2000.00 USD');
   });
 
   it('skips pins without a base fee and charges an unchanged plan exactly', () => {
