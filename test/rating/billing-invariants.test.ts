@@ -64,7 +64,11 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
 
     // The add-on: 15 of 31 days of $20 = 9.677… → 9.68, and no usage (it is on the base's invoice).
     const other = await invoicePreviewOk(app, addon, MARCH);
-    expect(table(other)).toEqual([['BASE_FEE', null, '0.483871', '20.00', '9.68']]);
+    expect(table(other)).toEqual([
+      ['BASE_FEE', null, '0.483871', '20.00', '9.68'],
+      ['OVERAGE', 'rows_scanned', '0', null, '0.00'],
+    ]);
+    expect(other.lines[1].description).toBe(`Rows scanned: shared with contract ${base}, whose invoice rates this usage`);
     expect(other.usage).toEqual([]);
     expect(other.lines[0].description).toBe('Rows add-on (' + plans.addon + ' v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 20.00 USD');
   });
@@ -83,7 +87,10 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
     ]);
     expect([owner.total, owner.exactTotal]).toEqual(['58.39', '58.39']);
     const other = await invoicePreviewOk(app, addon, MARCH);
-    expect(table(other)).toEqual([['BASE_FEE', null, '1', '20.00', '20.00']]);
+    expect(table(other)).toEqual([
+      ['BASE_FEE', null, '1', '20.00', '20.00'],
+      ['OVERAGE', 'rows_scanned', '0', null, '0.00'],
+    ]);
     expect(other.usage).toEqual([]);
   });
 
@@ -101,7 +108,10 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
     ]);
     expect(owner.usage[0]).toMatchObject({ included: '1500', used: '1300', overage: '0' });
     const other = await invoicePreviewOk(app, addon, MARCH);
-    expect(table(other)).toEqual([['BASE_FEE', null, '1', '20.00', '20.00']]);
+    expect(table(other)).toEqual([
+      ['BASE_FEE', null, '1', '20.00', '20.00'],
+      ['OVERAGE', 'rows_scanned', '0', null, '0.00'],
+    ]);
   });
 
   it('a closed period never changes: the first finalisation records the owner, later contract changes do not move it', async () => {

@@ -260,7 +260,12 @@ describe('two contracts enabling the same metered feature (R4 merge)', () => {
     expect(owner.total).toBe('2375.30');
 
     const addon = await invoicePreviewOk(app, addonId, MARCH);
-    expect(table(addon)).toEqual([['BASE_FEE', null, '1', '100.00', '100.00']]);
+    // The add-on rates none of it; a zero line says which invoice does.
+    expect(table(addon)).toEqual([
+      ['BASE_FEE', null, '1', '100.00', '100.00'],
+      ['OVERAGE', 'rows_scanned', '0', null, '0.00'],
+    ]);
+    expect(addon.lines[1].description).toBe(`Rows scanned: shared with contract ${contractId}, whose invoice rates this usage`);
     expect(addon.usage).toEqual([]);
     expect(addon.total).toBe('100.00');
   });

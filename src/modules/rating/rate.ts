@@ -12,8 +12,9 @@
  * Lines: the base fee of each plan pin; then, per metered feature, one OVERAGE line per
  * usage period with usage (amount 0 while within the included amount, or when overage is
  * not priced), or a single zero line for a feature with no usage at all, so every metered
- * feature is on the invoice; and a CREDIT line where grants covered overage, named by the
- * grants' reasons.
+ * feature is on the invoice; a CREDIT line where grants covered overage, named by the
+ * grants' reasons; and, for a feature shared with another contract that rates its usage
+ * (ownership.ts), a zero line saying which.
  */
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
@@ -37,12 +38,23 @@ export interface UsagePeriodInput {
   grantBurn: GrantBurn[];
 }
 
+/** A metered feature of the contract whose usage another contract's invoice rates (shared, R4). */
+export interface RatedElsewhere {
+  feature: string;
+  featureName: string;
+  /** The last usage period of the billing period. */
+  period: Period;
+  ownerId: string;
+}
+
 export interface RatingInput {
   contractId: string;
   currency: string;
   period: BilledPeriod;
   baseFees: readonly BaseFeeCharge[];
   usage: readonly UsagePeriodInput[];
+  /** Zero lines pointing at the invoice that rates a shared feature. */
+  ratedElsewhere?: readonly RatedElsewhere[];
 }
 
 export interface RatedInvoice {
@@ -91,6 +103,23 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
     const featureUsed = ordered.some((other) => other.feature === entry.feature && other.used > 0n);
     if (entry.used > 0n || (lastOfFeature && !featureUsed)) lines.push(...usageLines(contractId, period, currency, entry, figures));
   });
+
+  for (const shared of [...(input.ratedElsewhere ?? [])].sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0))) {
+    lines.push({
+      id: lineId(contractId, period.start, 'OVERAGE', usageSubject(shared.feature, shared.period.start)),
+      kind: 'OVERAGE',
+      feature: shared.feature,
+      description: `${shared.featureName}: shared with contract ${shared.ownerId}, whose invoice rates this usage`,
+      quantity: '0',
+      unitPrice: null,
+      amount: money(new Money(0)),
+      periodStart: shared.period.start,
+      periodEnd: shared.period.end,
+      planKey: null,
+      planVersion: null,
+      prorated: false,
+    });
+  }
 
   const exact = lines.reduce((sum, line) => sum.plus(line.amount), new Money(0));
   const rounded = money(roundToMinor(exact, currency));

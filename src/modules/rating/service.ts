@@ -22,7 +22,7 @@ import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, t
 import { rateUsage, type OveragePrice } from './overage.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
-import { rateInvoice, type UsagePeriodInput } from './rate.js';
+import { rateInvoice, type RatedElsewhere, type UsagePeriodInput } from './rate.js';
 import { UsageOwnerRepository, type InvoiceRepository, type UsageOwnerDoc } from './repository.js';
 import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
 
@@ -312,7 +312,8 @@ export class RatingService {
         };
       }),
     );
-    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs });
+    // A feature this invoice rates none of, because another contract owns its usage: a zero line says where it is.
+    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs, ratedElsewhere: ratedElsewhere(plan) });
     return { contractId: contract._id, accountId: contract.accountId, periodStart: period.start, periodEnd: period.end, currency, ...rated };
   }
 
@@ -380,6 +381,18 @@ export class RatingService {
     }
     return found;
   }
+}
+
+/** Per feature this invoice owns no usage period of, its last usage period another contract owns. */
+function ratedElsewhere(plan: RatingPlan): RatedElsewhere[] {
+  const owned = new Set(plan.usage.map((usage) => usage.feature._id));
+  const found = new Map<string, RatedElsewhere>();
+  for (const { feature, period, counterId: id } of plan.candidates) {
+    const owner = plan.owners.get(id);
+    if (owned.has(feature._id) || !owner || owner.ownerId === plan.contract._id) continue;
+    found.set(feature._id, { feature: feature._id, featureName: feature.name, period, ownerId: owner.ownerId });
+  }
+  return [...found.values()];
 }
 
 /** The audit entry of a finalisation, with an id derived from the invoice (replay-safe). */
