@@ -192,6 +192,18 @@ describe('terms cannot change inside a finalised period', () => {
     expect(await invoicePreviewOk(app, contractId, MARCH)).toEqual(frozen);
   });
 
+  it('refuses moving the billing anchor once an invoice is final: new periods would bill the same time twice', async () => {
+    const { accountId, contractId, planKey } = await dataPlatformContract(app, 'UP');
+    await finalizeInvoiceOk(app, contractId, MARCH);
+    const moved = await app.graphql(`mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
+      input: { id: contractId, accountId, planKey, startsAt: MARCH, billingAnchor: '2026-03-15T00:00:00Z' },
+    });
+    expect(errorCode(moved)).toBe('BAD_USER_INPUT');
+    expect(moved.errors![0]!.message).toContain('has final invoices (through 2026-04-01T00:00:00.000Z)');
+    // The same anchor (omitted: startsAt) is fine.
+    await upsertContract(app, { id: contractId, accountId, planKey, startsAt: MARCH, endsAt: '2026-12-01T00:00:00Z' });
+  });
+
   it('an override applies to periods not yet final; a final invoice and its corrections keep the frozen terms', async () => {
     const { accountId, contractId } = await dataPlatformContract(app, 'UP');
     await rows(accountId, '5000500', '2026-03-10T12:00:00Z');

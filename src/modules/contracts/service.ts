@@ -120,6 +120,15 @@ export class ContractService {
         return created;
       }
 
+      if (existing.billingAnchor.getTime() !== billingAnchor.getTime()) {
+        const finalized = await this.finalizedThrough(id);
+        if (finalized) {
+          throw new BadInputError(
+            `billingAnchor cannot move from ${existing.billingAnchor.toISOString()} to ${billingAnchor.toISOString()}: contract "${id}" has final invoices (through ${finalized.toISOString()}), and new periods would overlap them. Keep the anchor, or start a new contract.`,
+            { field: 'billingAnchor' },
+          );
+        }
+      }
       const pins = pinsOf(existing).map((pin, index) => (index === 0 ? { ...pin, effectiveAt: startsAt } : pin));
       const firstChange = pins[1];
       if (firstChange && firstChange.effectiveAt.getTime() < startsAt.getTime()) {
