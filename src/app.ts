@@ -11,9 +11,12 @@ import type { Logger } from './logger.js';
 import { createServices, moduleIndexes, startWorkers, type Services } from './modules/index.js';
 import { createAuthenticator } from './server/auth.js';
 import { createContextFactory, type Context } from './server/context.js';
-import { createErrorFormatter } from './server/errors.js';
+import { createErrorFormatter, serviceUnavailablePlugin } from './server/errors.js';
 import { createRequestHandler } from './server/http.js';
+import { createSseHandler, refuseHttpSubscriptionsPlugin, withSse } from './server/http-subscriptions.js';
+import { createLimits } from './server/limits.js';
 import { createMetrics } from './server/metrics.js';
+import { createReadiness } from './server/readiness.js';
 import { buildAllotmentSchema } from './server/schema.js';
 import { attachWebSocketServer } from './server/websocket.js';
 
@@ -44,50 +47,73 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
       '!!! AUTH IS OPEN: no AUTH_JWT_SECRET or AUTH_JWKS_URL is set, so every caller has every scope. Development only. !!!',
     );
   }
-  const database = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions });
-  let indexesReady = false;
+  // Fail fast while the database is unreachable: requests get a retryable 503, not a hang.
+  const driverOptions: MongoClientOptions = { serverSelectionTimeoutMS: config.mongodbServerSelectionTimeoutMs, ...clientOptions };
+  const database = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions: driverOptions });
   await ensureIndexes(database.db, moduleIndexes, logger);
-  indexesReady = true;
+  // /readyz: ping + the declared indexes really exist (re-created if the database lost them), within 1 s.
+  const readiness = createReadiness({ database, indexes: moduleIndexes, logger });
+  readiness.markIndexesVerified();
 
   const metrics = createMetrics();
   const services = createServices({ db: database.db, config, logger });
   // Change-stream feeds long-poll: a client of their own keeps them off request connections.
-  const feedDatabase = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions: { ...clientOptions, appName: 'allotment-feeds' } });
+  const feedDatabase = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions: { ...driverOptions, appName: 'allotment-feeds' } });
   const workers = await startWorkers(services, { feedDb: feedDatabase.db });
   const authenticator = createAuthenticator(config.auth);
   const buildContext = createContextFactory({ authenticator, services, logger });
-  const formatError = createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' });
+  // Request limits (depth, aliases, cost, tokens, operation budget) run before any resolver.
+  const limits = createLimits(config.limits);
+  const formatError = limits.wrapFormatError(createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' }), metrics);
   const schema = buildAllotmentSchema();
 
   const httpServer = createServer();
-  const websocket = attachWebSocketServer({ httpServer, schema, authenticator, buildContext, formatError, metrics, logger });
+  const websocket = attachWebSocketServer({
+    httpServer,
+    schema,
+    authenticator,
+    buildContext,
+    formatError,
+    metrics,
+    logger,
+    maxSubscriptionsPerConnection: config.wsMaxSubscriptionsPerConnection,
+    limits,
+  });
   const apollo = new ApolloServer<Context>({
     schema,
     formatError,
     includeStacktraceInErrorResponses: false,
     logger: logger.child({ module: 'apollo' }),
+    // main.ts owns SIGTERM/SIGINT and calls stop() once; Apollo's own handler would stop first.
+    stopOnTerminationSignals: false,
     introspection: config.env !== 'production',
+    validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      limits.apolloPlugin,
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      serviceUnavailablePlugin(),
       ApolloServerPluginSubscriptionCallback(),
+      refuseHttpSubscriptionsPlugin(),
       { serverWillStart: async () => ({ drainServer: () => websocket.close() }) },
       ...(config.env === 'production' ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });
   await apollo.start();
 
+  // GraphQL over SSE (Hive Gateway's default subscription transport) is answered before Apollo.
+  const serveSse = createSseHandler({ schema, authenticator, buildContext, formatError, metrics, logger, hooks: limits.webSocketOptions() });
   httpServer.on(
     'request',
-    createRequestHandler({
+    withSse(serveSse, createRequestHandler({
       apollo,
       buildContext,
+      authenticator,
+      limits,
       metrics,
       logger,
-      isReady: async () => {
-        const databaseUp = await database.ping(1_000);
-        return { ready: databaseUp && indexesReady, detail: { database: databaseUp ? 'up' : 'down', indexes: indexesReady } };
-      },
-    }),
+      isReady: () => readiness.check(),
+    }), logger),
   );
   // Keep-alive sockets of a gateway must outlive its idle timeout, or requests race a close.
   httpServer.keepAliveTimeout = 65_000;
@@ -108,12 +134,27 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
     services,
     stop() {
       // Drain order: stop taking requests, finish in-flight ones, close sockets, then the DB.
+      // Every step runs even if an earlier one fails, so clients and workers are always closed.
       stopping ??= (async () => {
-        await apollo.stop();
+        const started = Date.now();
+        readiness.markStopping();
+        const failures: unknown[] = [];
+        const step = async (name: string, run: () => Promise<unknown>): Promise<void> => {
+          try {
+            await run();
+          } catch (err) {
+            failures.push(err);
+            logger.error({ err, step: name }, 'stop step failed');
+          }
+        };
+        // Apollo's drain: stop accepting, finish in-flight HTTP requests (closing idle
+        // keep-alive sockets), close WebSocket connections with 1001.
+        await step('http and websocket drain', () => apollo.stop());
         // Closing the feed client alongside cuts its parked change-stream reads short.
-        await Promise.all([workers.stop(), feedDatabase.close()]);
-        await database.close();
-        logger.info('Allotment stopped');
+        await Promise.all([step('workers', () => workers.stop()), step('feed database client', () => feedDatabase.close())]);
+        await step('database client', () => database.close());
+        logger.info({ ms: Date.now() - started }, 'Allotment stopped');
+        if (failures.length > 0) throw new AggregateError(failures, 'Allotment stopped with errors');
       })();
       return stopping;
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LimitsConfig } from './server/limits.js';
 
 /**
  * Configuration comes from the environment only, validated once at start-up so that a
@@ -26,12 +27,36 @@ const EnvSchema = z
     USAGE_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
     /** How long idempotency keys and raw events are kept (R7). */
     RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(400),
+    /** How long a database operation waits for a reachable server before failing (retryable). */
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2_000),
+    /** On SIGTERM/SIGINT, how long in-flight HTTP requests may take before their sockets are cut. */
+    SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(300).default(10),
     /**
      * How instances follow each other's alerts and balance changes: `auto` uses change
      * streams on a replica set or sharded cluster and polls elsewhere; `change-stream`
      * tries them on any server (falling back to polling if refused); `polling` never does.
      */
     LIVE_FEED: z.enum(['auto', 'change-stream', 'polling']).default('auto'),
+    /**
+     * Request limits (docs/limits.md). Body: a 1,000-event recordUsageBatch with realistic
+     * properties is ~390 KB, so 1 MiB leaves ~2.5x headroom and no more.
+     */
+    LIMIT_MAX_BODY_BYTES: z.coerce.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    LIMIT_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
+    LIMIT_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(10),
+    LIMIT_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
+    LIMIT_MAX_DIRECTIVES: z.coerce.number().int().min(0).max(10_000).default(50),
+    LIMIT_MAX_COST: z.coerce.number().int().min(10).max(10_000_000).default(5_000),
+    LIMIT_MAX_ENTITIES: z.coerce.number().int().min(1).max(100_000).default(1_000),
+    /** Operation-wide; the per-field caps (1,000 each) still apply, so higher values change nothing. */
+    LIMIT_MAX_CHECKS: z.coerce.number().int().min(1).max(1_000).default(1_000),
+    LIMIT_MAX_BATCH_EVENTS: z.coerce.number().int().min(1).max(1_000).default(1_000),
+    /**
+     * Operations one WebSocket connection may have running at once (a gateway multiplexes
+     * every subscription of one token onto one connection). Over it, a subscribe is refused
+     * with BAD_REQUEST and the connection stays up.
+     */
+    WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(100_000).default(1000),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
@@ -64,7 +89,15 @@ export interface Config {
   auth: AuthConfig;
   usageLeaseMs: number;
   retentionDays: number;
+  /** Driver `serverSelectionTimeoutMS`: how fast a request fails while the database is unreachable. */
+  mongodbServerSelectionTimeoutMs: number;
+  /** How long a stop waits for in-flight HTTP requests before closing their sockets. */
+  shutdownGraceMs: number;
   liveFeed: 'auto' | 'change-stream' | 'polling';
+  /** Request limits, applied before any resolver runs (src/server/limits.ts). */
+  limits: LimitsConfig;
+  /** Operations (subscriptions and queries) one WebSocket connection may run at once. */
+  wsMaxSubscriptionsPerConnection: number;
 }
 
 export class ConfigError extends Error {}
@@ -92,6 +125,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth,
     usageLeaseMs: e.USAGE_LEASE_SECONDS * 1000,
     retentionDays: e.RETENTION_DAYS,
+    mongodbServerSelectionTimeoutMs: e.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+    shutdownGraceMs: Math.round(e.SHUTDOWN_GRACE_SECONDS * 1000),
     liveFeed: e.LIVE_FEED,
+    limits: {
+      maxBodyBytes: e.LIMIT_MAX_BODY_BYTES,
+      maxTokens: e.LIMIT_MAX_TOKENS,
+      maxDepth: e.LIMIT_MAX_DEPTH,
+      maxAliases: e.LIMIT_MAX_ALIASES,
+      maxDirectives: e.LIMIT_MAX_DIRECTIVES,
+      maxCost: e.LIMIT_MAX_COST,
+      maxEntities: e.LIMIT_MAX_ENTITIES,
+      maxChecks: e.LIMIT_MAX_CHECKS,
+      maxBatchEvents: e.LIMIT_MAX_BATCH_EVENTS,
+    },
+    wsMaxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   };
 }

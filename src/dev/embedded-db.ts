@@ -27,7 +27,14 @@ export interface ResolvedDatabase {
   limitations: string[];
   /** Stops an embedded server; a no-op for `external`. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Resolves when the embedded server's process has exited, for whatever reason (also
+   * after `stop()`); never resolves for `external`. `npm run db` exits when it does.
+   */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
+
+const NEVER: ResolvedDatabase['exited'] = new Promise(() => undefined);
 
 export interface ResolveDatabaseOptions {
   /** An explicit connection string (MONGODB_URI); wins over everything else. */
@@ -163,10 +170,15 @@ async function startMemoryServer(
     ...(port ? { instanceOpts: [{ port }] } : {}),
   });
   let stopping: Promise<void> | undefined;
+  const mongod = replSet.servers[0]?.instanceInfo?.instance.mongodProcess;
+  const exited: ResolvedDatabase['exited'] = mongod
+    ? new Promise((resolve) => mongod.once('exit', (code, signal) => resolve({ code, signal })))
+    : NEVER;
   return {
     uri: replSet.getUri(),
     engine: 'mongodb-memory-server',
     limitations: [],
+    exited,
     stop: () => {
       stopping ??= replSet.stop({ doCleanup: true }).then(() => undefined);
       return stopping;
@@ -181,6 +193,7 @@ async function startJavaServer(logger: Logger, port: number | undefined): Promis
     engine: 'mongo-java-server',
     limitations: [...MONGO_JAVA_SERVER_LIMITATIONS],
     stop: () => server.stop(),
+    exited: server.exited,
   };
 }
 
@@ -200,7 +213,7 @@ export async function resolveDatabase(opts: ResolveDatabaseOptions): Promise<Res
   const logger = opts.logger.child({ module: 'embedded-db' });
   const uri = opts.uri?.trim();
   if (uri) {
-    return announce({ uri, engine: 'external', limitations: [], stop: async () => undefined }, logger);
+    return announce({ uri, engine: 'external', limitations: [], stop: async () => undefined, exited: NEVER }, logger);
   }
 
   const forced = forcedEngine(logger);

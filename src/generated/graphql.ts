@@ -21,7 +21,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** An RFC 3339 timestamp in UTC, e.g. 2026-01-31T00:00:00.000Z. */
+  /** An RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z; returned in UTC with milliseconds. It must be a real date and time (2026-02-30 is refused) from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. */
   DateTime: { input: Date; output: Date | string; }
   /**
    * An exact decimal number, sent as a string (e.g. "0.000001", "10600000"). Quantities carry
@@ -233,6 +233,11 @@ export type Contract = {
   __typename?: 'Contract';
   account: Account;
   billingAnchor: Scalars['DateTime']['output'];
+  /**
+   * When the current cancellation took effect (null unless CANCELED). Billing stops here:
+   * the base fee is prorated up to it and no later billing period is invoiced.
+   */
+  canceledAt?: Maybe<Scalars['DateTime']['output']>;
   endsAt?: Maybe<Scalars['DateTime']['output']>;
   /**
    * This contract's own terms (plan version in force plus overrides), as if it were the
@@ -258,6 +263,8 @@ export type Contract = {
   planHistory: Array<PlanPin>;
   startsAt: Scalars['DateTime']['output'];
   status: ContractStatus;
+  /** Every status in time order; checks and rating judge a past instant by the status then. */
+  statusHistory: Array<ContractStatusChange>;
 };
 
 
@@ -314,6 +321,13 @@ export type ContractStatus =
   /** No access (CONTRACT_INACTIVE). */
   | 'SUSPENDED'
   | 'TRIALING';
+
+/** A status a contract took, and from when (the first applies from startsAt). */
+export type ContractStatusChange = {
+  __typename?: 'ContractStatusChange';
+  at: Scalars['DateTime']['output'];
+  status: ContractStatus;
+};
 
 export type DecisionReason =
   /** No contract gives access now (suspended, canceled, ended or not started). */
@@ -582,15 +596,21 @@ export type InvoiceLine = {
 export type InvoiceLineKind =
   /** The plan's base fee, prorated by time when the plan changed during the period. */
   | 'BASE_FEE'
-  /** Overage blocks covered by credit grants, taken back (negative amount). */
+  /** Overage blocks covered by credit grants, taken back (negative amount); described by the grants' reasons. */
   | 'CREDIT'
-  /** Usage beyond the included amount, in blocks of `per` at `unitPrice`. */
+  /**
+   * A metered feature's usage in one usage period: the units beyond the included amount, in
+   * blocks of `per` at `unitPrice`. Every usage period with usage has one, with quantity and
+   * amount 0 while usage is within the included amount (or overage is not priced); a metered
+   * feature without usage has one zero line, so every metered feature is on the invoice.
+   */
   | 'OVERAGE';
 
 /**
  * The invoice of one billing period of a contract (R12): live until finalised, then frozen.
- * `total` is the exact sum of the lines; `amountDue` is the total rounded half-even to the
- * currency's minor unit.
+ * `exactTotal` is the exact sum of the lines; `total` and `amountDue` are that sum rounded
+ * half-even to the currency's minor unit. A metered feature several contracts of the account
+ * share is rated on one of their invoices only (docs/rating.md).
  */
 export type InvoicePreview = {
   __typename?: 'InvoicePreview';
@@ -600,6 +620,8 @@ export type InvoicePreview = {
   /** What the pending corrections add up to. */
   correctionTotal: Scalars['Decimal']['output'];
   currency: Scalars['String']['output'];
+  /** The exact sum of the lines, before rounding (e.g. 2000.0004). */
+  exactTotal: Scalars['Decimal']['output'];
   /** Finalised with finalizeInvoice: these figures are frozen. */
   final: Scalars['Boolean']['output'];
   finalizedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -610,6 +632,7 @@ export type InvoicePreview = {
   /** Exclusive. */
   periodEnd: Scalars['DateTime']['output'];
   periodStart: Scalars['DateTime']['output'];
+  /** The lines' sum rounded half-even to the currency's minor unit (the same as amountDue). */
   total: Scalars['Decimal']['output'];
   /** Per metered feature and usage period: included, granted, used and overage units. */
   usage: Array<InvoiceUsage>;
@@ -676,7 +699,8 @@ export type Mutation = {
   /**
    * Pins another plan version from effectiveAt (default now) on. The new terms govern the
    * whole usage period containing effectiveAt; usage already counted stays counted.
-   * Version omitted: the latest. Scope: contracts:write.
+   * Version omitted: the latest. An effectiveAt inside a billing period whose invoice is
+   * final is BAD_USER_INPUT: a final invoice keeps its terms. Scope: contracts:write.
    */
   changeContractPlan: Contract;
   /** Removes a feature's overrides so the plan's terms apply again. Scope: contracts:write. */
@@ -718,8 +742,16 @@ export type Mutation = {
    * written. Scope: usage:write.
    */
   recordUsageBatch: UsageBatchResult;
+  /**
+   * Changes the status from now on (recorded in statusHistory). CANCELED records canceledAt,
+   * where billing stops; leaving CANCELED resumes it. Scope: contracts:write.
+   */
   setContractStatus: Contract;
-  /** Overrides entitlement fields for this contract only. Scope: contracts:write. */
+  /**
+   * Overrides entitlement fields for this contract only, for every usage period not yet on
+   * a final invoice; final invoices and their pending corrections keep the terms they were
+   * rated with. Scope: contracts:write.
+   */
   setEntitlementOverride: Contract;
   /** Creates or updates a contract as the billing system sends it. Scope: contracts:write. */
   upsertContract: Contract;
@@ -1251,6 +1283,7 @@ export type ResolversTypes = ResolversObject<{
   ContractInput: ContractInput;
   ContractOverride: ResolverTypeWrapper<OverrideEntry>;
   ContractStatus: ContractStatus;
+  ContractStatusChange: ResolverTypeWrapper<ContractStatusChange>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   DecisionReason: DecisionReason;
@@ -1317,6 +1350,7 @@ export type ResolversParentTypes = ResolversObject<{
   Contract: ContractDoc;
   ContractInput: ContractInput;
   ContractOverride: OverrideEntry;
+  ContractStatusChange: ContractStatusChange;
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   Entitlement: EntitlementView;
@@ -1437,6 +1471,7 @@ export type ContractResolvers<ContextType = Context, ParentType extends Resolver
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Contract']> | FederationReferenceType, FederationReferenceType, ContextType>;
   account?: Resolver<ResolversTypes['Account'], ParentType, ContextType>;
   billingAnchor?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  canceledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   endsAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1446,6 +1481,7 @@ export type ContractResolvers<ContextType = Context, ParentType extends Resolver
   planHistory?: Resolver<Array<ResolversTypes['PlanPin']>, ParentType, ContextType>;
   startsAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ContractStatus'], ParentType, ContextType>;
+  statusHistory?: Resolver<Array<ResolversTypes['ContractStatusChange']>, ParentType, ContextType>;
 }>;
 
 export type ContractOverrideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContractOverride'] = ResolversParentTypes['ContractOverride']> = ResolversObject<{
@@ -1459,6 +1495,11 @@ export type ContractOverrideResolvers<ContextType = Context, ParentType extends 
   overage?: Resolver<Maybe<ResolversTypes['Overage']>, ParentType, ContextType>;
   resetPeriod?: Resolver<Maybe<ResolversTypes['ResetPeriod']>, ParentType, ContextType>;
   thresholds?: Resolver<Maybe<Array<ResolversTypes['Int']>>, ParentType, ContextType>;
+}>;
+
+export type ContractStatusChangeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContractStatusChange'] = ResolversParentTypes['ContractStatusChange']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ContractStatus'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1590,6 +1631,7 @@ export type InvoicePreviewResolvers<ContextType = Context, ParentType extends Re
   contractId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   correctionTotal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  exactTotal?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   final?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   finalizedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   finalizedBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1780,6 +1822,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   BurnLine?: BurnLineResolvers<ContextType>;
   Contract?: ContractResolvers<ContextType>;
   ContractOverride?: ContractOverrideResolvers<ContextType>;
+  ContractStatusChange?: ContractStatusChangeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   Entitlement?: EntitlementResolvers<ContextType>;

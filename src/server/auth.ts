@@ -1,36 +1,9 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { AuthConfig } from '../config.js';
-import { ForbiddenError, UnauthenticatedError } from '../shared/errors.js';
+import { UnauthenticatedError } from '../shared/errors.js';
+import { type Principal, SCOPES } from '../shared/scopes.js';
 
-export const SCOPES = [
-  'entitlements:read',
-  'usage:write',
-  'grants:write',
-  'catalog:write',
-  'contracts:write',
-  'audit:read',
-  'usage:reconcile',
-] as const;
-export type Scope = (typeof SCOPES)[number];
-
-/** Scopes that only internal tools may hold: a customer token is refused even if it claims them. */
-const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>([
-  'grants:write',
-  'catalog:write',
-  'contracts:write',
-  'usage:reconcile',
-]);
-
-/**
- * Who is calling. `accountId` is set for customer tokens, which may only touch that
- * account; service tokens have none and are limited by scopes alone.
- */
-export interface Principal {
-  actor: string;
-  scopes: ReadonlySet<string>;
-  accountId?: string;
-  authenticated: boolean;
-}
+export type { Principal, Scope } from '../shared/scopes.js';
 
 const ANONYMOUS: Principal = { actor: 'anonymous', scopes: new Set(), authenticated: false };
 const OPEN_DEVELOPER: Principal = { actor: 'dev-open-mode', scopes: new Set(SCOPES), authenticated: true };
@@ -50,6 +23,9 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     issuer: config.issuer,
     audience: config.audience,
     algorithms: config.mode === 'hs256' ? ['HS256'] : ['RS256', 'ES256', 'PS256', 'EdDSA'],
+    // A token without `exp` would never expire, and neither would a WebSocket connection
+    // (and its subscriptions) opened with it: every token must say when it ends.
+    requiredClaims: ['exp'],
   };
   return {
     mode: config.mode,
@@ -74,6 +50,9 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
 
 function describeJwtFailure(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'Token expired: obtain a new token.';
+  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'exp' && error.reason === 'missing') {
+    return 'Token rejected: it has no "exp" claim. Tokens must expire; issue one with an expiry.';
+  }
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `Token rejected: claim "${error.claim}" ${error.reason}.`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid.';
   return 'Token could not be verified.';
@@ -93,30 +72,6 @@ function principalFromClaims(payload: JWTPayload): Principal {
     scopes: new Set(scope.split(/\s+/).filter(Boolean)),
     accountId,
     authenticated: true,
+    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
   };
-}
-
-/** Throws unless the principal holds `scope`; internal scopes also exclude customer tokens. */
-export function requireScope(principal: Principal, scope: Scope): void {
-  if (!principal.authenticated) throw new UnauthenticatedError();
-  if (!principal.scopes.has(scope)) {
-    throw new ForbiddenError(`This operation needs the "${scope}" scope, which the token does not carry.`);
-  }
-  if (principal.accountId !== undefined && INTERNAL_SCOPES.has(scope)) {
-    throw new ForbiddenError(`Customer tokens cannot use "${scope}" operations.`);
-  }
-}
-
-/** Throws unless the principal may act on `accountId` (customer tokens see their own account only). */
-export function requireAccount(principal: Principal, accountId: string): void {
-  if (!principal.authenticated) throw new UnauthenticatedError();
-  if (principal.accountId !== undefined && principal.accountId !== accountId) {
-    throw new ForbiddenError(`This token is limited to account "${principal.accountId}" and cannot access "${accountId}".`);
-  }
-}
-
-/** The usual pair: a scope, and the account it is exercised on. */
-export function authorize(principal: Principal, scope: Scope, accountId?: string): void {
-  requireScope(principal, scope);
-  if (accountId !== undefined) requireAccount(principal, accountId);
 }

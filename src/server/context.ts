@@ -14,6 +14,11 @@ export interface Context {
 export interface ContextRequest {
   authorization?: string | null;
   requestId?: string | null;
+  /**
+   * A principal the transport already verified: a WebSocket connection authenticates once
+   * at connection_init and checks expiry itself, rather than re-verifying per operation.
+   */
+  principal?: Principal;
 }
 
 /**
@@ -22,7 +27,7 @@ export interface ContextRequest {
  */
 export function createContextFactory(deps: { authenticator: Authenticator; services: Services; logger: Logger }) {
   return async function buildContext(request: ContextRequest): Promise<Context> {
-    const principal = await deps.authenticator.authenticate(request.authorization);
+    const principal = request.principal ?? (await deps.authenticator.authenticate(request.authorization));
     const requestId = sanitizeRequestId(request.requestId) ?? randomUUID();
     // Built on first use: a long-lived subscription that never reads through them should
     // not hold a request's worth of DataLoaders and a child logger (2-3 KB each).

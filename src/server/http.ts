@@ -1,15 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
+import type { GraphQLError } from 'graphql';
 import type { Logger } from '../logger.js';
+import { UnauthenticatedError } from '../shared/errors.js';
+import type { Authenticator, Principal } from './auth.js';
 import type { Context, ContextFactory } from './context.js';
+import { LIMIT_ERROR_CODE, LimitExceededError, type Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
-
-/** Requests larger than this are refused before parsing: a 1,000-event batch is ~300 KB. */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface HttpDeps {
   apollo: ApolloServer<Context>;
   buildContext: ContextFactory;
+  /** Verifies the Authorization header before the body is even read. */
+  authenticator: Authenticator;
+  /** Body and token caps (config LIMIT_MAX_BODY_BYTES, LIMIT_MAX_TOKENS). */
+  limits: Limits;
   metrics: Metrics;
   logger: Logger;
   isReady: () => Promise<{ ready: boolean; detail: Record<string, unknown> }>;
@@ -46,25 +51,60 @@ export function createRequestHandler(deps: HttpDeps) {
   };
 }
 
+/**
+ * Order matters for availability: authenticate from the header (constant work), then read
+ * the body up to its cap, then count tokens up to their cap, and only then hand over to
+ * Apollo (parse, validate with the limit rules, budget, execute). An unauthenticated
+ * request is answered 401 before its body is read, parsed or executed, so its size buys
+ * nothing; the verified principal is handed to the context so it is not verified twice.
+ */
 async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps): Promise<void> {
+  const method = req.method ?? 'GET';
+  let principal: Principal | undefined;
+  if (method === 'POST' || method === 'GET') {
+    const refused = await authenticateRequest(req, deps);
+    if ('error' in refused) {
+      deps.metrics.graphqlErrors.inc({ code: 'UNAUTHENTICATED' });
+      // The unread body is not worth reading: close the connection instead of draining it.
+      res.setHeader('connection', 'close');
+      sendJson(res, 401, { errors: [{ message: refused.error.message, extensions: { code: 'UNAUTHENTICATED' } }] });
+      return;
+    }
+    principal = refused.principal;
+  }
   const headers = new HeaderMap();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
+  const { maxBodyBytes } = deps.limits.config;
   let body: unknown;
-  if (req.method === 'POST') {
-    const raw = await readBody(req);
-    if (raw === null) return sendJson(res, 413, { errors: [{ message: `Request body exceeds ${MAX_BODY_BYTES} bytes.`, extensions: { code: 'BAD_REQUEST' } }] });
+  if (method === 'POST') {
+    const raw = await readBody(req, maxBodyBytes);
+    if (raw === null) {
+      deps.metrics.graphqlErrors.inc({ code: LIMIT_ERROR_CODE });
+      res.setHeader('connection', 'close');
+      return sendLimitError(res, new LimitExceededError(`Request body exceeds ${maxBodyBytes} bytes. Send a smaller request (split batches).`, 'maxBodyBytes', maxBodyBytes, { status: 413 }));
+    }
     try {
       body = raw.length === 0 ? undefined : JSON.parse(raw);
     } catch {
       return sendJson(res, 400, { errors: [{ message: 'Request body is not valid JSON.', extensions: { code: 'BAD_REQUEST' } }] });
     }
   }
+  const query = method === 'POST' ? (body as { query?: unknown } | undefined)?.query : url.searchParams.get('query');
+  if (typeof query === 'string') {
+    try {
+      deps.limits.assertTokenBudget(query);
+    } catch (error) {
+      if (!(error instanceof LimitExceededError)) throw error;
+      deps.metrics.graphqlErrors.inc({ code: LIMIT_ERROR_CODE });
+      return sendLimitError(res, error);
+    }
+  }
   const response = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+    httpGraphQLRequest: { method, headers, search: url.search, body },
     context: () =>
-      deps.buildContext({ authorization: req.headers.authorization, requestId: headerValue(req, 'x-request-id') }),
+      deps.buildContext({ authorization: req.headers.authorization, requestId: headerValue(req, 'x-request-id'), principal }),
   });
   for (const [name, value] of response.headers) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;
@@ -84,19 +124,45 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function readBody(req: IncomingMessage): Promise<string | null> {
+/**
+ * With auth configured, a request needs a valid token; no header is refused like a bad one.
+ * In open mode every caller is the development principal.
+ */
+async function authenticateRequest(req: IncomingMessage, deps: HttpDeps): Promise<{ principal: Principal } | { error: GraphQLError }> {
+  try {
+    const principal = await deps.authenticator.authenticate(headerValue(req, 'authorization'));
+    if (deps.authenticator.mode !== 'open' && !principal.authenticated) return { error: new UnauthenticatedError() };
+    return { principal };
+  } catch (error) {
+    if (error instanceof UnauthenticatedError) return { error };
+    throw error;
+  }
+}
+
+/** Reads the body, or null as soon as it exceeds `maxBytes` (a declared length over it is refused unread). */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string | null> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLarge ? null : Buffer.concat(chunks).toString('utf8')));
+      if (size > maxBytes) {
+        req.off('data', onData);
+        req.pause();
+        resolve(null);
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+function sendLimitError(res: ServerResponse, error: LimitExceededError): void {
+  const { http, ...extensions } = error.extensions as { http?: { status?: number } } & Record<string, unknown>;
+  sendJson(res, http?.status ?? 400, { errors: [{ message: error.message, extensions }] });
 }
 
 function sendJson(res: ServerResponse, status: number, payload: unknown): void {

@@ -1,11 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { parse, type DocumentNode, type GraphQLSchema, type Source } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type Source } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
-import type { Authenticator } from './auth.js';
+import { UnauthenticatedError } from '../shared/errors.js';
+import type { Authenticator, Principal } from './auth.js';
 import type { ContextFactory } from './context.js';
 import type { ErrorFormatter } from './errors.js';
+import type { Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 
 export interface WebSocketDeps {
@@ -16,6 +18,10 @@ export interface WebSocketDeps {
   formatError: ErrorFormatter;
   metrics: Metrics;
   logger: Logger;
+  /** Operations one connection may run at once (config `WS_MAX_SUBSCRIPTIONS_PER_CONNECTION`). */
+  maxSubscriptionsPerConnection?: number;
+  /** Request limits (src/server/limits.ts), applied to every operation on the socket. */
+  limits?: Limits;
 }
 
 /**
@@ -55,42 +61,216 @@ export function createDocumentCache(maxDocuments = 1_000) {
   };
 }
 
+/** setTimeout's ceiling (~24.8 days); longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A promise that resolves when `expiresAt` (epoch ms) passes, and a `cancel` that clears
+ * its timer. Without `expiresAt` (open mode) it never resolves.
+ */
+export function expiryOf(expiresAt: number | undefined): { expired: Promise<void>; hasExpired(): boolean; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let fired = false;
+  let resolve!: () => void;
+  const expired = new Promise<void>((done) => (resolve = done));
+  const arm = () => {
+    if (expiresAt === undefined) return;
+    const wait = expiresAt - Date.now();
+    if (wait <= 0) {
+      fired = true;
+      resolve();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return {
+    expired,
+    hasExpired: () => fired || (expiresAt !== undefined && Date.now() >= expiresAt),
+    cancel: () => clearTimeout(timer),
+  };
+}
+
+/**
+ * Wraps a subscription's event stream so that it ends when `expired` resolves: the client
+ * gets one last result carrying `last()`'s errors (UNAUTHENTICATED), then completion, and
+ * the source stream is released at once. `return()` (the client unsubscribing, the socket
+ * closing) releases the source immediately too, even while a `next()` is pending, which an
+ * async generator function could not do (its `return()` would wait for the next event).
+ */
+export function endWhenExpired<T>(source: AsyncIterable<T>, expired: Promise<void>, last: () => T): AsyncIterableIterator<T> & {
+  return(): Promise<IteratorResult<T>>;
+} {
+  const iterator = source[Symbol.asyncIterator]();
+  const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  let finished = false;
+  let release!: () => void;
+  const released = new Promise<'released'>((resolve) => (release = () => resolve('released')));
+  const expiredSignal = expired.then(() => 'expired' as const);
+  async function finish(): Promise<void> {
+    if (finished) return;
+    finished = true;
+    release();
+    try {
+      await iterator.return?.();
+    } catch {
+      // the source failing to close must not keep the client's stream open
+    }
+  }
+  const wrapper = {
+    async next(): Promise<IteratorResult<T>> {
+      if (finished) return DONE;
+      const outcome = await Promise.race([iterator.next(), expiredSignal, released]);
+      if (outcome === 'released') return DONE;
+      if (outcome === 'expired') {
+        if (finished) return DONE;
+        await finish();
+        return { done: false, value: last() };
+      }
+      if (outcome.done) await finish();
+      return outcome;
+    },
+    async return(): Promise<IteratorResult<T>> {
+      await finish();
+      return DONE;
+    },
+    async throw(error: unknown): Promise<IteratorResult<T>> {
+      await finish();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return wrapper;
+    },
+  };
+  return wrapper;
+}
+
+/**
+ * A refused operation runs this document instead of the client's, which is never parsed:
+ * `onOperation` then swaps its result for the refusal. The refusal reaches the client as a
+ * `next` result carrying the error, then `complete`. graphql-ws's own `error` message would
+ * be simpler, but gateways (Hive Gateway) turn an upstream `error` message into a masked
+ * "Unexpected error", so the client would never learn it was UNAUTHENTICATED.
+ */
+const REFUSED_DOCUMENT = parse('query Refused { __typename }');
+
+/** Execution args that run nothing of the client's, tagged with the errors to answer. */
+function refusal(schema: GraphQLSchema, refusals: WeakMap<object, GraphQLError[]>, error: GraphQLError): ExecutionArgs {
+  const contextValue = {};
+  refusals.set(contextValue, [error]);
+  return { schema, document: REFUSED_DOCUMENT, contextValue, variableValues: {} };
+}
+
+const TOKEN_EXPIRED_MESSAGE = 'Token expired: the subscription ended. Reconnect with a fresh token and subscribe again.';
+
+/** What a connection learnt at connection_init, for its operations. */
+interface ConnectionState {
+  /** The verified caller; absent when the connection is refused per operation. */
+  principal?: Principal;
+  /** Why every operation on this connection is UNAUTHENTICATED (no or a bad token). */
+  refusal?: string;
+  expiry: ReturnType<typeof expiryOf>;
+  /** Operation ids counted in `active_subscriptions`, so each is counted down exactly once. */
+  streaming: Set<string>;
+}
+
 /**
  * graphql-ws on the same port and path as HTTP. Connections authenticate once through
  * `connectionParams.authorization`; each operation then gets a context from the same
  * factory as HTTP, and its errors go through the same mask.
+ *
+ * Auth (docs/subscriptions.md):
+ * - Every connection is acknowledged, so that gateways multiplexing their clients onto it
+ *   can deliver errors. Without a valid token (when auth is configured) every subscribe is
+ *   answered with a result carrying UNAUTHENTICATED, then `complete`, before the query is
+ *   even parsed: nothing of it is executed.
+ * - When the connection's token expires, each of its subscriptions gets a last result with
+ *   an UNAUTHENTICATED error and completes; later subscribes are refused the same way. The
+ *   socket stays up, and the client reconnects with a fresh token.
+ * - At most `maxSubscriptionsPerConnection` operations run at once on one connection; one
+ *   more is refused with BAD_REQUEST, the others keep streaming.
  */
 export function attachWebSocketServer(deps: WebSocketDeps) {
   const wss = new WebSocketServer({ server: deps.httpServer, path: '/graphql', maxPayload: 1024 * 1024 });
+  const maxOperations = deps.maxSubscriptionsPerConnection ?? 1000;
+  const connections = new WeakMap<object, ConnectionState>();
+  const refusals = new WeakMap<object, GraphQLError[]>();
+  const stateOf = (ctx: object): ConnectionState => {
+    const state = connections.get(ctx);
+    if (!state) throw new Error('graphql-ws operation on a connection that was never initialised');
+    return state;
+  };
   const disposable = useServer(
     {
       schema: deps.schema,
-      parse: createDocumentCache(),
+      // The same request limits as HTTP (tokens, validation rules, operation budget).
+      ...(deps.limits ? deps.limits.webSocketOptions(createDocumentCache()) : { parse: createDocumentCache() }),
       async onConnect(ctx) {
         const authorization = authorizationOf(ctx.connectionParams, ctx.extra.request);
-        if (!authorization && deps.authenticator.mode !== 'open') return false;
-        try {
-          await deps.authenticator.authenticate(authorization);
-        } catch (error) {
-          deps.logger.info({ reason: (error as Error).message }, 'websocket connection refused');
-          return false;
+        const state: ConnectionState = { expiry: expiryOf(undefined), streaming: new Set() };
+        if (!authorization && deps.authenticator.mode !== 'open') {
+          state.refusal = 'Authentication required: send connectionParams: { authorization: "Bearer <jwt>" } when connecting.';
+        } else {
+          try {
+            state.principal = await deps.authenticator.authenticate(authorization);
+            state.expiry = expiryOf(state.principal.expiresAt);
+          } catch (error) {
+            deps.logger.info({ reason: (error as Error).message }, 'websocket connection unauthenticated: its operations will be refused');
+            state.refusal = (error as Error).message;
+          }
         }
+        connections.set(ctx, state);
         deps.metrics.websocketConnections.inc();
         return true;
       },
       onClose(ctx) {
         if (ctx.acknowledged) deps.metrics.websocketConnections.dec();
+        const state = connections.get(ctx);
+        if (!state) return;
+        state.expiry.cancel();
+        // Operations graphql-ws did not complete (a send failed on a dying socket).
+        deps.metrics.activeSubscriptions.dec(state.streaming.size);
+        state.streaming.clear();
+        connections.delete(ctx);
+      },
+      onSubscribe(ctx) {
+        const state = stateOf(ctx);
+        if (state.refusal !== undefined) return refusal(deps.schema, refusals, new UnauthenticatedError(state.refusal));
+        if (state.expiry.hasExpired()) return refusal(deps.schema, refusals, new UnauthenticatedError(TOKEN_EXPIRED_MESSAGE));
+        // graphql-ws has already registered this operation in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > maxOperations) {
+          return refusal(
+            deps.schema,
+            refusals,
+            new GraphQLError(
+              `Too many operations on this connection: at most ${maxOperations} may run at once. Complete one, or open another connection.`,
+              { extensions: { code: 'BAD_REQUEST', limit: maxOperations } },
+            ),
+          );
+        }
+        return undefined;
       },
       context: (ctx) =>
         deps.buildContext({
+          principal: stateOf(ctx).principal,
           authorization: authorizationOf(ctx.connectionParams, ctx.extra.request),
           requestId: undefined,
         }),
-      onSubscribe: () => {
+      onOperation(ctx, id, _payload, args, result) {
+        const refused = refusals.get(args.contextValue as object);
+        if (refused) return { errors: refused };
+        if (!isAsyncIterable(result)) return undefined;
+        const state = stateOf(ctx);
+        state.streaming.add(id);
         deps.metrics.activeSubscriptions.inc();
+        return endWhenExpired<ExecutionResult>(result, state.expiry.expired, () => ({
+          errors: [new UnauthenticatedError(TOKEN_EXPIRED_MESSAGE)],
+        }));
       },
-      onComplete: () => {
-        deps.metrics.activeSubscriptions.dec();
+      onComplete(ctx, id) {
+        const state = connections.get(ctx);
+        if (state?.streaming.delete(id)) deps.metrics.activeSubscriptions.dec();
       },
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => deps.formatError(error.toJSON(), error)),
       onNext: (_ctx, _id, _payload, _args, result) =>
@@ -107,4 +287,8 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
+  return typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 }

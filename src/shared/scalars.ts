@@ -37,11 +37,24 @@ function parseDecimalText(value: unknown): string {
   return text;
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+/**
+ * RFC 3339 `date-time` (section 5.6): `T`/`Z` in either case, 1–9 fraction digits, a `Z` or
+ * `±hh:mm` offset. The components are checked one by one below, never left to `new Date`,
+ * which rolls `2026-02-30` over into March and maps two-digit years to 19xx.
+ */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/i;
+
+/** The earliest instant a DateTime may name (inclusive): 1970-01-01T00:00:00Z. */
+export const DATE_TIME_MIN = new Date(Date.UTC(1970, 0, 1));
+/** The latest instant a DateTime may name (inclusive): 9999-12-31T23:59:59.999Z. */
+export const DATE_TIME_MAX = new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
 
 export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   name: 'DateTime',
-  description: 'An RFC 3339 timestamp, returned in UTC.',
+  // Keep in step with the scalar's description in src/schema/base.graphql.
+  description:
+    'An RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z; returned in UTC with milliseconds. It must be a real date and time ' +
+    '(2026-02-30 is refused) from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.',
   serialize(value) {
     const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) throw new TypeError('DateTime cannot serialize an invalid date');
@@ -54,13 +67,53 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   },
 });
 
-function parseDateTime(value: unknown): Date {
-  if (typeof value !== 'string' || !RFC3339.test(value)) {
+function daysInMonth(year: number, month: number): number {
+  // Day 0 of the next month is the last day of this one; the year is >= 1000 here, so
+  // Date.UTC's 0–99 → 19xx mapping cannot apply.
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/**
+ * The one parser for timestamps a client sends (the DateTime scalar, for literals and
+ * variables alike): a real calendar date and time of day, in the supported range, or a
+ * BadInputError that says which part is wrong.
+ */
+export function parseDateTime(value: unknown): Date {
+  const text = typeof value === 'string' ? value : undefined;
+  const match = text === undefined ? null : RFC3339.exec(text);
+  if (!text || !match) {
     throw new BadInputError(`"${String(value).slice(0, 40)}" is not an RFC 3339 timestamp such as 2026-01-31T00:00:00Z.`);
   }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new BadInputError(`"${value}" is not a valid date.`);
-  return date;
+  const [, y, mo, d, h, mi, s, fraction, zulu, sign, oh, om] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  const refuse = (why: string): never => {
+    throw new BadInputError(`"${text.slice(0, 40)}" is not a valid date: ${why}.`);
+  };
+  if (month < 1 || month > 12) refuse(`month ${mo} does not exist (01–12)`);
+  if (year < 1970) refuse(`year ${y} is outside the supported range 1970–9999`);
+  const lastDay = daysInMonth(year, month);
+  if (day < 1 || day > lastDay) refuse(`day ${d} does not exist in ${y}-${mo}, which has ${lastDay} days`);
+  if (hour > 23) refuse(`hour ${h} does not exist (00–23)`);
+  if (minute > 59) refuse(`minute ${mi} does not exist (00–59)`);
+  if (second > 59) refuse(`second ${s} is not supported (00–59; leap seconds cannot be represented)`);
+  let offsetMinutes = 0;
+  if (!zulu) {
+    const offsetHours = Number(oh);
+    const offsetMins = Number(om);
+    if (offsetHours > 23 || offsetMins > 59) refuse(`offset ${sign}${oh}:${om} does not exist`);
+    offsetMinutes = (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMins);
+  }
+  const millis = fraction ? Number(fraction.slice(0, 3).padEnd(3, '0')) : 0;
+  const instant = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  if (instant < DATE_TIME_MIN.getTime() || instant > DATE_TIME_MAX.getTime()) {
+    refuse('it is outside the supported range 1970-01-01T00:00:00Z – 9999-12-31T23:59:59.999Z');
+  }
+  return new Date(instant);
 }
 
 export const JSONScalar = new GraphQLScalarType<unknown, unknown>({

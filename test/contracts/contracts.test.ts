@@ -287,6 +287,26 @@ describe('setContractStatus', () => {
     expect(errorCode(await allotment.graphql(SET_STATUS, { contractId: 'ctr_nope', status: 'ACTIVE' }))).toBe('NOT_FOUND');
   });
 
+  it('records every status change in statusHistory at the instant it is made, and canceledAt while CANCELED', async () => {
+    const STATUS_FIELDS = `query ($id: ID!) { _entities(representations: [{ __typename: "Contract", id: $id }]) { ... on Contract { status canceledAt statusHistory { status at } } } }`;
+    await upsertContract(allotment, { id: 'ctr_hist', accountId: 'acct_hist', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'TRIALING' });
+    const before = Date.now();
+    await gql(allotment, SET_STATUS, { contractId: 'ctr_hist', status: 'ACTIVE' });
+    await gql(allotment, SET_STATUS, { contractId: 'ctr_hist', status: 'ACTIVE' }); // no change, no entry
+    await gql(allotment, SET_STATUS, { contractId: 'ctr_hist', status: 'CANCELED' });
+    const [canceled] = (await gql(allotment, STATUS_FIELDS, { id: 'ctr_hist' }))._entities;
+    // The status a contract is created with applies from its start; later ones from when they were set.
+    expect(canceled.statusHistory.map((change: any) => change.status)).toEqual(['TRIALING', 'ACTIVE', 'CANCELED']);
+    expect(canceled.statusHistory[0].at).toBe('2026-01-01T00:00:00.000Z');
+    expect(new Date(canceled.statusHistory[1].at).getTime()).toBeGreaterThanOrEqual(before);
+    expect(canceled).toMatchObject({ status: 'CANCELED', canceledAt: canceled.statusHistory[2].at });
+    // upsertContract changing the status is recorded the same way.
+    await upsertContract(allotment, { id: 'ctr_hist', accountId: 'acct_hist', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'ACTIVE' });
+    const [active] = (await gql(allotment, STATUS_FIELDS, { id: 'ctr_hist' }))._entities;
+    expect(active.statusHistory.map((change: any) => change.status)).toEqual(['TRIALING', 'ACTIVE', 'CANCELED', 'ACTIVE']);
+    expect(active.canceledAt).toBeNull();
+  });
+
   it('updates contracts written before plan history existed (no revision, no history)', async () => {
     await db().collection('contracts').insertOne({
       _id: 'ctr_legacy' as never,

@@ -19,10 +19,11 @@ beforeAll(async () => {
 afterAll(() => allotment.stop());
 
 describe('HTTP authentication and authorization', () => {
-  it('refuses a request without a token', async () => {
+  it('refuses a request without a token with 401, before running it', async () => {
     const response = await allotment.graphql(CONTRACTS_OF, account('acct_a'), { token: null });
+    expect(response.status).toBe(401);
     expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(response.data?._entities).toEqual([null]);
+    expect(response.data).toBeUndefined();
   });
 
   it('refuses an expired token with 401 and says why', async () => {
@@ -79,12 +80,16 @@ describe('WebSocket authentication', () => {
   async function runOverWebSocket(connectionParams: Record<string, unknown> | undefined) {
     const client = wsClient(connectionParams);
     try {
-      return await new Promise<{ result?: any; closeCode?: number }>((resolve) => {
+      return await new Promise<{ result?: any; closeCode?: number; errors?: any[] }>((resolve) => {
         client.on('closed', (event) => resolve({ closeCode: (event as { code: number }).code }));
         let result: any;
         client.subscribe(
           { query: CONTRACTS_OF, variables: account('acct_a') },
-          { next: (value) => (result = value), error: () => undefined, complete: () => resolve({ result }) },
+          {
+            next: (value) => (result = value),
+            error: (errors) => resolve({ errors: Array.isArray(errors) ? errors : undefined }),
+            complete: () => resolve({ result }),
+          },
         );
       });
     } finally {
@@ -99,10 +104,18 @@ describe('WebSocket authentication', () => {
     expect(result.data._entities).toEqual([{ id: 'acct_a', contracts: [{ id: 'ctr_a' }] }]);
   });
 
-  it('closes the connection with 4403 for a missing or expired token', async () => {
-    expect((await runOverWebSocket(undefined)).closeCode).toBe(4403);
+  // Not a 4403 close at connection time: a gateway multiplexing clients onto the socket
+  // could not tell its client why (see test/foundation/subscription-auth.test.ts).
+  it('answers the operation with UNAUTHENTICATED for a missing or expired token, without closing the socket', async () => {
+    const missing = await runOverWebSocket(undefined);
+    expect(missing.closeCode).toBeUndefined();
+    expect(missing.result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(missing.result.data).toBeUndefined();
     const expired = await signToken({ expiresIn: -10 });
-    expect((await runOverWebSocket({ authorization: `Bearer ${expired}` })).closeCode).toBe(4403);
+    const refused = await runOverWebSocket({ authorization: `Bearer ${expired}` });
+    expect(refused.closeCode).toBeUndefined();
+    expect(refused.result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(refused.result.errors?.[0]?.message).toMatch(/expired/i);
   });
 
   it('applies the same account restriction as HTTP', async () => {

@@ -3,7 +3,7 @@ import { startAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { startMongoJavaServer } from '../../src/dev/mongo-java-server.js';
 import { createLogger } from '../../src/logger.js';
-import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 
 let allotment: TestInstance;
 beforeAll(async () => {
@@ -35,7 +35,8 @@ describe('operational endpoints', () => {
   });
 
   it('rejects malformed JSON bodies with 400', async () => {
-    const response = await fetch(allotment.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
+    const authorization = `Bearer ${await signToken()}`;
+    const response = await fetch(allotment.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: '{not json' });
     expect(response.status).toBe(400);
   });
 

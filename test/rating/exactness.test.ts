@@ -37,7 +37,8 @@ describe('exact quantities and money end to end', () => {
     await recordUsageOk(app, { accountId, feature: 'tokens', quantity: '0.000001', idempotencyKey: key(), timestamp: '2026-07-02T00:00:00Z' });
     const invoice = await invoicePreviewOk(app, contractId, JULY);
     expect(table(invoice)).toEqual([['OVERAGE', 'tokens', '0.000001', '1.00', '0.000001']]);
-    expect([invoice.total, invoice.amountDue]).toEqual(['0.000001', '0.00']);
+    // total is rounded like amountDue; the exact sum is exactTotal.
+    expect([invoice.exactTotal, invoice.total, invoice.amountDue]).toEqual(['0.000001', '0.00', '0.00']);
     expect(invoice.usage[0]).toMatchObject({ used: '0.000001', overage: '0.000001' });
   });
 
@@ -55,11 +56,11 @@ describe('exact quantities and money end to end', () => {
     const small = await invoicePreviewOk(app, cheap.contractId, JULY);
     expect(small.usage[0].used).toBe('10000000000.000001');
     expect(table(small)).toEqual([['OVERAGE', 'tokens', '10000000000.000001', '1.00', '10000000000.000001']]);
-    expect([small.total, small.amountDue]).toEqual(['10000000000.000001', '10000000000.00']);
+    expect([small.exactTotal, small.total, small.amountDue]).toEqual(['10000000000.000001', '10000000000.00', '10000000000.00']);
 
     // $1,000,000 a token: $10,000,000,000,000,001 = 10^18 + 100 cents.
     const large = await invoicePreviewOk(app, dear.contractId, JULY);
-    expect([large.total, large.amountDue]).toEqual(['10000000000000001.00', '10000000000000001.00']);
+    expect([large.exactTotal, large.total, large.amountDue]).toEqual(['10000000000000001.00', '10000000000000001.00', '10000000000000001.00']);
     const exported = (await gql(app, BILLING_EXPORT, { contractId: dear.contractId, periodStart: JULY })).billingExport;
     expect(exported.amountDueMinor).toBe('1000000000000000100');
     expect(exported.lines[0].amountMinor).toBe('1000000000000000100');

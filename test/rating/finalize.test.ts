@@ -65,7 +65,7 @@ describe('finalizeInvoice', () => {
     await rows(accountId, '5000001', '2026-03-10T12:00:00Z');
     const results = await Promise.all(Array.from({ length: 5 }, () => finalizeInvoiceOk(app, contractId, MARCH)));
     expect(new Set(results.map((result) => result.finalizedAt)).size).toBe(1);
-    expect(results[0]).toMatchObject({ total: '2000.0004', amountDue: '2000.00' });
+    expect(results[0]).toMatchObject({ total: '2000.00', exactTotal: '2000.0004', amountDue: '2000.00' });
     const actions = (await app.database.db.collection<any>('audit_log').find({ targetType: 'Invoice', accountId }).toArray()).map((entry) => entry.action);
     expect(actions.filter((action) => action === 'invoice.finalized')).toHaveLength(1);
     expect(actions.filter((action) => action === 'invoice.finalize_repeated')).toHaveLength(4);

@@ -36,8 +36,8 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
     {
       rounding: 'UP' as const,
       steps: [
-        // recorded, cumulative used, OVERAGE line or null, total, amountDue
-        ['5000000', '5000000', null, '2000.00', '2000.00'],
+        // recorded, cumulative used, OVERAGE line, total (rounded, = amountDue), exactTotal
+        ['5000000', '5000000', ['0', '0.40', '0.00'], '2000.00', '2000.00'],
         ['1', '5000001', ['1', '0.40', '0.40'], '2000.40', '2000.40'],
         ['2250499', '7250500', ['2251', '0.40', '900.40'], '2900.40', '2900.40'],
       ],
@@ -45,21 +45,22 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
     {
       rounding: 'EXACT' as const,
       steps: [
-        ['5000000', '5000000', null, '2000.00', '2000.00'],
-        ['1', '5000001', ['0.001', '0.40', '0.0004'], '2000.0004', '2000.00'],
+        ['5000000', '5000000', ['0', '0.40', '0.00'], '2000.00', '2000.00'],
+        ['1', '5000001', ['0.001', '0.40', '0.0004'], '2000.00', '2000.0004'],
         ['2250499', '7250500', ['2250.5', '0.40', '900.20'], '2900.20', '2900.20'],
       ],
     },
   ])('rates 5,000,000 / 5,000,001 / 7,250,500 rows with $rounding blocks', async ({ rounding, steps }) => {
     const { accountId, contractId } = await dataPlatformContract(app, rounding);
-    for (const [quantity, used, overage, total, amountDue] of steps as Array<[string, string, [string, string, string] | null, string, string]>) {
+    for (const [quantity, used, overage, total, exactTotal] of steps as Array<[string, string, [string, string, string], string, string]>) {
       await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity, idempotencyKey: key(), timestamp: '2026-03-10T12:00:00Z' });
       const invoice = await invoicePreviewOk(app, contractId, MARCH);
+      // The usage line is on the invoice within the included amount too, at 0.
       expect(table(invoice), `${used} rows ${rounding}`).toEqual([
         ['BASE_FEE', null, '1', '2000.00', '2000.00'],
-        ...(overage ? [['OVERAGE', 'rows_scanned', ...overage]] : []),
+        ['OVERAGE', 'rows_scanned', ...overage],
       ]);
-      expect([invoice.total, invoice.amountDue]).toEqual([total, amountDue]);
+      expect([invoice.total, invoice.amountDue, invoice.exactTotal]).toEqual([total, total, exactTotal]);
       expect(invoice.usage).toEqual([
         expect.objectContaining({ feature: 'rows_scanned', included: '5000000', granted: '0', used, coveredByGrants: '0', rounding, unitPrice: '0.40', per: '1000' }),
       ]);
@@ -148,8 +149,9 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
       ['growth', 1, true, APRIL, '2026-04-15T00:00:00.000Z'],
       ['scale', 1, true, '2026-04-15T00:00:00.000Z', '2026-04-30T00:00:00.000Z'],
     ]);
-    expect(invoice.lines[0].description).toBe('Growth (growth v1) base fee, 2026-03-31 to 2026-04-15: prorated 1,296,000 of 2,592,000 seconds of 499.00 USD');
-    expect(invoice.lines[3].description).toContain(`500,000 covered by credit grants (${grantId} PREPAID)`);
+    // Proration in days; the credit named by the grant's reason.
+    expect(invoice.lines[0].description).toBe('Growth (growth v1) base fee, 2026-03-31 to 2026-04-15: prorated 15 of 30 days of 499.00 USD');
+    expect(invoice.lines[3].description).toBe('API calls credit: 500,000 covered by Prepaid calls pack (prepaid), 500 × 1,000 at 0.20 USD');
     expect(invoice.usage).toEqual([
       expect.objectContaining({
         feature: 'api_calls',
@@ -177,7 +179,10 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
     expect(table(march)).toEqual([
       ['BASE_FEE', null, '1', '499.00', '499.00'],
       ['OVERAGE', 'api_calls', '51', '0.20', '10.20'],
+      // No exports: the feature is still on the invoice, at 0.
+      ['OVERAGE', 'bulk_export', '0', '2.00', '0.00'],
     ]);
+    expect(march.lines[2].description).toBe('Bulk exports: 0 used, within 50,000 included');
     expect(march.total).toBe('509.20');
     expect(march.usage.map((usage: any) => [usage.feature, usage.included, usage.granted, usage.used, usage.overage])).toEqual([
       ['api_calls', '10000000', '0', '10050500', '50500'],
@@ -189,7 +194,11 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
     const current = periodContaining(new Date('2026-01-31T00:00:00Z'), 'MONTH', new Date());
     const invoice = await invoicePreviewOk(app, 'ctr_4821');
     expect([invoice.periodStart, invoice.periodEnd]).toEqual([current.start.toISOString(), current.end!.toISOString()]);
-    expect(table(invoice)).toEqual([['BASE_FEE', null, '1', '1499.00', '1499.00']]);
+    expect(table(invoice)).toEqual([
+      ['BASE_FEE', null, '1', '1499.00', '1499.00'],
+      ['OVERAGE', 'api_calls', '0', '0.20', '0.00'],
+      ['OVERAGE', 'bulk_export', '0', '2.00', '0.00'],
+    ]);
   });
 
   it('shows customers the preview of their own contract only', async () => {
@@ -251,7 +260,12 @@ describe('two contracts enabling the same metered feature (R4 merge)', () => {
     expect(owner.total).toBe('2375.30');
 
     const addon = await invoicePreviewOk(app, addonId, MARCH);
-    expect(table(addon)).toEqual([['BASE_FEE', null, '1', '100.00', '100.00']]);
+    // The add-on rates none of it; a zero line says which invoice does.
+    expect(table(addon)).toEqual([
+      ['BASE_FEE', null, '1', '100.00', '100.00'],
+      ['OVERAGE', 'rows_scanned', '0', null, '0.00'],
+    ]);
+    expect(addon.lines[1].description).toBe(`Rows scanned: shared with contract ${contractId}, whose invoice rates this usage`);
     expect(addon.usage).toEqual([]);
     expect(addon.total).toBe('100.00');
   });
@@ -301,10 +315,12 @@ describe('periods', () => {
     expect(table(invoice)).toEqual([
       ['BASE_FEE', null, '1', '30.00', '30.00'],
       ['OVERAGE', 'rows_scanned', '1', '1.00', '1.00'],
+      // Day 2 stayed within its 100 included: on the invoice at 0. Days without usage are not listed.
+      ['OVERAGE', 'rows_scanned', '0', '1.00', '0.00'],
       ['OVERAGE', 'rows_scanned', '3', '1.00', '3.00'],
     ]);
     expect(invoice.usage).toHaveLength(30);
-    expect(invoice.lines.slice(1).map((line: any) => line.periodStart)).toEqual(['2026-06-01T00:00:00.000Z', '2026-06-30T00:00:00.000Z']);
+    expect(invoice.lines.slice(1).map((line: any) => line.periodStart)).toEqual(['2026-06-01T00:00:00.000Z', '2026-06-02T00:00:00.000Z', '2026-06-30T00:00:00.000Z']);
     expect(invoice.total).toBe('34.00');
   });
 });

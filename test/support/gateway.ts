@@ -35,8 +35,12 @@ export function composeSupergraph(subgraphs: { name: string; sdl: string; url: s
  * schema.graphql and the accounts subgraph. It forwards the caller's Authorization header
  * over HTTP, and runs Allotment's subscriptions over graphql-ws with the client's
  * `connectionParams.authorization` passed on as the subgraph connection's own.
+ *
+ * `subscriptions: 'http'` leaves Allotment's transport at Hive Gateway's default instead:
+ * subscriptions go over HTTP too (GET with `accept: text/event-stream`, i.e. GraphQL over
+ * SSE), with the Authorization header propagated like any other request.
  */
-export async function startGateway(options: { allotmentUrl: string; accountsUrl: string }) {
+export async function startGateway(options: { allotmentUrl: string; accountsUrl: string; subscriptions?: 'ws' | 'http' }) {
   const supergraph = composeSupergraph([
     { name: 'allotment', sdl: readSchemaSdl(), url: options.allotmentUrl },
     { name: 'accounts', sdl: ACCOUNTS_SDL, url: options.accountsUrl },
@@ -45,9 +49,20 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
     supergraph,
     logging: false,
     propagateHeaders: {
-      fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }),
+      // A client on graphql-ws has no request headers: its token is in connectionParams.
+      fromClientToSubgraphs: ({ request, context }) => ({
+        authorization:
+          request.headers.get('authorization') ??
+          ((context as { connectionParams?: Record<string, unknown> }).connectionParams?.authorization as string | undefined) ??
+          undefined,
+      }),
     },
-    transportEntries: {
+    transportEntries: options.subscriptions === 'http' ? {
+      // Transport kind left at its default (HTTP, so subscriptions over SSE). propagateHeaders
+      // only sees HTTP clients; a graphql-ws client's token is in `context.headers` (Hive
+      // Gateway merges connectionParams into it), so it is forwarded from there.
+      allotment: { headers: [['authorization', '{context.headers.authorization}']] },
+    } : {
       allotment: {
         options: {
           subscriptions: {

@@ -11,7 +11,7 @@ export const RATING_ENV = { RETENTION_DAYS: '3650' };
 
 export const LINE_FIELDS = 'id kind feature description quantity unitPrice amount periodStart periodEnd planKey planVersion prorated';
 
-export const INVOICE_FIELDS = `contractId accountId periodStart periodEnd currency total amountDue final finalizedAt finalizedBy
+export const INVOICE_FIELDS = `contractId accountId periodStart periodEnd currency total exactTotal amountDue final finalizedAt finalizedBy
   lines { ${LINE_FIELDS} }
   usage { feature featureName unit periodStart periodEnd included granted used coveredByIncluded coveredByGrants overage
     unitPrice per rounding grossBlocks netBlocks amount grants { grantId kind units } }
@@ -111,3 +111,34 @@ export const CHANGE_PLAN = `mutation ($contractId: ID!, $planKey: ID!, $effectiv
   changeContractPlan(contractId: $contractId, planKey: $planKey, effectiveAt: $effectiveAt) { id } }`;
 
 export const ISSUE_GRANT = `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id kind amount } }`;
+
+export const SET_STATUS = `mutation ($contractId: ID!, $status: ContractStatus!) {
+  setContractStatus(contractId: $contractId, status: $status) { id status canceledAt statusHistory { status at } } }`;
+
+export const SET_OVERRIDE = `mutation ($contractId: ID!, $input: EntitlementOverrideInput!) { setEntitlementOverride(contractId: $contractId, input: $input) { id } }`;
+
+/**
+ * Two plans that enable rows_scanned for one account (the billing audit's case): a base
+ * plan ($100, 1,000 rows included, $0.10 a row over) and an add-on ($20, 500 more rows,
+ * $0.10 a row). SOFT, so usage beyond the merged capacity is accepted as overage.
+ */
+export async function sharedRowsPlans(instance: TestInstance): Promise<{ base: string; addon: string }> {
+  const suffix = uniqueSuffix();
+  const base = `rows_base_${suffix}`;
+  const addon = `rows_addon_${suffix}`;
+  await publishPlan(instance, {
+    key: base,
+    name: 'Rows base',
+    currency: 'USD',
+    baseFee: '100',
+    entitlements: [{ feature: ROWS_SCANNED.key, included: '1000', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } }],
+  });
+  await publishPlan(instance, {
+    key: addon,
+    name: 'Rows add-on',
+    currency: 'USD',
+    baseFee: '20',
+    entitlements: [{ feature: ROWS_SCANNED.key, included: '500', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } }],
+  });
+  return { base, addon };
+}

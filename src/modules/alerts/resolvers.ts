@@ -1,5 +1,5 @@
 import type { Resolvers } from '../../generated/graphql.js';
-import { authorize } from '../../server/auth.js';
+import { authorize } from '../../shared/scopes.js';
 import { BadInputError, SubscriberTooSlowError } from '../../shared/errors.js';
 import { formatQuantity } from '../../shared/quantity.js';
 import type { AlertDoc, EntitlementUpdateView } from './model.js';

@@ -22,7 +22,7 @@ export function createContracts(deps: {
 }
 
 export { contractIndexes } from './repository.js';
-export type { ContractEvents, ContractInputShape, ContractReads, ContractService } from './service.js';
+export type { ContractBilling, ContractEvents, ContractInputShape, ContractReads, ContractService } from './service.js';
 export { createContractLoaders, type ContractLoaders } from './loaders.js';
 export {
   compareOldestFirst,
@@ -32,5 +32,17 @@ export {
   type EntitlementOverride,
   type OverrideEntry,
   type PlanPin,
+  type StatusChange,
 } from './model.js';
-export { isInForceAt, pinPlanId, pinsOf, planPinAt, windowsOverlap } from './plan-history.js';
+export {
+  asOf,
+  billingEnd,
+  canceledIntervals,
+  isInForceAt,
+  pinPlanId,
+  pinsOf,
+  planPinAt,
+  statusAt,
+  statusesOf,
+  windowsOverlap,
+} from './plan-history.js';

@@ -12,6 +12,17 @@ export interface PlanPin {
   effectiveAt: Date;
 }
 
+/**
+ * A status the contract took at `at` (R4 access, and billing: CANCELED stops it). The
+ * first entry is the status the contract was created with and applies from `startsAt`;
+ * later entries are written at the instant of the change (setContractStatus, or an
+ * upsertContract that changes the status), so a past instant's status never changes.
+ */
+export interface StatusChange {
+  status: ContractStatus;
+  at: Date;
+}
+
 /** Stored shape of a contract. Dates are BSON dates; ids are the billing system's ids. */
 export interface ContractDoc {
   _id: string;
@@ -22,9 +33,22 @@ export interface ContractDoc {
   /** Every pin in effect order; the first starts at `startsAt`. */
   planHistory?: PlanPin[];
   status: ContractStatus;
+  /** Every status in time order (absent on documents written before it existed). */
+  statusHistory?: StatusChange[];
+  /**
+   * When the current cancellation took effect (status CANCELED); null otherwise. Billing
+   * stops here (docs/rating.md): the base fee is prorated up to it and no later period is
+   * invoiced.
+   */
+  canceledAt?: Date | null;
   startsAt: Date;
   endsAt: Date | null;
   billingAnchor: Date;
+  /**
+   * End of the last billing period whose invoice is final (set by rating as it finalises):
+   * plan history and the anchor cannot change before it (R3, R12).
+   */
+  finalizedThrough?: Date | null;
   /** Per-feature overrides, keyed by feature key. */
   overrides?: Record<string, EntitlementOverride>;
   /** Bumped by every write; writes are compare-and-set on it (no transactions, SPEC §5). */

@@ -1,8 +1,22 @@
 import type { Resolvers } from '../../generated/graphql.js';
-import { authorize } from '../../server/auth.js';
+import { authorize, requireScope } from '../../shared/scopes.js';
+import { BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { formatQuantity } from '../../shared/quantity.js';
 import type { OverrideEntry } from './model.js';
-import { pinPlanId, planPinAt, pinsOf } from './plan-history.js';
+import { pinPlanId, planPinAt, pinsOf, statusesOf } from './plan-history.js';
+
+/**
+ * An entity representation's id, type-checked before it reaches a loader or a filter. The
+ * operation budget (src/server/limits.ts) refuses malformed representations up front; this
+ * guards every other way a reference can arrive.
+ */
+function representationId(reference: { id?: unknown }): string {
+  const { id } = reference;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
+    throw new BadInputError('A representation\'s "id" must be a non-empty string of at most 256 characters.', { field: 'id' });
+  }
+  return id;
+}
 
 /**
  * Authorization happens where an object enters the graph (entity references and root
@@ -11,16 +25,26 @@ import { pinPlanId, planPinAt, pinsOf } from './plan-history.js';
 export const contractResolvers: Resolvers = {
   Account: {
     async __resolveReference(reference, { principal, loaders }) {
-      authorize(principal, 'entitlements:read', reference.id);
-      return { id: reference.id, contracts: await loaders.contractsByAccount.load(reference.id) };
+      const id = representationId(reference);
+      authorize(principal, 'entitlements:read', id);
+      return { id, contracts: await loaders.contractsByAccount.load(id) };
     },
     contracts: (account) => account.contracts,
   },
   Contract: {
-    // Unknown contract ids resolve to null: we cannot describe terms we were never sent.
+    /**
+     * Authorised before loading: the scope first, then, for a customer token, one answer for
+     * "not yours" and "does not exist" alike (same code, same message, naming no account),
+     * so a contract id cannot be probed. Service tokens see every account, so for them an
+     * unknown id is simply null: we cannot describe terms we were never sent.
+     */
     async __resolveReference(reference, { principal, loaders }) {
-      const contract = await loaders.contractById.load(reference.id);
-      if (contract) authorize(principal, 'entitlements:read', contract.accountId);
+      const id = representationId(reference);
+      requireScope(principal, 'entitlements:read');
+      const contract = await loaders.contractById.load(id);
+      if (principal.accountId !== undefined && contract?.accountId !== principal.accountId) {
+        throw new ForbiddenError(`This token cannot read contract "${id}": it does not exist or belongs to another account.`);
+      }
       return contract;
     },
     id: (contract) => contract._id,
@@ -34,6 +58,8 @@ export const contractResolvers: Resolvers = {
       return plan;
     },
     planHistory: (contract) => pinsOf(contract),
+    canceledAt: (contract) => (contract.status === 'CANCELED' ? (contract.canceledAt ?? null) : null),
+    statusHistory: (contract) => statusesOf(contract),
     overrides: (contract) =>
       Object.entries(contract.overrides ?? {})
         .sort(([a], [b]) => a.localeCompare(b))

@@ -5,7 +5,7 @@ import type { EventPublisher } from '../../shared/events.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import { type CatalogReads, parseKey, parseOverride, planVersionId, type OverrideInputShape, type PlanVersionDoc } from '../catalog/index.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
-import { pinPlanId, pinsOf, windowsOverlap } from './plan-history.js';
+import { pinPlanId, pinsOf, statusesOf, windowsOverlap } from './plan-history.js';
 import type { ContractRepository } from './repository.js';
 
 /** Ids come from other systems; they end up in counter ids, so "|" and control characters are out. */
@@ -46,6 +46,9 @@ export interface ContractServiceDeps {
 /** What other modules read of the contracts. */
 export type ContractReads = Pick<ContractService, 'findByIds' | 'findByAccountIds'>;
 
+/** What rating asks of the contracts when it finalises an invoice. */
+export type ContractBilling = ContractReads & Pick<ContractService, 'closeBillingThrough'>;
+
 /** Events the contracts module publishes. */
 export interface ContractEvents {
   /** A contract write changed an account's terms now (plan, override, status, dates). */
@@ -79,6 +82,24 @@ export class ContractService {
   }
 
   // ---- writes (R3) -----------------------------------------------------------------------
+
+  /**
+   * Rating is about to freeze an invoice ending at `periodEnd`: from now on the plan history
+   * cannot change before it (a final invoice keeps the terms it was rated with). A
+   * compare-and-set like every contract write, so a racing plan change either lands first,
+   * and is rated, or sees this and is refused. Recorded as part of `finalizeInvoice`, which
+   * rating audits; terms do not change, so nothing is announced.
+   */
+  async closeBillingThrough(contractId: string, periodEnd: Date): Promise<ContractDoc> {
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const existing = await this.repository.collection.findOne({ _id: contractId });
+      if (!existing) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
+      if (existing.finalizedThrough && existing.finalizedThrough.getTime() >= periodEnd.getTime()) return existing;
+      const written = await this.compareAndSet(existing, { ...existing, finalizedThrough: periodEnd });
+      if (written) return written;
+    }
+    throw new Error(`closing billing of "${contractId}" kept racing with concurrent writers`);
+  }
 
   /**
    * Creates or updates a contract as the billing system sends it. On an existing contract,
@@ -118,6 +139,9 @@ export class ContractService {
           planVersion: plan.version,
           planHistory: [{ planKey: plan.key, planVersion: plan.version, effectiveAt: startsAt }],
           status,
+          // The status a contract is created with applies from its start (docs/rating.md).
+          statusHistory: [{ status, at: startsAt }],
+          canceledAt: status === 'CANCELED' ? startsAt : null,
           startsAt,
           endsAt,
           billingAnchor,
@@ -136,6 +160,15 @@ export class ContractService {
         return created;
       }
 
+      if (existing.billingAnchor.getTime() !== billingAnchor.getTime()) {
+        const finalized = existing.finalizedThrough ?? null;
+        if (finalized) {
+          throw new BadInputError(
+            `billingAnchor cannot move from ${existing.billingAnchor.toISOString()} to ${billingAnchor.toISOString()}: contract "${id}" has final invoices (through ${finalized.toISOString()}), and new periods would overlap them. Keep the anchor, or start a new contract.`,
+            { field: 'billingAnchor' },
+          );
+        }
+      }
       const pins = pinsOf(existing).map((pin, index) => (index === 0 ? { ...pin, effectiveAt: startsAt } : pin));
       const firstChange = pins[1];
       if (firstChange && firstChange.effectiveAt.getTime() < startsAt.getTime()) {
@@ -149,7 +182,7 @@ export class ContractService {
         const effectiveAt = new Date(Math.max(now.getTime(), startsAt.getTime(), last.effectiveAt.getTime()));
         pins.push({ planKey: plan.key, planVersion: plan.version, effectiveAt });
       }
-      const next: ContractDoc = { ...existing, ...withPins(pins), status, startsAt, endsAt, billingAnchor };
+      const next: ContractDoc = { ...withStatus(existing, status, now), ...withPins(pins), startsAt, endsAt, billingAnchor };
       const written = await this.compareAndSet(existing, next);
       if (!written) continue;
       await this.record('contract.upserted', existing, written, by);
@@ -178,6 +211,13 @@ export class ContractService {
         throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`, {
           field: 'effectiveAt',
         });
+      }
+      const finalized = contract.finalizedThrough ?? null;
+      if (finalized && effectiveAt.getTime() < finalized.getTime()) {
+        throw new BadInputError(
+          `effectiveAt (${effectiveAt.toISOString()}) falls in a billing period whose invoice is final (finalised through ${finalized.toISOString()}); a final invoice keeps the terms it was rated with. Use an effectiveAt of ${finalized.toISOString()} or later.`,
+          { field: 'effectiveAt' },
+        );
       }
       if (effectiveAt.getTime() < last.effectiveAt.getTime()) {
         throw new BadInputError(
@@ -226,7 +266,7 @@ export class ContractService {
         const plan = await this.catalog.findPlanVersion(contract.planKey, contract.planVersion);
         if (plan) await this.assertCurrencyCompatible({ ...contract, status }, plan.currency);
       }
-      return { ...contract, status };
+      return withStatus(contract, status, new Date());
     });
   }
 
@@ -326,6 +366,18 @@ export class ContractService {
       requestId: by.requestId,
     });
   }
+}
+
+/**
+ * The contract with `status` from `now` on: a change is appended to the status history at
+ * the instant it is made (never dated back), and a cancellation records `canceledAt`, where
+ * billing stops. Leaving CANCELED clears it.
+ */
+function withStatus(contract: ContractDoc, status: ContractStatus, now: Date): ContractDoc {
+  if (status === contract.status) return contract;
+  const at = new Date(Math.max(now.getTime(), contract.startsAt.getTime()));
+  const history = [...statusesOf(contract), { status, at }];
+  return { ...contract, status, statusHistory: history, canceledAt: status === 'CANCELED' ? at : null };
 }
 
 function withPins(pins: PlanPin[]): Pick<ContractDoc, 'planHistory' | 'planKey' | 'planVersion'> {

@@ -16,5 +16,5 @@ export {
   type EntitlementView,
 } from './decision.js';
 export type { AccessStatus, EffectiveTerms } from './model.js';
-export { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded } from './merge.js';
+export { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded, unitOveragePrice } from './merge.js';
 export { createEntitlementLoaders, type ViewRequest } from './loaders.js';

@@ -1,5 +1,5 @@
 import type { EntitlementDecision, Resolvers } from '../../generated/graphql.js';
-import { authorize } from '../../server/auth.js';
+import { authorize } from '../../shared/scopes.js';
 import { BadInputError } from '../../shared/errors.js';
 import { formatQuantity, parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { Decision } from './decision.js';

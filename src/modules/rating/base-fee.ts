@@ -2,8 +2,10 @@
  * The base fee of a billing period, prorated by time when the plan changed mid-cycle.
  *
  * The rule: each plan pin charges its base fee × (its milliseconds in the period ÷ the
- * period's milliseconds), counting only the time the contract is in force
- * (startsAt ≤ t < endsAt). Boundaries are instants, so this is "by seconds" whenever they
+ * period's milliseconds), counting only the time the contract is billed: from startsAt to
+ * its billing end (endsAt, or `canceledAt` when canceled earlier; plan-history.ts
+ * billingEnd), less any time it spent CANCELED before being revived. Descriptions give the
+ * share in days. Boundaries are instants, so this is "by seconds" whenever they
  * fall on whole seconds, as they do in practice. A pin that covers the whole period charges
  * its fee exactly. Prorated shares are rational numbers (10 of 31 days), so they are the
  * one thing rounded on their own line: the shares of a period are split into minor units
@@ -16,7 +18,7 @@
  */
 import { Money } from '../../shared/money.js';
 import type { PlanVersionDoc } from '../catalog/index.js';
-import { type ContractDoc, type PlanPin, pinPlanId, pinsOf } from '../contracts/index.js';
+import { type ContractDoc, type PlanPin, billingEnd, canceledIntervals, pinPlanId, pinsOf } from '../contracts/index.js';
 import { allocateMinorUnits, fromMinorUnits } from './currency.js';
 
 export interface FeeSegment {
@@ -49,7 +51,8 @@ export interface BilledPeriod {
 export function baseFeeSegments(contract: ContractDoc, plans: ReadonlyMap<string, PlanVersionDoc>, period: BilledPeriod): FeeSegment[] {
   const pins: PlanPin[] = pinsOf(contract);
   const lifeStart = contract.startsAt.getTime();
-  const lifeEnd = contract.endsAt?.getTime() ?? Infinity;
+  const lifeEnd = billingEnd(contract)?.getTime() ?? Infinity;
+  const canceled = canceledIntervals(contract);
   const segments: FeeSegment[] = [];
   pins.forEach((pin, index) => {
     const next = pins[index + 1];
@@ -59,9 +62,26 @@ export function baseFeeSegments(contract: ContractDoc, plans: ReadonlyMap<string
     const plan = plans.get(pinPlanId(pin));
     if (!plan) throw new Error(`plan history names missing plan version ${pinPlanId(pin)}`);
     if (plan.baseFee === null || new Money(plan.baseFee).isZero()) return;
-    segments.push({ planKey: pin.planKey, planVersion: pin.planVersion, planName: plan.name, fee: plan.baseFee, start: new Date(start), end: new Date(end) });
+    for (const [from, to] of subtract(start, end, canceled)) {
+      segments.push({ planKey: pin.planKey, planVersion: pin.planVersion, planName: plan.name, fee: plan.baseFee, start: new Date(from), end: new Date(to) });
+    }
   });
   return segments;
+}
+
+/** [start, end) less the given intervals, as the pieces left in order. */
+function subtract(start: number, end: number, holes: ReadonlyArray<{ start: number; end: number }>): Array<[number, number]> {
+  let pieces: Array<[number, number]> = [[start, end]];
+  for (const hole of holes) {
+    pieces = pieces.flatMap(([from, to]): Array<[number, number]> => {
+      if (hole.end <= from || hole.start >= to) return [[from, to]];
+      return [
+        ...(hole.start > from ? [[from, hole.start] as [number, number]] : []),
+        ...(hole.end < to ? [[hole.end, to] as [number, number]] : []),
+      ];
+    });
+  }
+  return pieces;
 }
 
 export function prorateBaseFees(segments: readonly FeeSegment[], period: BilledPeriod, currency: string): BaseFeeCharge[] {

@@ -26,6 +26,7 @@ const invoice = (lines: InvoiceLineView[], amountDue: string, currency = 'USD'):
   lines,
   usage: [],
   total: amountDue,
+  exactTotal: amountDue,
   amountDue,
   final: true,
   finalizedAt: new Date(),

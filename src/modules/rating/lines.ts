@@ -36,7 +36,10 @@ export function day(at: Date): string {
   return at.toISOString().slice(0, 10);
 }
 
-/** "1,209,600" seconds, or with a fraction when the boundaries are not whole seconds. */
-export function seconds(ms: number): string {
-  return groupDigits(ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(3));
+const DAY_MS = 86_400_000;
+
+/** "15" days, or with up to two decimals ("0.94") when the boundaries are not whole days. */
+export function days(ms: number): string {
+  if (ms % DAY_MS === 0) return groupDigits(String(ms / DAY_MS));
+  return groupDigits((ms / DAY_MS).toFixed(2).replace(/\.?0+$/, ''));
 }

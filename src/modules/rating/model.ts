@@ -57,8 +57,10 @@ export interface InvoiceView {
   currency: string;
   lines: InvoiceLineView[];
   usage: RatedUsage[];
-  /** Exact sum of the lines. */
+  /** The lines' exact sum rounded half-even to the minor unit, like amountDue. */
   total: string;
+  /** The lines' exact sum. */
+  exactTotal: string;
   /** `total` rounded half-even to the currency's minor unit: what the customer pays. */
   amountDue: string;
   final: boolean;

@@ -41,6 +41,8 @@ export interface GrantBurn {
   grantId: string;
   /** PROMOTIONAL or PREPAID, for the credit line's description. */
   kind?: string;
+  /** The reason the grant was issued with: the credit line is named by it. */
+  reason?: string;
   units: Micros;
 }
 

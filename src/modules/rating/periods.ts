@@ -2,7 +2,7 @@
  * Which billing period an invoice covers, and which usage periods it rates.
  *
  * Billing periods are anniversary periods (UTC) of the contract's billingAnchor with the
- * billingPeriod of the plan pinned at that time (entitlements/periods.ts does the calendar
+ * billingPeriod of the plan pinned at that time (shared/periods.ts does the calendar
  * math). A plan with billingPeriod NEVER bills once, for the contract's whole life, which
  * therefore needs an endsAt.
  *

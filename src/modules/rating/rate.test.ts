@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Money } from '../../shared/money.js';
 import { parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { PlanVersionDoc } from '../catalog/index.js';
-import type { ContractDoc } from '../contracts/index.js';
+import { type ContractDoc, billingEnd } from '../contracts/index.js';
 import { baseFeeSegments, prorateBaseFees, type BilledPeriod } from './base-fee.js';
 import { lineId } from './lines.js';
 import type { OveragePrice, UsageTerms } from './overage.js';
@@ -51,7 +51,7 @@ function usage(feature: string, period: { start: Date; end: Date | null }, terms
     terms,
     granted: grantBurn.reduce((sum, [, units]) => sum + q(units), 0n),
     used: q(used),
-    grantBurn: grantBurn.map(([grantId, units]) => ({ grantId, units: q(units) })),
+    grantBurn: grantBurn.map(([grantId, units]) => ({ grantId, units: q(units), reason: `Reason of ${grantId}` })),
   };
 }
 
@@ -72,21 +72,29 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
     });
 
   it.each([
-    // used,      rounding, overage line [blocks, amount] or null, total,      amountDue
-    ['5000000', 'UP', null, '2000.00', '2000.00'],
+    // used,      rounding, usage line [blocks, amount], exact total, total and amountDue
+    ['5000000', 'UP', ['0', '0.00'], '2000.00', '2000.00'],
     ['5000001', 'UP', ['1', '0.40'], '2000.40', '2000.40'],
     ['7250500', 'UP', ['2251', '900.40'], '2900.40', '2900.40'],
-    ['5000000', 'EXACT', null, '2000.00', '2000.00'],
+    ['5000000', 'EXACT', ['0', '0.00'], '2000.00', '2000.00'],
     ['5000001', 'EXACT', ['0.001', '0.0004'], '2000.0004', '2000.00'],
     ['7250500', 'EXACT', ['2250.5', '900.20'], '2900.20', '2900.20'],
-  ] as const)('rates %s rows %s', (used, rounding, overage, total, amountDue) => {
+  ] as const)('rates %s rows %s', (used, rounding, overage, exactTotal, total) => {
     const invoice = rate(used, rounding);
+    // The usage line is there within the included amount too, at 0.
     expect(summary(invoice.lines)).toEqual([
       ['BASE_FEE', '1', '2000.00', '2000.00'],
-      ...(overage ? [['OVERAGE', overage[0], '0.40', overage[1]]] : []),
+      ['OVERAGE', overage[0], '0.40', overage[1]],
     ]);
+    expect(invoice.exactTotal).toBe(exactTotal);
     expect(invoice.total).toBe(total);
-    expect(invoice.amountDue).toBe(amountDue);
+    expect(invoice.amountDue).toBe(total);
+  });
+
+  it('shows usage within the included amount as a line of its own, at 0', () => {
+    const line = rate('1300', 'UP').lines[1]!;
+    expect(line).toMatchObject({ kind: 'OVERAGE', feature: 'rows_scanned', quantity: '0', unitPrice: '0.40', amount: '0.00' });
+    expect(line.description).toBe('rows_scanned: 1,300 used, within 5,000,000 included');
   });
 
   it('breaks usage down into included, granted, used and overage units', () => {
@@ -140,7 +148,8 @@ describe("the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded
     expect(invoice.total).toBe('1123.20');
     expect(invoice.amountDue).toBe('1123.20');
     expect(invoice.usage[0]).toMatchObject({ granted: q('500000'), coveredByGrants: q('500000'), overage: q('600500'), grossBlocks: '1101', netBlocks: '601', amount: '120.20' });
-    expect(invoice.lines[3]!.description).toContain('500,000 covered by credit grants (grant_500k)');
+    // Named by the grant's reason, not its id.
+    expect(invoice.lines[3]!.description).toBe('api_calls credit: 500,000 covered by Reason of grant_500k, 500 × 1,000 at 0.20 USD');
   });
 
   it('credits whole blocks only when UP rounding leaves a partial one', () => {
@@ -176,7 +185,7 @@ describe('base fee proration on a mid-cycle plan change', () => {
   // 2026-02-28 → 2026-03-31 is 31 days (2,678,400 s); the upgrade lands on 2026-03-10.
   const period: BilledPeriod = { start: new Date('2026-02-28T00:00:00Z'), end: new Date('2026-03-31T00:00:00Z') };
 
-  it('charges each pin its fee × its seconds ÷ the period seconds, on the cent, summing to the rounded exact total', () => {
+  it('charges each pin its fee × its time ÷ the period time, on the cent, summing to the rounded exact total, described in days', () => {
     const doc = contract([
       ['growth', 1, '2026-01-31T00:00:00Z'],
       ['scale', 1, '2026-03-10T00:00:00Z'],
@@ -191,7 +200,9 @@ describe('base fee proration on a mid-cycle plan change', () => {
     ]);
     const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period, baseFees: fees, usage: [] });
     expect(invoice.total).toBe('1176.42');
-    expect(invoice.lines[0]!.description).toBe('growth (growth v1) base fee, 2026-02-28 to 2026-03-10: prorated 864,000 of 2,678,400 seconds of 499.00 USD');
+    // 864,000 s of 2,678,400 s: 10 of 31 days.
+    expect(invoice.lines[0]!.description).toBe('growth (growth v1) base fee, 2026-02-28 to 2026-03-10: prorated 10 of 31 days of 499.00 USD');
+    expect(invoice.lines[1]!.description).toBe('scale (scale v1) base fee, 2026-03-10 to 2026-03-31: prorated 21 of 31 days of 1499.00 USD');
   });
 
   it('never loses a cent to rounding: three thirds of 100.00 are 33.34 + 33.33 + 33.33', () => {
@@ -209,6 +220,51 @@ describe('base fee proration on a mid-cycle plan change', () => {
     const doc = contract([['data_platform', 1, '2026-03-16T00:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
     // 16 of 31 days: 2000 × 16 / 31 = 1032.2580… → 1032.26
     expect(baseFees(doc, [plan('data_platform', 1, '2000')], MARCH).map((fee) => [fee.prorated, fee.amount.toFixed(2)])).toEqual([[true, '1032.26']]);
+  });
+
+  it('stops charging at canceledAt: a contract canceled on March 16 without endsAt pays 15 of 31 days, and nothing after', () => {
+    const canceled = contract([['data_platform', 1, '2026-03-01T00:00:00Z']], {
+      status: 'CANCELED',
+      statusHistory: [
+        { status: 'ACTIVE', at: new Date('2026-03-01T00:00:00Z') },
+        { status: 'CANCELED', at: new Date('2026-03-16T00:00:00Z') },
+      ],
+      canceledAt: new Date('2026-03-16T00:00:00Z'),
+    });
+    const plans = [plan('data_platform', 1, '2000', 'Data platform')];
+    // 2000 × 15 / 31 = 967.7419… → 967.74
+    const march = baseFees(canceled, plans, MARCH);
+    expect(march.map((fee) => [fee.prorated, fee.amount.toFixed(2), fee.end.toISOString()])).toEqual([[true, '967.74', '2026-03-16T00:00:00.000Z']]);
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: march, usage: [] });
+    expect(invoice.lines[0]!.description).toBe('Data platform (data_platform v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 2000.00 USD');
+    const april: BilledPeriod = { start: new Date('2026-04-01T00:00:00Z'), end: new Date('2026-05-01T00:00:00Z') };
+    expect(baseFees(canceled, plans, april)).toEqual([]);
+    expect(billingEnd(canceled)).toEqual(new Date('2026-03-16T00:00:00Z'));
+    // A document written before canceledAt existed: canceled at its last write.
+    const legacy = { ...canceled, statusHistory: undefined, canceledAt: undefined, updatedAt: new Date('2026-03-16T00:00:00Z') };
+    expect(baseFees(legacy, plans, MARCH).map((fee) => fee.amount.toFixed(2))).toEqual(['967.74']);
+  });
+
+  it('charges no base fee for the time a contract was canceled before being revived', () => {
+    const revived = contract([['data_platform', 1, '2026-03-01T00:00:00Z']], {
+      statusHistory: [
+        { status: 'ACTIVE', at: new Date('2026-03-01T00:00:00Z') },
+        { status: 'CANCELED', at: new Date('2026-03-11T00:00:00Z') },
+        { status: 'ACTIVE', at: new Date('2026-03-21T00:00:00Z') },
+      ],
+    });
+    // 10 and 11 of 31 days of 2000: 645.1612… + 709.6774… = 1354.8387… → 1354.84, the cent to the larger remainder.
+    const fees = baseFees(revived, [plan('data_platform', 1, '2000')], MARCH);
+    expect(fees.map((fee) => [fee.start.toISOString().slice(0, 10), fee.end.toISOString().slice(0, 10), fee.amount.toFixed(2)])).toEqual([
+      ['2026-03-01', '2026-03-11', '645.16'],
+      ['2026-03-21', '2026-04-01', '709.68'],
+    ]);
+  });
+
+  it('describes a share that is not whole days to two decimals', () => {
+    const doc = contract([['data_platform', 1, '2026-03-16T12:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
+    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: baseFees(doc, [plan('data_platform', 1, '2000')], MARCH), usage: [] });
+    expect(invoice.lines[0]!.description).toBe('data_platform (data_platform v1) base fee, 2026-03-16 to 2026-04-01: prorated 15.5 of 31 days of 2000.00 USD');
   });
 
   it('skips pins without a base fee and charges an unchanged plan exactly', () => {
@@ -229,7 +285,7 @@ describe('decimal edge cases', () => {
       rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: overage }, '0.000001')] });
     const exact = rate(price('1', '1', 'EXACT'));
     expect(summary(exact.lines)).toEqual([['OVERAGE', '0.000001', '1.00', '0.000001']]);
-    expect([exact.total, exact.amountDue]).toEqual(['0.000001', '0.00']);
+    expect([exact.exactTotal, exact.total, exact.amountDue]).toEqual(['0.000001', '0.00', '0.00']);
     expect(summary(rate(price('0.40', '1000', 'UP')).lines)).toEqual([['OVERAGE', '1', '0.40', '0.40']]);
   });
 
@@ -238,7 +294,8 @@ describe('decimal edge cases', () => {
     const used = '10000000000.000001';
     expect(q(used)).toBeGreaterThan(2n ** 53n);
     const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)] });
-    expect(invoice.total).toBe('10000000000.000001');
+    expect(invoice.exactTotal).toBe('10000000000.000001');
+    expect(invoice.total).toBe('10000000000.00');
     expect(invoice.amountDue).toBe('10000000000.00');
   });
 
@@ -269,7 +326,11 @@ describe('decimal edge cases', () => {
       baseFees: [],
       usage: [usage('a', MARCH, { included: null, price: price('1', '1', 'EXACT') }, '99'), usage('b', MARCH, { included: q('1'), price: null }, '5')],
     });
-    expect(invoice.lines).toEqual([]);
+    // Both are on the invoice, at 0.
+    expect(invoice.lines.map((line) => [line.feature, line.quantity, line.unitPrice, line.amount, line.description])).toEqual([
+      ['a', '0', '1.00', '0.00', 'a: 99 used, within unlimited included'],
+      ['b', '0', null, '0.00', 'b: 5 used, 4 beyond 1 included; overage is not priced'],
+    ]);
     expect(invoice.usage.map((entry) => [entry.feature, entry.overage])).toEqual([
       ['a', 0n],
       ['b', q('4')],
@@ -280,8 +341,8 @@ describe('decimal edge cases', () => {
   it('uses the currency minor unit: JPY has none, KWD has three', () => {
     const rate = (currency: string) =>
       rateInvoice({ contractId: 'c', currency, period: MARCH, baseFees: [], usage: [usage('t', MARCH, { included: 0n, price: price('0.0005', '1', 'EXACT') }, '3')] });
-    expect([rate('JPY').total, rate('JPY').amountDue]).toEqual(['0.0015', '0']);
-    expect([rate('KWD').total, rate('KWD').amountDue]).toEqual(['0.0015', '0.002']);
+    expect([rate('JPY').exactTotal, rate('JPY').total, rate('JPY').amountDue]).toEqual(['0.0015', '0', '0']);
+    expect([rate('KWD').exactTotal, rate('KWD').total, rate('KWD').amountDue]).toEqual(['0.0015', '0.002', '0.002']);
   });
 });
 

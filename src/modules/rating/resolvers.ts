@@ -1,5 +1,5 @@
 import type { Resolvers } from '../../generated/graphql.js';
-import { authorize } from '../../server/auth.js';
+import { authorize } from '../../shared/scopes.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';

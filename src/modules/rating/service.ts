@@ -6,19 +6,20 @@ import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import type { AuditInput, AuditLog } from '../audit/index.js';
-import { createCatalogLoaders, type EntitlementTerms, type FeatureDoc, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
-import { type ContractDoc, pinPlanId, pinsOf, planPinAt, type ContractReads } from '../contracts/index.js';
-import { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded } from '../entitlements/index.js';
-import type { CounterReader } from '../usage/index.js';
-import { counterId } from '../../shared/counter-key.js';
+import { createCatalogLoaders, type FeatureDoc, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
+import { type ContractDoc, billingEnd, pinPlanId, pinsOf, planPinAt, type ContractBilling } from '../contracts/index.js';
 import type { Period } from '../../shared/periods.js';
+import { contractFeatures, contractTerms } from '../entitlements/index.js';
+import type { CounterDoc, CounterReader } from '../usage/index.js';
+import { counterId } from '../../shared/counter-key.js';
 import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatedUsage } from './model.js';
-import { rateUsage } from './overage.js';
+import { rateUsage, type OveragePrice } from './overage.js';
+import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
-import { rateInvoice, type UsagePeriodInput } from './rate.js';
-import type { InvoiceRepository } from './repository.js';
+import { rateInvoice, type RatedElsewhere, type UsagePeriodInput } from './rate.js';
+import { UsageOwnerRepository, type InvoiceRepository, type UsageOwnerDoc } from './repository.js';
 import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
 
 /** Per-request loaders for the immutable catalog documents (the request's `ctx.loaders` fit). */
@@ -29,7 +30,9 @@ export interface RatingSources {
 
 export interface RatingServiceDeps {
   invoices: InvoiceRepository;
-  contracts: ContractReads;
+  /** Default: beside the invoices. */
+  usageOwners?: UsageOwnerRepository;
+  contracts: ContractBilling;
   catalog: CatalogReads;
   /** The usage module's counters: used and still-settling postings per counter. */
   counters: Pick<CounterReader, 'usedAndPending'>;
@@ -54,7 +57,8 @@ interface PlannedUsage {
   /** The instant whose pin governs the period (R3): its last instant, or now while it runs. */
   at: Date;
   counterId: string;
-  terms: EntitlementTerms;
+  terms: { included: Micros | null; price: OveragePrice | null };
+  owner: UsageOwnership;
 }
 
 /** Everything about a rating that does not depend on usage. */
@@ -63,7 +67,11 @@ interface RatingPlan {
   period: BilledPeriod;
   currency: string;
   baseFees: BaseFeeCharge[];
+  /** The usage periods this invoice rates: those it owns. */
   usage: PlannedUsage[];
+  /** Every usage period of this contract the billing period covers, owned or not. */
+  candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }>;
+  owners: Map<string, UsageOwnership & { recorded: boolean }>;
 }
 
 /**
@@ -72,7 +80,11 @@ interface RatingPlan {
  * listed as pending corrections, and the billing export. Authorization is the resolvers'.
  */
 export class RatingService {
-  constructor(private readonly deps: RatingServiceDeps) {}
+  private readonly usageOwners: UsageOwnerRepository;
+
+  constructor(private readonly deps: RatingServiceDeps) {
+    this.usageOwners = deps.usageOwners ?? new UsageOwnerRepository(deps.invoices.collection.db);
+  }
 
   newSources(): RatingSources {
     return createCatalogLoaders(this.deps.catalog);
@@ -80,6 +92,11 @@ export class RatingService {
 
   /** The invoice of a billing period: the frozen snapshot once finalised, else rated now. */
   async preview(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources = this.newSources(), now = new Date()): Promise<InvoiceView> {
+    // A final invoice stays readable whatever happened to the contract since (even an endsAt moved before it).
+    if (requested) {
+      const stored = await this.deps.invoices.findById(invoiceId(contract._id, requested));
+      if (stored) return fromStored(stored);
+    }
     const plan = await this.plan(contract, requested, sources, now);
     const frozen = await this.deps.invoices.findById(invoiceId(contract._id, plan.period.start));
     if (frozen) return fromStored(frozen);
@@ -104,7 +121,9 @@ export class RatingService {
   async finalize(contractId: string, requested: Date, caller: Caller, now = new Date()): Promise<InvoiceView> {
     const [contract] = await this.deps.contracts.findByIds([contractId]);
     if (!contract) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
-    const plan = await this.plan(contract, requested, this.newSources(), now);
+    const stored = await this.deps.invoices.findById(invoiceId(contract._id, requested));
+    if (stored) return this.repeatFinalize(stored, caller);
+    let plan = await this.plan(contract, requested, this.newSources(), now);
     if (plan.period.end.getTime() > now.getTime()) {
       throw new BadInputError(
         `The billing period ${plan.period.start.toISOString()} to ${plan.period.end.toISOString()} has not ended yet; finalise it once it has (invoicePreview shows it meanwhile).`,
@@ -114,6 +133,11 @@ export class RatingService {
     const id = invoiceId(contract._id, plan.period.start);
     const existing = await this.deps.invoices.findById(id);
     if (existing) return this.repeatFinalize(existing, caller);
+    // From here on the contract refuses plan changes dated inside this period; one that
+    // landed before is in the contract read back, and rated.
+    const closed = await this.deps.contracts.closeBillingThrough(contract._id, plan.period.end);
+    plan = await this.plan(closed, requested, this.newSources(), now);
+    if (await this.recordOwners(plan, id, now)) plan = await this.plan(closed, requested, this.newSources(), now);
 
     await Promise.all(
       plan.usage.map((usage) =>
@@ -173,20 +197,18 @@ export class RatingService {
   // ---- planning -----------------------------------------------------------------------------
 
   private async plan(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources, now: Date): Promise<RatingPlan> {
-    const pins = pinsOf(contract);
-    const plans = new Map<string, PlanVersionDoc>();
-    for (const [i, doc] of (await sources.planVersionById.loadMany(pins.map(pinPlanId))).entries()) {
-      if (doc instanceof Error) throw doc;
-      if (!doc) throw new Error(`contract ${contract._id} is pinned to missing plan version ${pinPlanId(pins[i]!)}`);
-      plans.set(doc._id, doc);
-    }
+    const plans = await this.loadPlans([contract], sources);
     const planAt = (at: Date) => plans.get(pinPlanId(planPinAt(contract, at)))!;
-    const period = resolveBillingPeriod(contract, (at) => planAt(at).billingPeriod, requested, now);
-    const lastInstant = governingInstant(period, contract.endsAt, now);
+    // Billing stops at endsAt or at the cancellation, whichever is first (docs/rating.md).
+    const life = billingEnd(contract);
+    const billed: ContractDoc = { ...contract, endsAt: life };
+    const period = resolveBillingPeriod(billed, (at) => planAt(at).billingPeriod, requested, now);
+    const lastInstant = governingInstant(period, life, now);
     const currency = planAt(lastInstant).currency;
     const baseFees = prorateBaseFees(baseFeeSegments(contract, plans, period), period, currency);
 
     // The features any pin in force during the period speaks about, metered ones rated.
+    const pins = pinsOf(contract);
     const inPeriod = pins.filter((pin, i) => {
       const next = pins[i + 1];
       return pin.effectiveAt < period.end && (!next || next.effectiveAt > period.start);
@@ -196,47 +218,81 @@ export class RatingService {
       (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && doc.type === 'METERED',
     );
 
-    const usage: PlannedUsage[] = [];
+    // This contract's usage periods rated in the billing period (its anchor, its cadence).
+    const candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }> = [];
     for (const feature of features) {
       const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id);
       const cadence = termsAt(lastInstant) ?? [...inPeriod].reverse().map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id)).find(Boolean);
       if (!cadence) continue;
-      for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, contract.endsAt)) {
+      for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, life)) {
         if (usagePeriod.start.getTime() > now.getTime()) continue;
-        const at = governingInstant(usagePeriod, contract.endsAt, now);
-        const terms = termsAt(at);
-        // The pin that governs a usage period decides it (R3): a feature it disables is not rated.
-        if (!terms?.enabled) continue;
-        usage.push({ feature, period: usagePeriod, at, counterId: counterId(contract.accountId, feature._id, usagePeriod.start), terms });
+        candidates.push({ feature, period: usagePeriod, counterId: counterId(contract.accountId, feature._id, usagePeriod.start) });
       }
     }
-    return { contract, period, currency, baseFees, usage: await this.rateSharedFeaturesOnce(contract, usage, sources) };
+    const owners = await this.owners(contract, candidates, sources, now);
+    const usage: PlannedUsage[] = [];
+    for (const candidate of candidates) {
+      const owner = owners.get(candidate.counterId);
+      // Rated once, on its owner's invoice (ownership.ts); the other contracts leave it out.
+      if (!owner || owner.ownerId !== contract._id) continue;
+      usage.push({ ...candidate, at: owner.at, terms: { included: owner.included, price: owner.overage }, owner });
+    }
+    return { contract, period, currency, baseFees, usage, candidates, owners };
   }
 
   /**
-   * A metered feature that several contracts of the account enable at once is one balance
-   * (R4): its usage is counted once, in the oldest contributing contract's period, against
-   * the merged terms. So it is rated once too, on that contract's invoice, with the merged
-   * included amount (the sum) and overage price (the lowest); the other contributing
-   * contracts leave it out rather than bill the same units again. Who contributes is
-   * judged at the instant that governs the usage period (R3).
+   * The owner and terms of each candidate usage period: the record made when an invoice
+   * covering it was finalised, else decided now from the account's contracts (ownership.ts).
    */
-  private async rateSharedFeaturesOnce(contract: ContractDoc, usage: PlannedUsage[], sources: RatingSources): Promise<PlannedUsage[]> {
-    if (usage.length === 0) return usage;
+  private async owners(
+    contract: ContractDoc,
+    candidates: ReadonlyArray<{ feature: FeatureDoc; period: Period; counterId: string }>,
+    sources: RatingSources,
+    now: Date,
+  ): Promise<Map<string, UsageOwnership & { recorded: boolean }>> {
+    const found = new Map<string, UsageOwnership & { recorded: boolean }>();
+    if (candidates.length === 0) return found;
+    const recorded = await this.usageOwners.findByCounterIds(candidates.map((candidate) => candidate.counterId));
+    const open = candidates.filter((candidate) => !recorded.has(candidate.counterId));
+    for (const [id, doc] of recorded) found.set(id, { ...fromOwnerDoc(doc), recorded: true });
+    if (open.length === 0) return found;
     const contracts = await this.deps.contracts.findByAccountIds([contract.accountId]);
-    if (contracts.length < 2) return usage;
-    const planIds = [...new Set(usage.flatMap(({ at }) => planIdsNeeded(contracts, at)))];
-    const plans = new Map<string, PlanVersionDoc>();
-    for (const doc of await sources.planVersionById.loadMany(planIds)) {
-      if (doc instanceof Error) throw doc;
-      if (doc) plans.set(doc._id, doc);
+    const plans = await this.loadPlans(contracts, sources);
+    for (const { feature, period, counterId: id } of open) {
+      const decided = decideOwnership({ accountId: contract.accountId, feature: feature._id, period, contracts, plans, now });
+      if (decided) found.set(id, { ...decided, recorded: false });
     }
-    return usage.flatMap((planned) => {
-      const merged = mergeEffectiveTerms({ accountId: contract.accountId, feature: planned.feature._id, featureType: 'METERED', contracts, plans, at: planned.at });
-      if (merged.contractIds.length < 2 || !merged.contractIds.includes(contract._id)) return [planned];
-      if (merged.contractIds[0] !== contract._id) return [];
-      return [{ ...planned, terms: { ...planned.terms, included: merged.included, overage: merged.overage } }];
-    });
+    return found;
+  }
+
+  /** Every plan version the pins of these contracts name. */
+  private async loadPlans(contracts: readonly ContractDoc[], sources: RatingSources): Promise<Map<string, PlanVersionDoc>> {
+    const ids = [...new Set(contracts.flatMap((contract) => pinsOf(contract).map(pinPlanId)))];
+    const plans = new Map<string, PlanVersionDoc>();
+    for (const [i, doc] of (await sources.planVersionById.loadMany(ids)).entries()) {
+      if (doc instanceof Error) throw doc;
+      if (!doc) throw new Error(`a contract of the account is pinned to missing plan version ${ids[i]}`);
+      plans.set(doc._id, doc);
+    }
+    return plans;
+  }
+
+  /**
+   * Records the owner of every usage period this invoice covers and that has no record
+   * yet, the ones other contracts own included, before the invoice is frozen: from now on
+   * no change to any contract moves them or their terms. A record that stands already (a
+   * concurrent finalisation) wins, and the plan is redone with it.
+   */
+  private async recordOwners(plan: RatingPlan, invoice: string, now: Date): Promise<boolean> {
+    let changed = false;
+    for (const candidate of plan.candidates) {
+      const owner = plan.owners.get(candidate.counterId);
+      if (!owner || owner.recorded) continue;
+      const { recorded: _recorded, ...decision } = owner;
+      const stands = await this.usageOwners.record({ ...decision, _id: decision.counterId, accountId: plan.contract.accountId, recordedAt: now, recordedBy: invoice });
+      if (stands.recordedBy !== invoice) changed = true;
+    }
+    return changed;
   }
 
   private async rate(plan: RatingPlan, used: ReadonlyMap<string, Micros>): Promise<Omit<InvoiceView, 'final' | 'finalizedAt' | 'finalizedBy'>> {
@@ -250,14 +306,15 @@ export class RatingService {
           unit: usage.feature.unit,
           counterId: usage.counterId,
           period: usage.period,
-          terms: { included: usage.terms.included, price: usage.terms.overage },
+          terms: usage.terms,
           granted: coverage.granted,
           used: used.get(usage.counterId) ?? 0n,
           grantBurn: coverage.burn,
         };
       }),
     );
-    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs });
+    // A feature this invoice rates none of, because another contract owns its usage: a zero line says where it is.
+    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs, ratedElsewhere: ratedElsewhere(plan) });
     return { contractId: contract._id, accountId: contract.accountId, periodStart: period.start, periodEnd: period.end, currency, ...rated };
   }
 
@@ -315,10 +372,16 @@ export class RatingService {
   }
 }
 
-/** The last instant of a period that has passed, else now (never before the period starts). */
-function governingInstant(period: { start: Date; end: Date | null }, lifeEnd: Date | null, now: Date): Date {
-  const end = period.end?.getTime() ?? lifeEnd?.getTime() ?? Infinity;
-  return new Date(Math.max(period.start.getTime(), Math.min(end, now.getTime()) - 1));
+/** Per feature this invoice owns no usage period of, its last usage period another contract owns. */
+function ratedElsewhere(plan: RatingPlan): RatedElsewhere[] {
+  const owned = new Set(plan.usage.map((usage) => usage.feature._id));
+  const found = new Map<string, RatedElsewhere>();
+  for (const { feature, period, counterId: id } of plan.candidates) {
+    const owner = plan.owners.get(id);
+    if (owned.has(feature._id) || !owner || owner.ownerId === plan.contract._id) continue;
+    found.set(feature._id, { feature: feature._id, featureName: feature.name, period, ownerId: owner.ownerId });
+  }
+  return [...found.values()];
 }
 
 /** The audit entry of a finalisation, with an id derived from the invoice (replay-safe). */
@@ -339,6 +402,7 @@ function finalizedEntry(doc: InvoiceDoc): AuditInput & { id: ObjectId } {
       periodEnd: doc.periodEnd,
       currency: doc.currency,
       total: doc.total,
+      exactTotal: doc.exactTotal,
       amountDue: doc.amountDue,
       lines: doc.lines.map(({ id, kind, feature, quantity, unitPrice, amount }) => ({ id, kind, feature, quantity, unitPrice, amount })),
       usage: doc.usage.map(({ feature, periodStart, used, included, granted, coveredByGrants, overage }) => ({
@@ -360,6 +424,20 @@ function derivedObjectId(at: Date, key: string): ObjectId {
   bytes.writeUInt32BE(Math.floor(at.getTime() / 1000), 0);
   createHash('sha256').update(key).digest().copy(bytes, 4, 0, 8);
   return new ObjectId(bytes);
+}
+
+function fromOwnerDoc(doc: UsageOwnerDoc): UsageOwnership {
+  return {
+    counterId: doc._id,
+    feature: doc.feature,
+    periodStart: doc.periodStart,
+    periodEnd: doc.periodEnd,
+    ownerId: doc.ownerId,
+    contributorIds: doc.contributorIds,
+    included: doc.included === null ? null : toMicros(doc.included),
+    overage: doc.overage ? { ...doc.overage, per: toMicros(doc.overage.per) } : null,
+    at: doc.at,
+  };
 }
 
 /** Stored Int64s come back as bigint (useBigInt64), but be strict at the boundary anyway. */
@@ -385,7 +463,9 @@ function fromStored(doc: InvoiceDoc): InvoiceView {
         price: usage.price ? { ...usage.price, per: micros(usage.price.per) } : null,
       }),
     ),
-    total: doc.total,
+    // Snapshots written before exactTotal existed stored the exact sum as `total`.
+    total: doc.exactTotal === undefined ? doc.amountDue : doc.total,
+    exactTotal: doc.exactTotal ?? doc.total,
     amountDue: doc.amountDue,
     final: true,
     finalizedAt: doc.finalizedAt,

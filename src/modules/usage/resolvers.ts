@@ -1,5 +1,5 @@
 import type { Resolvers } from '../../generated/graphql.js';
-import { authorize } from '../../server/auth.js';
+import { authorize } from '../../shared/scopes.js';
 import { formatQuantity } from '../../shared/quantity.js';
 
 /**
