@@ -51,8 +51,11 @@ import {
   type ValidationRule,
   type ValueNode,
 } from 'graphql';
+import { MAX_CHECKS } from '../modules/entitlements/index.js';
+import { MAX_BATCH_EVENTS } from '../modules/usage/index.js';
 import { BadInputError } from '../shared/errors.js';
 import type { Metrics } from './metrics.js';
+import { checkRepresentations, listItems, rootFields } from './operation-shape.js';
 
 /**
  * graphql's CommonJS build, the one @apollo/subgraph builds the schema with and graphql-ws
@@ -104,9 +107,6 @@ export class LimitExceededError extends GraphQLError {
   }
 }
 
-/** The longest entity id accepted (ids elsewhere are capped at 128; keys a little more). */
-const MAX_REPRESENTATION_ID_LENGTH = 256;
-
 /**
  * graphql-armor rules report through a callback; propagating (throwing) would escape
  * graphql-js's `validate` as an exception. Reporting keeps them ordinary validation errors.
@@ -136,11 +136,21 @@ const HINTS: Record<LimitName, string> = {
   maxBatchEvents: 'Split the events over several requests.',
 };
 
-/** Root fields whose list argument is budgeted across the whole operation. */
-const BUDGETED_ARGUMENTS: ReadonlyArray<{ field: string; argument: string; limit: 'maxEntities' | 'maxChecks' | 'maxBatchEvents'; noun: string }> = [
+/**
+ * Root fields whose list argument is budgeted across the whole operation. `fieldCap` is
+ * the field's own cap: a single field over it is refused by its resolver, before any work,
+ * with the module's specific BAD_USER_INPUT, so the budget leaves it to that answer.
+ */
+const BUDGETED_ARGUMENTS: ReadonlyArray<{
+  field: string;
+  argument: string;
+  limit: 'maxEntities' | 'maxChecks' | 'maxBatchEvents';
+  noun: string;
+  fieldCap?: number;
+}> = [
   { field: '_entities', argument: 'representations', limit: 'maxEntities', noun: 'entity representations' },
-  { field: 'checkEntitlements', argument: 'checks', limit: 'maxChecks', noun: 'entitlement checks' },
-  { field: 'recordUsageBatch', argument: 'events', limit: 'maxBatchEvents', noun: 'usage events' },
+  { field: 'checkEntitlements', argument: 'checks', limit: 'maxChecks', noun: 'entitlement checks', fieldCap: MAX_CHECKS },
+  { field: 'recordUsageBatch', argument: 'events', limit: 'maxBatchEvents', noun: 'usage events', fieldCap: MAX_BATCH_EVENTS },
 ];
 
 export interface Limits {
@@ -224,6 +234,7 @@ export function createLimits(config: LimitsConfig): Limits {
       const argument = field.arguments?.find((arg) => arg.name.value === budget.argument);
       if (!argument) continue;
       const items = listItems(argument.value, operation, vars);
+      if (budget.fieldCap !== undefined && items.count > budget.fieldCap) continue; // refused by its resolver
       const total = (totals.get(budget.limit) ?? 0) + items.count;
       totals.set(budget.limit, total);
       const max = config[budget.limit];
@@ -320,80 +331,4 @@ function limitErrorOf(error: unknown): LimitExceededError | undefined {
 /** graphql-js's own `maxTokens` message (the backstop when a document skipped the pre-check). */
 function isTokenParseError(formatted: GraphQLFormattedError): boolean {
   return formatted.extensions?.code === 'GRAPHQL_PARSE_FAILED' && /Document contains more that? \d+ tokens/.test(formatted.message);
-}
-
-/**
- * The operation's root fields as graphql-js collects them: through inline fragments and
- * fragment spreads, one field per response key (fields merged under one key run once).
- */
-function rootFields(selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, { selectionSet: SelectionSetNode }>): FieldNode[] {
-  const byKey = new Map<string, FieldNode>();
-  const visited = new Set<string>();
-  const walk = (set: SelectionSetNode) => {
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) {
-        const key = selection.alias?.value ?? selection.name.value;
-        if (!byKey.has(key)) byKey.set(key, selection);
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        walk(selection.selectionSet);
-      } else {
-        const name = selection.name.value;
-        if (visited.has(name)) continue;
-        visited.add(name);
-        const fragment = fragments.get(name);
-        if (fragment) walk(fragment.selectionSet);
-      }
-    }
-  };
-  walk(selectionSet);
-  return [...byKey.values()];
-}
-
-/**
- * How many items a list argument carries: a literal list counts its entries, a variable
- * counts its value's entries (or its default's), anything else is one item (input
- * coercion wraps a single value into a list).
- */
-function listItems(value: ValueNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): { count: number; values(): unknown[] } {
-  if (value.kind === Kind.LIST) return { count: value.values.length, values: () => value.values.map((item) => valueFromASTUntyped(item, variables)) };
-  if (value.kind === Kind.VARIABLE) {
-    const name = value.name.value;
-    if (Object.prototype.hasOwnProperty.call(variables, name)) {
-      const raw = variables[name];
-      if (raw === null || raw === undefined) return { count: 0, values: () => [] };
-      return Array.isArray(raw) ? { count: raw.length, values: () => raw } : { count: 1, values: () => [raw] };
-    }
-    const fallback = operation.variableDefinitions?.find((definition) => definition.variable.name.value === name)?.defaultValue;
-    return fallback ? listItems(fallback, operation, variables) : { count: 0, values: () => [] };
-  }
-  if (value.kind === Kind.NULL) return { count: 0, values: () => [] };
-  return { count: 1, values: () => [valueFromASTUntyped(value, variables)] };
-}
-
-/**
- * A representation names an entity type of this subgraph and carries a non-empty string
- * id. Anything else (`{"id": {"$ne": null}}`, an unknown or missing `__typename`) is the
- * caller's error, refused before any resolver, and never reaches a database filter.
- */
-function checkRepresentations(representations: unknown[], entityTypes: ReadonlySet<string>): GraphQLError | undefined {
-  for (const [index, representation] of representations.entries()) {
-    if (typeof representation !== 'object' || representation === null || Array.isArray(representation)) {
-      return badRepresentation(`representations[${index}] must be an object with "__typename" and "id".`, index);
-    }
-    const { __typename: typename, id } = representation as Record<string, unknown>;
-    if (typeof typename !== 'string' || !entityTypes.has(typename)) {
-      return badRepresentation(
-        `representations[${index}].__typename must be one of ${[...entityTypes].map((name) => `"${name}"`).join(', ')}; got ${typeof typename === 'string' ? `"${typename.slice(0, 64)}"` : String(typename === undefined ? 'nothing' : typeof typename)}.`,
-        index,
-      );
-    }
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_REPRESENTATION_ID_LENGTH) {
-      return badRepresentation(`representations[${index}].id must be a non-empty string of at most ${MAX_REPRESENTATION_ID_LENGTH} characters.`, index);
-    }
-  }
-  return undefined;
-}
-
-function badRepresentation(message: string, index: number): GraphQLError {
-  return new BadInputError(message, { field: `representations[${index}]` });
 }

@@ -5,7 +5,7 @@
  * `granted` (`EntitlementService`), both passed in as ports by the composition root.
  */
 export { TermsService, type TermsRequest, type TermsSources } from './terms.js';
-export { EntitlementService, type CheckRequest, type EntitlementState, type UsageTotals } from './service.js';
+export { EntitlementService, MAX_CHECKS, type CheckRequest, type EntitlementState, type UsageTotals } from './service.js';
 export type { GrantedSource } from './granted.js';
 export {
   capacityOf,

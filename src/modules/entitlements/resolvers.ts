@@ -3,9 +3,7 @@ import { authorize } from '../../shared/scopes.js';
 import { BadInputError } from '../../shared/errors.js';
 import { formatQuantity, parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { Decision } from './decision.js';
-import type { CheckRequest } from './service.js';
-
-export const MAX_CHECKS = 1_000;
+import { type CheckRequest, MAX_CHECKS } from './service.js';
 
 const fmt = (micros: Micros | null): string | null => (micros === null ? null : formatQuantity(micros));
 

@@ -5,6 +5,9 @@ import type { GrantedSource } from './granted.js';
 import type { EffectiveTerms } from './model.js';
 import type { TermsRequest, TermsService, TermsSources } from './terms.js';
 
+/** Most checks one `checkEntitlements` field answers (its own cap; the operation has a budget too). */
+export const MAX_CHECKS = 1_000;
+
 export interface CheckRequest extends TermsRequest {
   requested: Micros;
 }

@@ -18,4 +18,5 @@ export type { CounterChange, LateUsage, UsageBatchView, UsageReceiptView } from 
 export type { ReconciliationReport } from './reconcile.js';
 export type { UsagePointView, UsageSeriesView } from './series.js';
 export { termsTimeline } from './timeline.js';
+export { MAX_BATCH_EVENTS } from './validation.js';
 export { usageIndexes } from './repository.js';
