@@ -18,44 +18,24 @@
 // `hello` (which mongo-java-server lacks) as isMaster.
 // MONGO_LAUNCHER_PLAIN=1 uses the unmodified MongoServer instead.
 
-import de.bwaldvogel.mongo.MongoServer;
-import de.bwaldvogel.mongo.MongoThreadFactory;
-import de.bwaldvogel.mongo.MongoVersion;
+// A single-file program (run as source, no compile step), so imports are by package.
+import de.bwaldvogel.mongo.*;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.bson.Document;
-import de.bwaldvogel.mongo.wire.MongoDatabaseHandler;
-import de.bwaldvogel.mongo.wire.MongoExceptionHandler;
-import de.bwaldvogel.mongo.wire.MongoWireMessageEncoder;
-import de.bwaldvogel.mongo.wire.MongoWireProtocolHandler;
-import de.bwaldvogel.mongo.wire.MongoWireReplyEncoder;
+import de.bwaldvogel.mongo.wire.*;
 import de.bwaldvogel.mongo.wire.message.MongoMessage;
-
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.ChannelPromise;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.group.ChannelGroup;
-import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.*;
+import io.netty.channel.group.*;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.util.concurrent.ScheduledFuture;
-
-import java.io.IOException;
-import java.io.InputStream;
+import java.io.*;
 import java.net.InetSocketAddress;
-import java.util.Collection;
-import java.util.List;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.concurrent.atomic.*;
 
 @SuppressWarnings("deprecation") // NioEventLoopGroup, as MongoServer itself uses
 public class Launcher {
@@ -65,26 +45,8 @@ public class Launcher {
      * The backend uses the version only for isMaster/buildInfo/serverStatus replies,
      * so report MongoDB 5.0's real wire version, 13.
      */
-    enum ReportedVersion implements MongoVersion {
-        MONGO_5_0(List.of(5, 0, 0), 13);
-
-        private final List<Integer> versionArray;
-        private final int wireVersion;
-
-        ReportedVersion(List<Integer> versionArray, int wireVersion) {
-            this.versionArray = versionArray;
-            this.wireVersion = wireVersion;
-        }
-
-        @Override
-        public List<Integer> getVersionArray() {
-            return versionArray;
-        }
-
-        @Override
-        public int getWireVersion() {
-            return wireVersion;
-        }
+    record ReportedVersion(List<Integer> getVersionArray, int getWireVersion) implements MongoVersion {
+        static final ReportedVersion MONGO_5_0 = new ReportedVersion(List.of(5, 0, 0), 13);
     }
 
     /** A running server: the bound address and how to stop it. */

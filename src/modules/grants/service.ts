@@ -12,45 +12,9 @@ import type { GrantCounters, GrantDoc, GrantEvents, GrantStatus } from './model.
 import { grantId, pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
 import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
+import { auditSnapshot, viewOf, type BurnExplanation, type GrantListing, type GrantPeriodBurnView, type GrantView } from './views.js';
 
-/** A grant with its figures as of `now`. */
-export interface GrantView {
-  doc: GrantDoc;
-  window: GrantWindow;
-  /** Over every period, the current one included (R5). */
-  burned: Micros;
-  /** What can still be burned: amount − burned while PENDING or ACTIVE, else 0. */
-  remaining: Micros;
-  status: GrantStatus;
-}
-
-/** "Why was access granted": one period's burn, line by line. */
-export interface BurnExplanation {
-  accountId: string;
-  feature: string;
-  period: Period;
-  included: Micros | null;
-  used: Micros;
-  includedBurned: Micros;
-  uncovered: Micros;
-  grants: GrantPeriodBurnView[];
-  lines: BurnLine[];
-}
-
-/** One grant's part in one period. */
-export interface GrantPeriodBurnView {
-  grant: GrantView;
-  availableAtStart: Micros;
-  burned: Micros;
-  remainingAtEnd: Micros;
-}
-
-/** One `Account.grants` listing: an account's grants, of one feature or (null) all. */
-export interface GrantListing {
-  accountId: string;
-  feature: string | null;
-  activeOnly: boolean;
-}
+export type { BurnExplanation, GrantListing, GrantPeriodBurnView, GrantView } from './views.js';
 
 export interface GrantServiceDeps {
   repository: GrantRepository;
@@ -423,21 +387,6 @@ export class GrantService implements GrantedSource {
   }
 }
 
-function viewOf(doc: GrantDoc, burned: Micros, now: Date): GrantView {
-  const window = grantWindow(doc);
-  const status: GrantStatus = doc.voidedAt
-    ? 'VOIDED'
-    : burned >= doc.amount
-      ? 'DEPLETED'
-      : window.end !== null && window.end <= now
-        ? 'EXPIRED'
-        : window.start > now
-          ? 'PENDING'
-          : 'ACTIVE';
-  const remaining = status === 'ACTIVE' || status === 'PENDING' ? doc.amount - burned : 0n;
-  return { doc, window, burned, remaining, status };
-}
-
 function maxZero(value: Micros): Micros {
   return value > 0n ? value : 0n;
 }
@@ -446,10 +395,4 @@ function uniquePairs(entries: readonly PairKey[]): PairKey[] {
   const pairs = new Map<string, PairKey>();
   for (const entry of entries) pairs.set(pairKey(entry), { accountId: entry.accountId, feature: entry.feature });
   return [...pairs.values()];
-}
-
-/** A grant as the audit trail shows it: the stored facts plus the window they give. */
-function auditSnapshot(doc: GrantDoc): Record<string, unknown> {
-  const window = grantWindow(doc);
-  return { ...doc, activeFrom: window.start, activeUntil: window.end };
 }

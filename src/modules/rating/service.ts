@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import type DataLoader from 'dataloader';
-import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
@@ -17,6 +15,7 @@ import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatedUsage } from './model.js';
 import { rateUsage, type OveragePrice } from './overage.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
+import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
 import { rateInvoice, type RatedElsewhere, type UsagePeriodInput } from './rate.js';
 import { UsageOwnerRepository, type InvoiceRepository, type UsageOwnerDoc } from './repository.js';
@@ -382,93 +381,4 @@ function ratedElsewhere(plan: RatingPlan): RatedElsewhere[] {
     found.set(feature._id, { feature: feature._id, featureName: feature.name, period, ownerId: owner.ownerId });
   }
   return [...found.values()];
-}
-
-/** The audit entry of a finalisation, with an id derived from the invoice (replay-safe). */
-function finalizedEntry(doc: InvoiceDoc): AuditInput & { id: ObjectId } {
-  return {
-    id: derivedObjectId(doc.finalizedAt, `invoice.finalized\u0000${doc._id}`),
-    at: doc.finalizedAt,
-    actor: doc.finalizedBy,
-    requestId: doc.requestId,
-    action: 'invoice.finalized',
-    targetType: 'Invoice',
-    targetId: doc._id,
-    accountId: doc.accountId,
-    before: null,
-    after: {
-      contractId: doc.contractId,
-      periodStart: doc.periodStart,
-      periodEnd: doc.periodEnd,
-      currency: doc.currency,
-      total: doc.total,
-      exactTotal: doc.exactTotal,
-      amountDue: doc.amountDue,
-      lines: doc.lines.map(({ id, kind, feature, quantity, unitPrice, amount }) => ({ id, kind, feature, quantity, unitPrice, amount })),
-      usage: doc.usage.map(({ feature, periodStart, used, included, granted, coveredByGrants, overage }) => ({
-        feature,
-        periodStart,
-        used,
-        included,
-        granted,
-        coveredByGrants,
-        overage,
-      })),
-    },
-  };
-}
-
-/** An ObjectId whose first four bytes are the time, like any other, and the rest a hash of `key`. */
-function derivedObjectId(at: Date, key: string): ObjectId {
-  const bytes = Buffer.alloc(12);
-  bytes.writeUInt32BE(Math.floor(at.getTime() / 1000), 0);
-  createHash('sha256').update(key).digest().copy(bytes, 4, 0, 8);
-  return new ObjectId(bytes);
-}
-
-function fromOwnerDoc(doc: UsageOwnerDoc): UsageOwnership {
-  return {
-    counterId: doc._id,
-    feature: doc.feature,
-    periodStart: doc.periodStart,
-    periodEnd: doc.periodEnd,
-    ownerId: doc.ownerId,
-    contributorIds: doc.contributorIds,
-    included: doc.included === null ? null : toMicros(doc.included),
-    overage: doc.overage ? { ...doc.overage, per: toMicros(doc.overage.per) } : null,
-    at: doc.at,
-  };
-}
-
-/** Stored Int64s come back as bigint (useBigInt64), but be strict at the boundary anyway. */
-function fromStored(doc: InvoiceDoc): InvoiceView {
-  const micros = (value: unknown) => toMicros(value);
-  return {
-    contractId: doc.contractId,
-    accountId: doc.accountId,
-    periodStart: doc.periodStart,
-    periodEnd: doc.periodEnd,
-    currency: doc.currency,
-    lines: doc.lines,
-    usage: doc.usage.map(
-      (usage): RatedUsage => ({
-        ...usage,
-        included: usage.included === null ? null : micros(usage.included),
-        granted: micros(usage.granted),
-        used: micros(usage.used),
-        coveredByIncluded: micros(usage.coveredByIncluded),
-        coveredByGrants: micros(usage.coveredByGrants),
-        overage: micros(usage.overage),
-        grantBurn: usage.grantBurn.map((burn) => ({ ...burn, units: micros(burn.units) })),
-        price: usage.price ? { ...usage.price, per: micros(usage.price.per) } : null,
-      }),
-    ),
-    // Snapshots written before exactTotal existed stored the exact sum as `total`.
-    total: doc.exactTotal === undefined ? doc.amountDue : doc.total,
-    exactTotal: doc.exactTotal ?? doc.total,
-    amountDue: doc.amountDue,
-    final: true,
-    finalizedAt: doc.finalizedAt,
-    finalizedBy: doc.finalizedBy,
-  };
 }
