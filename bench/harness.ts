@@ -69,7 +69,14 @@ export async function startBenchEnvironment(options: BenchOptions): Promise<Benc
       return body.data;
     },
     load: (target, overrides = {}) =>
-      runInWorker({ target, rate: options.rate, seconds: options.seconds, warmupSeconds: options.warmupSeconds, maxInFlight: 1024, ...overrides }),
+      runInWorker({
+        target,
+        rate: options.rate,
+        seconds: options.seconds,
+        warmupSeconds: options.warmupSeconds,
+        maxInFlight: 1024,
+        ...overrides,
+      }),
     report: (line = '') => process.stdout.write(`${line}\n`),
     async stop() {
       await allotment.database.db.dropDatabase().catch(() => undefined);
@@ -108,11 +115,18 @@ export function summarize(samples: Float64Array): LatencySummary {
 const ms = (value: number) => `${value.toFixed(2).padStart(7)} ms`;
 
 /** One line per load run: offered vs achieved rate, latency percentiles from send and from due time. */
-export function describeLoad(label: string, offered: number, result: LoadResult): { line: string; fromSend: LatencySummary; achieved: number } {
+export function describeLoad(
+  label: string,
+  offered: number,
+  result: LoadResult,
+): { line: string; fromSend: LatencySummary; achieved: number } {
   const fromSend = summarize(result.fromSend);
   const fromDue = summarize(result.fromDue);
   const achieved = result.elapsedSeconds > 0 ? result.completed / result.elapsedSeconds : 0;
-  const problems = [result.errors ? `${result.errors} errors (first: ${result.firstError})` : '', result.dropped ? `${result.dropped} dropped` : '']
+  const problems = [
+    result.errors ? `${result.errors} errors (first: ${result.firstError})` : '',
+    result.dropped ? `${result.dropped} dropped` : '',
+  ]
     .filter(Boolean)
     .join(', ');
   const line =

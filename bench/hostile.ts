@@ -30,7 +30,12 @@ const P99_TARGET_MS = 100;
 
 async function sign(claims: Record<string, unknown>, sub: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(SECRET));
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(new TextEncoder().encode(SECRET));
 }
 
 /** The clients, as plain JS for the worker (global fetch, no imports). */
@@ -122,23 +127,39 @@ async function main(): Promise<void> {
   const logger = createLogger('silent');
   const database = await resolveDatabase({ uri: process.env.MONGODB_URI, logger });
   const dbName = `hostile_${Date.now().toString(36)}`;
-  const config = loadConfig({ NODE_ENV: 'development', HOST: '127.0.0.1', PORT: '0', MONGODB_DB: dbName, LOG_LEVEL: 'silent', AUTH_JWT_SECRET: SECRET });
+  const config = loadConfig({
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    MONGODB_DB: dbName,
+    LOG_LEVEL: 'silent',
+    AUTH_JWT_SECRET: SECRET,
+  });
   const allotment = await startAllotment({ config, logger, mongodbUri: database.uri });
   try {
     const operator = await sign({ scope: 'entitlements:read usage:write catalog:write contracts:write' }, 'hostile-operator');
     const accountId = 'acct_hostile';
     const customer = await sign({ scope: 'entitlements:read', account_id: accountId }, 'hostile-customer');
     const graphql = async (query: string, variables: Record<string, unknown> = {}) => {
-      const response = await fetch(allotment.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${operator}` }, body: JSON.stringify({ query, variables }) });
+      const response = await fetch(allotment.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${operator}` },
+        body: JSON.stringify({ query, variables }),
+      });
       const body = (await response.json()) as { data?: any; errors?: unknown[] };
       if (body.errors?.length) throw new Error(`seed failed: ${JSON.stringify(body.errors)}`);
       return body.data;
     };
     await seedContract({ graphql } as unknown as BenchContext, accountId);
 
-    process.stdout.write(`hostile load: ${concurrency} attacker loops for ${seconds} s (at most ${maxRequests} requests) against ${allotment.url}\n`);
+    process.stdout.write(
+      `hostile load: ${concurrency} attacker loops for ${seconds} s (at most ${maxRequests} requests) against ${allotment.url}\n`,
+    );
     const result = await new Promise<any>((resolve, reject) => {
-      const worker = new Worker(CLIENTS, { eval: true, workerData: { url: allotment.url, operator, customer, accountId, seconds, concurrency, maxRequests } });
+      const worker = new Worker(CLIENTS, {
+        eval: true,
+        workerData: { url: allotment.url, operator, customer, accountId, seconds, concurrency, maxRequests },
+      });
       worker.once('message', (message) => {
         void worker.terminate();
         if (message.error) reject(new Error(message.error));

@@ -6,6 +6,6 @@ parentPort!.once('message', async (plan: LoadPlan) => {
     const result = await runLoad(plan);
     parentPort!.postMessage({ ok: true, result }, [result.fromSend.buffer as ArrayBuffer, result.fromDue.buffer as ArrayBuffer]);
   } catch (error) {
-    parentPort!.postMessage({ ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) });
+    parentPort!.postMessage({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
 });

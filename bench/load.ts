@@ -49,7 +49,14 @@ async function prepare(target: LoadTarget): Promise<{ issue: Issue; close(): Pro
     const issue: Issue = () =>
       new Promise((resolve, reject) => {
         const req = httpRequest(
-          { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': body.length },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -24,9 +24,15 @@ async function main(): Promise<void> {
   const selected = wanted.length > 0 ? SECTIONS.filter((section) => wanted.includes(section.name)) : SECTIONS;
   const options = readOptions();
   const context = await startBenchEnvironment(options);
-  context.report(`Allotment bench: ${context.database.engine} at ${context.database.uri}, Node ${process.version}, ${availableParallelism()} CPUs`);
+  context.report(
+    `Allotment bench: ${context.database.engine} at ${context.database.uri}, Node ${process.version}, ${availableParallelism()} CPUs`,
+  );
   // Other work on the machine skews every figure; say how busy it was.
-  context.report(`load average at start: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+  context.report(
+    `load average at start: ${loadavg()
+      .map((value) => value.toFixed(2))
+      .join(' ')}`,
+  );
   try {
     for (const section of selected) {
       context.report();
@@ -34,7 +40,11 @@ async function main(): Promise<void> {
       await section.run(context);
     }
     context.report();
-    context.report(`load average at end: ${loadavg().map((value) => value.toFixed(2)).join(' ')}`);
+    context.report(
+      `load average at end: ${loadavg()
+        .map((value) => value.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     await context.stop();
   }

@@ -43,9 +43,7 @@ export interface RunningAllotment {
  */
 export async function startAllotment({ config, logger, mongodbUri, clientOptions }: AllotmentOptions): Promise<RunningAllotment> {
   if (config.auth.mode === 'open') {
-    logger.warn(
-      '!!! AUTH IS OPEN: no AUTH_JWT_SECRET or AUTH_JWKS_URL is set, so every caller has every scope. Development only. !!!',
-    );
+    logger.warn('!!! AUTH IS OPEN: no AUTH_JWT_SECRET or AUTH_JWKS_URL is set, so every caller has every scope. Development only. !!!');
   }
   // Fail fast while the database is unreachable: requests get a retryable 503, not a hang.
   const driverOptions: MongoClientOptions = { serverSelectionTimeoutMS: config.mongodbServerSelectionTimeoutMs, ...clientOptions };
@@ -58,13 +56,21 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   const metrics = createMetrics();
   const services = createServices({ db: database.db, config, logger });
   // Change-stream feeds long-poll: a client of their own keeps them off request connections.
-  const feedDatabase = await connectDatabase({ uri: mongodbUri, dbName: config.mongodbDb, logger, clientOptions: { ...driverOptions, appName: 'allotment-feeds' } });
+  const feedDatabase = await connectDatabase({
+    uri: mongodbUri,
+    dbName: config.mongodbDb,
+    logger,
+    clientOptions: { ...driverOptions, appName: 'allotment-feeds' },
+  });
   const workers = await startWorkers(services, { feedDb: feedDatabase.db });
   const authenticator = createAuthenticator(config.auth);
   const buildContext = createContextFactory({ authenticator, services, logger });
   // Request limits (depth, aliases, cost, tokens, operation budget) run before any resolver.
   const limits = createLimits(config.limits);
-  const formatError = limits.wrapFormatError(createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' }), metrics);
+  const formatError = limits.wrapFormatError(
+    createErrorFormatter({ logger, metrics, exposeInternals: config.env !== 'production' }),
+    metrics,
+  );
   const schema = buildAllotmentSchema();
 
   const httpServer = createServer();
@@ -102,18 +108,30 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   await apollo.start();
 
   // GraphQL over SSE (Hive Gateway's default subscription transport) is answered before Apollo.
-  const serveSse = createSseHandler({ schema, authenticator, buildContext, formatError, metrics, logger, hooks: limits.webSocketOptions() });
+  const serveSse = createSseHandler({
+    schema,
+    authenticator,
+    buildContext,
+    formatError,
+    metrics,
+    logger,
+    hooks: limits.webSocketOptions(),
+  });
   httpServer.on(
     'request',
-    withSse(serveSse, createRequestHandler({
-      apollo,
-      buildContext,
-      authenticator,
-      limits,
-      metrics,
+    withSse(
+      serveSse,
+      createRequestHandler({
+        apollo,
+        buildContext,
+        authenticator,
+        limits,
+        metrics,
+        logger,
+        isReady: () => readiness.check(),
+      }),
       logger,
-      isReady: () => readiness.check(),
-    }), logger),
+    ),
   );
   // Keep-alive sockets of a gateway must outlive its idle timeout, or requests race a close.
   httpServer.keepAliveTimeout = 65_000;

@@ -41,7 +41,12 @@ const EnvSchema = z
      * Request limits (docs/limits.md). Body: a 1,000-event recordUsageBatch with realistic
      * properties is ~390 KB, so 1 MiB leaves ~2.5x headroom and no more.
      */
-    LIMIT_MAX_BODY_BYTES: z.coerce.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    LIMIT_MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .min(16 * 1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     LIMIT_MAX_TOKENS: z.coerce.number().int().min(100).max(1_000_000).default(10_000),
     LIMIT_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(10),
     LIMIT_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),

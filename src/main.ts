@@ -58,7 +58,10 @@ async function main(): Promise<void> {
 
   shutdown = (signal) => {
     const started = Date.now();
-    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: draining HTTP and WebSocket, then workers and database clients');
+    logger.info(
+      { signal, graceMs: config.shutdownGraceMs },
+      'shutting down: draining HTTP and WebSocket, then workers and database clients',
+    );
     const watchdogMs = config.shutdownGraceMs + 10_000;
     const watchdog = setTimeout(() => {
       logger.error({ ms: watchdogMs }, 'stop did not finish in time; exiting 1');

@@ -74,7 +74,9 @@ async function seedAlertPlan(context: BenchContext): Promise<void> {
       key: 'alerts_bench',
       name: 'Alerts bench',
       currency: 'USD',
-      entitlements: [{ feature: 'api_calls', included: '100', enforcement: 'SOFT', overage: { unitPrice: '0.01', per: '1' }, thresholds: THRESHOLDS }],
+      entitlements: [
+        { feature: 'api_calls', included: '100', enforcement: 'SOFT', overage: { unitPrice: '0.01', per: '1' }, thresholds: THRESHOLDS },
+      ],
     },
   });
 }
@@ -88,7 +90,14 @@ interface LatencyRun {
 }
 
 /** Records on `writeUrl`, subscribed on `subscribeUrl`; one crossing per recordUsage, one at a time. */
-async function measureLatency(context: BenchContext, writeUrl: string, subscribeUrl: string, samples: number, tag: string, jitterMs = 0): Promise<LatencyRun> {
+async function measureLatency(
+  context: BenchContext,
+  writeUrl: string,
+  subscribeUrl: string,
+  samples: number,
+  tag: string,
+  jitterMs = 0,
+): Promise<LatencyRun> {
   // The first threshold of each account proves its subscription is live; the rest are samples.
   const accounts = Math.ceil(samples / (THRESHOLDS.length - 1));
   const prefix = `acct_alert_${tag}_${Date.now().toString(36)}`;
@@ -203,7 +212,10 @@ async function measureIdleMemory(context: BenchContext): Promise<void> {
     const baseline = await residentMb(base);
     for (let s = 0; s < IDLE_SOCKETS; s++) clients.push(wsClient(`${base}/graphql`));
     for (let i = 0; i < IDLE_SUBSCRIPTIONS; i++) {
-      clients[i % IDLE_SOCKETS]!.subscribe({ query: ALERTS, variables: { accountId: `acct_idle_${i}` } }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      clients[i % IDLE_SOCKETS]!.subscribe(
+        { query: ALERTS, variables: { accountId: `acct_idle_${i}` } },
+        { next: () => undefined, error: () => undefined, complete: () => undefined },
+      );
     }
     await until(async () => (await metric(base, 'allotment_active_subscriptions')) >= IDLE_SUBSCRIPTIONS, 60_000, 'all idle subscriptions');
     // Let the collector settle, as a long-running server would.
@@ -226,10 +238,25 @@ async function spawnAllotment(context: BenchContext, port: number): Promise<Chil
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'development', PORT: String(port), MONGODB_URI: context.database.uri, MONGODB_DB: `${context.dbName}_idle`, LOG_LEVEL: 'error' },
+    env: {
+      ...process.env,
+      NODE_ENV: 'development',
+      PORT: String(port),
+      MONGODB_URI: context.database.uri,
+      MONGODB_DB: `${context.dbName}_idle`,
+      LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)), 30_000, 'the Allotment process to be ready');
+  await until(
+    async () =>
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    30_000,
+    'the Allotment process to be ready',
+  );
   return child;
 }
 

@@ -49,15 +49,25 @@ export const checkEntitlementSection: BenchSection = {
     const { rate, seconds } = context.options;
     // The server runs on this thread: its event-loop utilisation says whether it or the database is the limit.
     const busyBefore = performance.eventLoopUtilization();
-    const http = describeLoad('checkEntitlement (HTTP, GraphQL)', rate, await context.load({ kind: 'graphql', url: context.allotment.url, body: JSON.stringify({ query: CHECK }) }));
+    const http = describeLoad(
+      'checkEntitlement (HTTP, GraphQL)',
+      rate,
+      await context.load({ kind: 'graphql', url: context.allotment.url, body: JSON.stringify({ query: CHECK }) }),
+    );
     const busy = performance.eventLoopUtilization(busyBefore);
     context.report(http.line);
     context.report(`  server event loop busy ${(busy.utilization * 100).toFixed(0)}% during the run (warm-up included)`);
     // The transport floor: the same HTTP and Apollo path with no resolver and no database.
     const floorBefore = performance.eventLoopUtilization();
-    const floor = describeLoad('{ __typename } (HTTP, GraphQL)', rate, await context.load({ kind: 'graphql', url: context.allotment.url, body: JSON.stringify({ query: '{ __typename }' }) }));
+    const floor = describeLoad(
+      '{ __typename } (HTTP, GraphQL)',
+      rate,
+      await context.load({ kind: 'graphql', url: context.allotment.url, body: JSON.stringify({ query: '{ __typename }' }) }),
+    );
     context.report(floor.line);
-    context.report(`  server event loop busy ${(performance.eventLoopUtilization(floorBefore).utilization * 100).toFixed(0)}% during the run (warm-up included)`);
+    context.report(
+      `  server event loop busy ${(performance.eventLoopUtilization(floorBefore).utilization * 100).toFixed(0)}% during the run (warm-up included)`,
+    );
     const driver = describeLoad(
       'raw driver findOne({_id}) counters',
       rate,
@@ -68,6 +78,8 @@ export const checkEntitlementSection: BenchSection = {
       `ratio checkEntitlement / raw read: p50 ${(http.fromSend.p50 / driver.fromSend.p50).toFixed(1)}x, p99 ${(http.fromSend.p99 / driver.fromSend.p99).toFixed(1)}x ` +
         `over ${seconds}s at ${rate}/s on ${context.database.engine}`,
     );
-    context.report(`target p99 ≤ 5 ms at 2,000 req/s: ${http.fromSend.p99 <= 5 && rate >= 2000 ? 'met' : 'NOT met'} (p99 ${http.fromSend.p99.toFixed(2)} ms)`);
+    context.report(
+      `target p99 ≤ 5 ms at 2,000 req/s: ${http.fromSend.p99 <= 5 && rate >= 2000 ? 'met' : 'NOT met'} (p99 ${http.fromSend.p99.toFixed(2)} ms)`,
+    );
   },
 };

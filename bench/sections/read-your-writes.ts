@@ -21,10 +21,9 @@ export const readYourWritesSection: BenchSection = {
     let stale = 0;
     const checkLatencies: number[] = [];
     for (let i = 1; i <= ROUNDS; i++) {
-      await context.graphql(
-        `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`,
-        { input: { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: `rw-${i}` } },
-      );
+      await context.graphql(`mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`, {
+        input: { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: `rw-${i}` },
+      });
       const started = performance.now();
       const { checkEntitlement } = await context.graphql(
         `query ($accountId: ID!) { checkEntitlement(accountId: $accountId, feature: "api_calls") { used } }`,

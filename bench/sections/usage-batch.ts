@@ -61,7 +61,8 @@ export const usageBatchSection: BenchSection = {
         const response = await fetch(context.allotment.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
         const result = (await response.json()) as { data?: { recordUsageBatch: { accepted: number } }; errors?: unknown[] };
         const apiElapsed = performance.now() - started;
-        if (result.errors || result.data?.recordUsageBatch.accepted !== BATCH) throw new Error(`batch failed: ${JSON.stringify(result).slice(0, 400)}`);
+        if (result.errors || result.data?.recordUsageBatch.accepted !== BATCH)
+          throw new Error(`batch failed: ${JSON.stringify(result).slice(0, 400)}`);
 
         started = performance.now();
         await scratch.insertMany(documents as never[], { ordered: false });
@@ -83,7 +84,9 @@ export const usageBatchSection: BenchSection = {
       context.report(
         `ratio                        ${((apiRate / rawRate) * 100).toFixed(1).padStart(7)} %  (targets: >= 20000 events/s and >= 50 % of raw)`,
       );
-      context.report(`exactly once                 counter ${counter?.used === sent ? 'equals' : 'DIFFERS FROM'} the units sent (${counter?.used} micro-units)`);
+      context.report(
+        `exactly once                 counter ${counter?.used === sent ? 'equals' : 'DIFFERS FROM'} the units sent (${counter?.used} micro-units)`,
+      );
     } finally {
       await raw.close();
     }

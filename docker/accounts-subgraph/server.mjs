@@ -19,4 +19,3 @@ const server = new ApolloServer({
 
 const { url } = await startStandaloneServer(server, { listen: { port, host } });
 console.log(`accounts subgraph ready at ${url}graphql`);
-

@@ -18,12 +18,24 @@ async function after(depth: number): Promise<void> {
 
 describe('coalescedReader', () => {
   it('answers reads asked for by separate callbacks of one event-loop turn with one query', async () => {
-    const { queries, reader } = fakeStore(new Map([['a', 1], ['b', 2], ['c', 3]]));
+    const { queries, reader } = fakeStore(
+      new Map([
+        ['a', 1],
+        ['b', 2],
+        ['c', 3],
+      ]),
+    );
     // Three "requests" whose bytes arrived in the same turn: each is its own callback (so
     // microtasks and nextTicks run between them), and each reaches its read after a
     // different number of microtask hops, as a request part-way through its pipeline would.
     const inCallback = (depth: number, keys: string[]) =>
-      new Promise<number[]>((resolve, reject) => setImmediate(() => after(depth).then(() => loadAll(reader, keys)).then(resolve, reject)));
+      new Promise<number[]>((resolve, reject) =>
+        setImmediate(() =>
+          after(depth)
+            .then(() => loadAll(reader, keys))
+            .then(resolve, reject),
+        ),
+      );
     const results = await Promise.all([inCallback(0, ['a']), inCallback(5, ['b', 'a']), inCallback(50, ['c'])]);
     expect(results).toEqual([[1], [2, 1], [3]]);
     expect(queries).toHaveLength(1);

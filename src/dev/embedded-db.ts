@@ -155,16 +155,11 @@ async function importMemoryServer(): Promise<MemoryServerModule> {
   try {
     return await import('mongodb-memory-server');
   } catch (err) {
-    throw new Error(
-      `mongodb-memory-server is not installed (it is a devDependency): ${(err as Error).message}`,
-    );
+    throw new Error(`mongodb-memory-server is not installed (it is a devDependency): ${(err as Error).message}`);
   }
 }
 
-async function startMemoryServer(
-  mms: MemoryServerModule,
-  port: number | undefined,
-): Promise<ResolvedDatabase> {
+async function startMemoryServer(mms: MemoryServerModule, port: number | undefined): Promise<ResolvedDatabase> {
   const replSet = await mms.MongoMemoryReplSet.create({
     replSet: { count: 1, ip: '127.0.0.1' },
     ...(port ? { instanceOpts: [{ port }] } : {}),
@@ -202,8 +197,7 @@ function announce(db: ResolvedDatabase, logger: Logger, detail: Record<string, u
   if (db.engine === 'mongo-java-server') {
     logger.warn(
       { limitations: db.limitations },
-      'database: mongo-java-server is a MongoDB-wire stand-in (mongod could not be had here); it lacks: ' +
-        db.limitations.join('; '),
+      'database: mongo-java-server is a MongoDB-wire stand-in (mongod could not be had here); it lacks: ' + db.limitations.join('; '),
     );
   }
   return db;

@@ -11,26 +11,11 @@ import { EventBus } from '../shared/events.js';
 import { alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
 import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
-import {
-  type ContractEvents,
-  contractIndexes,
-  createContractLoaders,
-  createContracts,
-} from './contracts/index.js';
-import {
-  createEntitlementLoaders,
-  EntitlementService,
-  TermsService,
-} from './entitlements/index.js';
+import { type ContractEvents, contractIndexes, createContractLoaders, createContracts } from './contracts/index.js';
+import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes } from './rating/index.js';
-import {
-  termsTimeline,
-  type UsageEvents,
-  UsageReads,
-  UsageService,
-  usageIndexes,
-} from './usage/index.js';
+import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -154,12 +139,8 @@ export const moduleIndexes: CollectionIndexes[] = [
   invoiceIndexes,
 ];
 
-
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
-export async function startWorkers(
-  services: Services,
-  options: { feedDb?: Db } = {},
-): Promise<{ stop(): Promise<void> }> {
+export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
   services.usage.startSweeper();
   return {

@@ -37,9 +37,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       try {
         // `key` is a union; jose's overloads want one or the other.
         payload =
-          key instanceof Uint8Array
-            ? (await jwtVerify(match[1], key, options)).payload
-            : (await jwtVerify(match[1], key, options)).payload;
+          key instanceof Uint8Array ? (await jwtVerify(match[1], key, options)).payload : (await jwtVerify(match[1], key, options)).payload;
       } catch (error) {
         throw new UnauthenticatedError(describeJwtFailure(error));
       }

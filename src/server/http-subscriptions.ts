@@ -94,7 +94,9 @@ export function createSseHandler(deps: SseDeps) {
     let principal: Principal;
     try {
       if (!authorization && deps.authenticator.mode !== 'open') {
-        throw new NodeGraphQLError('Authentication required: send "Authorization: Bearer <jwt>".', { extensions: { code: 'UNAUTHENTICATED' } });
+        throw new NodeGraphQLError('Authentication required: send "Authorization: Bearer <jwt>".', {
+          extensions: { code: 'UNAUTHENTICATED' },
+        });
       }
       principal = await deps.authenticator.authenticate(authorization);
     } catch (error) {
@@ -108,7 +110,8 @@ export function createSseHandler(deps: SseDeps) {
     try {
       const raw = params.get('variables');
       variableValues = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
-      if (variableValues !== undefined && (typeof variableValues !== 'object' || variableValues === null || Array.isArray(variableValues))) throw new Error();
+      if (variableValues !== undefined && (typeof variableValues !== 'object' || variableValues === null || Array.isArray(variableValues)))
+        throw new Error();
     } catch {
       return refuse(res, 400, [badRequest('The `variables` parameter must be a JSON object.')]);
     }
@@ -120,7 +123,11 @@ export function createSseHandler(deps: SseDeps) {
     }
     const validationErrors = hooks.validate(deps.schema, document);
     if (validationErrors.length > 0) {
-      return refuse(res, 400, validationErrors.map((error) => format(withCode(error, 'GRAPHQL_VALIDATION_FAILED'))));
+      return refuse(
+        res,
+        400,
+        validationErrors.map((error) => format(withCode(error, 'GRAPHQL_VALIDATION_FAILED'))),
+      );
     }
     const operationName = params.get('operationName') ?? undefined;
     const operation = getOperationAST(document, operationName);
@@ -154,7 +161,11 @@ export function createSseHandler(deps: SseDeps) {
     }
     const expiry = expiryOf(principal.expiresAt);
     const stream = endWhenExpired<ExecutionResult>(result, expiry.expired, () => ({
-      errors: [new NodeGraphQLError('Token expired: the subscription ended. Subscribe again with a fresh token.', { extensions: { code: 'UNAUTHENTICATED' } })],
+      errors: [
+        new NodeGraphQLError('Token expired: the subscription ended. Subscribe again with a fresh token.', {
+          extensions: { code: 'UNAUTHENTICATED' },
+        }),
+      ],
     }));
     deps.metrics.activeSubscriptions.inc();
     const keepAlive = setInterval(() => res.write(':\n\n'), keepAliveMs);
@@ -221,7 +232,12 @@ function asGraphQLError(error: unknown, code: string): GraphQLError {
 
 function withCode(error: GraphQLError, code: string): GraphQLError {
   if (error.extensions?.code) return error;
-  return new NodeGraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
+  return new NodeGraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {

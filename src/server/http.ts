@@ -83,7 +83,15 @@ async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL,
     if (raw === null) {
       deps.metrics.graphqlErrors.inc({ code: LIMIT_ERROR_CODE });
       res.setHeader('connection', 'close');
-      return sendLimitError(res, new LimitExceededError(`Request body exceeds ${maxBodyBytes} bytes. Send a smaller request (split batches).`, 'maxBodyBytes', maxBodyBytes, { status: 413 }));
+      return sendLimitError(
+        res,
+        new LimitExceededError(
+          `Request body exceeds ${maxBodyBytes} bytes. Send a smaller request (split batches).`,
+          'maxBodyBytes',
+          maxBodyBytes,
+          { status: 413 },
+        ),
+      );
     }
     try {
       body = raw.length === 0 ? undefined : JSON.parse(raw);
@@ -103,8 +111,7 @@ async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL,
   }
   const response = await deps.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method, headers, search: url.search, body },
-    context: () =>
-      deps.buildContext({ authorization: req.headers.authorization, requestId: headerValue(req, 'x-request-id'), principal }),
+    context: () => deps.buildContext({ authorization: req.headers.authorization, requestId: headerValue(req, 'x-request-id'), principal }),
   });
   for (const [name, value] of response.headers) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;

@@ -64,7 +64,13 @@ import { checkRepresentations, listItems, rootFields } from './operation-shape.j
  * schema as coming "from another module or realm".
  */
 const graphqlRuntime = createRequire(import.meta.url)('graphql') as typeof import('graphql');
-const { execute: graphqlExecute, parse: graphqlParse, specifiedRules, subscribe: graphqlSubscribe, validate: graphqlValidate } = graphqlRuntime;
+const {
+  execute: graphqlExecute,
+  parse: graphqlParse,
+  specifiedRules,
+  subscribe: graphqlSubscribe,
+  validate: graphqlValidate,
+} = graphqlRuntime;
 
 /** The one code of every limit refusal (documented in docs/limits.md and the README). */
 export const LIMIT_ERROR_CODE = 'QUERY_TOO_COMPLEX';
@@ -111,7 +117,12 @@ export class LimitExceededError extends GraphQLError {
  * graphql-armor rules report through a callback; propagating (throwing) would escape
  * graphql-js's `validate` as an exception. Reporting keeps them ordinary validation errors.
  */
-function armorRule<O>(rule: (options: O) => (context: ValidationContext) => unknown, options: O, limit: LimitName, max: number): ValidationRule {
+function armorRule<O>(
+  rule: (options: O) => (context: ValidationContext) => unknown,
+  options: O,
+  limit: LimitName,
+  max: number,
+): ValidationRule {
   return rule({
     ...options,
     exposeLimits: true,
@@ -165,7 +176,12 @@ export interface Limits {
    * The operation budget over raw variables, and the shape of `_entities` representations.
    * Returns the first error, or undefined when the operation may run.
    */
-  checkOperationBudget(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): GraphQLError | undefined;
+  checkOperationBudget(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown> | null | undefined,
+  ): GraphQLError | undefined;
   /** Apollo plugin running `checkOperationBudget` after validation, before execution. */
   readonly apolloPlugin: ApolloServerPlugin<any>;
   /**
@@ -175,7 +191,10 @@ export interface Limits {
    */
   webSocketOptions(parse?: (source: string | Source) => DocumentNode): WebSocketLimitOptions;
   /** Wraps an error formatter so limit refusals keep their code (instead of being masked). */
-  wrapFormatError<F extends (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError>(formatError: F, metrics?: Metrics): F;
+  wrapFormatError<F extends (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError>(
+    formatError: F,
+    metrics?: Metrics,
+  ): F;
 }
 
 export interface WebSocketLimitOptions {
@@ -224,7 +243,11 @@ export function createLimits(config: LimitsConfig): Limits {
   ): GraphQLError | undefined {
     const operation = getOperationAST(document, operationName ?? undefined);
     if (!operation) return undefined; // graphql-js reports that itself
-    const fragments = new Map(document.definitions.flatMap((definition) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])));
+    const fragments = new Map(
+      document.definitions.flatMap((definition) =>
+        definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [],
+      ),
+    );
     const fields = rootFields(operation.selectionSet, fragments);
     const vars = variables ?? {};
     const totals = new Map<string, number>();
@@ -269,7 +292,9 @@ export function createLimits(config: LimitsConfig): Limits {
   // graphql-ws closing the whole socket (4500), so it is parsed as an empty document that
   // `validate` below turns into the refusal, sent as an ordinary error message.
   const overTokenLimit = new WeakMap<DocumentNode, GraphQLError>();
-  const webSocketOptions = (innerParse: (source: string | Source) => DocumentNode = (source) => graphqlParse(source, { maxTokens: config.maxTokens })): WebSocketLimitOptions => ({
+  const webSocketOptions = (
+    innerParse: (source: string | Source) => DocumentNode = (source) => graphqlParse(source, { maxTokens: config.maxTokens }),
+  ): WebSocketLimitOptions => ({
     parse(source) {
       const text = typeof source === 'string' ? source : source.body;
       try {
@@ -304,9 +329,16 @@ export function createLimits(config: LimitsConfig): Limits {
     checkOperationBudget,
     apolloPlugin,
     webSocketOptions,
-    wrapFormatError<F extends (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError>(formatError: F, metrics?: Metrics): F {
+    wrapFormatError<F extends (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError>(
+      formatError: F,
+      metrics?: Metrics,
+    ): F {
       const wrapped = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-        const limit = limitErrorOf(error) ?? (isTokenParseError(formatted) ? new LimitExceededError(`Query has more than ${config.maxTokens} tokens. ${HINTS.maxTokens}`, 'maxTokens', config.maxTokens) : undefined);
+        const limit =
+          limitErrorOf(error) ??
+          (isTokenParseError(formatted)
+            ? new LimitExceededError(`Query has more than ${config.maxTokens} tokens. ${HINTS.maxTokens}`, 'maxTokens', config.maxTokens)
+            : undefined);
         if (limit) {
           metrics?.graphqlErrors.inc({ code: LIMIT_ERROR_CODE });
           const { http: _http, ...extensions } = limit.extensions as Record<string, unknown>;

@@ -14,7 +14,10 @@ const MAX_REPRESENTATION_ID_LENGTH = 256;
  * The operation's root fields as graphql-js collects them: through inline fragments and
  * fragment spreads, one field per response key (fields merged under one key run once).
  */
-export function rootFields(selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, { selectionSet: SelectionSetNode }>): FieldNode[] {
+export function rootFields(
+  selectionSet: SelectionSetNode,
+  fragments: ReadonlyMap<string, { selectionSet: SelectionSetNode }>,
+): FieldNode[] {
   const byKey = new Map<string, FieldNode>();
   const visited = new Set<string>();
   const walk = (set: SelectionSetNode) => {
@@ -42,8 +45,13 @@ export function rootFields(selectionSet: SelectionSetNode, fragments: ReadonlyMa
  * counts its value's entries (or its default's), anything else is one item (input
  * coercion wraps a single value into a list).
  */
-export function listItems(value: ValueNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): { count: number; values(): unknown[] } {
-  if (value.kind === Kind.LIST) return { count: value.values.length, values: () => value.values.map((item) => valueFromASTUntyped(item, variables)) };
+export function listItems(
+  value: ValueNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+): { count: number; values(): unknown[] } {
+  if (value.kind === Kind.LIST)
+    return { count: value.values.length, values: () => value.values.map((item) => valueFromASTUntyped(item, variables)) };
   if (value.kind === Kind.VARIABLE) {
     const name = value.name.value;
     if (Object.prototype.hasOwnProperty.call(variables, name)) {
@@ -76,7 +84,10 @@ export function checkRepresentations(representations: unknown[], entityTypes: Re
       );
     }
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_REPRESENTATION_ID_LENGTH) {
-      return badRepresentation(`representations[${index}].id must be a non-empty string of at most ${MAX_REPRESENTATION_ID_LENGTH} characters.`, index);
+      return badRepresentation(
+        `representations[${index}].id must be a non-empty string of at most ${MAX_REPRESENTATION_ID_LENGTH} characters.`,
+        index,
+      );
     }
   }
   return undefined;

@@ -77,7 +77,10 @@ export function createReadiness({ database, indexes, logger, timeoutMs = 1_000, 
       return { ready: true, detail: { database: 'up', indexes: true } };
     }
     await rebuild(missing);
-    return { ready: true, detail: { database: 'up', indexes: true, recreatedIndexes: missing.reduce((n, spec) => n + spec.indexes.length, 0) } };
+    return {
+      ready: true,
+      detail: { database: 'up', indexes: true, recreatedIndexes: missing.reduce((n, spec) => n + spec.indexes.length, 0) },
+    };
   };
 
   return {

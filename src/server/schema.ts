@@ -26,8 +26,7 @@ function mergeResolvers(maps: readonly object[]): GraphQLResolverMap<unknown> {
   for (const map of maps) {
     for (const [typeName, fields] of Object.entries(map)) {
       const existing = merged[typeName];
-      merged[typeName] =
-        existing && typeof existing === 'object' && !isScalar(fields) ? { ...existing, ...fields } : fields;
+      merged[typeName] = existing && typeof existing === 'object' && !isScalar(fields) ? { ...existing, ...fields } : fields;
     }
   }
   return merged as GraphQLResolverMap<unknown>;

@@ -99,7 +99,11 @@ export function expiryOf(expiresAt: number | undefined): { expired: Promise<void
  * closing) releases the source immediately too, even while a `next()` is pending, which an
  * async generator function could not do (its `return()` would wait for the next event).
  */
-export function endWhenExpired<T>(source: AsyncIterable<T>, expired: Promise<void>, last: () => T): AsyncIterableIterator<T> & {
+export function endWhenExpired<T>(
+  source: AsyncIterable<T>,
+  expired: Promise<void>,
+  last: () => T,
+): AsyncIterableIterator<T> & {
   return(): Promise<IteratorResult<T>>;
 } {
   const iterator = source[Symbol.asyncIterator]();

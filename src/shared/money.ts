@@ -14,7 +14,10 @@ const MONEY_PATTERN = /^\d{1,15}(\.\d{1,12})?$/;
 export function parseMoney(text: string, field: string): Money {
   const trimmed = String(text).trim();
   if (!MONEY_PATTERN.test(trimmed)) {
-    throw new BadInputError(`${field} "${trimmed.slice(0, 40)}" must be a non-negative decimal amount such as "0.20" (at most 12 fractional digits).`, { field });
+    throw new BadInputError(
+      `${field} "${trimmed.slice(0, 40)}" must be a non-negative decimal amount such as "0.20" (at most 12 fractional digits).`,
+      { field },
+    );
   }
   return new Money(trimmed);
 }
@@ -31,6 +34,7 @@ export function toMinorUnits(value: Money, fractionDigits = 2): string {
 
 const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 export function parseCurrency(text: string): string {
-  if (!CURRENCY_PATTERN.test(text)) throw new BadInputError(`currency "${text}" must be an ISO 4217 code such as "USD".`, { field: 'currency' });
+  if (!CURRENCY_PATTERN.test(text))
+    throw new BadInputError(`currency "${text}" must be an ISO 4217 code such as "USD".`, { field: 'currency' });
   return text;
 }

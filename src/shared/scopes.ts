@@ -16,12 +16,7 @@ export const SCOPES = [
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes that only internal tools may hold: a customer token is refused even if it claims them. */
-const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>([
-  'grants:write',
-  'catalog:write',
-  'contracts:write',
-  'usage:reconcile',
-]);
+const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>(['grants:write', 'catalog:write', 'contracts:write', 'usage:reconcile']);
 
 /**
  * Who is calling. `accountId` is set for customer tokens, which may only touch that

@@ -69,7 +69,10 @@ describe('entitlementUpdated', () => {
     const onA = await subscribe(a, account.accountId);
     const onB = await subscribe(b, account.accountId, { features: ['api_calls'] });
     await use(a, account, '42.5');
-    const expected = { accountId: account.accountId, entitlement: { feature: { key: 'api_calls' }, used: '42.5', capacity: '100', remaining: '57.5', percentUsed: 42.5 } };
+    const expected = {
+      accountId: account.accountId,
+      entitlement: { feature: { key: 'api_calls' }, used: '42.5', capacity: '100', remaining: '57.5', percentUsed: 42.5 },
+    };
     // A terms-change update from the set-up may still be on its way to B; what must hold is
     // that the state after the usage arrives on both, and stays the last one delivered.
     await waitFor(

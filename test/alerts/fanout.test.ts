@@ -73,13 +73,18 @@ describe('across two instances', () => {
   it('gives every subscriber on either instance each alert once, in threshold order, when writes race', async () => {
     const racing = await alertingAccounts(a, 3);
     const subscribers = new Map<string, Collected<any>[]>();
-    for (const account of racing) subscribers.set(account.accountId, [await subscribe(a, account.accountId), await subscribe(b, account.accountId)]);
+    for (const account of racing)
+      subscribers.set(account.accountId, [await subscribe(a, account.accountId), await subscribe(b, account.accountId)]);
 
     // Both instances record small steps on the same counters at the same time.
     await Promise.all(
-      racing.flatMap((account) => [a, b].map((instance) => (async () => {
-        for (let step = 0; step < 6; step++) await use(instance, account, '10');
-      })())),
+      racing.flatMap((account) =>
+        [a, b].map((instance) =>
+          (async () => {
+            for (let step = 0; step < 6; step++) await use(instance, account, '10');
+          })(),
+        ),
+      ),
     );
     await waitFor(() => [...subscribers.values()].flat().every((s) => s.events.length >= 3), 5_000, 'every subscriber to get 3 alerts');
     await settle();
@@ -136,12 +141,20 @@ describe('1,000 concurrent subscriptions', () => {
     const subscriptions: Array<{ accountId: string; alerts: Collected<any> }> = [];
     for (let i = 0; i < 1_000; i++) {
       const account = accounts[i % accounts.length]!;
-      subscriptions.push({ accountId: account.accountId, alerts: collect<any>(sockets[i % 4]!, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts') });
+      subscriptions.push({
+        accountId: account.accountId,
+        alerts: collect<any>(sockets[i % 4]!, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts'),
+      });
     }
     await waitFor(() => listeners(a) === 500 && listeners(b) === 500, 10_000, '1,000 registered subscriptions');
 
     // One batch crosses 80 % on all 100 accounts at once.
-    const events = accounts.map((account, i) => ({ accountId: account.accountId, feature: FEATURE, quantity: '85', idempotencyKey: `fanout-${i}` }));
+    const events = accounts.map((account, i) => ({
+      accountId: account.accountId,
+      feature: FEATURE,
+      quantity: '85',
+      idempotencyKey: `fanout-${i}`,
+    }));
     await gql(a, `mutation ($events: [UsageEventInput!]!) { recordUsageBatch(events: $events) { accepted } }`, { events });
     await waitFor(() => subscriptions.every(({ alerts }) => alerts.events.length >= 1), 10_000, 'an alert on every subscription');
     await settle();

@@ -59,7 +59,12 @@ export async function alertingAccounts(instance: TestInstance, count: number): P
     });
     await Promise.all(
       batch.map((account) =>
-        upsertContract(instance, { id: account.contractId, accountId: account.accountId, planKey: account.planKey, startsAt: '2026-01-01T00:00:00Z' }),
+        upsertContract(instance, {
+          id: account.contractId,
+          accountId: account.accountId,
+          planKey: account.planKey,
+          startsAt: '2026-01-01T00:00:00Z',
+        }),
       ),
     );
     accounts.push(...batch);

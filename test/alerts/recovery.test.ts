@@ -42,7 +42,12 @@ describe('a crash while usage crosses a threshold', () => {
         const alerts = collect<any>(client, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
         await waitFor(() => survivor.services.live.hub.listenerCounts().alerts > before, 10_000, 'subscription registered');
 
-        const input = { accountId: account.accountId, feature: FEATURE, quantity: '85', idempotencyKey: `crash-${point.replace('.', '-')}` };
+        const input = {
+          accountId: account.accountId,
+          feature: FEATURE,
+          quantity: '85',
+          idempotencyKey: `crash-${point.replace('.', '-')}`,
+        };
         crashing.services.usage.faults.arm(point, { accountId: account.accountId });
         const crashed = await crashing.graphql<{ recordUsage: { status: string } }>(RECORD, { input });
         // The pending entry is pulled after the response, so that crash leaves the client served.
@@ -56,7 +61,10 @@ describe('a crash while usage crosses a threshold', () => {
         await waitFor(() => alerts.events.length >= 1, 8_000, `the alert after a crash at ${point}`);
         await settle(500);
 
-        expect(alerts.events.map((alert) => [alert.threshold, alert.used]), point).toEqual([[80, '85']]);
+        expect(
+          alerts.events.map((alert) => [alert.threshold, alert.used]),
+          point,
+        ).toEqual([[80, '85']]);
         const stored = await crashing.database.db.collection('usage_alerts').countDocuments({ accountId: account.accountId });
         expect(stored, point).toBe(1);
       }),

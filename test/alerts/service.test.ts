@@ -108,7 +108,13 @@ describe('evaluation at the exactly-once point', () => {
 describe('rearm', () => {
   it('re-arms the thresholds a larger capacity puts usage below, so they fire again', async () => {
     const c = counter();
-    await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '95' });
+    await insertUsage(a.database.db, {
+      accountId: c.accountId,
+      feature: 'api_calls',
+      periodStart: PERIOD.start.toISOString(),
+      periodEnd: PERIOD.end.toISOString(),
+      used: '95',
+    });
     await a.services.alerts.onCounterChange(c.change(0, 95));
 
     // 95 of 200 is 47.5 %: 80 and 90, which fired under 100, re-arm; 100 never fired.
@@ -125,7 +131,13 @@ describe('rearm', () => {
 
   it('re-arms only thresholds usage is below, reading the counter for the latest usage', async () => {
     const c = counter();
-    await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '170' });
+    await insertUsage(a.database.db, {
+      accountId: c.accountId,
+      feature: 'api_calls',
+      periodStart: PERIOD.start.toISOString(),
+      periodEnd: PERIOD.end.toISOString(),
+      used: '170',
+    });
     await a.services.alerts.onCounterChange(c.change(0, 95));
     // The caller saw 95, but the counter already holds 170 (85 % of 200): only 90 re-arms.
     expect(await a.services.alerts.rearm(c.id, units(95), units(200), null)).toEqual([90]);
@@ -134,7 +146,13 @@ describe('rearm', () => {
 
   it('fires a re-armed threshold that usage already passed again by the time the epoch moved', async () => {
     const c = counter();
-    await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '95' });
+    await insertUsage(a.database.db, {
+      accountId: c.accountId,
+      feature: 'api_calls',
+      periodStart: PERIOD.start.toISOString(),
+      periodEnd: PERIOD.end.toISOString(),
+      used: '95',
+    });
     await a.services.alerts.onCounterChange(c.change(0, 95));
     // Usage lands between the re-arm's two counter reads: the service's own counter reader
     // (white box) moves the counter right after the first read.
@@ -162,7 +180,13 @@ describe('rearm', () => {
 
   it('does not fire a crossing twice when a re-evaluation without growth races it', async () => {
     const c = counter();
-    await insertUsage(a.database.db, { accountId: c.accountId, feature: 'api_calls', periodStart: PERIOD.start.toISOString(), periodEnd: PERIOD.end.toISOString(), used: '79' });
+    await insertUsage(a.database.db, {
+      accountId: c.accountId,
+      feature: 'api_calls',
+      periodStart: PERIOD.start.toISOString(),
+      periodEnd: PERIOD.end.toISOString(),
+      used: '79',
+    });
     // Usage crosses 80 (and is evaluated) between the re-arm's two counter reads.
     const collection = (a.services.alerts as any).counters.collection;
     let reads = 0;
@@ -204,7 +228,12 @@ describe('Account.alerts', () => {
     await a.services.alerts.onCounterChange(c.change(0, 100));
     const all = await a.graphql(ACCOUNT_ALERTS, { id: c.accountId });
     expect(all.data?._entities[0].alerts.map((alert: any) => alert.threshold)).toEqual([100, 90, 80]);
-    expect(all.data?._entities[0].alerts[0]).toMatchObject({ used: '100', capacity: '100', percentUsed: 100, periodEnd: PERIOD.end.toISOString() });
+    expect(all.data?._entities[0].alerts[0]).toMatchObject({
+      used: '100',
+      capacity: '100',
+      percentUsed: 100,
+      periodEnd: PERIOD.end.toISOString(),
+    });
     const two = await a.graphql(ACCOUNT_ALERTS, { id: c.accountId, first: 2 });
     expect(two.data?._entities[0].alerts).toHaveLength(2);
     const otherFeature = await a.graphql(ACCOUNT_ALERTS, { id: c.accountId, feature: 'bulk_export' });

@@ -2,7 +2,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import type { Client } from 'graphql-ws';
 import { gql } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
-import { ACCOUNT_ALERTS, alertingAccount, defineMeteredFeature, FEATURE, ISSUE_GRANT, SET_INCLUDED, SET_STATUS, use, useBatch } from './fixtures.js';
+import {
+  ACCOUNT_ALERTS,
+  alertingAccount,
+  defineMeteredFeature,
+  FEATURE,
+  ISSUE_GRANT,
+  SET_INCLUDED,
+  SET_STATUS,
+  use,
+  useBatch,
+} from './fixtures.js';
 import { collect, liveClient, settle, USAGE_ALERTS, waitFor } from './live-client.js';
 
 let allotment: TestInstance;
@@ -126,7 +136,13 @@ describe('usageAlerts over graphql-ws', () => {
 
     // 100 granted units: 95 of 200 is 47.5 %, so 80, 90 and 100 are armed again.
     await gql(allotment, ISSUE_GRANT, {
-      input: { accountId: account.accountId, feature: FEATURE, amount: '100', reason: 'Goodwill credit', idempotencyKey: `grant-${account.accountId}` },
+      input: {
+        accountId: account.accountId,
+        feature: FEATURE,
+        amount: '100',
+        reason: 'Goodwill credit',
+        idempotencyKey: `grant-${account.accountId}`,
+      },
     });
     await use(allotment, account, '70'); // 165 of 200
     await use(allotment, account, '20'); // 185 of 200

@@ -46,7 +46,13 @@ describe('auditLog', () => {
   it('stores snapshots readably: quantities as decimal strings', async () => {
     const response = await allotment.graphql(PAGE, { accountId: 'acct_b', first: 1 });
     const node = response.data?.auditLog.edges[0].node;
-    expect(node).toMatchObject({ action: 'grant.issued', actor: 'ops@example.com', targetId: 'grant_6', after: { amount: '0.000061' }, requestId: 'req_6' });
+    expect(node).toMatchObject({
+      action: 'grant.issued',
+      actor: 'ops@example.com',
+      targetId: 'grant_6',
+      after: { amount: '0.000061' },
+      requestId: 'req_6',
+    });
   });
 
   it('refuses a cursor it did not issue', async () => {

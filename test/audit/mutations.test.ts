@@ -48,12 +48,22 @@ const at = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_
 const usage = (idempotencyKey: string, quantity: string) => ({ accountId, feature, quantity, idempotencyKey });
 
 /** Each mutation, how to send it, and the entries it must leave. */
-const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: string) => Promise<unknown>; expected: Array<Record<string, unknown>> }> = [
+const MUTATIONS: Array<{
+  field: string;
+  requestId: string;
+  send: (requestId: string) => Promise<unknown>;
+  expected: Array<Record<string, unknown>>;
+}> = [
   {
     field: 'defineFeature',
     requestId: 'req-define-feature',
-    send: (id) => send(id, `mutation ($input: FeatureInput!) { defineFeature(input: $input) { key } }`, { input: { key: feature, name: 'Audited calls', type: 'METERED' } }),
-    expected: [{ action: 'feature.defined', targetType: 'Feature', targetId: feature, before: null, after: { _id: feature, type: 'METERED' } }],
+    send: (id) =>
+      send(id, `mutation ($input: FeatureInput!) { defineFeature(input: $input) { key } }`, {
+        input: { key: feature, name: 'Audited calls', type: 'METERED' },
+      }),
+    expected: [
+      { action: 'feature.defined', targetType: 'Feature', targetId: feature, before: null, after: { _id: feature, type: 'METERED' } },
+    ],
   },
   {
     field: 'publishPlan',
@@ -67,8 +77,20 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
   {
     field: 'upsertContract',
     requestId: 'req-upsert-contract',
-    send: (id) => send(id, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, { input: { id: contractId, accountId, planKey, startsAt: at } }),
-    expected: [{ action: 'contract.upserted', targetType: 'Contract', targetId: contractId, accountId, before: null, after: { status: 'ACTIVE', planKey } }],
+    send: (id) =>
+      send(id, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
+        input: { id: contractId, accountId, planKey, startsAt: at },
+      }),
+    expected: [
+      {
+        action: 'contract.upserted',
+        targetType: 'Contract',
+        targetId: contractId,
+        accountId,
+        before: null,
+        after: { status: 'ACTIVE', planKey },
+      },
+    ],
   },
   {
     field: 'changeContractPlan',
@@ -77,7 +99,10 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
       await send(`${id}-v2`, `mutation ($input: PlanInput!) { publishPlan(input: $input) { version } }`, {
         input: { key: planKey, name: 'Audited v2', currency: 'USD', entitlements: [{ feature, included: '20', enforcement: 'HARD' }] },
       });
-      return send(id, `mutation ($id: ID!, $plan: ID!) { changeContractPlan(contractId: $id, planKey: $plan, version: 2) { id } }`, { id: contractId, plan: planKey });
+      return send(id, `mutation ($id: ID!, $plan: ID!) { changeContractPlan(contractId: $id, planKey: $plan, version: 2) { id } }`, {
+        id: contractId,
+        plan: planKey,
+      });
     },
     expected: [{ action: 'contract.plan_changed', targetId: contractId, accountId, before: { planVersion: 1 }, after: { planVersion: 2 } }],
   },
@@ -89,13 +114,32 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
         id: contractId,
         input: { feature, grace: '1' },
       }),
-    expected: [{ action: 'contract.override_set', targetId: contractId, accountId, before: { overrides: {} }, after: { overrides: { [feature]: { grace: '1' } } } }],
+    expected: [
+      {
+        action: 'contract.override_set',
+        targetId: contractId,
+        accountId,
+        before: { overrides: {} },
+        after: { overrides: { [feature]: { grace: '1' } } },
+      },
+    ],
   },
   {
     field: 'clearEntitlementOverride',
     requestId: 'req-clear-override',
-    send: (id) => send(id, `mutation ($id: ID!, $feature: ID!) { clearEntitlementOverride(contractId: $id, feature: $feature) { id } }`, { id: contractId, feature }),
-    expected: [{ action: 'contract.override_set', targetId: contractId, before: { overrides: { [feature]: { grace: '1' } } }, after: { overrides: {} } }],
+    send: (id) =>
+      send(id, `mutation ($id: ID!, $feature: ID!) { clearEntitlementOverride(contractId: $id, feature: $feature) { id } }`, {
+        id: contractId,
+        feature,
+      }),
+    expected: [
+      {
+        action: 'contract.override_set',
+        targetId: contractId,
+        before: { overrides: { [feature]: { grace: '1' } } },
+        after: { overrides: {} },
+      },
+    ],
   },
   {
     field: 'setContractStatus',
@@ -114,8 +158,19 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
       return send(id, record, { input: usage('evt-denied', '6') });
     },
     expected: [
-      { action: 'usage.accepted', targetType: 'UsageEvent', targetId: 'evt-accepted', before: { used: '0' }, after: { used: '15', quantity: '15', reason: 'INCLUDED' } },
-      { action: 'usage.duplicate', targetType: 'UsageEvent', targetId: 'evt-accepted', after: { status: 'DUPLICATE', originalStatus: 'ACCEPTED' } },
+      {
+        action: 'usage.accepted',
+        targetType: 'UsageEvent',
+        targetId: 'evt-accepted',
+        before: { used: '0' },
+        after: { used: '15', quantity: '15', reason: 'INCLUDED' },
+      },
+      {
+        action: 'usage.duplicate',
+        targetType: 'UsageEvent',
+        targetId: 'evt-accepted',
+        after: { status: 'DUPLICATE', originalStatus: 'ACCEPTED' },
+      },
       { action: 'usage.rejected', targetType: 'UsageEvent', targetId: 'evt-denied', after: { quantity: '6', reason: 'QUOTA_EXCEEDED' } },
     ],
   },
@@ -126,7 +181,13 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
       send(id, `mutation ($events: [UsageEventInput!]!) { recordUsageBatch(events: $events) { accepted } }`, {
         events: [usage('evt-batch-1', '1'), usage('evt-batch-2', '2')],
       }),
-    expected: [{ action: 'usage.accepted', targetType: 'UsagePosting', after: { events: 2, quantity: '3', idempotencyKeys: ['evt-batch-1', 'evt-batch-2'] } }],
+    expected: [
+      {
+        action: 'usage.accepted',
+        targetType: 'UsagePosting',
+        after: { events: 2, quantity: '3', idempotencyKeys: ['evt-batch-1', 'evt-batch-2'] },
+      },
+    ],
   },
   {
     field: 'reconcileUsage',
@@ -148,7 +209,14 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
       await send(`${id}-again`, `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id } }`, { input });
       return data;
     },
-    expected: [{ action: 'grant.issued', targetType: 'Grant', before: null, after: { amount: '100', reason: 'Outage credit', issuedBy: 'ops@example.com' } }],
+    expected: [
+      {
+        action: 'grant.issued',
+        targetType: 'Grant',
+        before: null,
+        after: { amount: '100', reason: 'Outage credit', issuedBy: 'ops@example.com' },
+      },
+    ],
   },
   {
     field: 'voidGrant',
@@ -157,7 +225,14 @@ const MUTATIONS: Array<{ field: string; requestId: string; send: (requestId: str
       const [issued] = await entriesOf('req-issue-grant');
       return send(id, `mutation ($id: ID!) { voidGrant(id: $id, reason: "Duplicate credit") { id } }`, { id: issued.targetId });
     },
-    expected: [{ action: 'grant.voided', targetType: 'Grant', before: { voidedAt: null }, after: { voidReason: 'Duplicate credit', voidedBy: 'ops@example.com' } }],
+    expected: [
+      {
+        action: 'grant.voided',
+        targetType: 'Grant',
+        before: { voidedAt: null },
+        after: { voidReason: 'Duplicate credit', voidedBy: 'ops@example.com' },
+      },
+    ],
   },
   {
     // Last: its second contract on the account would change the capacity the usage entries above rely on.
@@ -228,15 +303,23 @@ describe('the audit trail (R10)', () => {
   it('answers a dispute: why usage was accepted or denied, and which grant was in force', async () => {
     const page = (await allotment.graphql(PAGE, { accountId, first: 200 })).data!.auditLog.edges.map((edge: any) => edge.node);
     const denied = page.find((entry: any) => entry.action === 'usage.rejected');
-    expect(denied).toMatchObject({ actor: 'ops@example.com', requestId: 'req-record-usage', after: { idempotencyKey: 'evt-denied', quantity: '6', reason: 'QUOTA_EXCEEDED' } });
+    expect(denied).toMatchObject({
+      actor: 'ops@example.com',
+      requestId: 'req-record-usage',
+      after: { idempotencyKey: 'evt-denied', quantity: '6', reason: 'QUOTA_EXCEEDED' },
+    });
     const grant = page.find((entry: any) => entry.action === 'grant.voided');
     expect(grant.after).toMatchObject({ amount: '100', voidReason: 'Duplicate credit' });
     expect(grant.after.activeFrom).toBeDefined();
     expect(grant.after.activeUntil).toBe(grant.after.voidedAt);
   });
 
-  it('keeps customers to their own account: no other account\'s trail, and no grants', async () => {
-    const customer = await signToken({ sub: 'user_x', scope: 'audit:read entitlements:read grants:write', account_id: 'acct_someone_else' });
+  it("keeps customers to their own account: no other account's trail, and no grants", async () => {
+    const customer = await signToken({
+      sub: 'user_x',
+      scope: 'audit:read entitlements:read grants:write',
+      account_id: 'acct_someone_else',
+    });
     expect(errorCode(await allotment.graphql(PAGE, { accountId }, { token: customer }))).toBe('FORBIDDEN');
     const own = await allotment.graphql(PAGE, {}, { token: customer });
     expect(own.errors).toBeUndefined();

@@ -53,8 +53,15 @@ describe('defineFeature', () => {
     const { defineFeature } = await gql(allotment, DEFINE_FEATURE, { input: { ...input, name: 'Object storage', unit: 'GiB' } });
     expect(defineFeature).toEqual({ key: 'storage_gb', name: 'Object storage', type: 'METERED', unit: 'GiB' });
     expect(await auditActions('storage_gb')).toEqual(['feature.defined', 'feature.defined']);
-    const last = await db().collection('audit_log').findOne({ targetId: 'storage_gb' }, { sort: { _id: -1 } });
-    expect(last).toMatchObject({ actor: 'test-operator', targetType: 'Feature', before: { name: 'Storage', unit: 'GB' }, after: { name: 'Object storage', unit: 'GiB' } });
+    const last = await db()
+      .collection('audit_log')
+      .findOne({ targetId: 'storage_gb' }, { sort: { _id: -1 } });
+    expect(last).toMatchObject({
+      actor: 'test-operator',
+      targetType: 'Feature',
+      before: { name: 'Storage', unit: 'GB' },
+      after: { name: 'Object storage', unit: 'GiB' },
+    });
     expect(last?.requestId).toEqual(expect.any(String));
   });
 
@@ -64,7 +71,13 @@ describe('defineFeature', () => {
     expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(response.errors?.[0]?.message).toMatch(/api_calls.*METERED.*cannot change/);
     expect(await catalogWrites()).toEqual(before);
-    expect((await db().collection('features').findOne({ _id: 'api_calls' as never }))?.type).toBe('METERED');
+    expect(
+      (
+        await db()
+          .collection('features')
+          .findOne({ _id: 'api_calls' as never })
+      )?.type,
+    ).toBe('METERED');
   });
 
   it.each(['API_calls', '1calls', 'api-calls', '', 'a'.repeat(65)])('refuses the bad feature key %j', async (key) => {
@@ -79,7 +92,14 @@ describe('defineFeature', () => {
 describe('publishPlan and plan', () => {
   it('publishes the growth plan and reads its terms back exactly', async () => {
     const published = await publishGrowthPlan(allotment);
-    expect(published).toMatchObject({ key: 'growth', version: 1, currency: 'USD', baseFee: '499', billingPeriod: 'MONTH', publishedBy: 'test-operator' });
+    expect(published).toMatchObject({
+      key: 'growth',
+      version: 1,
+      currency: 'USD',
+      baseFee: '499',
+      billingPeriod: 'MONTH',
+      publishedBy: 'test-operator',
+    });
     const { plan } = await gql(allotment, PLAN, { key: 'growth', version: 1 });
     expect(plan.entitlements[0]).toEqual({
       feature: { key: 'api_calls', name: 'API calls', type: 'METERED', unit: 'call' },
@@ -121,9 +141,15 @@ describe('publishPlan and plan', () => {
       key: 'thresholds',
       name: 'T',
       currency: 'USD',
-      entitlements: [{ feature: 'api_calls', included: '1' }, { feature: 'bulk_export', included: '0', thresholds: [100, 50, 50, 1000] }],
+      entitlements: [
+        { feature: 'api_calls', included: '1' },
+        { feature: 'bulk_export', included: '0', thresholds: [100, 50, 50, 1000] },
+      ],
     });
-    expect(plan.entitlements.map((e: any) => e.thresholds)).toEqual([[80, 90, 100], [50, 100, 1000]]);
+    expect(plan.entitlements.map((e: any) => e.thresholds)).toEqual([
+      [80, 90, 100],
+      [50, 100, 1000],
+    ]);
     expect(plan.entitlements[1].included).toBe('0');
   });
 
@@ -136,7 +162,11 @@ describe('publishPlan and plan', () => {
     ['threshold 0', { entitlements: [{ feature: 'api_calls', thresholds: [0, 80] }] }, /between 1 and 1000/],
     ['threshold 1001', { entitlements: [{ feature: 'api_calls', thresholds: [1001] }] }, /between 1 and 1000/],
     ['a zero unit price', { entitlements: [{ feature: 'api_calls', overage: { unitPrice: '0' } }] }, /unitPrice must be greater than zero/],
-    ['a zero block size', { entitlements: [{ feature: 'api_calls', overage: { unitPrice: '1', per: '0' } }] }, /per must be greater than zero/],
+    [
+      'a zero block size',
+      { entitlements: [{ feature: 'api_calls', overage: { unitPrice: '1', per: '0' } }] },
+      /per must be greater than zero/,
+    ],
     ['included on a BOOLEAN feature', { entitlements: [{ feature: 'sso', included: '5' }] }, /does not apply to BOOLEAN/],
     ['a lower-case currency', { currency: 'usd' }, /ISO 4217/],
     ['a negative base fee', { baseFee: '-1' }, /baseFee/],
@@ -156,7 +186,9 @@ describe('publishPlan and plan', () => {
 describe('catalog authorization', () => {
   it('needs catalog:write to publish or define, and entitlements:read to read', async () => {
     const reader = await signToken({ scope: 'entitlements:read' });
-    expect(errorCode(await allotment.graphql(DEFINE_FEATURE, { input: { key: 'x', name: 'x', type: 'BOOLEAN' } }, { token: reader }))).toBe('FORBIDDEN');
+    expect(errorCode(await allotment.graphql(DEFINE_FEATURE, { input: { key: 'x', name: 'x', type: 'BOOLEAN' } }, { token: reader }))).toBe(
+      'FORBIDDEN',
+    );
     expect(errorCode(await allotment.graphql(PUBLISH_PLAN, { input: GROWTH_PLAN }, { token: reader }))).toBe('FORBIDDEN');
     expect((await allotment.graphql('{ features { key } }', {}, { token: reader })).data?.features.length).toBeGreaterThan(0);
 

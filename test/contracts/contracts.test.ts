@@ -34,7 +34,9 @@ async function contractWrites(): Promise<number[]> {
   return Promise.all([
     db().collection('contracts').countDocuments(),
     db().collection('audit_log').countDocuments(),
-    db().collection('contracts').countDocuments({ revision: { $gt: 1 } }),
+    db()
+      .collection('contracts')
+      .countDocuments({ revision: { $gt: 1 } }),
   ]);
 }
 
@@ -47,13 +49,23 @@ beforeAll(async () => {
   await defineCatalog(allotment);
   await publishGrowthPlan(allotment);
   await publishEnterprisePlan(allotment);
-  await publishPlan(allotment, { key: 'euro_growth', name: 'Growth (EUR)', currency: 'EUR', entitlements: [{ feature: 'api_calls', included: '5000' }] });
+  await publishPlan(allotment, {
+    key: 'euro_growth',
+    name: 'Growth (EUR)',
+    currency: 'EUR',
+    entitlements: [{ feature: 'api_calls', included: '5000' }],
+  });
 });
 afterAll(() => allotment.stop());
 
 describe('upsertContract', () => {
   it('pins the latest version when planVersion is omitted, and anchors billing at startsAt', async () => {
-    const contract = await upsertContract(allotment, { id: 'ctr_new', accountId: 'acct_new', planKey: 'growth', startsAt: '2026-02-15T10:00:00Z' });
+    const contract = await upsertContract(allotment, {
+      id: 'ctr_new',
+      accountId: 'acct_new',
+      planKey: 'growth',
+      startsAt: '2026-02-15T10:00:00Z',
+    });
     expect(contract).toEqual({
       id: 'ctr_new',
       status: 'ACTIVE',
@@ -64,7 +76,14 @@ describe('upsertContract', () => {
       planHistory: [{ planKey: 'growth', planVersion: 1, effectiveAt: '2026-02-15T10:00:00.000Z' }],
     });
     const [entry] = await auditEntries('ctr_new');
-    expect(entry).toMatchObject({ action: 'contract.upserted', actor: 'test-operator', targetType: 'Contract', accountId: 'acct_new', before: null, after: { planKey: 'growth', planVersion: 1 } });
+    expect(entry).toMatchObject({
+      action: 'contract.upserted',
+      actor: 'test-operator',
+      targetType: 'Contract',
+      accountId: 'acct_new',
+      before: null,
+      after: { planKey: 'growth', planVersion: 1 },
+    });
   });
 
   it('updates an existing contract in place, keeping its id and account', async () => {
@@ -83,7 +102,9 @@ describe('upsertContract', () => {
     expect(entries.map((e) => e.action)).toEqual(['contract.upserted', 'contract.upserted']);
     expect(entries[1]).toMatchObject({ before: { status: 'ACTIVE' }, after: { status: 'TRIALING' } });
 
-    const moved = await allotment.graphql(UPSERT_CONTRACT, { input: { id: 'ctr_upd', accountId: 'acct_other', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z' } });
+    const moved = await allotment.graphql(UPSERT_CONTRACT, {
+      input: { id: 'ctr_upd', accountId: 'acct_other', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z' },
+    });
     expect(errorCode(moved)).toBe('BAD_USER_INPUT');
     expect(moved.errors?.[0]?.message).toMatch(/cannot move to another account/);
   });
@@ -106,7 +127,13 @@ describe('upsertContract', () => {
   });
 
   it('refuses a currency mismatch with an overlapping contract of the account, and writes nothing', async () => {
-    await upsertContract(allotment, { id: 'ctr_usd', accountId: 'acct_fx', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-07-01T00:00:00Z' });
+    await upsertContract(allotment, {
+      id: 'ctr_usd',
+      accountId: 'acct_fx',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      endsAt: '2026-07-01T00:00:00Z',
+    });
     const before = await contractWrites();
     const response = await allotment.graphql(UPSERT_CONTRACT, {
       input: { id: 'ctr_eur', accountId: 'acct_fx', planKey: 'euro_growth', startsAt: '2026-06-01T00:00:00Z' },
@@ -122,13 +149,28 @@ describe('upsertContract', () => {
 
 describe('grandfathering (R2)', () => {
   it('keeps contracts on their pinned version after the plan is republished', async () => {
-    await publishPlan(allotment, { key: 'legacy', name: 'Legacy', currency: 'USD', entitlements: [{ feature: 'api_calls', included: '1000' }] });
+    await publishPlan(allotment, {
+      key: 'legacy',
+      name: 'Legacy',
+      currency: 'USD',
+      entitlements: [{ feature: 'api_calls', included: '1000' }],
+    });
     await upsertContract(allotment, { id: 'ctr_gf', accountId: 'acct_gf', planKey: 'legacy', startsAt: '2026-01-01T00:00:00Z' });
-    await publishPlan(allotment, { key: 'legacy', name: 'Legacy', currency: 'USD', entitlements: [{ feature: 'api_calls', included: '500' }] });
+    await publishPlan(allotment, {
+      key: 'legacy',
+      name: 'Legacy',
+      currency: 'USD',
+      entitlements: [{ feature: 'api_calls', included: '500' }],
+    });
 
     expect((await entitlement('acct_gf', 'api_calls')).included).toBe('1000');
     // A re-sync from the billing system without a version does not move the contract.
-    const resynced = await upsertContract(allotment, { id: 'ctr_gf', accountId: 'acct_gf', planKey: 'legacy', startsAt: '2026-01-01T00:00:00Z' });
+    const resynced = await upsertContract(allotment, {
+      id: 'ctr_gf',
+      accountId: 'acct_gf',
+      planKey: 'legacy',
+      startsAt: '2026-01-01T00:00:00Z',
+    });
     expect(resynced.plan).toEqual({ key: 'legacy', version: 1 });
     expect((await entitlement('acct_gf', 'api_calls')).included).toBe('1000');
 
@@ -155,7 +197,13 @@ describe('changeContractPlan (R3)', () => {
     });
     await upsertContract(allotment, { id: 'ctr_up', accountId: 'acct_up', planKey: 'growth', startsAt: '2026-01-31T00:00:00Z' });
     // 10,050,000 calls counted in the Feb 28 – Mar 31 period: past growth's 10,000,000.
-    await insertUsage(db(), { accountId: 'acct_up', feature: 'api_calls', periodStart: '2026-02-28T00:00:00Z', periodEnd: '2026-03-31T00:00:00Z', used: '10050000' });
+    await insertUsage(db(), {
+      accountId: 'acct_up',
+      feature: 'api_calls',
+      periodStart: '2026-02-28T00:00:00Z',
+      periodEnd: '2026-03-31T00:00:00Z',
+      used: '10050000',
+    });
     const { changeContractPlan } = await gql(allotment, CHANGE_PLAN, {
       contractId: 'ctr_up',
       planKey: 'scale',
@@ -175,7 +223,10 @@ describe('changeContractPlan (R3)', () => {
       overage: '50000',
       percentUsed: 100.5,
     });
-    expect(await entitlement('acct_up', 'premium_analytics', '2026-03-09T23:59:59Z')).toMatchObject({ hasAccess: false, denialReason: 'NOT_ENTITLED' });
+    expect(await entitlement('acct_up', 'premium_analytics', '2026-03-09T23:59:59Z')).toMatchObject({
+      hasAccess: false,
+      denialReason: 'NOT_ENTITLED',
+    });
     // From the change on: scale's included covers the whole period; the usage counted stays.
     expect(await entitlement('acct_up', 'api_calls', '2026-03-10T00:00:00Z')).toMatchObject({
       included: '25000000',
@@ -187,7 +238,10 @@ describe('changeContractPlan (R3)', () => {
     });
     expect(await entitlement('acct_up', 'premium_analytics', '2026-03-10T00:00:00Z')).toMatchObject({ hasAccess: true });
     const check = `query ($at: DateTime) { checkEntitlement(accountId: "acct_up", feature: "api_calls", requestedUnits: "60000", at: $at) { allowed reason } }`;
-    expect((await gql(allotment, check, { at: '2026-03-09T12:00:00Z' })).checkEntitlement).toEqual({ allowed: false, reason: 'QUOTA_EXCEEDED' });
+    expect((await gql(allotment, check, { at: '2026-03-09T12:00:00Z' })).checkEntitlement).toEqual({
+      allowed: false,
+      reason: 'QUOTA_EXCEEDED',
+    });
     expect((await gql(allotment, check, { at: '2026-03-10T12:00:00Z' })).checkEntitlement).toEqual({ allowed: true, reason: 'INCLUDED' });
     expect((await auditEntries('ctr_up')).map((e) => e.action)).toEqual(['contract.upserted', 'contract.plan_changed']);
   });
@@ -209,7 +263,11 @@ describe('changeContractPlan (R3)', () => {
     expect(await contractWrites()).toEqual(before);
 
     await gql(allotment, CHANGE_PLAN, { contractId: 'ctr_chg', planKey: 'enterprise', effectiveAt: '2026-05-01T00:00:00Z' });
-    const backwards = await allotment.graphql(CHANGE_PLAN, { contractId: 'ctr_chg', planKey: 'growth', effectiveAt: '2026-04-01T00:00:00Z' });
+    const backwards = await allotment.graphql(CHANGE_PLAN, {
+      contractId: 'ctr_chg',
+      planKey: 'growth',
+      effectiveAt: '2026-04-01T00:00:00Z',
+    });
     expect(errorCode(backwards)).toBe('BAD_USER_INPUT');
     expect(backwards.errors?.[0]?.message).toMatch(/before the last plan change/);
 
@@ -230,9 +288,25 @@ describe('setEntitlementOverride', () => {
       input: { feature: 'api_calls', enforcement: 'SOFT', config: { burst: 50 } },
     });
     expect(setEntitlementOverride.overrides).toEqual([
-      { feature: 'api_calls', fields: ['included', 'enforcement', 'config'], enabled: null, included: '20000000', enforcement: 'SOFT', grace: null, overage: null, thresholds: null, config: { burst: 50 } },
+      {
+        feature: 'api_calls',
+        fields: ['included', 'enforcement', 'config'],
+        enabled: null,
+        included: '20000000',
+        enforcement: 'SOFT',
+        grace: null,
+        overage: null,
+        thresholds: null,
+        config: { burst: 50 },
+      },
     ]);
-    expect(await entitlement('acct_ovr', 'api_calls')).toMatchObject({ included: '20000000', enforcement: 'SOFT', grace: '100000', overagePrice: '0.0002', config: { burst: 50 } });
+    expect(await entitlement('acct_ovr', 'api_calls')).toMatchObject({
+      included: '20000000',
+      enforcement: 'SOFT',
+      grace: '100000',
+      overagePrice: '0.0002',
+      config: { burst: 50 },
+    });
 
     // An override can enable a feature the plan disables, for this contract only.
     await gql(allotment, SET_OVERRIDE, { contractId: 'ctr_ovr', input: { feature: 'premium_analytics', enabled: true } });
@@ -240,11 +314,25 @@ describe('setEntitlementOverride', () => {
 
     // included: null means unlimited.
     await gql(allotment, SET_OVERRIDE, { contractId: 'ctr_ovr', input: { feature: 'bulk_export', included: null } });
-    expect(await entitlement('acct_ovr', 'bulk_export')).toMatchObject({ included: null, capacity: null, remaining: null, percentUsed: null });
+    expect(await entitlement('acct_ovr', 'bulk_export')).toMatchObject({
+      included: null,
+      capacity: null,
+      remaining: null,
+      percentUsed: null,
+    });
 
     const entries = await auditEntries('ctr_ovr');
-    expect(entries.map((e) => e.action)).toEqual(['contract.upserted', 'contract.override_set', 'contract.override_set', 'contract.override_set', 'contract.override_set']);
-    expect(entries[2]).toMatchObject({ before: { overrides: { api_calls: { included: '20000000' } } }, after: { overrides: { api_calls: { included: '20000000', enforcement: 'SOFT' } } } });
+    expect(entries.map((e) => e.action)).toEqual([
+      'contract.upserted',
+      'contract.override_set',
+      'contract.override_set',
+      'contract.override_set',
+      'contract.override_set',
+    ]);
+    expect(entries[2]).toMatchObject({
+      before: { overrides: { api_calls: { included: '20000000' } } },
+      after: { overrides: { api_calls: { included: '20000000', enforcement: 'SOFT' } } },
+    });
   });
 
   it('refuses bad overrides with BAD_USER_INPUT and writes nothing', async () => {
@@ -263,7 +351,9 @@ describe('setEntitlementOverride', () => {
       expect(errorCode(response), JSON.stringify(input)).toBe('BAD_USER_INPUT');
       expect(response.errors?.[0]?.message).toMatch(message);
     }
-    expect(errorCode(await allotment.graphql(SET_OVERRIDE, { contractId: 'ctr_nope', input: { feature: 'sso', enabled: true } }))).toBe('NOT_FOUND');
+    expect(errorCode(await allotment.graphql(SET_OVERRIDE, { contractId: 'ctr_nope', input: { feature: 'sso', enabled: true } }))).toBe(
+      'NOT_FOUND',
+    );
     expect(await contractWrites()).toEqual(before);
   });
 
@@ -283,13 +373,24 @@ describe('setContractStatus', () => {
     expect(await entitlement('acct_st', 'sso')).toMatchObject({ hasAccess: false, denialReason: 'CONTRACT_INACTIVE' });
     const entries = await auditEntries('ctr_st');
     expect(entries.map((e) => e.action)).toEqual(['contract.upserted', 'contract.status_set', 'contract.status_set']);
-    expect(entries[2]).toMatchObject({ before: { status: 'PAST_DUE' }, after: { status: 'SUSPENDED' }, accountId: 'acct_st', requestId: expect.any(String) });
+    expect(entries[2]).toMatchObject({
+      before: { status: 'PAST_DUE' },
+      after: { status: 'SUSPENDED' },
+      accountId: 'acct_st',
+      requestId: expect.any(String),
+    });
     expect(errorCode(await allotment.graphql(SET_STATUS, { contractId: 'ctr_nope', status: 'ACTIVE' }))).toBe('NOT_FOUND');
   });
 
   it('records every status change in statusHistory at the instant it is made, and canceledAt while CANCELED', async () => {
     const STATUS_FIELDS = `query ($id: ID!) { _entities(representations: [{ __typename: "Contract", id: $id }]) { ... on Contract { status canceledAt statusHistory { status at } } } }`;
-    await upsertContract(allotment, { id: 'ctr_hist', accountId: 'acct_hist', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'TRIALING' });
+    await upsertContract(allotment, {
+      id: 'ctr_hist',
+      accountId: 'acct_hist',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      status: 'TRIALING',
+    });
     const before = Date.now();
     await gql(allotment, SET_STATUS, { contractId: 'ctr_hist', status: 'ACTIVE' });
     await gql(allotment, SET_STATUS, { contractId: 'ctr_hist', status: 'ACTIVE' }); // no change, no entry
@@ -301,28 +402,39 @@ describe('setContractStatus', () => {
     expect(new Date(canceled.statusHistory[1].at).getTime()).toBeGreaterThanOrEqual(before);
     expect(canceled).toMatchObject({ status: 'CANCELED', canceledAt: canceled.statusHistory[2].at });
     // upsertContract changing the status is recorded the same way.
-    await upsertContract(allotment, { id: 'ctr_hist', accountId: 'acct_hist', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'ACTIVE' });
+    await upsertContract(allotment, {
+      id: 'ctr_hist',
+      accountId: 'acct_hist',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      status: 'ACTIVE',
+    });
     const [active] = (await gql(allotment, STATUS_FIELDS, { id: 'ctr_hist' }))._entities;
     expect(active.statusHistory.map((change: any) => change.status)).toEqual(['TRIALING', 'ACTIVE', 'CANCELED', 'ACTIVE']);
     expect(active.canceledAt).toBeNull();
   });
 
   it('updates contracts written before plan history existed (no revision, no history)', async () => {
-    await db().collection('contracts').insertOne({
-      _id: 'ctr_legacy' as never,
-      accountId: 'acct_legacy',
-      planKey: 'growth',
-      planVersion: 1,
-      status: 'ACTIVE',
-      startsAt: new Date('2026-01-01T00:00:00Z'),
-      endsAt: null,
-      billingAnchor: new Date('2026-01-01T00:00:00Z'),
-      createdAt: new Date(),
-      updatedAt: new Date(),
-    });
+    await db()
+      .collection('contracts')
+      .insertOne({
+        _id: 'ctr_legacy' as never,
+        accountId: 'acct_legacy',
+        planKey: 'growth',
+        planVersion: 1,
+        status: 'ACTIVE',
+        startsAt: new Date('2026-01-01T00:00:00Z'),
+        endsAt: null,
+        billingAnchor: new Date('2026-01-01T00:00:00Z'),
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
     await gql(allotment, SET_STATUS, { contractId: 'ctr_legacy', status: 'TRIALING' });
     const { _entities } = await gql(allotment, CONTRACT, { id: 'ctr_legacy' });
-    expect(_entities[0]).toMatchObject({ status: 'TRIALING', planHistory: [{ planKey: 'growth', planVersion: 1, effectiveAt: '2026-01-01T00:00:00.000Z' }] });
+    expect(_entities[0]).toMatchObject({
+      status: 'TRIALING',
+      planHistory: [{ planKey: 'growth', planVersion: 1, effectiveAt: '2026-01-01T00:00:00.000Z' }],
+    });
   });
 });
 
@@ -333,7 +445,13 @@ describe('contract authorization', () => {
     expect(errorCode(await allotment.graphql(UPSERT_CONTRACT, { input }, { token: reader }))).toBe('FORBIDDEN');
     const customer = await signToken({ sub: 'user', scope: 'contracts:write', account_id: 'acct_auth' });
     expect(errorCode(await allotment.graphql(UPSERT_CONTRACT, { input }, { token: customer }))).toBe('FORBIDDEN');
-    expect(errorCode(await allotment.graphql(SET_STATUS, { contractId: 'ctr_st', status: 'ACTIVE' }, { token: customer }))).toBe('FORBIDDEN');
-    expect(await db().collection('contracts').countDocuments({ _id: 'ctr_auth' as never })).toBe(0);
+    expect(errorCode(await allotment.graphql(SET_STATUS, { contractId: 'ctr_st', status: 'ACTIVE' }, { token: customer }))).toBe(
+      'FORBIDDEN',
+    );
+    expect(
+      await db()
+        .collection('contracts')
+        .countDocuments({ _id: 'ctr_auth' as never }),
+    ).toBe(0);
   });
 });

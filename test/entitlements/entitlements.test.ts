@@ -17,7 +17,8 @@ import {
 let allotment: TestInstance;
 
 async function entitlement(accountId: string, feature: string, at?: string, token?: string) {
-  return (await gql(allotment, ACCOUNT_ENTITLEMENT, { id: accountId, feature, at }, token ? { token } : undefined))._entities[0].entitlement;
+  return (await gql(allotment, ACCOUNT_ENTITLEMENT, { id: accountId, feature, at }, token ? { token } : undefined))._entities[0]
+    .entitlement;
 }
 
 async function check(accountId: string, feature: string, requestedUnits?: string, at?: string) {
@@ -41,7 +42,14 @@ beforeAll(async () => {
     name: 'Add-on',
     currency: 'USD',
     entitlements: [
-      { feature: 'api_calls', included: '500000', enforcement: 'SOFT', grace: '5000', overage: { unitPrice: '0.10', per: '1000' }, thresholds: [50] },
+      {
+        feature: 'api_calls',
+        included: '500000',
+        enforcement: 'SOFT',
+        grace: '5000',
+        overage: { unitPrice: '0.10', per: '1000' },
+        thresholds: [50],
+      },
       { feature: 'bulk_export', included: null, enforcement: 'SOFT' },
       { feature: 'admin_seats', config: { seats: 5, audit_log: true } },
     ],
@@ -83,7 +91,12 @@ describe('the seed decision example', () => {
   });
 
   it('beyond capacity on SOFT, allows the request and counts only the excess as overage', async () => {
-    expect(await check('acct_4821', 'bulk_export', '3000')).toMatchObject({ allowed: true, reason: 'OVERAGE', overageUnits: '210', remaining: '2790' });
+    expect(await check('acct_4821', 'bulk_export', '3000')).toMatchObject({
+      allowed: true,
+      reason: 'OVERAGE',
+      overageUnits: '210',
+      remaining: '2790',
+    });
   });
 });
 
@@ -127,15 +140,29 @@ describe('the growth plan', () => {
 describe('the enterprise gate', () => {
   it('gives 1,000,000 API calls, 3 admin seats as config, premium analytics and unlimited exports', async () => {
     expect(await entitlement('acct_ent', 'api_calls')).toMatchObject({ included: '1000000', capacity: '1000000', overagePrice: '0.0001' });
-    expect(await entitlement('acct_ent', 'admin_seats')).toMatchObject({ hasAccess: true, config: { seats: 3 }, capacity: null, periodStart: null });
+    expect(await entitlement('acct_ent', 'admin_seats')).toMatchObject({
+      hasAccess: true,
+      config: { seats: 3 },
+      capacity: null,
+      periodStart: null,
+    });
     expect(await check('acct_ent', 'premium_analytics')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null });
-    expect(await check('acct_ent', 'bulk_export', '1000000000')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, remaining: null });
+    expect(await check('acct_ent', 'bulk_export', '1000000000')).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: null,
+      remaining: null,
+    });
   });
 
   it('keeps premium analytics off the growth contract', async () => {
     expect(await check('acct_4821', 'premium_analytics')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
     expect(await check('acct_4821', 'admin_seats')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
-    expect(await entitlement('acct_4821', 'premium_analytics')).toMatchObject({ hasAccess: false, denialReason: 'NOT_ENTITLED', config: null });
+    expect(await entitlement('acct_4821', 'premium_analytics')).toMatchObject({
+      hasAccess: false,
+      denialReason: 'NOT_ENTITLED',
+      config: null,
+    });
   });
 });
 
@@ -158,7 +185,13 @@ describe('anniversary periods in the API', () => {
   });
 
   it('keeps a yearly Feb 29 anchor on Feb 28 in common years and Feb 29 in leap years', async () => {
-    await publishPlan(allotment, { key: 'annual', name: 'Annual', currency: 'USD', billingPeriod: 'YEAR', entitlements: [{ feature: 'api_calls', included: '1', resetPeriod: 'YEAR' }] });
+    await publishPlan(allotment, {
+      key: 'annual',
+      name: 'Annual',
+      currency: 'USD',
+      billingPeriod: 'YEAR',
+      entitlements: [{ feature: 'api_calls', included: '1', resetPeriod: 'YEAR' }],
+    });
     await upsertContract(allotment, { id: 'ctr_leap', accountId: 'acct_leap', planKey: 'annual', startsAt: '2024-02-29T10:00:00Z' });
     expect(await period('2025-06-01T00:00:00Z', 'acct_leap')).toEqual(['2025-02-28T10:00:00.000Z', '2026-02-28T10:00:00.000Z']);
     expect(await period('2028-03-01T00:00:00Z', 'acct_leap')).toEqual(['2028-02-29T10:00:00.000Z', '2029-02-28T10:00:00.000Z']);
@@ -170,9 +203,21 @@ describe('anniversary periods in the API', () => {
 describe('merging two active contracts (R4)', () => {
   beforeAll(async () => {
     await upsertContract(allotment, { id: 'ctr_m1', accountId: 'acct_merge', planKey: 'growth', startsAt: '2026-01-31T00:00:00Z' });
-    await upsertContract(allotment, { id: 'ctr_m2', accountId: 'acct_merge', planKey: 'addon', startsAt: '2026-02-10T00:00:00Z', billingAnchor: '2026-02-10T00:00:00Z' });
+    await upsertContract(allotment, {
+      id: 'ctr_m2',
+      accountId: 'acct_merge',
+      planKey: 'addon',
+      startsAt: '2026-02-10T00:00:00Z',
+      billingAnchor: '2026-02-10T00:00:00Z',
+    });
     await upsertContract(allotment, { id: 'ctr_m3', accountId: 'acct_merge_ent', planKey: 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
-    await upsertContract(allotment, { id: 'ctr_m4', accountId: 'acct_merge_ent', planKey: 'addon', startsAt: '2026-02-01T00:00:00Z', status: 'PAST_DUE' });
+    await upsertContract(allotment, {
+      id: 'ctr_m4',
+      accountId: 'acct_merge_ent',
+      planKey: 'addon',
+      startsAt: '2026-02-01T00:00:00Z',
+      status: 'PAST_DUE',
+    });
   });
 
   it('sums included, keeps the least restrictive enforcement and the lowest unit price, sums grace, unions thresholds', async () => {
@@ -191,28 +236,65 @@ describe('merging two active contracts (R4)', () => {
   });
 
   it('lets unlimited win, and only counts contracts in force at the instant', async () => {
-    expect(await entitlement('acct_merge', 'bulk_export', '2026-03-15T00:00:00Z')).toMatchObject({ included: null, capacity: null, enforcement: 'SOFT' });
-    expect(await entitlement('acct_merge', 'bulk_export', '2026-02-09T00:00:00Z')).toMatchObject({ included: '50000', contractIds: ['ctr_m1'] });
+    expect(await entitlement('acct_merge', 'bulk_export', '2026-03-15T00:00:00Z')).toMatchObject({
+      included: null,
+      capacity: null,
+      enforcement: 'SOFT',
+    });
+    expect(await entitlement('acct_merge', 'bulk_export', '2026-02-09T00:00:00Z')).toMatchObject({
+      included: '50000',
+      contractIds: ['ctr_m1'],
+    });
   });
 
   it('ORs booleans, shallow-merges config oldest first, and flags a PAST_DUE contributor delinquent', async () => {
-    expect(await entitlement('acct_merge', 'admin_seats', '2026-03-15T00:00:00Z')).toMatchObject({ hasAccess: true, config: { seats: 5, audit_log: true } });
+    expect(await entitlement('acct_merge', 'admin_seats', '2026-03-15T00:00:00Z')).toMatchObject({
+      hasAccess: true,
+      config: { seats: 5, audit_log: true },
+    });
     expect(await entitlement('acct_merge_ent', 'admin_seats', '2026-03-15T00:00:00Z')).toMatchObject({
       hasAccess: true,
       config: { seats: 5, audit_log: true },
       delinquent: true,
     });
-    expect(await entitlement('acct_merge_ent', 'premium_analytics', '2026-03-15T00:00:00Z')).toMatchObject({ hasAccess: true, delinquent: false });
+    expect(await entitlement('acct_merge_ent', 'premium_analytics', '2026-03-15T00:00:00Z')).toMatchObject({
+      hasAccess: true,
+      delinquent: false,
+    });
   });
 });
 
 describe('every decision reason', () => {
   beforeAll(async () => {
     await upsertContract(allotment, { id: 'ctr_hard', accountId: 'acct_hard', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z' });
-    await upsertContract(allotment, { id: 'ctr_susp', accountId: 'acct_susp', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'SUSPENDED' });
-    await upsertContract(allotment, { id: 'ctr_cxl', accountId: 'acct_cxl', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'CANCELED' });
-    await upsertContract(allotment, { id: 'ctr_ended', accountId: 'acct_ended', planKey: 'growth', startsAt: '2025-01-01T00:00:00Z', endsAt: '2026-01-01T00:00:00Z' });
-    await upsertContract(allotment, { id: 'ctr_late', accountId: 'acct_pastdue', planKey: 'growth', startsAt: '2026-01-01T00:00:00Z', status: 'PAST_DUE' });
+    await upsertContract(allotment, {
+      id: 'ctr_susp',
+      accountId: 'acct_susp',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      status: 'SUSPENDED',
+    });
+    await upsertContract(allotment, {
+      id: 'ctr_cxl',
+      accountId: 'acct_cxl',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      status: 'CANCELED',
+    });
+    await upsertContract(allotment, {
+      id: 'ctr_ended',
+      accountId: 'acct_ended',
+      planKey: 'growth',
+      startsAt: '2025-01-01T00:00:00Z',
+      endsAt: '2026-01-01T00:00:00Z',
+    });
+    await upsertContract(allotment, {
+      id: 'ctr_late',
+      accountId: 'acct_pastdue',
+      planKey: 'growth',
+      startsAt: '2026-01-01T00:00:00Z',
+      status: 'PAST_DUE',
+    });
     await useNow('acct_hard', 'api_calls', '10000000');
   });
 
@@ -222,8 +304,17 @@ describe('every decision reason', () => {
   });
 
   it('WITHIN_GRACE on HARD beyond capacity up to capacity + grace, then QUOTA_EXCEEDED', async () => {
-    expect(await check('acct_hard', 'api_calls', '100000')).toMatchObject({ allowed: true, reason: 'WITHIN_GRACE', overageUnits: '100000', used: '10000000' });
-    expect(await check('acct_hard', 'api_calls', '100000.000001')).toMatchObject({ allowed: false, reason: 'QUOTA_EXCEEDED', overageUnits: '0' });
+    expect(await check('acct_hard', 'api_calls', '100000')).toMatchObject({
+      allowed: true,
+      reason: 'WITHIN_GRACE',
+      overageUnits: '100000',
+      used: '10000000',
+    });
+    expect(await check('acct_hard', 'api_calls', '100000.000001')).toMatchObject({
+      allowed: false,
+      reason: 'QUOTA_EXCEEDED',
+      overageUnits: '0',
+    });
   });
 
   it('OVERAGE on SOFT beyond capacity', async () => {
@@ -232,7 +323,12 @@ describe('every decision reason', () => {
 
   it('NOT_ENTITLED for a disabled feature and for an account with no contract', async () => {
     expect(await check('acct_4821', 'premium_analytics')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
-    expect(await check('acct_nobody', 'api_calls')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED', capacity: '0', periodEnd: null });
+    expect(await check('acct_nobody', 'api_calls')).toMatchObject({
+      allowed: false,
+      reason: 'NOT_ENTITLED',
+      capacity: '0',
+      periodEnd: null,
+    });
   });
 
   it('CONTRACT_INACTIVE for suspended, canceled and ended contracts; PAST_DUE keeps access, delinquent', async () => {
@@ -249,8 +345,19 @@ describe('every decision reason', () => {
   });
 
   it('INCLUDED for boolean and unlimited features', async () => {
-    expect(await check('acct_4821', 'sso')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, remaining: null, periodEnd: null });
-    expect(await check('acct_ent', 'bulk_export', '999999999')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, enforcement: 'NONE' });
+    expect(await check('acct_4821', 'sso')).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: null,
+      remaining: null,
+      periodEnd: null,
+    });
+    expect(await check('acct_ent', 'bulk_export', '999999999')).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: null,
+      enforcement: 'NONE',
+    });
   });
 
   it.each([
@@ -267,7 +374,12 @@ describe('every decision reason', () => {
 describe('checkEntitlements', () => {
   it('answers 100 pairs in order with a bounded number of database commands', async () => {
     for (let i = 0; i < 50; i++) {
-      await upsertContract(allotment, { id: `ctr_bulk_${i}`, accountId: `acct_bulk_${i}`, planKey: i % 2 ? 'growth' : 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
+      await upsertContract(allotment, {
+        id: `ctr_bulk_${i}`,
+        accountId: `acct_bulk_${i}`,
+        planKey: i % 2 ? 'growth' : 'enterprise',
+        startsAt: '2026-01-01T00:00:00Z',
+      });
     }
     const checks = Array.from({ length: 50 }, (_, i) => [
       { accountId: `acct_bulk_${i}`, feature: 'api_calls', requestedUnits: '5' },
@@ -278,7 +390,13 @@ describe('checkEntitlements', () => {
     const commands = requestCommands(allotment, before).map((event) => event.commandName);
 
     expect(checkEntitlements).toHaveLength(100);
-    expect(checkEntitlements[0]).toMatchObject({ accountId: 'acct_bulk_0', feature: 'api_calls', allowed: true, capacity: '1000000', requested: '5' });
+    expect(checkEntitlements[0]).toMatchObject({
+      accountId: 'acct_bulk_0',
+      feature: 'api_calls',
+      allowed: true,
+      capacity: '1000000',
+      requested: '5',
+    });
     expect(checkEntitlements[2]).toMatchObject({ accountId: 'acct_bulk_1', feature: 'api_calls', capacity: '10000000' });
     expect(checkEntitlements.filter((d: any) => d.feature === 'premium_analytics').map((d: any) => d.reason)).toEqual(
       Array.from({ length: 50 }, (_, i) => (i % 2 ? 'NOT_ENTITLED' : 'INCLUDED')),
@@ -303,7 +421,12 @@ describe('checkEntitlements', () => {
       { reps },
     );
     expect(response.errors).toBeUndefined();
-    expect(response.data?._entities[1].entitlements.map((e: any) => e.feature.key)).toEqual(['api_calls', 'bulk_export', 'premium_analytics', 'sso']);
+    expect(response.data?._entities[1].entitlements.map((e: any) => e.feature.key)).toEqual([
+      'api_calls',
+      'bulk_export',
+      'premium_analytics',
+      'sso',
+    ]);
     expect(countCommands(allotment, ['find', 'aggregate', 'getMore'], before)).toBeLessThanOrEqual(4);
   });
 });
@@ -328,7 +451,11 @@ describe('Contract.entitlements', () => {
       allotment,
       `query { _entities(representations: [{ __typename: "Contract", id: "ctr_ended" }]) { ... on Contract { entitlements { feature { key } hasAccess denialReason } } } }`,
     );
-    expect(_entities[0].entitlements).toContainEqual({ feature: { key: 'api_calls' }, hasAccess: false, denialReason: 'CONTRACT_INACTIVE' });
+    expect(_entities[0].entitlements).toContainEqual({
+      feature: { key: 'api_calls' },
+      hasAccess: false,
+      denialReason: 'CONTRACT_INACTIVE',
+    });
     expect(_entities[0].entitlements).toHaveLength(4);
   });
 });
@@ -346,7 +473,12 @@ describe('customer-token isolation', () => {
 
     const mixed = await allotment.graphql(
       CHECKS,
-      { checks: [{ accountId: 'acct_4821', feature: 'sso' }, { accountId: 'acct_ent', feature: 'sso' }] },
+      {
+        checks: [
+          { accountId: 'acct_4821', feature: 'sso' },
+          { accountId: 'acct_ent', feature: 'sso' },
+        ],
+      },
       { token },
     );
     expect(errorCode(mixed)).toBe('FORBIDDEN');

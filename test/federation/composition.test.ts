@@ -83,11 +83,11 @@ describe('the assembled schema.graphql', () => {
   const document = parse(readFileSync(schemaFile, 'utf8'));
 
   it('defines each type once, with no extension blocks', () => {
-    const names = document.definitions.flatMap((definition) =>
-      'name' in definition && definition.name ? [definition.name.value] : [],
-    );
+    const names = document.definitions.flatMap((definition) => ('name' in definition && definition.name ? [definition.name.value] : []));
     expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
-    const extensions = document.definitions.filter((definition) => definition.kind.endsWith('Extension') && definition.kind !== Kind.SCHEMA_EXTENSION);
+    const extensions = document.definitions.filter(
+      (definition) => definition.kind.endsWith('Extension') && definition.kind !== Kind.SCHEMA_EXTENSION,
+    );
     expect(extensions.map((definition) => ('name' in definition ? definition.name?.value : definition.kind))).toEqual([]);
   });
 

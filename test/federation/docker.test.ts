@@ -60,7 +60,7 @@ function containerEnv(environment: Record<string, string | null>, shell: Record<
 }
 
 describe('docker/compose.yaml', () => {
-  it("passes every variable src/config.ts reads to the allotment service", () => {
+  it('passes every variable src/config.ts reads to the allotment service', () => {
     const variables = configVariables();
     expect(variables).toEqual(expect.arrayContaining(['AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'LIVE_FEED', 'MONGODB_URI']));
     const missing = variables.filter((name) => !(name in (allotment.environment ?? {})));
@@ -92,7 +92,9 @@ describe('docker/compose.yaml', () => {
   it("gives the server's shutdown drain time before Docker kills it", () => {
     const grace = /^(\d+)s$/.exec(String((allotment as { stop_grace_period?: string }).stop_grace_period ?? ''));
     expect(grace, 'allotment.stop_grace_period in seconds').not.toBeNull();
-    const drain = loadConfig(containerEnv(allotment.environment ?? {}, { AUTH_JWT_SECRET: 'x'.repeat(64) })) as { shutdownGraceMs?: number };
+    const drain = loadConfig(containerEnv(allotment.environment ?? {}, { AUTH_JWT_SECRET: 'x'.repeat(64) })) as {
+      shutdownGraceMs?: number;
+    };
     if (drain.shutdownGraceMs !== undefined) expect(Number(grace![1]) * 1000).toBeGreaterThan(drain.shutdownGraceMs + 5_000);
   });
 
@@ -116,7 +118,9 @@ describe('docker/compose.yaml', () => {
   it('routes the supergraph the one-shot supergraph service composes', () => {
     const supergraph = compose.services.supergraph!;
     expect(supergraph.build?.target).toBe('build');
-    expect(read(supergraph.build?.dockerfile ? join('docker', '..', supergraph.build.dockerfile) : 'docker/Dockerfile')).toMatch(/ AS build$/m);
+    expect(read(supergraph.build?.dockerfile ? join('docker', '..', supergraph.build.dockerfile) : 'docker/Dockerfile')).toMatch(
+      / AS build$/m,
+    );
     const script = supergraph.command?.find((part) => part.startsWith('scripts/'));
     expect(script && read(script)).toContain('composeWithApollo');
     const out = supergraph.command?.[supergraph.command.indexOf('--out') + 1];

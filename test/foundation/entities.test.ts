@@ -40,7 +40,13 @@ describe('federation entity resolution', () => {
     );
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([
-      { id: 'acct_4821', contracts: [{ id: 'ctr_4821', status: 'ACTIVE' }, { id: 'ctr_4821_addon', status: 'ACTIVE' }] },
+      {
+        id: 'acct_4821',
+        contracts: [
+          { id: 'ctr_4821', status: 'ACTIVE' },
+          { id: 'ctr_4821_addon', status: 'ACTIVE' },
+        ],
+      },
       { id: 'ctr_0007', status: 'PAST_DUE', account: { id: 'acct_0007' } },
       { id: 'acct_without_contracts', contracts: [] },
       null,

@@ -35,7 +35,10 @@ function spawnTsx(script: string, env: Record<string, string>): Spawned {
   });
   children.push(child);
   const lines: Spawned['lines'] = [];
-  const waiters: Array<{ predicate: (line: Record<string, any> | string) => boolean; resolve: (line: Record<string, any> | string) => void }> = [];
+  const waiters: Array<{
+    predicate: (line: Record<string, any> | string) => boolean;
+    resolve: (line: Record<string, any> | string) => void;
+  }> = [];
   const onLine = (raw: string): void => {
     if (!raw.trim()) return;
     let line: Record<string, any> | string = raw;
@@ -75,7 +78,15 @@ function spawnTsx(script: string, env: Record<string, string>): Spawned {
       const seen = lines.find(predicate);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching line within ${timeoutMs} ms:\n${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no matching line within ${timeoutMs} ms:\n${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({
           predicate,
           resolve: (line) => {
@@ -85,7 +96,11 @@ function spawnTsx(script: string, env: Record<string, string>): Spawned {
         });
         void exit.then(({ code, signal }) => {
           clearTimeout(timer);
-          reject(new Error(`process exited (${signal ?? code}) before a matching line:\n${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}`));
+          reject(
+            new Error(
+              `process exited (${signal ?? code}) before a matching line:\n${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}`,
+            ),
+          );
         });
       });
     },

@@ -44,13 +44,18 @@ async function refusedBeforeResolvers(send: () => Promise<GraphQLResponse>, limi
   const before = allotment.commands.length;
   const response = await send();
   expectRefused(response, limit, status);
-  expect(requestCommands(allotment, before).filter((event) => event.commandName === 'find' || event.commandName === 'aggregate')).toEqual([]);
+  expect(requestCommands(allotment, before).filter((event) => event.commandName === 'find' || event.commandName === 'aggregate')).toEqual(
+    [],
+  );
   return response;
 }
 
 describe('depth, aliases, cost, directives and tokens are limited before execution', () => {
   it('refuses Account.contracts.account.contracts… nested 19 deep (it ran out of heap before)', async () => {
-    const response = await refusedBeforeResolvers(() => allotment.graphql(nestedContracts(19), ACCOUNT_REPS, { token: customer }), 'maxDepth');
+    const response = await refusedBeforeResolvers(
+      () => allotment.graphql(nestedContracts(19), ACCOUNT_REPS, { token: customer }),
+      'maxDepth',
+    );
     expect(response.errors?.[0]?.message).toMatch(/depth limit of 10/);
   });
 
@@ -61,7 +66,9 @@ describe('depth, aliases, cost, directives and tokens are limited before executi
   });
 
   it('refuses more aliases than allowed', async () => {
-    const aliases = Array.from({ length: 31 }, (_, i) => `a${i}: checkEntitlement(accountId: "acct_lim", feature: "f") { allowed }`).join(' ');
+    const aliases = Array.from({ length: 31 }, (_, i) => `a${i}: checkEntitlement(accountId: "acct_lim", feature: "f") { allowed }`).join(
+      ' ',
+    );
     await refusedBeforeResolvers(() => allotment.graphql(`{ ${aliases} }`), 'maxAliases');
   });
 
@@ -76,11 +83,15 @@ describe('depth, aliases, cost, directives and tokens are limited before executi
   });
 
   it('refuses a query whose static cost is over the limit', async () => {
-    const wide = 'id status startsAt endsAt billingAnchor plan { key version name currency } planHistory { effectiveAt plan { key version } }';
+    const wide =
+      'id status startsAt endsAt billingAnchor plan { key version name currency } planHistory { effectiveAt plan { key version } }';
     const selection = `... on Account { contracts { ${wide} account { contracts { ${wide} account { contracts { ${wide} } } } } } }`;
     // Each alias costs ~490 (within every other limit); twelve of them cost ~5,900.
     const aliases = Array.from({ length: 12 }, (_, i) => `a${i}: _entities(representations: $reps) { ${selection} }`).join(' ');
-    const response = await refusedBeforeResolvers(() => allotment.graphql(`query ($reps: [_Any!]!) { ${aliases} }`, ACCOUNT_REPS), 'maxCost');
+    const response = await refusedBeforeResolvers(
+      () => allotment.graphql(`query ($reps: [_Any!]!) { ${aliases} }`, ACCOUNT_REPS),
+      'maxCost',
+    );
     expect(response.errors?.[0]?.message).toMatch(/Cost limit of 5000 exceeded/);
   });
 
@@ -92,7 +103,9 @@ describe('depth, aliases, cost, directives and tokens are limited before executi
   it('lets federation and tooling through: _service, a full introspection query, entity fetches', async () => {
     const sdl = await allotment.graphql('{ _service { sdl } }');
     expect(sdl.errors).toBeUndefined();
-    const introspection = await allotment.graphql(getIntrospectionQuery({ descriptions: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }));
+    const introspection = await allotment.graphql(
+      getIntrospectionQuery({ descriptions: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true }),
+    );
     expect(introspection.errors).toBeUndefined();
     expect(introspection.data?.__schema.types.length).toBeGreaterThan(50);
     // The shape of a gateway's query-plan fetch: one _entities call, fragments per type.
@@ -110,12 +123,16 @@ describe('per-field caps hold for the whole operation', () => {
   const checks = (n: number) => Array.from({ length: n }, () => ({ accountId: 'acct_lim', feature: 'f' }));
 
   it('counts checks of every checkEntitlements alias together, variables included', async () => {
-    const query = 'query ($a: [EntitlementCheckInput!]!, $b: [EntitlementCheckInput!]!) { a: checkEntitlements(checks: $a) { allowed } b: checkEntitlements(checks: $b) { allowed } }';
+    const query =
+      'query ($a: [EntitlementCheckInput!]!, $b: [EntitlementCheckInput!]!) { a: checkEntitlements(checks: $a) { allowed } b: checkEntitlements(checks: $b) { allowed } }';
     const response = await refusedBeforeResolvers(() => allotment.graphql(query, { a: checks(600), b: checks(600) }), 'maxChecks');
     expect(response.errors?.[0]?.message).toMatch(/1200 entitlement checks.*at most 1000/);
     // The same variable under many aliases counts once per alias.
     const reused = Array.from({ length: 11 }, (_, i) => `a${i}: checkEntitlements(checks: $c) { allowed }`).join(' ');
-    await refusedBeforeResolvers(() => allotment.graphql(`query ($c: [EntitlementCheckInput!]!) { ${reused} }`, { c: checks(100) }), 'maxChecks');
+    await refusedBeforeResolvers(
+      () => allotment.graphql(`query ($c: [EntitlementCheckInput!]!) { ${reused} }`, { c: checks(100) }),
+      'maxChecks',
+    );
   });
 
   it('counts list literals and fragments too, and allows exactly the budget', async () => {
@@ -130,19 +147,28 @@ describe('per-field caps hold for the whole operation', () => {
 
   it('counts usage events of every recordUsageBatch alias together and records none of an over-budget operation', async () => {
     const events = (prefix: string) =>
-      Array.from({ length: 600 }, (_, i) => ({ accountId: 'acct_lim', feature: 'api_calls', quantity: '1', idempotencyKey: `${prefix}-${i}` }));
-    const mutation = 'mutation ($a: [UsageEventInput!]!, $b: [UsageEventInput!]!) { a: recordUsageBatch(events: $a) { accepted } b: recordUsageBatch(events: $b) { accepted } }';
+      Array.from({ length: 600 }, (_, i) => ({
+        accountId: 'acct_lim',
+        feature: 'api_calls',
+        quantity: '1',
+        idempotencyKey: `${prefix}-${i}`,
+      }));
+    const mutation =
+      'mutation ($a: [UsageEventInput!]!, $b: [UsageEventInput!]!) { a: recordUsageBatch(events: $a) { accepted } b: recordUsageBatch(events: $b) { accepted } }';
     const before = allotment.commands.length;
     const response = await allotment.graphql(mutation, { a: events('a'), b: events('b') });
     expectRefused(response, 'maxBatchEvents');
-    expect(requestCommands(allotment, before).filter((event) => ['insert', 'update', 'findAndModify', 'bulkWrite'].includes(event.commandName))).toEqual([]);
+    expect(
+      requestCommands(allotment, before).filter((event) => ['insert', 'update', 'findAndModify', 'bulkWrite'].includes(event.commandName)),
+    ).toEqual([]);
   });
 
   it('caps _entities representations per operation', async () => {
     const reps = (n: number) => Array.from({ length: n }, (_, i) => ({ __typename: 'Account', id: `acct_${i}` }));
     const query = 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on Account { id } } }';
     await refusedBeforeResolvers(() => allotment.graphql(query, { r: reps(1001) }), 'maxEntities');
-    const twice = 'query ($r: [_Any!]!) { a: _entities(representations: $r) { ... on Account { id } } b: _entities(representations: $r) { ... on Account { id } } }';
+    const twice =
+      'query ($r: [_Any!]!) { a: _entities(representations: $r) { ... on Account { id } } b: _entities(representations: $r) { ... on Account { id } } }';
     await refusedBeforeResolvers(() => allotment.graphql(twice, { r: reps(501) }), 'maxEntities');
   });
 });
@@ -160,7 +186,10 @@ describe('limits are configurable', () => {
       maxChecks: 1_000,
       maxBatchEvents: 1_000,
     });
-    expect(loadConfig({ NODE_ENV: 'test', LIMIT_MAX_DEPTH: '4', LIMIT_MAX_ENTITIES: '50' }).limits).toMatchObject({ maxDepth: 4, maxEntities: 50 });
+    expect(loadConfig({ NODE_ENV: 'test', LIMIT_MAX_DEPTH: '4', LIMIT_MAX_ENTITIES: '50' }).limits).toMatchObject({
+      maxDepth: 4,
+      maxEntities: 50,
+    });
     expect(() => loadConfig({ NODE_ENV: 'test', LIMIT_MAX_CHECKS: '5000' })).toThrow(/LIMIT_MAX_CHECKS/);
   });
 
@@ -169,7 +198,10 @@ describe('limits are configurable', () => {
     try {
       expectRefused(await strict.graphql(nestedContracts(2), ACCOUNT_REPS), 'maxDepth');
       const three = { reps: [1, 2, 3].map((i) => ({ __typename: 'Account', id: `acct_${i}` })) };
-      expectRefused(await strict.graphql('query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id } } }', three), 'maxEntities');
+      expectRefused(
+        await strict.graphql('query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id } } }', three),
+        'maxEntities',
+      );
       const big = await strict.graphql('{ __typename }', { padding: 'x'.repeat(20_000) });
       expectRefused(big, 'maxBodyBytes', 413);
       expect((await strict.graphql('{ __typename }')).data).toEqual({ __typename: 'Query' });
@@ -189,12 +221,20 @@ describe('the body cap fits the largest legitimate request', () => {
       quantity: '1',
       idempotencyKey: `req_${i.toString().padStart(4, '0')}-5b1e7c62-9d0f-4a7e-8c53-2f61d9a0b4e1`,
       timestamp: new Date().toISOString(),
-      properties: { endpoint: '/v1/projects/{projectId}/search', method: 'POST', region: 'eu-west-1', status: 200, latencyMs: 183, userAgent: 'acme-sdk-python/3.12.1', requestId: '0f8e2b7c-1a4d-4e59-9b3c-7d6a5e4f3c2b' },
+      properties: {
+        endpoint: '/v1/projects/{projectId}/search',
+        method: 'POST',
+        region: 'eu-west-1',
+        status: 200,
+        latencyMs: 183,
+        userAgent: 'acme-sdk-python/3.12.1',
+        requestId: '0f8e2b7c-1a4d-4e59-9b3c-7d6a5e4f3c2b',
+      },
     }));
     const query = 'mutation ($events: [UsageEventInput!]!) { recordUsageBatch(events: $events) { accepted duplicates rejected } }';
     const size = Buffer.byteLength(JSON.stringify({ query, variables: { events } }));
     expect(size).toBeGreaterThan(300_000);
-    expect(size).toBeLessThan(1024 * 1024 / 2);
+    expect(size).toBeLessThan((1024 * 1024) / 2);
     const accepted = await allotment.graphql(query, { events });
     expect(accepted.errors).toBeUndefined();
     expect(accepted.data?.recordUsageBatch).toEqual({ accepted: 1000, duplicates: 0, rejected: 0 });
@@ -221,7 +261,11 @@ describe('unauthenticated requests cost nothing', () => {
 
   it('refuses a 30,000-alias query without a token with 401 and no data', async () => {
     const before = allotment.commands.length;
-    const response = await allotment.graphql(`{ ${Array.from({ length: 30_000 }, (_, i) => `a${i}: checkEntitlement(accountId: "acct_lim", feature: "f") { allowed }`).join(' ')} }`, {}, { token: null });
+    const response = await allotment.graphql(
+      `{ ${Array.from({ length: 30_000 }, (_, i) => `a${i}: checkEntitlement(accountId: "acct_lim", feature: "f") { allowed }`).join(' ')} }`,
+      {},
+      { token: null },
+    );
     expect(response.status).toBe(401);
     expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(response.data).toBeUndefined();
@@ -236,7 +280,13 @@ describe('unauthenticated requests cost nothing', () => {
 describe('the WebSocket path applies the same limits', () => {
   async function overWebSocket(query: string, variables: Record<string, unknown> = {}) {
     const token = await signToken();
-    const client = createClient({ url: allotment.wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: true });
+    const client = createClient({
+      url: allotment.wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+      lazy: true,
+    });
     try {
       return await new Promise<{ data?: unknown; errors?: GraphQLResponse['errors'] }>((resolve, reject) => {
         let result: { data?: unknown; errors?: GraphQLResponse['errors'] } = {};
@@ -260,7 +310,10 @@ describe('the WebSocket path applies the same limits', () => {
     expect(deep.errors?.[0]?.extensions?.limit).toBe('maxDepth');
 
     const checks = Array.from({ length: 600 }, () => ({ accountId: 'acct_lim', feature: 'f' }));
-    const budget = await overWebSocket('query ($c: [EntitlementCheckInput!]!) { a: checkEntitlements(checks: $c) { allowed } b: checkEntitlements(checks: $c) { allowed } }', { c: checks });
+    const budget = await overWebSocket(
+      'query ($c: [EntitlementCheckInput!]!) { a: checkEntitlements(checks: $c) { allowed } b: checkEntitlements(checks: $c) { allowed } }',
+      { c: checks },
+    );
     expect(budget.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(budget.errors?.[0]?.extensions?.limit).toBe('maxChecks');
 

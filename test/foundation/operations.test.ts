@@ -36,7 +36,11 @@ describe('operational endpoints', () => {
 
   it('rejects malformed JSON bodies with 400', async () => {
     const authorization = `Bearer ${await signToken()}`;
-    const response = await fetch(allotment.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: '{not json' });
+    const response = await fetch(allotment.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization },
+      body: '{not json',
+    });
     expect(response.status).toBe(400);
   });
 

@@ -51,7 +51,7 @@ describe('database outage', () => {
     process.kill(server.pid!, 'SIGSTOP');
     try {
       const token = await signToken();
-    const { value: response, ms } = await timed(() => fetch(readyz));
+      const { value: response, ms } = await timed(() => fetch(readyz));
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ status: 'not ready', database: 'down' });
       expect(ms).toBeLessThan(1_500);

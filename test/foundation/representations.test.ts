@@ -14,7 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => allotment.stop());
 
-const ENTITIES = 'query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id contracts { id } } ... on Contract { id } } }';
+const ENTITIES =
+  'query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id contracts { id } } ... on Contract { id } } }';
 
 describe('representation ids are type-checked', () => {
   const malformed: Array<[string, unknown]> = [
@@ -40,12 +41,19 @@ describe('representation ids are type-checked', () => {
   });
 
   it('checks representations written as literals too', async () => {
-    const response = await allotment.graphql('{ _entities(representations: [{ __typename: "Contract", id: { _ne: null } }]) { ... on Contract { id } } }');
+    const response = await allotment.graphql(
+      '{ _entities(representations: [{ __typename: "Contract", id: { _ne: null } }]) { ... on Contract { id } } }',
+    );
     expect(response.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('still resolves well-formed representations', async () => {
-    const response = await allotment.graphql(ENTITIES, { reps: [{ __typename: 'Account', id: 'acct_rep_mine' }, { __typename: 'Contract', id: 'ctr_rep_theirs' }] });
+    const response = await allotment.graphql(ENTITIES, {
+      reps: [
+        { __typename: 'Account', id: 'acct_rep_mine' },
+        { __typename: 'Contract', id: 'ctr_rep_theirs' },
+      ],
+    });
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([{ id: 'acct_rep_mine', contracts: [{ id: 'ctr_rep_mine' }] }, { id: 'ctr_rep_theirs' }]);
   });
@@ -59,7 +67,8 @@ describe('no probing of contracts', () => {
     const token = await signToken({ sub: 'user_rep', scope: 'entitlements:read', account_id: 'acct_rep_mine' });
     const theirs = await allotment.graphql(CONTRACT, contract('ctr_rep_theirs'), { token });
     const missing = await allotment.graphql(CONTRACT, contract('ctr_rep_nope__'), { token });
-    const normalise = (response: typeof theirs) => JSON.stringify(response).replaceAll('ctr_rep_theirs', 'ID').replaceAll('ctr_rep_nope__', 'ID');
+    const normalise = (response: typeof theirs) =>
+      JSON.stringify(response).replaceAll('ctr_rep_theirs', 'ID').replaceAll('ctr_rep_nope__', 'ID');
     expect(normalise(theirs)).toBe(normalise(missing));
     expect(theirs.status).toBe(missing.status);
     expect(theirs.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
@@ -80,7 +89,12 @@ describe('no probing of contracts', () => {
   });
 
   it('lets a service token see any contract, and null for an unknown one', async () => {
-    const response = await allotment.graphql(CONTRACT, { reps: [{ __typename: 'Contract', id: 'ctr_rep_theirs' }, { __typename: 'Contract', id: 'ctr_rep_unknown' }] });
+    const response = await allotment.graphql(CONTRACT, {
+      reps: [
+        { __typename: 'Contract', id: 'ctr_rep_theirs' },
+        { __typename: 'Contract', id: 'ctr_rep_unknown' },
+      ],
+    });
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([{ id: 'ctr_rep_theirs', status: 'ACTIVE' }, null]);
   });

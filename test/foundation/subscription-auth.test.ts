@@ -17,10 +17,7 @@ let capped: TestInstance;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  [allotment, capped] = await Promise.all([
-    startTestInstance(),
-    startTestInstance({ env: { WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '2' } }),
-  ]);
+  [allotment, capped] = await Promise.all([startTestInstance(), startTestInstance({ env: { WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '2' } })]);
   await Promise.all([defineMeteredFeature(allotment), defineMeteredFeature(capped)]);
 });
 afterEach(async () => {

@@ -62,7 +62,11 @@ describe("Hive Gateway's default HTTP subscription transport (GraphQL over SSE)"
     const token = await signToken({ scope: 'entitlements:read', account_id: account.accountId });
     const client = clientOf(httpServed.wsUrl, token);
     const alerts = collect<any>(client, USAGE_ALERTS, { accountId: account.accountId }, 'usageAlerts');
-    await waitFor(() => hub().listenerCounts().alerts === 1 || alerts.errors.length + alerts.errorPayloads.length > 0, 5_000, 'the gateway to subscribe upstream');
+    await waitFor(
+      () => hub().listenerCounts().alerts === 1 || alerts.errors.length + alerts.errorPayloads.length > 0,
+      5_000,
+      'the gateway to subscribe upstream',
+    );
     expect(alerts.errorPayloads).toEqual([]);
     expect(alerts.errors).toEqual([]);
 
@@ -117,7 +121,9 @@ describe('subscriptions over plain HTTP', () => {
 
   it('keeps CSRF prevention: a header-less GET query is still refused, and SSE serves neither queries nor mutations', async () => {
     const token = await signToken();
-    const csrf = await fetch(`${allotment.url}?query=${encodeURIComponent('{ _service { sdl } }')}`, { headers: { authorization: `Bearer ${token}` } });
+    const csrf = await fetch(`${allotment.url}?query=${encodeURIComponent('{ _service { sdl } }')}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(csrf.status).toBe(400);
     expect(await csrf.text()).toMatch(/Cross-Site Request Forgery/);
 

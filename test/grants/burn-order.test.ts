@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineCatalog, publishGrowthPlan, upsertContract } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
-import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsage, recordUsageOk, usedNow, type Receipt } from '../support/usage-fixtures.js';
+import {
+  defineUsageFeatures,
+  expectLedgerConsistent,
+  key,
+  meteredAccount,
+  recordUsage,
+  recordUsageOk,
+  usedNow,
+  type Receipt,
+} from '../support/usage-fixtures.js';
 import {
   DAY,
   entitlementOf,
@@ -31,7 +40,13 @@ afterAll(async () => {
 });
 
 const use = (accountId: string, quantity: string, timestamp?: number) =>
-  recordUsageOk(first, { accountId, feature: 'api_calls', quantity, idempotencyKey: key(), ...(timestamp ? { timestamp: iso(timestamp) } : {}) });
+  recordUsageOk(first, {
+    accountId,
+    feature: 'api_calls',
+    quantity,
+    idempotencyKey: key(),
+    ...(timestamp ? { timestamp: iso(timestamp) } : {}),
+  });
 
 describe('the seed scenario: 10,000,000 included, a one-time 500,000 grant, usage to 10,600,000', () => {
   it('burns the included amount first, then the grant, counts 100,000 beyond capacity within grace, and denies past capacity + grace', async () => {
@@ -43,7 +58,12 @@ describe('the seed scenario: 10,000,000 included, a one-time 500,000 grant, usag
     // 6,000,000 an hour ago, before the grant exists: included.
     expect(await use(accountId, '6000000', floorHour(Date.now()) - HOUR)).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
     const grant = await issueGrantOk(first, { accountId, amount: '500000', reason: 'One-time launch credit' });
-    expect(await entitlementOf(first, accountId)).toMatchObject({ included: '10000000', granted: '500000', capacity: '10500000', remaining: '4500000' });
+    expect(await entitlementOf(first, accountId)).toMatchObject({
+      included: '10000000',
+      granted: '500000',
+      capacity: '10500000',
+      remaining: '4500000',
+    });
 
     expect(await use(accountId, '4000000')).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
     expect(await use(accountId, '500000')).toMatchObject({ status: 'ACCEPTED', reason: 'WITHIN_GRANTS' });
@@ -60,11 +80,29 @@ describe('the seed scenario: 10,000,000 included, a one-time 500,000 grant, usag
       remaining: '0',
       overage: '100000',
     });
-    expect(await grantById(first, accountId, grant.id)).toMatchObject({ amount: '500000', burned: '500000', remaining: '0', status: 'DEPLETED' });
+    expect(await grantById(first, accountId, grant.id)).toMatchObject({
+      amount: '500000',
+      burned: '500000',
+      remaining: '0',
+      status: 'DEPLETED',
+    });
 
     const burn = await grantBurn(first, accountId);
-    expect(burn).toMatchObject({ periodStart: iso(anchor), included: '10000000', used: '10600000', includedBurned: '10000000', uncovered: '100000' });
-    expect(burn.grants).toEqual([{ grant: { id: grant.id, status: 'DEPLETED', burned: '500000', remaining: '0' }, availableAtStart: '500000', burned: '500000', remainingAtEnd: '0' }]);
+    expect(burn).toMatchObject({
+      periodStart: iso(anchor),
+      included: '10000000',
+      used: '10600000',
+      includedBurned: '10000000',
+      uncovered: '100000',
+    });
+    expect(burn.grants).toEqual([
+      {
+        grant: { id: grant.id, status: 'DEPLETED', burned: '500000', remaining: '0' },
+        availableAtStart: '500000',
+        burned: '500000',
+        remainingAtEnd: '0',
+      },
+    ]);
     expect(lineSummary(burn)).toEqual([
       ['INCLUDED', null, '10000000'],
       ['GRANT', grant.id, '500000'],
@@ -89,7 +127,13 @@ describe('burn order (R5)', () => {
     expect(await grantById(first, accountId, firstByPriority.id)).toMatchObject({ burned: '20', remaining: '0', status: 'DEPLETED' });
     expect(await grantById(first, accountId, earlyExpiry.id)).toMatchObject({ burned: '25', remaining: '0', status: 'DEPLETED' });
     expect(await grantById(first, accountId, lateExpiry.id)).toMatchObject({ burned: '5', remaining: '25', status: 'ACTIVE' });
-    expect(await entitlementOf(first, accountId)).toMatchObject({ granted: '75', capacity: '175', used: '150', remaining: '25', overage: '0' });
+    expect(await entitlementOf(first, accountId)).toMatchObject({
+      granted: '75',
+      capacity: '175',
+      used: '150',
+      remaining: '25',
+      overage: '0',
+    });
     const burn = await grantBurn(first, accountId);
     expect(burn.grants.map((entry: any) => entry.grant.id)).toEqual([firstByPriority.id, earlyExpiry.id, lateExpiry.id]);
     expect(lineSummary(burn)).toEqual([
@@ -116,10 +160,18 @@ describe('burn order (R5)', () => {
     // After the expiry the grant keeps the 20 it covered, and adds nothing more.
     expect(await use(soft.accountId, '30', start + 15 * DAY)).toMatchObject({ status: 'ACCEPTED', reason: 'OVERAGE' });
     expect(await use(hard.accountId, '30', start + 15 * DAY)).toMatchObject({ status: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
-    expect(await entitlementOf(first, hard.accountId, 'api_calls', iso(start + 15 * DAY))).toMatchObject({ granted: '20', capacity: '120', used: '120' });
+    expect(await entitlementOf(first, hard.accountId, 'api_calls', iso(start + 15 * DAY))).toMatchObject({
+      granted: '20',
+      capacity: '120',
+      used: '120',
+    });
     expect(await entitlementOf(first, hard.accountId, 'api_calls', iso(start + 5 * DAY))).toMatchObject({ granted: '50', capacity: '150' });
 
-    expect(await grantById(first, soft.accountId, grants.get(soft.accountId)!)).toMatchObject({ burned: '20', remaining: '0', status: 'EXPIRED' });
+    expect(await grantById(first, soft.accountId, grants.get(soft.accountId)!)).toMatchObject({
+      burned: '20',
+      remaining: '0',
+      status: 'EXPIRED',
+    });
     const burn = await grantBurn(first, soft.accountId, 'api_calls', iso(start));
     expect(burn).toMatchObject({ periodStart: iso(start), periodEnd: iso(april.end), used: '150', includedBurned: '100', uncovered: '30' });
     expect(burn.grants[0]).toMatchObject({ availableAtStart: '50', burned: '20', remainingAtEnd: '30' });
@@ -139,13 +191,25 @@ describe('burn order (R5)', () => {
     await use(accountId, '130', march.start.getTime() + 2 * DAY);
     await use(accountId, '150', april.start.getTime() + 2 * DAY);
 
-    const [marchBurn, aprilBurn] = [await grantBurn(first, accountId, 'api_calls', iso(march.start)), await grantBurn(first, accountId, 'api_calls', iso(april.start))];
+    const [marchBurn, aprilBurn] = [
+      await grantBurn(first, accountId, 'api_calls', iso(march.start)),
+      await grantBurn(first, accountId, 'api_calls', iso(april.start)),
+    ];
     expect(marchBurn.grants[0]).toMatchObject({ availableAtStart: '100', burned: '30', remainingAtEnd: '70' });
     expect(aprilBurn.grants[0]).toMatchObject({ availableAtStart: '70', burned: '50', remainingAtEnd: '20' });
     expect(await grantById(first, accountId, grant.id)).toMatchObject({ burned: '80', remaining: '20', status: 'ACTIVE' });
     // Capacity in each period: included + what earlier periods left of the grant.
-    expect(await entitlementOf(first, accountId, 'api_calls', iso(april.start.getTime() + 5 * DAY))).toMatchObject({ granted: '70', capacity: '170', used: '150' });
-    expect(await entitlementOf(first, accountId)).toMatchObject({ periodStart: iso(periods.current.start), granted: '20', capacity: '120', used: '0' });
+    expect(await entitlementOf(first, accountId, 'api_calls', iso(april.start.getTime() + 5 * DAY))).toMatchObject({
+      granted: '70',
+      capacity: '170',
+      used: '150',
+    });
+    expect(await entitlementOf(first, accountId)).toMatchObject({
+      periodStart: iso(periods.current.start),
+      granted: '20',
+      capacity: '120',
+      used: '0',
+    });
   });
 });
 
@@ -167,7 +231,9 @@ describe('grants and HARD enforcement (R5, R6)', () => {
     const { accountId } = await meteredAccount(first, { included: '50', enforcement: 'HARD', grace: '0' });
     const grant = await issueGrantOk(first, { accountId, amount: '30' });
     const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => recordUsage(i % 2 ? second : first, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() })),
+      Array.from({ length: 100 }, (_, i) =>
+        recordUsage(i % 2 ? second : first, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() }),
+      ),
     );
     const receipts = responses.map((response) => {
       expect(response.errors).toBeUndefined();
@@ -177,7 +243,9 @@ describe('grants and HARD enforcement (R5, R6)', () => {
     expect(accepted).toHaveLength(80);
     expect(accepted.filter((receipt) => receipt.reason === 'INCLUDED')).toHaveLength(50);
     expect(accepted.filter((receipt) => receipt.reason === 'WITHIN_GRANTS')).toHaveLength(30);
-    expect(new Set(receipts.filter((receipt) => receipt.status === 'REJECTED').map((receipt) => receipt.reason))).toEqual(new Set(['QUOTA_EXCEEDED']));
+    expect(new Set(receipts.filter((receipt) => receipt.status === 'REJECTED').map((receipt) => receipt.reason))).toEqual(
+      new Set(['QUOTA_EXCEEDED']),
+    );
     expect(await usedNow(first, accountId, 'api_calls')).toBe('80');
     expect(await grantById(first, accountId, grant.id)).toMatchObject({ burned: '30', remaining: '0', status: 'DEPLETED' });
     await expectLedgerConsistent(first.database.db, accountId);
@@ -192,7 +260,12 @@ describe('grants and HARD enforcement (R5, R6)', () => {
     await Promise.all(
       Array.from({ length: 8 }, async (_, sender) => {
         for (let i = 0; i < 15; i++) {
-          const response = await recordUsage((sender + i) % 2 ? second : first, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
+          const response = await recordUsage((sender + i) % 2 ? second : first, {
+            accountId,
+            feature: 'api_calls',
+            quantity: '1',
+            idempotencyKey: key(),
+          });
           receipts.push(response.data!.recordUsage);
           if (receipts.length === 30) voiding = voidGrantOk(second, grant.id, 'Withdrawn during a traffic burst');
         }
@@ -204,7 +277,11 @@ describe('grants and HARD enforcement (R5, R6)', () => {
     const after = await grantById(first, accountId, grant.id);
     expect(after.status).toBe('VOIDED');
     // Every accepted unit is covered by the included amount or by the grant's burn: no overage under HARD, grace 0.
-    expect(await entitlementOf(first, accountId)).toMatchObject({ used: String(accepted), capacity: String(20 + Number(after.burned)), overage: '0' });
+    expect(await entitlementOf(first, accountId)).toMatchObject({
+      used: String(accepted),
+      capacity: String(20 + Number(after.burned)),
+      overage: '0',
+    });
     expect(Number(after.burned)).toBe(accepted - 20);
     expect(accepted).toBeGreaterThanOrEqual(30);
     expect(accepted).toBeLessThan(80);
@@ -222,12 +299,22 @@ describe('grants and HARD enforcement (R5, R6)', () => {
 
     const voided = await voidGrantOk(first, grant.id, 'Credit withdrawn after the dispute was settled');
     expect(voided).toMatchObject({ status: 'VOIDED', burned: '25', remaining: '0' });
-    expect(await entitlementOf(first, accountId)).toMatchObject({ granted: '25', capacity: '125', used: '125', remaining: '0', overage: '0' });
+    expect(await entitlementOf(first, accountId)).toMatchObject({
+      granted: '25',
+      capacity: '125',
+      used: '125',
+      remaining: '0',
+      overage: '0',
+    });
 
     // Grace still applies after the void, and what it lets through is not burned from the voided grant.
     expect(await use(accountId, '4')).toMatchObject({ status: 'ACCEPTED', reason: 'WITHIN_GRACE' });
     expect(await use(accountId, '7')).toMatchObject({ status: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
-    expect(await grantById(first, accountId, grant.id)).toMatchObject({ burned: '25', status: 'VOIDED', voidReason: 'Credit withdrawn after the dispute was settled' });
+    expect(await grantById(first, accountId, grant.id)).toMatchObject({
+      burned: '25',
+      status: 'VOIDED',
+      voidReason: 'Credit withdrawn after the dispute was settled',
+    });
     const burn = await grantBurn(first, accountId);
     expect(burn).toMatchObject({ used: '129', includedBurned: '100', uncovered: '4' });
     expect(lineSummary(burn)).toEqual([

@@ -28,7 +28,12 @@ describe('granted capacity for a batch', () => {
     const suffix = randomUUID().slice(0, 8);
     const anchor = floorHour(Date.now()) - 70 * DAY;
     const planKey = `carry_${suffix}`;
-    await publishPlan(allotment, { key: planKey, name: 'Carry', currency: 'USD', entitlements: [{ feature: 'api_calls', included: '10', enforcement: 'SOFT' }] });
+    await publishPlan(allotment, {
+      key: planKey,
+      name: 'Carry',
+      currency: 'USD',
+      entitlements: [{ feature: 'api_calls', included: '10', enforcement: 'SOFT' }],
+    });
     const accounts = Array.from({ length: 30 }, (_, i) => `acct_carry_${suffix}_${i}`);
     const earlier = monthly(anchor).period(0).start.getTime() + 2 * DAY;
     for (const accountId of accounts) {
@@ -36,13 +41,20 @@ describe('granted capacity for a batch', () => {
       await issueGrantOk(allotment, { accountId, amount: '100', effectiveAt: iso(anchor) });
     }
     // 25 used in the first period: 10 included, 15 from the grant, which carries 85 on.
-    const batch = await recordBatch(allotment, accounts.map((accountId) => ({ accountId, feature: 'api_calls', quantity: '25', idempotencyKey: key(), timestamp: iso(earlier) })));
+    const batch = await recordBatch(
+      allotment,
+      accounts.map((accountId) => ({ accountId, feature: 'api_calls', quantity: '25', idempotencyKey: key(), timestamp: iso(earlier) })),
+    );
     expect(batch.data?.recordUsageBatch.accepted).toBe(30);
 
     const before = allotment.commands.length;
-    const { checkEntitlements } = await gql(allotment, `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { accountId capacity } }`, {
-      checks: accounts.map((accountId) => ({ accountId, feature: 'api_calls' })),
-    });
+    const { checkEntitlements } = await gql(
+      allotment,
+      `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { accountId capacity } }`,
+      {
+        checks: accounts.map((accountId) => ({ accountId, feature: 'api_calls' })),
+      },
+    );
     expect(new Set(checkEntitlements.map((decision: any) => decision.capacity))).toEqual(new Set(['95']));
     const finds = findsByCollection(before);
     expect(finds.grants).toBe(1);
@@ -71,12 +83,20 @@ describe('Account.grants for many accounts', () => {
     const issued = new Map<string, string[]>();
     for (const [i, accountId] of accounts.entries()) {
       await upsertContract(allotment, { id: `ctr_${accountId}`, accountId, planKey, startsAt: iso(anchor) });
-      const apiGrant = await issueGrantOk(allotment, { accountId, feature: 'api_calls', amount: String(100 + i), effectiveAt: iso(anchor) });
+      const apiGrant = await issueGrantOk(allotment, {
+        accountId,
+        feature: 'api_calls',
+        amount: String(100 + i),
+        effectiveAt: iso(anchor),
+      });
       const tokensGrant = await issueGrantOk(allotment, { accountId, feature: 'tokens', amount: '5', effectiveAt: iso(anchor) });
       issued.set(accountId, [apiGrant.id, tokensGrant.id]);
     }
     // 25 api_calls each: 10 included, 15 from the grant.
-    await recordBatch(allotment, accounts.map((accountId) => ({ accountId, feature: 'api_calls', quantity: '25', idempotencyKey: key() })));
+    await recordBatch(
+      allotment,
+      accounts.map((accountId) => ({ accountId, feature: 'api_calls', quantity: '25', idempotencyKey: key() })),
+    );
 
     const before = allotment.commands.length;
     const { _entities } = await gql(

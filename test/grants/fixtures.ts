@@ -37,7 +37,11 @@ export function grantInput(input: GrantInput): Required<Pick<GrantInput, 'featur
   return { feature: 'api_calls', reason: 'SLA credit for ticket 4411', idempotencyKey: `grant-${randomUUID()}`, ...input };
 }
 
-export function issueGrant(instance: TestInstance, input: GrantInput, options?: { token?: string | null }): Promise<GraphQLResponse<{ issueGrant: Grant }>> {
+export function issueGrant(
+  instance: TestInstance,
+  input: GrantInput,
+  options?: { token?: string | null },
+): Promise<GraphQLResponse<{ issueGrant: Grant }>> {
   return instance.graphql<{ issueGrant: Grant }>(ISSUE_GRANT, { input: grantInput(input) }, options);
 }
 
@@ -49,7 +53,11 @@ export async function voidGrantOk(instance: TestInstance, id: string, reason = '
   return (await gql<{ voidGrant: Grant }>(instance, VOID_GRANT, { id, reason })).voidGrant;
 }
 
-export async function grantsOf(instance: TestInstance, accountId: string, options: { feature?: string; activeOnly?: boolean } = {}): Promise<Grant[]> {
+export async function grantsOf(
+  instance: TestInstance,
+  accountId: string,
+  options: { feature?: string; activeOnly?: boolean } = {},
+): Promise<Grant[]> {
   const data = await gql(
     instance,
     `query ($id: ID!, $feature: ID, $activeOnly: Boolean) {
@@ -62,7 +70,12 @@ export async function grantsOf(instance: TestInstance, accountId: string, option
 export const grantById = async (instance: TestInstance, accountId: string, id: string): Promise<Grant> =>
   (await grantsOf(instance, accountId)).find((grant) => grant.id === id)!;
 
-export async function grantBurn(instance: TestInstance, accountId: string, feature = 'api_calls', periodStart?: string): Promise<Record<string, any>> {
+export async function grantBurn(
+  instance: TestInstance,
+  accountId: string,
+  feature = 'api_calls',
+  periodStart?: string,
+): Promise<Record<string, any>> {
   const data = await gql(
     instance,
     `query ($id: ID!, $feature: ID!, $periodStart: DateTime) {
@@ -77,7 +90,12 @@ export async function grantBurn(instance: TestInstance, accountId: string, featu
   return data._entities[0].grantBurn;
 }
 
-export async function entitlementOf(instance: TestInstance, accountId: string, feature = 'api_calls', at?: string): Promise<Record<string, any>> {
+export async function entitlementOf(
+  instance: TestInstance,
+  accountId: string,
+  feature = 'api_calls',
+  at?: string,
+): Promise<Record<string, any>> {
   const data = await gql(
     instance,
     `query ($id: ID!, $feature: ID!, $at: DateTime) {

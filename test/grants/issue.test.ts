@@ -31,7 +31,11 @@ describe('issueGrant', () => {
     const { accountId } = await meteredAccount(allotment, { included: '1000', enforcement: 'HARD' });
     const expiresAt = iso(Date.now() + 7 * DAY);
     const tool = await signToken({ sub: 'support-console', scope: 'grants:write' });
-    const response = await issueGrant(allotment, { accountId, amount: '10000', expiresAt, reason: 'Launch week: temporary credits' }, { token: tool });
+    const response = await issueGrant(
+      allotment,
+      { accountId, amount: '10000', expiresAt, reason: 'Launch week: temporary credits' },
+      { token: tool },
+    );
     expect(response.errors).toBeUndefined();
     const grant = response.data!.issueGrant;
     expect(grant).toMatchObject({
@@ -51,7 +55,12 @@ describe('issueGrant', () => {
     // Effective at issuance; the expiry is rounded in to the whole hour before it.
     expect(Date.parse(grant.activeFrom)).toBeLessThanOrEqual(Date.now());
     expect(grant.activeUntil).toBe(iso(floorHour(Date.parse(expiresAt))));
-    expect(await entitlementOf(allotment, accountId)).toMatchObject({ included: '1000', granted: '10000', capacity: '11000', remaining: '11000' });
+    expect(await entitlementOf(allotment, accountId)).toMatchObject({
+      included: '1000',
+      granted: '10000',
+      capacity: '11000',
+      remaining: '11000',
+    });
     expect(await recordUsageOk(allotment, { accountId, feature: 'api_calls', quantity: '5000', idempotencyKey: key() })).toMatchObject({
       status: 'ACCEPTED',
       reason: 'WITHIN_GRANTS',
@@ -62,9 +71,13 @@ describe('issueGrant', () => {
     const { accountId } = await meteredAccount(allotment, { included: '100', enforcement: 'SOFT', thresholds: [80] });
     const alertsOf = async () =>
       (
-        await gql(allotment, `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account { alerts(feature: "api_calls") { threshold used capacity } } } }`, {
-          id: accountId,
-        })
+        await gql(
+          allotment,
+          `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account { alerts(feature: "api_calls") { threshold used capacity } } } }`,
+          {
+            id: accountId,
+          },
+        )
       )._entities[0].alerts.map((alert: any) => [alert.threshold, alert.used, alert.capacity]);
     await recordUsageOk(allotment, { accountId, feature: 'api_calls', quantity: '85', idempotencyKey: key() });
     expect(await alertsOf()).toEqual([[80, '85', '100']]);
@@ -146,12 +159,29 @@ describe('issueGrant', () => {
     const response = await fetch(allotment.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'req-grant-1' },
-      body: JSON.stringify({ query: `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id } }`, variables: { input: { accountId, feature: 'api_calls', amount: '12.5', reason: 'Prepaid pack', idempotencyKey: 'pack-1', kind: 'PREPAID' } } }),
+      body: JSON.stringify({
+        query: `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id } }`,
+        variables: {
+          input: { accountId, feature: 'api_calls', amount: '12.5', reason: 'Prepaid pack', idempotencyKey: 'pack-1', kind: 'PREPAID' },
+        },
+      }),
     });
     const { data } = (await response.json()) as any;
     const [entry] = await auditOf(accountId, /^grant\.issued$/);
-    expect(entry).toMatchObject({ actor: 'finance-bot', targetType: 'Grant', targetId: data.issueGrant.id, requestId: 'req-grant-1', before: null });
-    expect(entry.after).toMatchObject({ amount: '12.5', kind: 'PREPAID', reason: 'Prepaid pack', issuedBy: 'finance-bot', idempotencyKey: 'pack-1' });
+    expect(entry).toMatchObject({
+      actor: 'finance-bot',
+      targetType: 'Grant',
+      targetId: data.issueGrant.id,
+      requestId: 'req-grant-1',
+      before: null,
+    });
+    expect(entry.after).toMatchObject({
+      amount: '12.5',
+      kind: 'PREPAID',
+      reason: 'Prepaid pack',
+      issuedBy: 'finance-bot',
+      idempotencyKey: 'pack-1',
+    });
   });
 });
 
@@ -162,7 +192,14 @@ describe('voidGrant', () => {
     expect((await entitlementOf(allotment, accountId)).capacity).toBe('50');
 
     const voided = await voidGrantOk(allotment, grant.id, 'Issued to the wrong account');
-    expect(voided).toMatchObject({ id: grant.id, status: 'VOIDED', voidedBy: 'test-operator', voidReason: 'Issued to the wrong account', burned: '0', remaining: '0' });
+    expect(voided).toMatchObject({
+      id: grant.id,
+      status: 'VOIDED',
+      voidedBy: 'test-operator',
+      voidReason: 'Issued to the wrong account',
+      burned: '0',
+      remaining: '0',
+    });
     expect(Date.parse(voided.activeUntil)).toBe(Date.parse(voided.voidedAt));
     expect((await entitlementOf(allotment, accountId)).capacity).toBe('10');
     expect(await grantsOf(allotment, accountId, { activeOnly: true })).toEqual([]);
@@ -171,11 +208,16 @@ describe('voidGrant', () => {
     expect(again).toMatchObject({ status: 'VOIDED', voidedAt: voided.voidedAt });
     const otherReason = await allotment.graphql(VOID_GRANT, { id: grant.id, reason: 'changed my mind' });
     expect(errorCode(otherReason)).toBe('BAD_USER_INPUT');
-    expect(otherReason.errors?.[0]?.message).toMatch(/already voided at .* by test-operator \("Issued to the wrong account"\); a void cannot be changed/);
+    expect(otherReason.errors?.[0]?.message).toMatch(
+      /already voided at .* by test-operator \("Issued to the wrong account"\); a void cannot be changed/,
+    );
 
     const entries = await auditOf(accountId, /^grant\./);
     expect(entries.map((entry) => entry.action)).toEqual(['grant.issued', 'grant.voided', 'grant.void_repeated']);
-    expect(entries[1]).toMatchObject({ before: { voidedAt: null, voidReason: null }, after: { voidReason: 'Issued to the wrong account', voidedBy: 'test-operator' } });
+    expect(entries[1]).toMatchObject({
+      before: { voidedAt: null, voidReason: null },
+      after: { voidReason: 'Issued to the wrong account', voidedBy: 'test-operator' },
+    });
     expect(entries[1].after.voidCut).toMatchObject({ units: '0' });
   });
 
@@ -193,7 +235,12 @@ describe('Account.grants', () => {
     const now = Date.now();
     const active = await issueGrantOk(allotment, { accountId, amount: '1' });
     const pending = await issueGrantOk(allotment, { accountId, amount: '2', effectiveAt: iso(floorHour(now) + 5 * HOUR) });
-    const expired = await issueGrantOk(allotment, { accountId, amount: '3', effectiveAt: iso(floorHour(now) - 5 * HOUR), expiresAt: iso(floorHour(now) - 2 * HOUR) });
+    const expired = await issueGrantOk(allotment, {
+      accountId,
+      amount: '3',
+      effectiveAt: iso(floorHour(now) - 5 * HOUR),
+      expiresAt: iso(floorHour(now) - 2 * HOUR),
+    });
     const voided = await issueGrantOk(allotment, { accountId, amount: '4' });
     await voidGrantOk(allotment, voided.id);
     const tokens = await issueGrantOk(allotment, { accountId, amount: '5', feature: 'tokens' });
@@ -201,12 +248,24 @@ describe('Account.grants', () => {
     expect(pending).toMatchObject({ status: 'PENDING', remaining: '2', activeFrom: iso(floorHour(now) + 5 * HOUR) });
     expect(expired).toMatchObject({ status: 'EXPIRED', remaining: '0' });
 
-    const defaults = await gql(allotment, `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account { grants { id status } } } }`, {
-      id: accountId,
-    });
+    const defaults = await gql(
+      allotment,
+      `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account { grants { id status } } } }`,
+      {
+        id: accountId,
+      },
+    );
     expect(defaults._entities[0].grants.map((grant: any) => grant.id).sort()).toEqual([active.id, pending.id, tokens.id].sort());
     const all = await grantsOf(allotment, accountId, { feature: 'api_calls', activeOnly: false });
-    expect(Object.fromEntries(all.map((grant) => [grant.amount, grant.status]))).toEqual({ '1': 'ACTIVE', '2': 'PENDING', '3': 'EXPIRED', '4': 'VOIDED' });
-    expect(await grantById(allotment, accountId, voided.id)).toMatchObject({ voidReason: 'issued to the wrong account', voidedBy: 'test-operator' });
+    expect(Object.fromEntries(all.map((grant) => [grant.amount, grant.status]))).toEqual({
+      '1': 'ACTIVE',
+      '2': 'PENDING',
+      '3': 'EXPIRED',
+      '4': 'VOIDED',
+    });
+    expect(await grantById(allotment, accountId, voided.id)).toMatchObject({
+      voidReason: 'issued to the wrong account',
+      voidedBy: 'test-operator',
+    });
   });
 });

@@ -70,7 +70,9 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
     ]);
     expect(other.lines[1].description).toBe(`Rows scanned: shared with contract ${base}, whose invoice rates this usage`);
     expect(other.usage).toEqual([]);
-    expect(other.lines[0].description).toBe('Rows add-on (' + plans.addon + ' v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 20.00 USD');
+    expect(other.lines[0].description).toBe(
+      'Rows add-on (' + plans.addon + ' v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 20.00 USD',
+    );
   });
 
   it('the older contract ends mid-period: usage before and after its end is one balance, rated on its invoice', async () => {
@@ -123,7 +125,14 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
 
     // Then the base contract is canceled and ends before March is over; the add-on ends too.
     await gql(app, SET_STATUS, { contractId: base, status: 'CANCELED' });
-    await upsertContract(app, { id: base, accountId, planKey: plans.base, startsAt: MARCH, endsAt: '2026-03-05T00:00:00Z', status: 'CANCELED' });
+    await upsertContract(app, {
+      id: base,
+      accountId,
+      planKey: plans.base,
+      startsAt: MARCH,
+      endsAt: '2026-03-05T00:00:00Z',
+      status: 'CANCELED',
+    });
     await upsertContract(app, { id: addon, accountId, planKey: plans.addon, startsAt: MARCH, endsAt: '2026-03-20T00:00:00Z' });
 
     // Today's rule would now bill 1,300 − 500 = 800 rows on the add-on; the record keeps them on the base, within 1,500.
@@ -147,7 +156,13 @@ describe('a CANCELED contract without endsAt stops billing at canceledAt', () =>
     const invoice = await invoicePreviewOk(app, contractId);
     expect(invoice.periodStart).toBe(current.start.toISOString());
     const [fee] = invoice.lines;
-    expect(fee).toMatchObject({ kind: 'BASE_FEE', prorated: true, periodStart: current.start.toISOString(), periodEnd: canceledAt.toISOString(), unitPrice: '2000.00' });
+    expect(fee).toMatchObject({
+      kind: 'BASE_FEE',
+      prorated: true,
+      periodStart: current.start.toISOString(),
+      periodEnd: canceledAt.toISOString(),
+      unitPrice: '2000.00',
+    });
     // The part of $2,000 the period had run when it was canceled, on the cent.
     const periodMs = current.end!.getTime() - current.start.getTime();
     const share = (canceledAt.getTime() - current.start.getTime()) / periodMs;
@@ -216,7 +231,10 @@ describe('terms cannot change inside a finalised period', () => {
     expect(after.pendingCorrections).toEqual([expect.objectContaining({ lateUnits: '1000', overageUnits: '1000', amount: '0.40' })]);
     // April is rated with the override.
     await rows(accountId, '6000000', '2026-04-10T12:00:00Z');
-    expect((await invoicePreviewOk(app, contractId, '2026-04-01T00:00:00Z')).usage[0]).toMatchObject({ included: '10000000', overage: '0' });
+    expect((await invoicePreviewOk(app, contractId, '2026-04-01T00:00:00Z')).usage[0]).toMatchObject({
+      included: '10000000',
+      overage: '0',
+    });
   });
 });
 
@@ -229,7 +247,11 @@ describe('property: random contracts, ends, status changes and usage on the wire
   function billingPeriods(startsAt: string, anchor: string, endsAt: string | null): string[] {
     const end = Math.min(endsAt ? new Date(endsAt).getTime() : Infinity, HORIZON.getTime());
     const starts: string[] = [];
-    for (let period = periodContaining(new Date(anchor), 'MONTH', new Date(startsAt)); period.start.getTime() < end; period = periodContaining(new Date(anchor), 'MONTH', period.end!)) {
+    for (
+      let period = periodContaining(new Date(anchor), 'MONTH', new Date(startsAt));
+      period.start.getTime() < end;
+      period = periodContaining(new Date(anchor), 'MONTH', period.end!)
+    ) {
       starts.push(period.start.toISOString());
     }
     return starts;
@@ -244,12 +266,23 @@ describe('property: random contracts, ends, status changes and usage on the wire
   });
   const scenarioArb = fc.record({
     contracts: fc.array(contractArb, { minLength: 2, maxLength: 3 }),
-    usage: fc.array(fc.record({ day: fc.integer({ min: 0, max: 55 }), quantity: fc.integer({ min: 1, max: 900 }) }), { minLength: 1, maxLength: 4 }),
+    usage: fc.array(fc.record({ day: fc.integer({ min: 0, max: 55 }), quantity: fc.integer({ min: 1, max: 900 }) }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
     finalizeFirst: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
     changes: fc.array(
       fc.oneof(
-        fc.record({ kind: fc.constant<'status'>('status'), target: fc.nat({ max: 2 }), status: fc.constantFrom('CANCELED', 'SUSPENDED', 'ACTIVE') }),
-        fc.record({ kind: fc.constant<'end'>('end'), target: fc.nat({ max: 2 }), end: fc.constantFrom(null, '2026-03-12T00:00:00.000Z', '2026-03-25T00:00:00.000Z') }),
+        fc.record({
+          kind: fc.constant<'status'>('status'),
+          target: fc.nat({ max: 2 }),
+          status: fc.constantFrom('CANCELED', 'SUSPENDED', 'ACTIVE'),
+        }),
+        fc.record({
+          kind: fc.constant<'end'>('end'),
+          target: fc.nat({ max: 2 }),
+          end: fc.constantFrom(null, '2026-03-12T00:00:00.000Z', '2026-03-25T00:00:00.000Z'),
+        }),
       ),
       { minLength: 1, maxLength: 3 },
     ),
@@ -275,7 +308,9 @@ describe('property: random contracts, ends, status changes and usage on the wire
           if (receipt.status === 'ACCEPTED') accepted += event.quantity;
         }
 
-        const invoices = docs.flatMap((doc) => billingPeriods(doc.startsAt, doc.billingAnchor, doc.endsAt).map((start) => ({ contractId: doc.id, start })));
+        const invoices = docs.flatMap((doc) =>
+          billingPeriods(doc.startsAt, doc.billingAnchor, doc.endsAt).map((start) => ({ contractId: doc.id, start })),
+        );
         const billed = (all: any[]) => {
           const seen = new Map<string, number>();
           let units = 0;
@@ -291,12 +326,15 @@ describe('property: random contracts, ends, status changes and usage on the wire
           return units;
         };
         // Every accepted unit is rated once: on one invoice, not zero, not two.
-        expect(billed(await Promise.all(invoices.map((invoice) => invoicePreviewOk(app, invoice.contractId, invoice.start))))).toBe(accepted);
+        expect(billed(await Promise.all(invoices.map((invoice) => invoicePreviewOk(app, invoice.contractId, invoice.start))))).toBe(
+          accepted,
+        );
 
         // Some periods are closed, then contracts change.
         const closed = new Map<string, any>();
         for (const [i, invoice] of invoices.entries()) {
-          if (finalizeFirst[i % finalizeFirst.length]) closed.set(`${invoice.contractId}|${invoice.start}`, await finalizeInvoiceOk(app, invoice.contractId, invoice.start));
+          if (finalizeFirst[i % finalizeFirst.length])
+            closed.set(`${invoice.contractId}|${invoice.start}`, await finalizeInvoiceOk(app, invoice.contractId, invoice.start));
         }
         for (const change of changes) {
           const doc = docs[change.target % docs.length]!;

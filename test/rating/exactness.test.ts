@@ -34,7 +34,13 @@ async function pricedPerToken(unitPrice: string): Promise<{ accountId: string; c
 describe('exact quantities and money end to end', () => {
   it('rates a single 0.000001-unit event exactly, due as 0.00', async () => {
     const { accountId, contractId } = await pricedPerToken('1');
-    await recordUsageOk(app, { accountId, feature: 'tokens', quantity: '0.000001', idempotencyKey: key(), timestamp: '2026-07-02T00:00:00Z' });
+    await recordUsageOk(app, {
+      accountId,
+      feature: 'tokens',
+      quantity: '0.000001',
+      idempotencyKey: key(),
+      timestamp: '2026-07-02T00:00:00Z',
+    });
     const invoice = await invoicePreviewOk(app, contractId, JULY);
     expect(table(invoice)).toEqual([['OVERAGE', 'tokens', '0.000001', '1.00', '0.000001']]);
     // total is rounded like amountDue; the exact sum is exactTotal.
@@ -48,7 +54,13 @@ describe('exact quantities and money end to end', () => {
     for (const { accountId } of [cheap, dear]) {
       // 10 × 1,000,000,000 + 0.000001 = 10,000,000,000.000001 units = 10^16 + 1 micro-units (2^53 ≈ 9.007 × 10^15).
       const events = [
-        ...Array.from({ length: 10 }, () => ({ accountId, feature: 'tokens', quantity: '1000000000', idempotencyKey: key(), timestamp: '2026-07-03T00:00:00Z' })),
+        ...Array.from({ length: 10 }, () => ({
+          accountId,
+          feature: 'tokens',
+          quantity: '1000000000',
+          idempotencyKey: key(),
+          timestamp: '2026-07-03T00:00:00Z',
+        })),
         { accountId, feature: 'tokens', quantity: '0.000001', idempotencyKey: key(), timestamp: '2026-07-03T00:00:00Z' },
       ];
       expect((await recordBatch(app, events)).data?.recordUsageBatch.accepted).toBe(11);
@@ -60,7 +72,11 @@ describe('exact quantities and money end to end', () => {
 
     // $1,000,000 a token: $10,000,000,000,000,001 = 10^18 + 100 cents.
     const large = await invoicePreviewOk(app, dear.contractId, JULY);
-    expect([large.exactTotal, large.total, large.amountDue]).toEqual(['10000000000000001.00', '10000000000000001.00', '10000000000000001.00']);
+    expect([large.exactTotal, large.total, large.amountDue]).toEqual([
+      '10000000000000001.00',
+      '10000000000000001.00',
+      '10000000000000001.00',
+    ]);
     const exported = (await gql(app, BILLING_EXPORT, { contractId: dear.contractId, periodStart: JULY })).billingExport;
     expect(exported.amountDueMinor).toBe('1000000000000000100');
     expect(exported.lines[0].amountMinor).toBe('1000000000000000100');

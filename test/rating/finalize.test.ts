@@ -36,7 +36,13 @@ describe('finalizeInvoice', () => {
     await rows(accountId, '7250500', '2026-03-10T12:00:00Z');
     const preview = await invoicePreviewOk(app, contractId, MARCH);
     const first = await finalizeInvoiceOk(app, contractId, MARCH);
-    expect(first).toMatchObject({ final: true, finalizedBy: 'test-operator', total: '2900.40', amountDue: '2900.40', pendingCorrections: [] });
+    expect(first).toMatchObject({
+      final: true,
+      finalizedBy: 'test-operator',
+      total: '2900.40',
+      amountDue: '2900.40',
+      pendingCorrections: [],
+    });
     expect(first.lines).toEqual(preview.lines);
     expect(first.usage).toEqual(preview.usage);
 
@@ -52,7 +58,12 @@ describe('finalizeInvoice', () => {
       actor: 'test-operator',
       targetId: `${contractId}|${MARCH}`,
       before: null,
-      after: { contractId, total: '2900.40', amountDue: '2900.40', usage: [{ feature: 'rows_scanned', used: '7250500', overage: '2250500' }] },
+      after: {
+        contractId,
+        total: '2900.40',
+        amountDue: '2900.40',
+        usage: [{ feature: 'rows_scanned', used: '7250500', overage: '2250500' }],
+      },
     });
     expect(audit[0].after.lines.map((line: any) => [line.kind, line.amount])).toEqual([
       ['BASE_FEE', '2000.00'],
@@ -66,7 +77,9 @@ describe('finalizeInvoice', () => {
     const results = await Promise.all(Array.from({ length: 5 }, () => finalizeInvoiceOk(app, contractId, MARCH)));
     expect(new Set(results.map((result) => result.finalizedAt)).size).toBe(1);
     expect(results[0]).toMatchObject({ total: '2000.00', exactTotal: '2000.0004', amountDue: '2000.00' });
-    const actions = (await app.database.db.collection<any>('audit_log').find({ targetType: 'Invoice', accountId }).toArray()).map((entry) => entry.action);
+    const actions = (await app.database.db.collection<any>('audit_log').find({ targetType: 'Invoice', accountId }).toArray()).map(
+      (entry) => entry.action,
+    );
     expect(actions.filter((action) => action === 'invoice.finalized')).toHaveLength(1);
     expect(actions.filter((action) => action === 'invoice.finalize_repeated')).toHaveLength(4);
   });
@@ -116,7 +129,9 @@ describe('finalizeInvoice', () => {
     await finalizeInvoiceOk(app, contractId, MARCH);
     await rows(accountId, '0.000001', '2026-03-31T23:59:59Z');
     const invoice = await invoicePreviewOk(app, contractId, MARCH);
-    expect(invoice.pendingCorrections).toEqual([expect.objectContaining({ lateUnits: '0.000001', lateEvents: 1, overageUnits: '0', amount: '0.00' })]);
+    expect(invoice.pendingCorrections).toEqual([
+      expect.objectContaining({ lateUnits: '0.000001', lateEvents: 1, overageUnits: '0', amount: '0.00' }),
+    ]);
     expect(invoice.correctionTotal).toBe('0.00');
   });
 
@@ -136,7 +151,9 @@ describe('finalizeInvoice', () => {
 
     const invoice = await finalizeInvoiceOk(app, contractId, MARCH);
     expect([invoice.total, invoice.usage[0].used]).toEqual(['2900.40', '7250500']);
-    expect(invoice.pendingCorrections).toEqual([expect.objectContaining({ usedAtFinalization: '7250500', usedNow: '7251500', lateEvents: 1, amount: '0.40' })]);
+    expect(invoice.pendingCorrections).toEqual([
+      expect.objectContaining({ usedAtFinalization: '7250500', usedNow: '7251500', lateEvents: 1, amount: '0.40' }),
+    ]);
   });
 
   it('restores the finalisation audit entry when the finalizer died before writing it', async () => {
@@ -151,12 +168,16 @@ describe('finalizeInvoice', () => {
   });
 
   it('refuses a period that has not ended, a periodStart off the boundaries, an unknown contract and customer tokens', async () => {
-    const { contractId, accountId } = await dataPlatformContract(app, 'UP', { startsAt: new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 13) + ':00:00Z' });
+    const { contractId, accountId } = await dataPlatformContract(app, 'UP', {
+      startsAt: new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 13) + ':00:00Z',
+    });
     const current = (await invoicePreviewOk(app, contractId)).periodStart;
     const open = await finalizeInvoice(app, contractId, current);
     expect(errorCode(open)).toBe('BAD_USER_INPUT');
     expect(open.errors![0]!.message).toContain('has not ended yet');
-    expect(errorCode(await finalizeInvoice(app, contractId, new Date(Date.parse(current) + 3_600_000).toISOString()))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await finalizeInvoice(app, contractId, new Date(Date.parse(current) + 3_600_000).toISOString()))).toBe(
+      'BAD_USER_INPUT',
+    );
     expect(errorCode(await finalizeInvoice(app, 'ctr_nobody', MARCH))).toBe('NOT_FOUND');
     const customer = await signToken({ sub: 'user_1', scope: 'contracts:write entitlements:read', account_id: accountId });
     expect(errorCode(await finalizeInvoice(app, contractId, MARCH, { token: customer }))).toBe('FORBIDDEN');
@@ -171,8 +192,19 @@ describe('billingExport', () => {
     await rows(accountId, '7250500', '2026-03-10T12:00:00Z');
     const invoice = await finalizeInvoiceOk(app, contractId, MARCH);
     const exported = (await gql(app, BILLING_EXPORT, { contractId, periodStart: MARCH })).billingExport;
-    expect(exported).toMatchObject({ contractId, accountId, periodStart: MARCH, currency: 'USD', final: true, finalizedAt: invoice.finalizedAt, amountDue: '2900.20', amountDueMinor: '290020' });
-    expect(exported.lines.map((line: any) => [line.kind, line.quantity, line.unitAmountDecimal, line.amountMinor, line.unitPricingExact])).toEqual([
+    expect(exported).toMatchObject({
+      contractId,
+      accountId,
+      periodStart: MARCH,
+      currency: 'USD',
+      final: true,
+      finalizedAt: invoice.finalizedAt,
+      amountDue: '2900.20',
+      amountDueMinor: '290020',
+    });
+    expect(
+      exported.lines.map((line: any) => [line.kind, line.quantity, line.unitAmountDecimal, line.amountMinor, line.unitPricingExact]),
+    ).toEqual([
       ['BASE_FEE', '1', '200000', '200000', true],
       // 2,250.5 blocks at 40 cents: 90,020 cents, but not a whole quantity to send as such.
       ['OVERAGE', '2250.5', '40', '90020', false],
@@ -180,7 +212,12 @@ describe('billingExport', () => {
     expect(exported.lines.map((line: any) => line.id)).toEqual(invoice.lines.map((line: any) => line.id));
     for (const line of exported.lines) {
       expect(line).toMatchObject({ idempotencyKey: line.id, accountId, contractId, currency: 'USD' });
-      expect(line.metadata).toMatchObject({ allotment_line_id: line.id, allotment_contract_id: contractId, allotment_period_start: MARCH, allotment_kind: line.kind });
+      expect(line.metadata).toMatchObject({
+        allotment_line_id: line.id,
+        allotment_contract_id: contractId,
+        allotment_period_start: MARCH,
+        allotment_kind: line.kind,
+      });
     }
   });
 

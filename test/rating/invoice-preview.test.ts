@@ -62,7 +62,16 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
       ]);
       expect([invoice.total, invoice.amountDue, invoice.exactTotal]).toEqual([total, total, exactTotal]);
       expect(invoice.usage).toEqual([
-        expect.objectContaining({ feature: 'rows_scanned', included: '5000000', granted: '0', used, coveredByGrants: '0', rounding, unitPrice: '0.40', per: '1000' }),
+        expect.objectContaining({
+          feature: 'rows_scanned',
+          included: '5000000',
+          granted: '0',
+          used,
+          coveredByGrants: '0',
+          rounding,
+          unitPrice: '0.40',
+          per: '1000',
+        }),
       ]);
     }
     const invoice = await invoicePreviewOk(app, contractId, MARCH);
@@ -85,10 +94,28 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
 
   it('rates each billing period from its own usage, and keeps line ids stable as usage grows', async () => {
     const { accountId, contractId } = await dataPlatformContract(app, 'UP');
-    await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity: '5000500', idempotencyKey: key(), timestamp: '2026-03-31T23:59:59Z' });
+    await recordUsageOk(app, {
+      accountId,
+      feature: 'rows_scanned',
+      quantity: '5000500',
+      idempotencyKey: key(),
+      timestamp: '2026-03-31T23:59:59Z',
+    });
     const first = await invoicePreviewOk(app, contractId, MARCH);
-    await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity: '6000000', idempotencyKey: key(), timestamp: '2026-04-01T00:00:00Z' });
-    await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity: '1000', idempotencyKey: key(), timestamp: '2026-03-15T00:00:00Z' });
+    await recordUsageOk(app, {
+      accountId,
+      feature: 'rows_scanned',
+      quantity: '6000000',
+      idempotencyKey: key(),
+      timestamp: '2026-04-01T00:00:00Z',
+    });
+    await recordUsageOk(app, {
+      accountId,
+      feature: 'rows_scanned',
+      quantity: '1000',
+      idempotencyKey: key(),
+      timestamp: '2026-03-15T00:00:00Z',
+    });
     const again = await invoicePreviewOk(app, contractId, MARCH);
     const april = await invoicePreviewOk(app, contractId, '2026-04-01T00:00:00Z');
     expect(table(first)).toEqual([
@@ -126,7 +153,15 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
     expect((await record('bulk_export', '52000', '2026-04-05T10:00:00Z')).status).toBe('ACCEPTED');
     // A prepaid credit of 500,000 calls, from the period's first instant.
     const grant = await gql(app, ISSUE_GRANT, {
-      input: { accountId: 'acct_4821', feature: 'api_calls', amount: '500000', kind: 'PREPAID', reason: 'Prepaid calls pack', idempotencyKey: 'pack-1', effectiveAt: APRIL },
+      input: {
+        accountId: 'acct_4821',
+        feature: 'api_calls',
+        amount: '500000',
+        kind: 'PREPAID',
+        reason: 'Prepaid calls pack',
+        idempotencyKey: 'pack-1',
+        effectiveAt: APRIL,
+      },
     });
     grantId = grant.issueGrant.id;
   });
@@ -145,12 +180,16 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
     ]);
     // 249.50 + 749.50 + 220.20 − 100.00 + 4.00
     expect([invoice.total, invoice.amountDue]).toEqual(['1123.20', '1123.20']);
-    expect(invoice.lines.slice(0, 2).map((line: any) => [line.planKey, line.planVersion, line.prorated, line.periodStart, line.periodEnd])).toEqual([
+    expect(
+      invoice.lines.slice(0, 2).map((line: any) => [line.planKey, line.planVersion, line.prorated, line.periodStart, line.periodEnd]),
+    ).toEqual([
       ['growth', 1, true, APRIL, '2026-04-15T00:00:00.000Z'],
       ['scale', 1, true, '2026-04-15T00:00:00.000Z', '2026-04-30T00:00:00.000Z'],
     ]);
     // Proration in days; the credit named by the grant's reason.
-    expect(invoice.lines[0].description).toBe('Growth (growth v1) base fee, 2026-03-31 to 2026-04-15: prorated 15 of 30 days of 499.00 USD');
+    expect(invoice.lines[0].description).toBe(
+      'Growth (growth v1) base fee, 2026-03-31 to 2026-04-15: prorated 15 of 30 days of 499.00 USD',
+    );
     expect(invoice.lines[3].description).toBe('API calls credit: 500,000 covered by Prepaid calls pack (prepaid), 500 × 1,000 at 0.20 USD');
     expect(invoice.usage).toEqual([
       expect.objectContaining({
@@ -166,13 +205,27 @@ describe('the API company (acct_4821): growth at $499 with 10M calls and $0.20 p
         amount: '120.20',
         grants: [{ grantId, kind: 'PREPAID', units: '500000' }],
       }),
-      expect.objectContaining({ feature: 'bulk_export', included: '50000', used: '52000', overage: '2000', grossBlocks: '2', amount: '4.00' }),
+      expect.objectContaining({
+        feature: 'bulk_export',
+        included: '50000',
+        used: '52000',
+        overage: '2000',
+        grossBlocks: '2',
+        amount: '4.00',
+      }),
     ]);
   });
 
   it('charges the month before the upgrade on growth alone, grace usage as overage', async () => {
     // Growth is HARD at 10M with 100,000 of grace: 10,050,500 calls are allowed, 50,500 beyond → 51 blocks.
-    const calls = (quantity: string) => recordUsageOk(app, { accountId: 'acct_4821', feature: 'api_calls', quantity, idempotencyKey: key(), timestamp: '2026-03-10T00:00:00Z' });
+    const calls = (quantity: string) =>
+      recordUsageOk(app, {
+        accountId: 'acct_4821',
+        feature: 'api_calls',
+        quantity,
+        idempotencyKey: key(),
+        timestamp: '2026-03-10T00:00:00Z',
+      });
     expect((await calls('10000000')).reason).toBe('INCLUDED');
     expect((await calls('50500')).reason).toBe('WITHIN_GRACE');
     const march = await invoicePreviewOk(app, 'ctr_4821', '2026-02-28T00:00:00Z');
@@ -222,7 +275,13 @@ describe('the soft-limit case: bulk exports at $0.002 each', () => {
     await gql(app, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
       input: { id: `ctr_exp_${suffix}`, accountId, planKey: `exports_${suffix}`, startsAt: '2026-05-01T00:00:00Z' },
     });
-    const receipt = await recordUsageOk(app, { accountId, feature: 'bulk_export', quantity: '52000', idempotencyKey: key(), timestamp: '2026-05-02T00:00:00Z' });
+    const receipt = await recordUsageOk(app, {
+      accountId,
+      feature: 'bulk_export',
+      quantity: '52000',
+      idempotencyKey: key(),
+      timestamp: '2026-05-02T00:00:00Z',
+    });
     expect(receipt).toMatchObject({ status: 'ACCEPTED', reason: 'OVERAGE' });
     const invoice = await invoicePreviewOk(app, `ctr_exp_${suffix}`, '2026-05-01T00:00:00Z');
     expect(table(invoice)).toEqual([['OVERAGE', 'bulk_export', '2000', '0.002', '4.00']]);
@@ -241,13 +300,21 @@ describe('two contracts enabling the same metered feature (R4 merge)', () => {
       name: 'Rows add-on',
       currency: 'USD',
       baseFee: '100',
-      entitlements: [{ feature: 'rows_scanned', included: '1000000', enforcement: 'SOFT', overage: { unitPrice: '0.30', per: '1000', rounding: 'UP' } }],
+      entitlements: [
+        { feature: 'rows_scanned', included: '1000000', enforcement: 'SOFT', overage: { unitPrice: '0.30', per: '1000', rounding: 'UP' } },
+      ],
     });
     const addonId = `${contractId}_zz_addon`;
     await gql(app, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
       input: { id: addonId, accountId, planKey: `rows_addon_${suffix}`, startsAt: '2026-03-01T00:00:00Z' },
     });
-    await recordUsageOk(app, { accountId, feature: 'rows_scanned', quantity: '7250500', idempotencyKey: key(), timestamp: '2026-03-10T12:00:00Z' });
+    await recordUsageOk(app, {
+      accountId,
+      feature: 'rows_scanned',
+      quantity: '7250500',
+      idempotencyKey: key(),
+      timestamp: '2026-03-10T12:00:00Z',
+    });
 
     // 7,250,500 − 6,000,000 = 1,250,500 rows over: 1,251 blocks × $0.30 (not 2,251 × $0.40
     // here and 6,251 × $0.30 again on the add-on).
@@ -256,7 +323,9 @@ describe('two contracts enabling the same metered feature (R4 merge)', () => {
       ['BASE_FEE', null, '1', '2000.00', '2000.00'],
       ['OVERAGE', 'rows_scanned', '1251', '0.30', '375.30'],
     ]);
-    expect(owner.usage).toEqual([expect.objectContaining({ feature: 'rows_scanned', included: '6000000', used: '7250500', overage: '1250500', unitPrice: '0.30' })]);
+    expect(owner.usage).toEqual([
+      expect.objectContaining({ feature: 'rows_scanned', included: '6000000', used: '7250500', overage: '1250500', unitPrice: '0.30' }),
+    ]);
     expect(owner.total).toBe('2375.30');
 
     const addon = await invoicePreviewOk(app, addonId, MARCH);
@@ -297,7 +366,15 @@ describe('periods', () => {
       name: 'Daily',
       currency: 'USD',
       baseFee: '30',
-      entitlements: [{ feature: 'rows_scanned', included: '100', resetPeriod: 'DAY', enforcement: 'SOFT', overage: { unitPrice: '1', per: '10', rounding: 'UP' } }],
+      entitlements: [
+        {
+          feature: 'rows_scanned',
+          included: '100',
+          resetPeriod: 'DAY',
+          enforcement: 'SOFT',
+          overage: { unitPrice: '1', per: '10', rounding: 'UP' },
+        },
+      ],
     });
     const accountId = `acct_daily_${suffix}`;
     await gql(app, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
@@ -320,7 +397,11 @@ describe('periods', () => {
       ['OVERAGE', 'rows_scanned', '3', '1.00', '3.00'],
     ]);
     expect(invoice.usage).toHaveLength(30);
-    expect(invoice.lines.slice(1).map((line: any) => line.periodStart)).toEqual(['2026-06-01T00:00:00.000Z', '2026-06-02T00:00:00.000Z', '2026-06-30T00:00:00.000Z']);
+    expect(invoice.lines.slice(1).map((line: any) => line.periodStart)).toEqual([
+      '2026-06-01T00:00:00.000Z',
+      '2026-06-02T00:00:00.000Z',
+      '2026-06-30T00:00:00.000Z',
+    ]);
     expect(invoice.total).toBe('34.00');
   });
 });

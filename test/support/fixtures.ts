@@ -86,7 +86,14 @@ export const GROWTH_PLAN = {
   currency: 'USD',
   baseFee: '499.00',
   entitlements: [
-    { feature: 'api_calls', included: '10000000', resetPeriod: 'MONTH', enforcement: 'HARD', grace: '100000', overage: { unitPrice: '0.20', per: '1000', rounding: 'UP' } },
+    {
+      feature: 'api_calls',
+      included: '10000000',
+      resetPeriod: 'MONTH',
+      enforcement: 'HARD',
+      grace: '100000',
+      overage: { unitPrice: '0.20', per: '1000', rounding: 'UP' },
+    },
     { feature: 'bulk_export', included: '50000', enforcement: 'SOFT', overage: { unitPrice: '2', per: '1000' } },
     { feature: 'sso' },
     { feature: 'premium_analytics', enabled: false },
@@ -148,7 +155,13 @@ export async function seedReferenceAccount(instance: TestInstance): Promise<void
  */
 export async function insertUsage(
   db: Db,
-  { accountId, feature, periodStart, periodEnd, used }: { accountId: string; feature: string; periodStart: string; periodEnd: string | null; used: string },
+  {
+    accountId,
+    feature,
+    periodStart,
+    periodEnd,
+    used,
+  }: { accountId: string; feature: string; periodStart: string; periodEnd: string | null; used: string },
 ): Promise<void> {
   const start = new Date(periodStart);
   const now = new Date();

@@ -57,22 +57,25 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
           undefined,
       }),
     },
-    transportEntries: options.subscriptions === 'http' ? {
-      // Transport kind left at its default (HTTP, so subscriptions over SSE). propagateHeaders
-      // only sees HTTP clients; a graphql-ws client's token is in `context.headers` (Hive
-      // Gateway merges connectionParams into it), so it is forwarded from there.
-      allotment: { headers: [['authorization', '{context.headers.authorization}']] },
-    } : {
-      allotment: {
-        options: {
-          subscriptions: {
-            kind: 'ws',
-            location: '/graphql',
-            options: { connectionParams: { authorization: '{context.connectionParams.authorization}' } },
+    transportEntries:
+      options.subscriptions === 'http'
+        ? {
+            // Transport kind left at its default (HTTP, so subscriptions over SSE). propagateHeaders
+            // only sees HTTP clients; a graphql-ws client's token is in `context.headers` (Hive
+            // Gateway merges connectionParams into it), so it is forwarded from there.
+            allotment: { headers: [['authorization', '{context.headers.authorization}']] },
+          }
+        : {
+            allotment: {
+              options: {
+                subscriptions: {
+                  kind: 'ws',
+                  location: '/graphql',
+                  options: { connectionParams: { authorization: '{context.connectionParams.authorization}' } },
+                },
+              },
+            },
           },
-        },
-      },
-    },
   });
   return {
     supergraph,

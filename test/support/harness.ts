@@ -18,7 +18,12 @@ export interface TokenClaims {
   expiresIn?: number;
 }
 
-export async function signToken({ sub = 'test-operator', scope = ALL_SCOPES, account_id, expiresIn = 3600 }: TokenClaims = {}): Promise<string> {
+export async function signToken({
+  sub = 'test-operator',
+  scope = ALL_SCOPES,
+  account_id,
+  expiresIn = 3600,
+}: TokenClaims = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ scope, ...(account_id ? { account_id } : {}) })
     .setProtectedHeader({ alg: 'HS256' })
@@ -40,7 +45,11 @@ export interface TestInstance extends RunningAllotment {
   /** Every command the instance's driver sent, for round-trip counting. */
   commands: CommandStartedEvent[];
   /** POST a GraphQL operation; `token: null` sends none, the default is an all-scopes operator token. */
-  graphql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: { token?: string | null }): Promise<GraphQLResponse<T>>;
+  graphql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { token?: string | null },
+  ): Promise<GraphQLResponse<T>>;
 }
 
 export function uniqueDbName(prefix = 't'): string {
@@ -52,7 +61,12 @@ export function uniqueDbName(prefix = 't'): string {
  * Two instances given the same `dbName` share one database, like two pods would.
  */
 export async function startTestInstance(
-  options: { dbName?: string; auth?: 'hs256' | 'open'; env?: Record<string, string>; /** Another database server than the shared one. */ mongodbUri?: string } = {},
+  options: {
+    dbName?: string;
+    auth?: 'hs256' | 'open';
+    env?: Record<string, string> /** Another database server than the shared one. */;
+    mongodbUri?: string;
+  } = {},
 ): Promise<TestInstance> {
   const dbName = options.dbName ?? uniqueDbName();
   const config = loadConfig({

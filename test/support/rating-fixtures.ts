@@ -31,7 +31,12 @@ export const BILLING_EXPORT = `query ($contractId: ID!, $periodStart: DateTime) 
       unitPricingExact periodStart periodEnd metadata }
     pendingCorrections { feature lateUnits amount } } }`;
 
-export function invoicePreview(instance: TestInstance, id: string, periodStart?: string, options?: { token?: string | null }): Promise<GraphQLResponse> {
+export function invoicePreview(
+  instance: TestInstance,
+  id: string,
+  periodStart?: string,
+  options?: { token?: string | null },
+): Promise<GraphQLResponse> {
   return instance.graphql(INVOICE_PREVIEW, { id, periodStart }, options);
 }
 
@@ -39,7 +44,12 @@ export async function invoicePreviewOk(instance: TestInstance, id: string, perio
   return (await gql(instance, INVOICE_PREVIEW, { id, periodStart }))._entities[0].invoicePreview;
 }
 
-export function finalizeInvoice(instance: TestInstance, contractId: string, periodStart: string, options?: { token?: string | null }): Promise<GraphQLResponse> {
+export function finalizeInvoice(
+  instance: TestInstance,
+  contractId: string,
+  periodStart: string,
+  options?: { token?: string | null },
+): Promise<GraphQLResponse> {
   return instance.graphql(FINALIZE_INVOICE, { contractId, periodStart }, options);
 }
 
@@ -131,14 +141,18 @@ export async function sharedRowsPlans(instance: TestInstance): Promise<{ base: s
     name: 'Rows base',
     currency: 'USD',
     baseFee: '100',
-    entitlements: [{ feature: ROWS_SCANNED.key, included: '1000', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } }],
+    entitlements: [
+      { feature: ROWS_SCANNED.key, included: '1000', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } },
+    ],
   });
   await publishPlan(instance, {
     key: addon,
     name: 'Rows add-on',
     currency: 'USD',
     baseFee: '20',
-    entitlements: [{ feature: ROWS_SCANNED.key, included: '500', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } }],
+    entitlements: [
+      { feature: ROWS_SCANNED.key, included: '500', enforcement: 'SOFT', overage: { unitPrice: '0.10', per: '1', rounding: 'EXACT' } },
+    ],
   });
   return { base, addon };
 }

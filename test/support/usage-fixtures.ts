@@ -112,7 +112,11 @@ export interface Receipt {
   late: boolean;
 }
 
-export async function recordUsage(instance: TestInstance, input: UsageInput, options?: { token?: string | null }): Promise<GraphQLResponse<{ recordUsage: Receipt }>> {
+export async function recordUsage(
+  instance: TestInstance,
+  input: UsageInput,
+  options?: { token?: string | null },
+): Promise<GraphQLResponse<{ recordUsage: Receipt }>> {
   return instance.graphql<{ recordUsage: Receipt }>(RECORD_USAGE, { input }, options);
 }
 
@@ -127,7 +131,11 @@ export interface BatchResult {
   receipts: Receipt[];
 }
 
-export async function recordBatch(instance: TestInstance, events: UsageInput[], options?: { token?: string | null }): Promise<GraphQLResponse<{ recordUsageBatch: BatchResult }>> {
+export async function recordBatch(
+  instance: TestInstance,
+  events: UsageInput[],
+  options?: { token?: string | null },
+): Promise<GraphQLResponse<{ recordUsageBatch: BatchResult }>> {
   return instance.graphql<{ recordUsageBatch: BatchResult }>(RECORD_USAGE_BATCH, { events }, options);
 }
 
@@ -144,7 +152,10 @@ export async function ledgerOf(db: Db, accountId: string) {
   const counters = await db.collection<any>('usage_counters').find({ accountId }).toArray();
   const events = await db.collection<any>('usage_events').find({ accountId }).toArray();
   const postings = await db.collection<any>('usage_postings').find({ accountId }).toArray();
-  const audit = await db.collection<any>('audit_log').find({ accountId, action: /^usage\./ }).toArray();
+  const audit = await db
+    .collection<any>('audit_log')
+    .find({ accountId, action: /^usage\./ })
+    .toArray();
   return { counters, events, postings, audit };
 }
 
@@ -173,8 +184,10 @@ export async function expectLedgerConsistent(db: Db, accountId: string): Promise
     if (BigInt(counter.used) !== (expected.get(counter._id) ?? 0n)) {
       throw new Error(`counter ${counter._id}: used ${counter.used} but accepted events sum to ${expected.get(counter._id) ?? 0n}`);
     }
-    if (hoursTotal !== BigInt(counter.used)) throw new Error(`counter ${counter._id}: hour buckets sum to ${hoursTotal}, used is ${counter.used}`);
-    if (counter.pending.length > 0) throw new Error(`counter ${counter._id} still has pending entries ${JSON.stringify(counter.pending.map((e: any) => e.id))}`);
+    if (hoursTotal !== BigInt(counter.used))
+      throw new Error(`counter ${counter._id}: hour buckets sum to ${hoursTotal}, used is ${counter.used}`);
+    if (counter.pending.length > 0)
+      throw new Error(`counter ${counter._id} still has pending entries ${JSON.stringify(counter.pending.map((e: any) => e.id))}`);
     used += BigInt(counter.used);
   }
   return { used, accepted };

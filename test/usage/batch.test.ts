@@ -23,7 +23,12 @@ afterAll(() => app.stop());
 describe('recordUsageBatch', () => {
   it('gives correct receipts for 1,000 events with 10 duplicates inside and 10 already stored', async () => {
     const { accountId } = await meteredAccount(app, { included: '1000000' });
-    const event = (i: number): UsageInput => ({ accountId, feature: 'api_calls', quantity: `${i % 7}.25`, idempotencyKey: `batch-${accountId}-${i}` });
+    const event = (i: number): UsageInput => ({
+      accountId,
+      feature: 'api_calls',
+      quantity: `${i % 7}.25`,
+      idempotencyKey: `batch-${accountId}-${i}`,
+    });
     // Ten events recorded earlier, one by one.
     const stored = Array.from({ length: 10 }, (_, i) => event(1_000 + i));
     for (const input of stored) await recordUsageOk(app, input);
@@ -105,7 +110,8 @@ describe('recordUsageBatch', () => {
     expect(errorCode(response)).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(response.errors![0]!.message).toContain(reused);
     // The valid event was recorded; resending it is a duplicate, never a second count.
-    const resend = (await recordBatch(app, [{ accountId, feature: 'api_calls', quantity: '2', idempotencyKey: fresh }])).data!.recordUsageBatch;
+    const resend = (await recordBatch(app, [{ accountId, feature: 'api_calls', quantity: '2', idempotencyKey: fresh }])).data!
+      .recordUsageBatch;
     expect(resend.receipts[0]).toMatchObject({ status: 'DUPLICATE', originalStatus: 'ACCEPTED' });
     expect(await usedNow(app, accountId, 'api_calls')).toBe('3');
     await expectLedgerConsistent(app.database.db, accountId);

@@ -33,28 +33,32 @@ const HEAVY = 90_000;
 const one = (accountId: string, quantity = '1', feature = 'api_calls') => ({ accountId, feature, quantity, idempotencyKey: key() });
 
 describe('HARD limits are atomic (R6)', () => {
-  it('gives exactly 100 accepted and 100 rejected for 200 concurrent 1-unit requests against 100, across two instances', async () => {
-    const { accountId } = await meteredAccount(first, { included: '100', enforcement: 'HARD', grace: '0' });
-    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => recordUsage(i % 2 ? second : first, one(accountId))));
-    const receipts = responses.map((response) => {
-      expect(response.errors).toBeUndefined();
-      return response.data!.recordUsage;
-    });
-    const accepted = receipts.filter((receipt) => receipt.status === 'ACCEPTED');
-    const rejected = receipts.filter((receipt) => receipt.status === 'REJECTED');
-    expect(accepted).toHaveLength(100);
-    expect(rejected).toHaveLength(100);
-    expect(new Set(accepted.map((receipt) => receipt.reason))).toEqual(new Set(['INCLUDED']));
-    expect(new Set(rejected.map((receipt) => receipt.reason))).toEqual(new Set(['QUOTA_EXCEEDED']));
-    expect(await usedNow(first, accountId, 'api_calls')).toBe('100');
+  it(
+    'gives exactly 100 accepted and 100 rejected for 200 concurrent 1-unit requests against 100, across two instances',
+    async () => {
+      const { accountId } = await meteredAccount(first, { included: '100', enforcement: 'HARD', grace: '0' });
+      const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => recordUsage(i % 2 ? second : first, one(accountId))));
+      const receipts = responses.map((response) => {
+        expect(response.errors).toBeUndefined();
+        return response.data!.recordUsage;
+      });
+      const accepted = receipts.filter((receipt) => receipt.status === 'ACCEPTED');
+      const rejected = receipts.filter((receipt) => receipt.status === 'REJECTED');
+      expect(accepted).toHaveLength(100);
+      expect(rejected).toHaveLength(100);
+      expect(new Set(accepted.map((receipt) => receipt.reason))).toEqual(new Set(['INCLUDED']));
+      expect(new Set(rejected.map((receipt) => receipt.reason))).toEqual(new Set(['QUOTA_EXCEEDED']));
+      expect(await usedNow(first, accountId, 'api_calls')).toBe('100');
 
-    // Denied usage is not counted, but it is stored and audited (R6, R10).
-    const { events, audit } = await ledgerOf(first.database.db, accountId);
-    expect(events).toHaveLength(200);
-    expect(audit.filter((entry) => entry.action === 'usage.rejected')).toHaveLength(100);
-    expect(audit.find((entry) => entry.action === 'usage.rejected')!.after).toMatchObject({ reason: 'QUOTA_EXCEEDED', quantity: '1' });
-    await expectLedgerConsistent(first.database.db, accountId);
-  }, HEAVY);
+      // Denied usage is not counted, but it is stored and audited (R6, R10).
+      const { events, audit } = await ledgerOf(first.database.db, accountId);
+      expect(events).toHaveLength(200);
+      expect(audit.filter((entry) => entry.action === 'usage.rejected')).toHaveLength(100);
+      expect(audit.find((entry) => entry.action === 'usage.rejected')!.after).toMatchObject({ reason: 'QUOTA_EXCEEDED', quantity: '1' });
+      await expectLedgerConsistent(first.database.db, accountId);
+    },
+    HEAVY,
+  );
 
   it('applies grace before rejecting, and never overshoots with a large request', async () => {
     const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD', grace: '2' });
@@ -70,7 +74,10 @@ describe('HARD limits are atomic (R6)', () => {
     const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD' });
     await recordUsageOk(first, one(accountId, '4'));
     const quantities = ['3', '5', '2', '1', '1', '0.5'];
-    const response = await recordBatch(second, quantities.map((quantity) => one(accountId, quantity)));
+    const response = await recordBatch(
+      second,
+      quantities.map((quantity) => one(accountId, quantity)),
+    );
     expect(response.errors).toBeUndefined();
     const result = response.data!.recordUsageBatch;
     expect(result.receipts.map((receipt) => [receipt.quantity, receipt.status])).toEqual([
@@ -85,25 +92,39 @@ describe('HARD limits are atomic (R6)', () => {
     expect(await usedNow(first, accountId, 'api_calls')).toBe('10');
   });
 
-  it('never overshoots when concurrent batches and single events race on one HARD counter', async () => {
-    const { accountId } = await meteredAccount(first, { included: '500', enforcement: 'HARD' });
-    const batches = Array.from({ length: 6 }, (_, b) => recordBatch(b % 2 ? first : second, Array.from({ length: 100 }, () => one(accountId, '1'))));
-    const singles = Array.from({ length: 60 }, (_, i) => recordUsage(i % 2 ? first : second, one(accountId, '1')));
-    const [batchResults, singleResults] = await Promise.all([Promise.all(batches), Promise.all(singles)]);
-    const accepted =
-      batchResults.reduce((sum, response) => sum + response.data!.recordUsageBatch.accepted, 0) +
-      singleResults.filter((response) => response.data!.recordUsage.status === 'ACCEPTED').length;
-    expect(accepted).toBe(500);
-    expect(await usedNow(first, accountId, 'api_calls')).toBe('500');
-    await expectLedgerConsistent(first.database.db, accountId);
-  }, HEAVY);
+  it(
+    'never overshoots when concurrent batches and single events race on one HARD counter',
+    async () => {
+      const { accountId } = await meteredAccount(first, { included: '500', enforcement: 'HARD' });
+      const batches = Array.from({ length: 6 }, (_, b) =>
+        recordBatch(
+          b % 2 ? first : second,
+          Array.from({ length: 100 }, () => one(accountId, '1')),
+        ),
+      );
+      const singles = Array.from({ length: 60 }, (_, i) => recordUsage(i % 2 ? first : second, one(accountId, '1')));
+      const [batchResults, singleResults] = await Promise.all([Promise.all(batches), Promise.all(singles)]);
+      const accepted =
+        batchResults.reduce((sum, response) => sum + response.data!.recordUsageBatch.accepted, 0) +
+        singleResults.filter((response) => response.data!.recordUsage.status === 'ACCEPTED').length;
+      expect(accepted).toBe(500);
+      expect(await usedNow(first, accountId, 'api_calls')).toBe('500');
+      await expectLedgerConsistent(first.database.db, accountId);
+    },
+    HEAVY,
+  );
 });
 
 describe('grants in HARD batches (R5, R6)', () => {
   it('lets a batch go beyond included by the granted amount, then rejects, in order', async () => {
     const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD', grace: '1' });
     await issueGrantOk(first, { accountId, amount: '5' });
-    const result = (await recordBatch(second, Array.from({ length: 20 }, () => one(accountId)))).data!.recordUsageBatch;
+    const result = (
+      await recordBatch(
+        second,
+        Array.from({ length: 20 }, () => one(accountId)),
+      )
+    ).data!.recordUsageBatch;
     expect(result.receipts.map((receipt) => receipt.reason)).toEqual([
       ...Array(10).fill('INCLUDED'),
       ...Array(5).fill('WITHIN_GRANTS'),
@@ -119,9 +140,13 @@ describe('SOFT and NONE enforcement (R6)', () => {
     const { accountId } = await meteredAccount(first, { included: '5', enforcement: 'SOFT' });
     expect(await recordUsageOk(first, one(accountId, '5'))).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
     expect(await recordUsageOk(first, one(accountId, '3'))).toMatchObject({ status: 'ACCEPTED', reason: 'OVERAGE' });
-    const { checkEntitlement } = await gql(first, `query ($a: ID!) { checkEntitlement(accountId: $a, feature: "api_calls") { used capacity remaining overageUnits } }`, {
-      a: accountId,
-    });
+    const { checkEntitlement } = await gql(
+      first,
+      `query ($a: ID!) { checkEntitlement(accountId: $a, feature: "api_calls") { used capacity remaining overageUnits } }`,
+      {
+        a: accountId,
+      },
+    );
     expect(checkEntitlement).toMatchObject({ used: '8', capacity: '5', remaining: '0', overageUnits: '1' });
   });
 
@@ -164,15 +189,22 @@ describe('exact decimals (R11)', () => {
     expect(counter!.used).toBe(300_000n);
   });
 
-  it('sums ten thousand increments of 0.000001 to exactly 0.01', async () => {
-    const { accountId } = await meteredAccount(first, { included: '1' });
-    const sends = Array.from({ length: 10 }, (_, b) =>
-      recordBatch(b % 2 ? first : second, Array.from({ length: 1_000 }, () => one(accountId, '0.000001'))),
-    );
-    for (const response of await Promise.all(sends)) expect(response.data?.recordUsageBatch.accepted).toBe(1_000);
-    expect(await usedNow(first, accountId, 'api_calls')).toBe('0.01');
-    await expectLedgerConsistent(first.database.db, accountId);
-  }, HEAVY);
+  it(
+    'sums ten thousand increments of 0.000001 to exactly 0.01',
+    async () => {
+      const { accountId } = await meteredAccount(first, { included: '1' });
+      const sends = Array.from({ length: 10 }, (_, b) =>
+        recordBatch(
+          b % 2 ? first : second,
+          Array.from({ length: 1_000 }, () => one(accountId, '0.000001')),
+        ),
+      );
+      for (const response of await Promise.all(sends)) expect(response.data?.recordUsageBatch.accepted).toBe(1_000);
+      expect(await usedNow(first, accountId, 'api_calls')).toBe('0.01');
+      await expectLedgerConsistent(first.database.db, accountId);
+    },
+    HEAVY,
+  );
 });
 
 describe('receipts and read-your-writes', () => {

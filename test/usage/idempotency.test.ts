@@ -51,7 +51,12 @@ describe('idempotent ingestion (R7)', () => {
     const duplicates = receipts.filter((receipt) => receipt.status === 'DUPLICATE');
     expect(duplicates).toHaveLength(999);
     for (const duplicate of duplicates) {
-      expect(duplicate).toMatchObject({ originalStatus: 'ACCEPTED', reason: 'INCLUDED', quantity: '2.5', timestamp: receipts[0]!.timestamp });
+      expect(duplicate).toMatchObject({
+        originalStatus: 'ACCEPTED',
+        reason: 'INCLUDED',
+        quantity: '2.5',
+        timestamp: receipts[0]!.timestamp,
+      });
     }
     expect(await usedNow(first, account.accountId, 'api_calls')).toBe('2.5');
 
@@ -117,14 +122,25 @@ describe('idempotent ingestion (R7)', () => {
     await recordUsageOk(first, { accountId: account.accountId, feature: 'api_calls', quantity: '1', idempotencyKey, timestamp: weekAgo });
 
     // A retry a week later with the same payload is still a duplicate (no 24-hour window).
-    const retry = await recordUsageOk(second, { accountId: account.accountId, feature: 'api_calls', quantity: '1', idempotencyKey, timestamp: weekAgo });
+    const retry = await recordUsageOk(second, {
+      accountId: account.accountId,
+      feature: 'api_calls',
+      quantity: '1',
+      idempotencyKey,
+      timestamp: weekAgo,
+    });
     expect(retry).toMatchObject({ status: 'DUPLICATE', originalStatus: 'ACCEPTED', timestamp: weekAgo });
     const { postings } = await ledgerOf(first.database.db, account.accountId);
     const retentionMs = postings[0]!.expiresAt.getTime() - postings[0]!.receivedAt.getTime();
     expect(retentionMs).toBe(400 * 86_400_000);
 
     // The same key on another account is another event.
-    const elsewhere: Receipt = await recordUsageOk(first, { accountId: other.accountId, feature: 'api_calls', quantity: '1', idempotencyKey });
+    const elsewhere: Receipt = await recordUsageOk(first, {
+      accountId: other.accountId,
+      feature: 'api_calls',
+      quantity: '1',
+      idempotencyKey,
+    });
     expect(elsewhere.status).toBe('ACCEPTED');
   });
 });

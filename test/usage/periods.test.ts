@@ -42,7 +42,9 @@ describe('periods and late events (R8)', () => {
   it('accepts an event up to 5 minutes ahead, in the period of its timestamp', async () => {
     const { accountId } = await meteredAccount(app, { included: '100' }, { startsAt: ANCHOR.toISOString() });
     const soon = new Date(Date.now() + 4 * 60_000).toISOString();
-    expect(await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key(), timestamp: soon })).toMatchObject({
+    expect(
+      await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key(), timestamp: soon }),
+    ).toMatchObject({
       status: 'ACCEPTED',
       timestamp: soon,
       late: false,
@@ -59,7 +61,13 @@ describe('periods and late events (R8)', () => {
     await app.database.db.collection('usage_counters').updateOne({ _id: closedCounter as never }, { $set: { finalizedAt: new Date() } });
 
     expect(await app.services.usage.isPeriodFinal(closedCounter)).toBe(true);
-    const late = await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '3', idempotencyKey: key(), timestamp: new Date(earlier.getTime() + 1_000).toISOString() });
+    const late = await recordUsageOk(app, {
+      accountId,
+      feature: 'api_calls',
+      quantity: '3',
+      idempotencyKey: key(),
+      timestamp: new Date(earlier.getTime() + 1_000).toISOString(),
+    });
     expect(late).toMatchObject({ status: 'ACCEPTED', late: true });
     const onTime = await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
     expect(onTime.late).toBe(false);
@@ -69,7 +77,13 @@ describe('periods and late events (R8)', () => {
     expect(await app.services.usage.lateUsage([closedCounter])).toMatchObject([{ counterId: closedCounter, units: 3_000_000n, events: 1 }]);
     // A retry of the late event keeps its flag.
     expect(
-      await recordUsageOk(app, { accountId, feature: 'api_calls', quantity: '3', idempotencyKey: late.idempotencyKey, timestamp: late.timestamp }),
+      await recordUsageOk(app, {
+        accountId,
+        feature: 'api_calls',
+        quantity: '3',
+        idempotencyKey: late.idempotencyKey,
+        timestamp: late.timestamp,
+      }),
     ).toMatchObject({ status: 'DUPLICATE', late: true });
   });
 });
@@ -81,7 +95,8 @@ describe('Account.usage', () => {
       const now = new Date();
       return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - offset);
     };
-    const at = (offsetDays: number, hour: number, minute = 0) => new Date(dayStart(offsetDays) + hour * 3_600_000 + minute * 60_000).toISOString();
+    const at = (offsetDays: number, hour: number, minute = 0) =>
+      new Date(dayStart(offsetDays) + hour * 3_600_000 + minute * 60_000).toISOString();
     const sends = [
       { timestamp: at(3, 10, 5), quantity: '1.5' },
       { timestamp: at(3, 10, 55), quantity: '0.5' },
@@ -97,9 +112,8 @@ describe('Account.usage', () => {
     expect(daily.points.map((point: any) => point.used)).toEqual(['0', '6', '0', '0.25']);
     expect(daily.points[1].start).toBe(new Date(dayStart(3)).toISOString());
 
-    const hourly = (
-      await gql(app, USAGE, { id: accountId, feature: 'api_calls', from: at(3, 9), to: at(3, 14), granularity: 'HOUR' })
-    )._entities[0].usage;
+    const hourly = (await gql(app, USAGE, { id: accountId, feature: 'api_calls', from: at(3, 9), to: at(3, 14), granularity: 'HOUR' }))
+      ._entities[0].usage;
     expect(hourly.points.map((point: any) => [point.start.slice(11, 13), point.used])).toEqual([
       ['09', '0'],
       ['10', '2'],

@@ -52,7 +52,10 @@ async function expectAdopted(accountId: string, point: WritePoint): Promise<void
   if (!AFTER_COUNTING.includes(point)) return;
   const { postings } = await ledgerOf(crashing.database.db, accountId);
   const counted = postings.filter((posting) => posting.appliedAs);
-  expect(counted.map((posting) => posting.appliedAs), point).toEqual(counted.map((posting) => `${posting._id}#1`));
+  expect(
+    counted.map((posting) => posting.appliedAs),
+    point,
+  ).toEqual(counted.map((posting) => `${posting._id}#1`));
 }
 
 /** Waits until recovery has left nothing in flight for these accounts, then checks R7's invariant. */
@@ -61,7 +64,8 @@ async function settled(accountIds: string[], timeoutMs = 8_000): Promise<void> {
   for (;;) {
     const ledgers = await Promise.all(accountIds.map((accountId) => ledgerOf(crashing.database.db, accountId)));
     const busy = ledgers.some(
-      ({ postings, counters }) => postings.some((posting) => posting.state !== 'POSTED') || counters.some((counter) => counter.pending.length > 0),
+      ({ postings, counters }) =>
+        postings.some((posting) => posting.state !== 'POSTED') || counters.some((counter) => counter.pending.length > 0),
     );
     if (!busy) break;
     if (Date.now() > deadline) throw new Error(`recovery did not finish within ${timeoutMs} ms`);
@@ -83,7 +87,8 @@ async function crash(point: WritePoint, accountId: string, send: () => Promise<{
   expect(response.errors![0]!.message).toContain(`injected fault after ${point}`);
 }
 
-const countAudit = async (accountId: string, action: string) => (await ledgerOf(crashing.database.db, accountId)).audit.filter((entry) => entry.action === action).length;
+const countAudit = async (accountId: string, action: string) =>
+  (await ledgerOf(crashing.database.db, accountId)).audit.filter((entry) => entry.action === action).length;
 
 describe('a crash after any write of recordUsage', () => {
   it.each(['retry', 'sweeper'] as const)('is recovered by the %s, and the event counts once', async (recovery) => {
@@ -111,7 +116,9 @@ describe('a crash after any write of recordUsage', () => {
     const events = Array.from({ length: 8 }, (): UsageInput => ({ accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() }));
     await crash('counter.updated', accountId, () => recordBatch(crashing, events));
     // While the batch is in flight, another request must not slip past the limit.
-    expect((await recordUsageOk(survivor, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() })).status).toBe('REJECTED');
+    expect((await recordUsageOk(survivor, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() })).status).toBe(
+      'REJECTED',
+    );
     await settled([accountId]);
     await expectAdopted(accountId, 'counter.updated');
     const resend = (await recordBatch(survivor, events)).data!.recordUsageBatch;
@@ -144,12 +151,15 @@ describe('a crash after any write of recordUsageBatch', () => {
       INGESTION_WRITES.map(async (point) => {
         const crashed = await meteredAccount(crashing, { included: '1000' });
         const bystander = await meteredAccount(crashing, { included: '1000', enforcement: 'SOFT' });
-        const events = Array.from({ length: 40 }, (_, i): UsageInput => ({
-          accountId: i % 3 === 0 ? bystander.accountId : crashed.accountId,
-          feature: 'api_calls',
-          quantity: '0.5',
-          idempotencyKey: key(point.replace('.', '_')),
-        }));
+        const events = Array.from(
+          { length: 40 },
+          (_, i): UsageInput => ({
+            accountId: i % 3 === 0 ? bystander.accountId : crashed.accountId,
+            feature: 'api_calls',
+            quantity: '0.5',
+            idempotencyKey: key(point.replace('.', '_')),
+          }),
+        );
         await crash(point, crashed.accountId, () => recordBatch(crashing, events));
 
         if (recovery === 'sweeper') await settled([crashed.accountId, bystander.accountId]);
@@ -159,8 +169,13 @@ describe('a crash after any write of recordUsageBatch', () => {
           if (receipt.status === 'DUPLICATE') expect(receipt.originalStatus, point).toBe('ACCEPTED');
         }
         await settled([crashed.accountId, bystander.accountId]);
-        const totals = await Promise.all([crashed, bystander].map(({ accountId }) => expectLedgerConsistent(crashing.database.db, accountId)));
-        expect(totals.map(({ used }) => used), point).toEqual([13_000_000n, 7_000_000n]);
+        const totals = await Promise.all(
+          [crashed, bystander].map(({ accountId }) => expectLedgerConsistent(crashing.database.db, accountId)),
+        );
+        expect(
+          totals.map(({ used }) => used),
+          point,
+        ).toEqual([13_000_000n, 7_000_000n]);
         await expectAdopted(crashed.accountId, point);
       }),
     );
@@ -178,7 +193,15 @@ describe('stale writes and reconciliation', () => {
       { _id: counters[0]!._id },
       {
         $inc: { used: 3_000_000n, [`hours.${hour}`]: 3_000_000n },
-        $push: { pending: { id: `${postings[0]!._id}#0`, at: new Date(Date.now() - 5_000), inc: 3_000_000n, hours: { [hour]: 3_000_000n }, rejected: [] } },
+        $push: {
+          pending: {
+            id: `${postings[0]!._id}#0`,
+            at: new Date(Date.now() - 5_000),
+            inc: 3_000_000n,
+            hours: { [hour]: 3_000_000n },
+            rejected: [],
+          },
+        },
       },
     );
     const undone = compensations();
@@ -248,7 +271,9 @@ describe('stale writes and reconciliation', () => {
     });
     const retry = await recordUsageOk(survivor, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey });
     expect(retry).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
-    expect(await recordUsageOk(crashing, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey })).toMatchObject({ status: 'DUPLICATE' });
+    expect(await recordUsageOk(crashing, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey })).toMatchObject({
+      status: 'DUPLICATE',
+    });
     expect((await expectLedgerConsistent(crashing.database.db, accountId)).used).toBe(1_000_000n);
   });
 
@@ -256,7 +281,9 @@ describe('stale writes and reconciliation', () => {
     const { accountId } = await meteredAccount(crashing, { included: '100' });
     const input: UsageInput = { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key('old') };
     await recordUsageOk(crashing, input);
-    await crashing.database.db.collection('usage_postings').updateMany({ accountId }, { $set: { expiresAt: new Date(Date.now() - 1_000) } });
+    await crashing.database.db
+      .collection('usage_postings')
+      .updateMany({ accountId }, { $set: { expiresAt: new Date(Date.now() - 1_000) } });
     expect(await crashing.services.usage.deleteExpired()).toBeGreaterThanOrEqual(1);
     const { events, postings } = await ledgerOf(crashing.database.db, accountId);
     expect([events.length, postings.length]).toEqual([0, 0]);
@@ -271,16 +298,30 @@ describe('stale writes and reconciliation', () => {
 
   it('recomputes a counter from its events, reports the drift and repairs it, audited', async () => {
     const { accountId } = await meteredAccount(crashing, { included: '100' });
-    for (const quantity of ['1.25', '2', '0.75']) await recordUsageOk(crashing, { accountId, feature: 'api_calls', quantity, idempotencyKey: key() });
+    for (const quantity of ['1.25', '2', '0.75'])
+      await recordUsageOk(crashing, { accountId, feature: 'api_calls', quantity, idempotencyKey: key() });
     const [counter] = (await ledgerOf(crashing.database.db, accountId)).counters;
     await crashing.database.db.collection<any>('usage_counters').updateOne({ _id: counter!._id }, { $inc: { used: 5_000_000n } });
     const variables = { accountId, feature: 'api_calls', periodStart: counter!.periodStart.toISOString() };
 
     const report = (await gql(crashing, RECONCILE, variables)).reconcileUsage;
-    expect(report).toMatchObject({ observed: '9', expected: '4', drift: '5', driftedHours: 0, repaired: true, inFlight: 0, acceptedEvents: 3 });
+    expect(report).toMatchObject({
+      observed: '9',
+      expected: '4',
+      drift: '5',
+      driftedHours: 0,
+      repaired: true,
+      inFlight: 0,
+      acceptedEvents: 3,
+    });
     await expectLedgerConsistent(crashing.database.db, accountId);
     const [entry] = (await ledgerOf(crashing.database.db, accountId)).audit.filter((audit) => audit.action === 'usage.reconciled');
-    expect(entry).toMatchObject({ targetType: 'UsageCounter', targetId: counter!._id, before: { used: '9' }, after: { used: '4', drift: '5' } });
+    expect(entry).toMatchObject({
+      targetType: 'UsageCounter',
+      targetId: counter!._id,
+      before: { used: '9' },
+      after: { used: '4', drift: '5' },
+    });
 
     expect((await gql(crashing, RECONCILE, variables)).reconcileUsage).toMatchObject({ drift: '0', repaired: false });
   });

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
-import { defineUsageFeatures, key, ledgerOf, meteredAccount, recordBatch, recordUsage, type UsageInput } from '../support/usage-fixtures.js';
+import {
+  defineUsageFeatures,
+  key,
+  ledgerOf,
+  meteredAccount,
+  recordBatch,
+  recordUsage,
+  type UsageInput,
+} from '../support/usage-fixtures.js';
 
 let app: TestInstance;
 let accountId: string;
@@ -12,7 +20,13 @@ beforeAll(async () => {
 });
 afterAll(() => app.stop());
 
-const valid = (overrides: Partial<UsageInput> = {}): UsageInput => ({ accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key(), ...overrides });
+const valid = (overrides: Partial<UsageInput> = {}): UsageInput => ({
+  accountId,
+  feature: 'api_calls',
+  quantity: '1',
+  idempotencyKey: key(),
+  ...overrides,
+});
 
 /** Bad input must leave no trace: no event, posting, counter or audit entry. */
 async function expectNothingWritten(account = accountId): Promise<void> {
@@ -79,7 +93,10 @@ describe('bad input is refused with a specific error and nothing is written', ()
 
   it('refuses 1,001 events, and a batch with one bad event among 1,000', async () => {
     const other = await meteredAccount(app);
-    const tooMany = await recordBatch(app, Array.from({ length: 1_001 }, () => valid({ accountId: other.accountId })));
+    const tooMany = await recordBatch(
+      app,
+      Array.from({ length: 1_001 }, () => valid({ accountId: other.accountId })),
+    );
     expect(errorCode(tooMany)).toBe('BAD_USER_INPUT');
     expect(tooMany.errors![0]!.message).toContain('at most 1000 events; got 1001');
     const events = Array.from({ length: 1_000 }, () => valid({ accountId: other.accountId }));
@@ -92,10 +109,16 @@ describe('bad input is refused with a specific error and nothing is written', ()
 
   it('refuses timestamps more than 5 minutes ahead or older than retention, with a clear message', async () => {
     const other = await meteredAccount(app);
-    const future = await recordUsage(app, valid({ accountId: other.accountId, timestamp: new Date(Date.now() + 6 * 60_000).toISOString() }));
+    const future = await recordUsage(
+      app,
+      valid({ accountId: other.accountId, timestamp: new Date(Date.now() + 6 * 60_000).toISOString() }),
+    );
     expect(errorCode(future)).toBe('BAD_USER_INPUT');
     expect(future.errors![0]!.message).toContain('more than 5 minutes in the future');
-    const ancient = await recordUsage(app, valid({ accountId: other.accountId, timestamp: new Date(Date.now() - 401 * 86_400_000).toISOString() }));
+    const ancient = await recordUsage(
+      app,
+      valid({ accountId: other.accountId, timestamp: new Date(Date.now() - 401 * 86_400_000).toISOString() }),
+    );
     expect(errorCode(ancient)).toBe('BAD_USER_INPUT');
     expect(ancient.errors![0]!.message).toContain('older than the 400-day retention period');
     await expectNothingWritten(other.accountId);

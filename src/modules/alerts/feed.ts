@@ -102,7 +102,10 @@ export class InsertFeed<T extends { _id: unknown }> {
       } catch (error) {
         await stream.close().catch(() => undefined);
         if (!isChangeStreamUnsupported(error)) throw error;
-        this.options.logger.info({ feed: this.options.name, code: (error as { code?: unknown }).code }, 'change streams unsupported; polling instead');
+        this.options.logger.info(
+          { feed: this.options.name, code: (error as { code?: unknown }).code },
+          'change streams unsupported; polling instead',
+        );
       }
     }
     await this.startPolling();
@@ -211,7 +214,10 @@ export class InsertFeed<T extends { _id: unknown }> {
     const { timeField } = this.options;
     const collection = this.collection;
     const filter = { [timeField]: { $gte: new Date(since) } } as Filter<T & Document>;
-    const raw = await collection.find(filter).sort({ [timeField]: 1 }).toArray();
+    const raw = await collection
+      .find(filter)
+      .sort({ [timeField]: 1 })
+      .toArray();
     const fresh: T[] = [];
     for (const row of raw) {
       const doc = this.parse(row);

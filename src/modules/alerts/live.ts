@@ -106,7 +106,10 @@ export class LiveUpdates<V> {
     this.sweepTimer = setInterval(() => {
       this.sweeping ??= this.options.repository
         .sweepBalanceChanges()
-        .then(() => undefined, (error) => this.options.logger.warn({ err: error }, 'balance feed sweep failed'))
+        .then(
+          () => undefined,
+          (error) => this.options.logger.warn({ err: error }, 'balance feed sweep failed'),
+        )
         .finally(() => (this.sweeping = undefined));
     }, interval);
     this.sweepTimer.unref();

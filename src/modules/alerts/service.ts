@@ -175,7 +175,8 @@ export class AlertService {
     if (!this.accountEntitlements) throw new Error('AlertService.onTermsChanged needs the accountEntitlements dependency');
     for (const view of await this.accountEntitlements(accountId)) {
       const { terms, used, capacity } = view;
-      const measurable = terms.featureType === 'METERED' && terms.hasAccess && terms.counterId && terms.period && capacity !== null && capacity > 0n;
+      const measurable =
+        terms.featureType === 'METERED' && terms.hasAccess && terms.counterId && terms.period && capacity !== null && capacity > 0n;
       if (!measurable) {
         await this.publishBalanceChange(accountId, terms.feature, terms.counterId);
         continue;
@@ -184,7 +185,10 @@ export class AlertService {
       const due = reachedThresholds(used, capacity, terms.thresholds);
       if (due.length > 0) {
         const { start, end } = terms.period!;
-        await this.fire({ accountId, feature: terms.feature, counterId: terms.counterId!, periodStart: start, periodEnd: end, used, capacity }, due);
+        await this.fire(
+          { accountId, feature: terms.feature, counterId: terms.counterId!, periodStart: start, periodEnd: end, used, capacity },
+          due,
+        );
       }
     }
   }
@@ -197,7 +201,14 @@ export class AlertService {
    */
   publishBalanceChange(accountId: string, feature: string, counterId: string | null = null): Promise<void> {
     const at = new Date();
-    const change: BalanceChangeDoc = { _id: new ObjectId(), accountId, feature, counterId, at, expiresAt: new Date(at.getTime() + this.balanceRetentionMs) };
+    const change: BalanceChangeDoc = {
+      _id: new ObjectId(),
+      accountId,
+      feature,
+      counterId,
+      at,
+      expiresAt: new Date(at.getTime() + this.balanceRetentionMs),
+    };
     this.localDelivery?.balanceChanged(change);
     this.balanceQueue.set(`${accountId}|${feature}`, change);
     this.balanceFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
@@ -228,7 +239,13 @@ export class AlertService {
     for (const threshold of thresholds) {
       let epoch = epochs.get(threshold) ?? 0;
       // Stamped per insert: a higher threshold is stamped after the lower one was stored.
-      const build = (): AlertDoc => ({ _id: alertId(point.counterId, threshold, epoch), ...point, threshold, epoch, triggeredAt: new Date() });
+      const build = (): AlertDoc => ({
+        _id: alertId(point.counterId, threshold, epoch),
+        ...point,
+        threshold,
+        epoch,
+        triggeredAt: new Date(),
+      });
       // Sequential on purpose: a lower threshold is in the feed before a higher one.
       const first = build();
       if (await this.repository.insertAlert(first)) {

@@ -63,7 +63,10 @@ export class AuditLog {
   async recordMany(entries: AuditInput[], options: { replay?: boolean } = {}): Promise<void> {
     if (entries.length === 0) return;
     try {
-      await this.collection.insertMany(entries.map((entry) => this.toDoc(entry)), { ordered: false });
+      await this.collection.insertMany(
+        entries.map((entry) => this.toDoc(entry)),
+        { ordered: false },
+      );
     } catch (error) {
       if (!options.replay || !(error instanceof MongoBulkWriteError)) throw error;
       const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
@@ -76,7 +79,11 @@ export class AuditLog {
     const filter: Filter<AuditDoc> = {};
     if (options.accountId !== undefined) filter.accountId = options.accountId;
     if (options.after !== undefined) filter._id = { $lt: decodeCursor(options.after) };
-    const found = await this.collection.find(filter).sort({ _id: -1 }).limit(options.first + 1).toArray();
+    const found = await this.collection
+      .find(filter)
+      .sort({ _id: -1 })
+      .limit(options.first + 1)
+      .toArray();
     return { entries: found.slice(0, options.first), hasNextPage: found.length > options.first };
   }
 }

@@ -99,7 +99,8 @@ export class CatalogService {
   /** Latest version when `version` is omitted; null when there is none. */
   async findPlan(key: string, version?: number | null): Promise<PlanVersionDoc | null> {
     if (version === undefined || version === null) return this.repository.findLatestPlanVersion(key);
-    if (!Number.isInteger(version) || version < 1) throw new BadInputError(`version must be 1 or more; got ${version}.`, { field: 'version' });
+    if (!Number.isInteger(version) || version < 1)
+      throw new BadInputError(`version must be 1 or more; got ${version}.`, { field: 'version' });
     return this.repository.findPlanVersion(key, version);
   }
 
@@ -109,7 +110,13 @@ export class CatalogService {
     for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
       const latest = await this.repository.findLatestPlanVersion(draft.key);
       const version = (latest?.version ?? 0) + 1;
-      const doc: PlanVersionDoc = { ...draft, _id: planVersionId(draft.key, version), version, publishedAt: new Date(), publishedBy: by.actor };
+      const doc: PlanVersionDoc = {
+        ...draft,
+        _id: planVersionId(draft.key, version),
+        version,
+        publishedAt: new Date(),
+        publishedBy: by.actor,
+      };
       try {
         await this.repository.insertPlanVersion(doc);
       } catch (error) {
@@ -143,9 +150,12 @@ export class CatalogService {
     input.entitlements.forEach((entitlement, index) => {
       parseKey(entitlement.feature, `entitlements[${index}].feature`);
       if (seen.has(entitlement.feature)) {
-        throw new BadInputError(`Feature "${entitlement.feature}" appears twice in entitlements; a plan holds one entitlement per feature.`, {
-          field: `entitlements[${index}].feature`,
-        });
+        throw new BadInputError(
+          `Feature "${entitlement.feature}" appears twice in entitlements; a plan holds one entitlement per feature.`,
+          {
+            field: `entitlements[${index}].feature`,
+          },
+        );
       }
       seen.add(entitlement.feature);
     });
@@ -153,9 +163,12 @@ export class CatalogService {
     const entitlements = input.entitlements.map((entitlement, index) => {
       const feature = features.get(entitlement.feature);
       if (!feature) {
-        throw new BadInputError(`Unknown feature "${entitlement.feature}": define it with defineFeature before publishing a plan that uses it.`, {
-          field: `entitlements[${index}].feature`,
-        });
+        throw new BadInputError(
+          `Unknown feature "${entitlement.feature}": define it with defineFeature before publishing a plan that uses it.`,
+          {
+            field: `entitlements[${index}].feature`,
+          },
+        );
       }
       return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`);
     });

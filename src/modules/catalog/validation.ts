@@ -67,7 +67,9 @@ export interface OverageInputShape {
 export function parseOverage(input: OverageInputShape, field: string): OverageTerms {
   const unitPrice = parseMoney(input.unitPrice, `${field}.unitPrice`);
   if (unitPrice.isZero()) {
-    throw new BadInputError(`${field}.unitPrice must be greater than zero; omit overage to leave overage unpriced.`, { field: `${field}.unitPrice` });
+    throw new BadInputError(`${field}.unitPrice must be greater than zero; omit overage to leave overage unpriced.`, {
+      field: `${field}.unitPrice`,
+    });
   }
   return {
     unitPrice: unitPrice.toFixed(),

@@ -20,7 +20,8 @@ export class ContractRepository {
     this.collection = db.collection<ContractDoc>(CONTRACTS);
     this.byAccount = coalescedReader(async (accountIds) => {
       const found = new Map<string, ContractDoc[]>(accountIds.map((id) => [id, []]));
-      for (const doc of await this.collection.find({ accountId: { $in: [...new Set(accountIds)] } }).toArray()) found.get(doc.accountId)?.push(doc);
+      for (const doc of await this.collection.find({ accountId: { $in: [...new Set(accountIds)] } }).toArray())
+        found.get(doc.accountId)?.push(doc);
       return accountIds.map((id) => found.get(id)!);
     });
   }

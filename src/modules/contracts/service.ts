@@ -3,7 +3,14 @@ import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import type { Logger } from '../../logger.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { Actor, AuditLog } from '../audit/index.js';
-import { type CatalogReads, parseKey, parseOverride, planVersionId, type OverrideInputShape, type PlanVersionDoc } from '../catalog/index.js';
+import {
+  type CatalogReads,
+  parseKey,
+  parseOverride,
+  planVersionId,
+  type OverrideInputShape,
+  type PlanVersionDoc,
+} from '../catalog/index.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
 import { pinPlanId, pinsOf, statusesOf, windowsOverlap } from './plan-history.js';
 import type { ContractRepository } from './repository.js';
@@ -203,14 +210,20 @@ export class ContractService {
       const pins = pinsOf(contract);
       const last = pins.at(-1)!;
       if (effectiveAt.getTime() < contract.startsAt.getTime()) {
-        throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is before the contract starts (${contract.startsAt.toISOString()}).`, {
-          field: 'effectiveAt',
-        });
+        throw new BadInputError(
+          `effectiveAt (${effectiveAt.toISOString()}) is before the contract starts (${contract.startsAt.toISOString()}).`,
+          {
+            field: 'effectiveAt',
+          },
+        );
       }
       if (contract.endsAt && effectiveAt.getTime() >= contract.endsAt.getTime()) {
-        throw new BadInputError(`effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`, {
-          field: 'effectiveAt',
-        });
+        throw new BadInputError(
+          `effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`,
+          {
+            field: 'effectiveAt',
+          },
+        );
       }
       const finalized = contract.finalizedThrough ?? null;
       if (finalized && effectiveAt.getTime() < finalized.getTime()) {
@@ -242,7 +255,8 @@ export class ContractService {
   async setOverride(contractId: string, input: OverrideInputShape, by: Actor): Promise<ContractDoc> {
     const featureKey = parseKey(input.feature, 'input.feature');
     const [feature] = await this.catalog.findFeatures([featureKey]);
-    if (!feature) throw new BadInputError(`Unknown feature "${featureKey}": define it with defineFeature first.`, { field: 'input.feature' });
+    if (!feature)
+      throw new BadInputError(`Unknown feature "${featureKey}": define it with defineFeature first.`, { field: 'input.feature' });
     const change = parseOverride(input, feature);
     return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
       const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
@@ -291,9 +305,13 @@ export class ContractService {
   /** Replaces the document only if its revision is still the one read; null when it moved. */
   private async compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
     const written: ContractDoc = { ...next, revision: (existing.revision ?? 0) + 1, updatedAt: new Date() };
-    const before = await this.repository.collection.findOneAndReplace({ _id: existing._id, revision: existing.revision ?? null } as never, written, {
-      returnDocument: 'before',
-    });
+    const before = await this.repository.collection.findOneAndReplace(
+      { _id: existing._id, revision: existing.revision ?? null } as never,
+      written,
+      {
+        returnDocument: 'before',
+      },
+    );
     return before ? written : null;
   }
 
@@ -303,7 +321,8 @@ export class ContractService {
       if (!latest) throw new BadInputError(`Unknown plan "${planKey}": publish it with publishPlan first.`, { field: 'planKey' });
       return latest;
     }
-    if (!Number.isInteger(version) || version < 1) throw new BadInputError(`planVersion must be 1 or more; got ${version}.`, { field: 'planVersion' });
+    if (!Number.isInteger(version) || version < 1)
+      throw new BadInputError(`planVersion must be 1 or more; got ${version}.`, { field: 'planVersion' });
     const plan = await this.catalog.findPlanVersion(planKey, version);
     if (plan) return plan;
     const latest = await this.catalog.findLatestPlanVersion(planKey);
@@ -328,7 +347,9 @@ export class ContractService {
       (other) => other._id !== contract._id && other.status !== 'CANCELED' && windowsOverlap(other, contract),
     );
     if (others.length === 0) return;
-    const plans = new Map((await this.catalog.findPlanVersions(others.map((other) => planVersionId(other.planKey, other.planVersion)))).map((p) => [p._id, p]));
+    const plans = new Map(
+      (await this.catalog.findPlanVersions(others.map((other) => planVersionId(other.planKey, other.planVersion)))).map((p) => [p._id, p]),
+    );
     for (const other of others) {
       const otherCurrency = plans.get(pinPlanId(pinsOf(other).at(-1)!))?.currency;
       if (otherCurrency && otherCurrency !== currency) {
@@ -345,16 +366,31 @@ export class ContractService {
    * re-evaluated and live balances pushed (R3, R9). The write is durable by then, so a
    * failed reaction is logged, not thrown: the next counter change evaluates the new terms.
    */
-  private async record(action: string, before: ContractDoc | null, after: ContractDoc, by: Actor, target?: { before: unknown; after: unknown }) {
+  private async record(
+    action: string,
+    before: ContractDoc | null,
+    after: ContractDoc,
+    by: Actor,
+    target?: { before: unknown; after: unknown },
+  ) {
     await this.writeAudit(action, before, after, by, target);
     await this.deps.events
       .publish('TermsChanged', { accountId: after.accountId, contractId: after._id })
       .catch((error: unknown) =>
-        this.deps.logger.warn({ err: error, accountId: after.accountId, action }, 'could not re-evaluate thresholds after a contract write'),
+        this.deps.logger.warn(
+          { err: error, accountId: after.accountId, action },
+          'could not re-evaluate thresholds after a contract write',
+        ),
       );
   }
 
-  private async writeAudit(action: string, before: ContractDoc | null, after: ContractDoc, by: Actor, target?: { before: unknown; after: unknown }) {
+  private async writeAudit(
+    action: string,
+    before: ContractDoc | null,
+    after: ContractDoc,
+    by: Actor,
+    target?: { before: unknown; after: unknown },
+  ) {
     await this.deps.audit.record({
       actor: by.actor,
       action,

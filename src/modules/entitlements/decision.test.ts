@@ -26,15 +26,27 @@ function terms(changes: Partial<EffectiveTerms> = {}): EffectiveTerms {
   };
 }
 
-const decideUnits = (t: EffectiveTerms, used: number, granted: number, requested: number) => decide(t, units(used), units(granted), units(requested));
+const decideUnits = (t: EffectiveTerms, used: number, granted: number, requested: number) =>
+  decide(t, units(used), units(granted), units(requested));
 
 describe('decide', () => {
   it('INCLUDED while used + requested fits in the included amount (boundary inclusive)', () => {
-    expect(decideUnits(terms(), 99, 0, 1)).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: units(100), remaining: units(1), overageUnits: 0n });
+    expect(decideUnits(terms(), 99, 0, 1)).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: units(100),
+      remaining: units(1),
+      overageUnits: 0n,
+    });
   });
 
   it('WITHIN_GRANTS when it fits only thanks to grants', () => {
-    expect(decideUnits(terms(), 100, 20, 20)).toMatchObject({ allowed: true, reason: 'WITHIN_GRANTS', capacity: units(120), remaining: units(20) });
+    expect(decideUnits(terms(), 100, 20, 20)).toMatchObject({
+      allowed: true,
+      reason: 'WITHIN_GRANTS',
+      capacity: units(120),
+      remaining: units(20),
+    });
   });
 
   it('HARD: WITHIN_GRACE up to capacity + grace, then QUOTA_EXCEEDED', () => {
@@ -43,13 +55,30 @@ describe('decide', () => {
   });
 
   it('SOFT and NONE: OVERAGE, counting only the part of the request beyond capacity', () => {
-    expect(decideUnits(terms({ enforcement: 'SOFT' }), 95, 0, 10)).toMatchObject({ allowed: true, reason: 'OVERAGE', overageUnits: units(5) });
-    expect(decideUnits(terms({ enforcement: 'NONE' }), 150, 0, 10)).toMatchObject({ allowed: true, reason: 'OVERAGE', overageUnits: units(10) });
+    expect(decideUnits(terms({ enforcement: 'SOFT' }), 95, 0, 10)).toMatchObject({
+      allowed: true,
+      reason: 'OVERAGE',
+      overageUnits: units(5),
+    });
+    expect(decideUnits(terms({ enforcement: 'NONE' }), 150, 0, 10)).toMatchObject({
+      allowed: true,
+      reason: 'OVERAGE',
+      overageUnits: units(10),
+    });
   });
 
   it('unlimited and BOOLEAN features are INCLUDED with null capacity', () => {
-    expect(decideUnits(terms({ included: null }), 1e9, 0, 1e9)).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null, remaining: null });
-    expect(decideUnits(terms({ featureType: 'BOOLEAN', included: null, period: null }), 0, 0, 1)).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null });
+    expect(decideUnits(terms({ included: null }), 1e9, 0, 1e9)).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: null,
+      remaining: null,
+    });
+    expect(decideUnits(terms({ featureType: 'BOOLEAN', included: null, period: null }), 0, 0, 1)).toMatchObject({
+      allowed: true,
+      reason: 'INCLUDED',
+      capacity: null,
+    });
   });
 
   it('denies without access, with the access reason', () => {
@@ -75,7 +104,10 @@ describe('entitlement figures', () => {
   const view = (t: EffectiveTerms, used: Micros, granted: Micros = 0n) => buildEntitlementView(t, used, granted);
 
   it('reports the seed example: 47,210 of 50,000 used at $0.002 a unit', () => {
-    const v = view(terms({ included: units(50_000), enforcement: 'SOFT', overage: { unitPrice: '2', per: units(1000), rounding: 'EXACT' } }), units(47_210));
+    const v = view(
+      terms({ included: units(50_000), enforcement: 'SOFT', overage: { unitPrice: '2', per: units(1000), rounding: 'EXACT' } }),
+      units(47_210),
+    );
     expect(v).toMatchObject({ capacity: units(50_000), remaining: units(2_790), overage: 0n, percentUsed: 94.42, overagePrice: '0.002' });
   });
 

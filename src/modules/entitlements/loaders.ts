@@ -26,7 +26,11 @@ export function createEntitlementLoaders(service: EntitlementService, sources: T
         const views = new Array<EntitlementView>(requests.length);
         await Promise.all(
           [...byInstant].map(async ([t, indexes]) => {
-            const found = await service.entitlements(indexes.map((i) => requests[i]!), new Date(t), sources);
+            const found = await service.entitlements(
+              indexes.map((i) => requests[i]!),
+              new Date(t),
+              sources,
+            );
             indexes.forEach((requestIndex, j) => (views[requestIndex] = found[j]!));
           }),
         );

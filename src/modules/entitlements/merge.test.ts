@@ -11,11 +11,33 @@ const metered: FeatureDoc = { _id: 'api_calls', name: 'API calls', type: 'METERE
 const flag: FeatureDoc = { _id: 'sso', name: 'SSO', type: 'BOOLEAN', unit: null, createdAt: T0, updatedAt: T0 };
 
 function terms(feature: string, changes: Partial<EntitlementTerms> = {}): EntitlementTerms {
-  return { feature, enabled: true, included: units(100), resetPeriod: 'MONTH', enforcement: 'HARD', grace: 0n, overage: null, thresholds: [80, 90, 100], config: null, ...changes };
+  return {
+    feature,
+    enabled: true,
+    included: units(100),
+    resetPeriod: 'MONTH',
+    enforcement: 'HARD',
+    grace: 0n,
+    overage: null,
+    thresholds: [80, 90, 100],
+    config: null,
+    ...changes,
+  };
 }
 
 function plan(key: string, version: number, entitlements: EntitlementTerms[], currency = 'USD'): PlanVersionDoc {
-  return { _id: `${key}@${version}`, key, version, name: key, currency, baseFee: null, billingPeriod: 'MONTH', entitlements, publishedAt: T0, publishedBy: 'test' };
+  return {
+    _id: `${key}@${version}`,
+    key,
+    version,
+    name: key,
+    currency,
+    baseFee: null,
+    billingPeriod: 'MONTH',
+    entitlements,
+    publishedAt: T0,
+    publishedBy: 'test',
+  };
 }
 
 function contract(id: string, planDoc: PlanVersionDoc, changes: Partial<ContractDoc> = {}): ContractDoc {
@@ -48,10 +70,31 @@ function merge(contracts: ContractDoc[], plans: PlanVersionDoc[], changes: Parti
 
 describe('merging the contracts in force (R4)', () => {
   it('sums included amounts, keeps the least restrictive enforcement, the cheapest unit price and sums grace', () => {
-    const a = plan('a', 1, [terms('api_calls', { included: units(100), enforcement: 'HARD', grace: units(5), overage: { unitPrice: '0.20', per: units(1000), rounding: 'UP' } })]);
-    const b = plan('b', 1, [terms('api_calls', { included: units(50), enforcement: 'SOFT', grace: units(1), overage: { unitPrice: '0.0003', per: units(1), rounding: 'EXACT' } })]);
+    const a = plan('a', 1, [
+      terms('api_calls', {
+        included: units(100),
+        enforcement: 'HARD',
+        grace: units(5),
+        overage: { unitPrice: '0.20', per: units(1000), rounding: 'UP' },
+      }),
+    ]);
+    const b = plan('b', 1, [
+      terms('api_calls', {
+        included: units(50),
+        enforcement: 'SOFT',
+        grace: units(1),
+        overage: { unitPrice: '0.0003', per: units(1), rounding: 'EXACT' },
+      }),
+    ]);
     const merged = merge([contract('c1', a), contract('c2', b, { startsAt: new Date('2026-02-01T00:00:00Z') })], [a, b]);
-    expect(merged).toMatchObject({ access: 'ENTITLED', hasAccess: true, included: units(150), enforcement: 'SOFT', grace: units(6), contractIds: ['c1', 'c2'] });
+    expect(merged).toMatchObject({
+      access: 'ENTITLED',
+      hasAccess: true,
+      included: units(150),
+      enforcement: 'SOFT',
+      grace: units(6),
+      contractIds: ['c1', 'c2'],
+    });
     // 0.20 per 1,000 = 0.0002 per unit, cheaper than 0.0003 per unit
     expect(merged.overage).toEqual({ unitPrice: '0.20', per: units(1000), rounding: 'UP' });
   });
@@ -66,7 +109,14 @@ describe('merging the contracts in force (R4)', () => {
     const off = plan('off', 1, [terms('sso', { enabled: false, included: null })]);
     const on = plan('on', 1, [terms('sso', { included: null })]);
     const merged = merge([contract('c1', off), contract('c2', on)], [off, on], { feature: 'sso', featureType: flag.type });
-    expect(merged).toMatchObject({ hasAccess: true, featureType: 'BOOLEAN', included: null, period: null, counterId: null, contractIds: ['c2'] });
+    expect(merged).toMatchObject({
+      hasAccess: true,
+      featureType: 'BOOLEAN',
+      included: null,
+      period: null,
+      counterId: null,
+      contractIds: ['c2'],
+    });
   });
 
   it('unions thresholds and shallow-merges config oldest first', () => {
@@ -127,7 +177,11 @@ describe('access from contract status and time', () => {
 
   it('ignores a suspended contract when an active one enables the feature', () => {
     const b = plan('b', 1, [terms('api_calls', { included: units(1) })]);
-    expect(merge([contract('c1', a, { status: 'SUSPENDED' }), contract('c2', b)], [a, b])).toMatchObject({ hasAccess: true, included: units(1), contractIds: ['c2'] });
+    expect(merge([contract('c1', a, { status: 'SUSPENDED' }), contract('c2', b)], [a, b])).toMatchObject({
+      hasAccess: true,
+      included: units(1),
+      contractIds: ['c2'],
+    });
   });
 
   it('gives CONTRACT_INACTIVE when only a suspended contract would enable the feature', () => {
@@ -144,6 +198,9 @@ describe('access from contract status and time', () => {
   });
 
   it('gives UNKNOWN_FEATURE for a feature not in the catalog', () => {
-    expect(merge([contract('c1', a)], [a], { feature: 'nope', featureType: null })).toMatchObject({ access: 'UNKNOWN_FEATURE', featureType: null });
+    expect(merge([contract('c1', a)], [a], { feature: 'nope', featureType: null })).toMatchObject({
+      access: 'UNKNOWN_FEATURE',
+      featureType: null,
+    });
   });
 });

@@ -4,7 +4,14 @@
  */
 import { Money } from '../../shared/money.js';
 import { formatQuantity, type Micros } from '../../shared/quantity.js';
-import { DEFAULT_THRESHOLDS, type Enforcement, type EntitlementTerms, type FeatureType, type OverageTerms, type PlanVersionDoc } from '../catalog/index.js';
+import {
+  DEFAULT_THRESHOLDS,
+  type Enforcement,
+  type EntitlementTerms,
+  type FeatureType,
+  type OverageTerms,
+  type PlanVersionDoc,
+} from '../catalog/index.js';
 import { compareOldestFirst, type ContractDoc, type ContractStatus, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
 import { counterId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
@@ -96,7 +103,8 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
   if (contributing.length === 0) {
     const anyGranting = inForce.some((contract) => GRANTING.has(contract.status));
     const inactiveWouldEnable = withTerms.some(({ contract, terms }) => !GRANTING.has(contract.status) && terms?.enabled === true);
-    const access: AccessStatus = contracts.length === 0 ? 'NOT_ENTITLED' : !anyGranting || inactiveWouldEnable ? 'CONTRACT_INACTIVE' : 'NOT_ENTITLED';
+    const access: AccessStatus =
+      contracts.length === 0 ? 'NOT_ENTITLED' : !anyGranting || inactiveWouldEnable ? 'CONTRACT_INACTIVE' : 'NOT_ENTITLED';
     const known = withTerms.find(({ terms }) => terms !== null)?.terms;
     return deniedTerms(accountId, feature, featureType, access, known?.resetPeriod);
   }

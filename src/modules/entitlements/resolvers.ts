@@ -39,9 +39,12 @@ export const entitlementResolvers: Resolvers = {
     },
     async checkEntitlements(_root, { checks }, { principal, services, loaders }) {
       if (checks.length > MAX_CHECKS) {
-        throw new BadInputError(`checkEntitlements takes at most ${MAX_CHECKS} checks; got ${checks.length}. Split them into several requests.`, {
-          field: 'checks',
-        });
+        throw new BadInputError(
+          `checkEntitlements takes at most ${MAX_CHECKS} checks; got ${checks.length}. Split them into several requests.`,
+          {
+            field: 'checks',
+          },
+        );
       }
       authorize(principal, 'entitlements:read');
       for (const accountId of new Set(checks.map((check) => check.accountId))) authorize(principal, 'entitlements:read', accountId);
@@ -57,12 +60,14 @@ export const entitlementResolvers: Resolvers = {
   Account: {
     async entitlements(account, { at }, { services, loaders }) {
       const features = await services.entitlements.featuresOfAccount(account.contracts, at ?? new Date(), loaders);
-      return loaders.entitlementView.loadMany(features.map((feature) => ({ accountId: account.id, feature, at: at ?? undefined }))).then((views) =>
-        views.map((view) => {
-          if (view instanceof Error) throw view;
-          return view;
-        }),
-      );
+      return loaders.entitlementView
+        .loadMany(features.map((feature) => ({ accountId: account.id, feature, at: at ?? undefined })))
+        .then((views) =>
+          views.map((view) => {
+            if (view instanceof Error) throw view;
+            return view;
+          }),
+        );
     },
     async entitlement(account, { feature, at }, { loaders }) {
       const featureDoc = await loaders.featureByKey.load(feature);

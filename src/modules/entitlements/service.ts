@@ -61,9 +61,7 @@ export class EntitlementService {
   }
 
   async entitlements(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
-    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted }) =>
-      buildEntitlementView(terms, used, granted),
-    );
+    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted }) => buildEntitlementView(terms, used, granted));
   }
 
   /** Every entitlement an account's contracts in force give it now. */
@@ -94,17 +92,12 @@ export class EntitlementService {
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
     const terms = await this.deps.terms.ownTerms(contract, at, sources);
-    return (await this.withFigures(terms, at)).map(({ terms, used, granted }) =>
-      buildEntitlementView(terms, used, granted),
-    );
+    return (await this.withFigures(terms, at)).map(({ terms, used, granted }) => buildEntitlementView(terms, used, granted));
   }
 
   private async withFigures(terms: EffectiveTerms[], at: Date): Promise<EntitlementState[]> {
     const counterIds = [...new Set(terms.flatMap((entry) => (entry.counterId ? [entry.counterId] : [])))];
-    const [used, granted] = await Promise.all([
-      this.deps.counters.usedByIds(counterIds),
-      this.deps.granted.grantedFor(terms, at),
-    ]);
+    const [used, granted] = await Promise.all([this.deps.counters.usedByIds(counterIds), this.deps.granted.grantedFor(terms, at)]);
     return terms.map((entry, i) => ({
       terms: entry,
       used: entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n,

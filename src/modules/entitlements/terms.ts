@@ -1,13 +1,6 @@
 import type DataLoader from 'dataloader';
 import { type CatalogReads, createCatalogLoaders, type PlanVersionDoc } from '../catalog/index.js';
-import {
-  type ContractDoc,
-  type ContractReads,
-  createContractLoaders,
-  isInForceAt,
-  pinPlanId,
-  planPinAt,
-} from '../contracts/index.js';
+import { type ContractDoc, type ContractReads, createContractLoaders, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
 import { contractFeatures, mergeEffectiveTerms, planIdsNeeded } from './merge.js';
 import type { EffectiveTerms } from './model.js';
 
@@ -45,11 +38,7 @@ export class TermsService {
   }
 
   /** Merged terms (R4) of each pair at `at`, in request order. */
-  async resolveTerms(
-    requests: readonly TermsRequest[],
-    at: Date,
-    sources: TermsSources = this.newSources(),
-  ): Promise<EffectiveTerms[]> {
+  async resolveTerms(requests: readonly TermsRequest[], at: Date, sources: TermsSources = this.newSources()): Promise<EffectiveTerms[]> {
     if (requests.length === 0) return [];
     const accountIds = [...new Set(requests.map((request) => request.accountId))];
     const featureKeys = [...new Set(requests.map((request) => request.feature))];
@@ -72,11 +61,7 @@ export class TermsService {
   }
 
   /** The features an account's contracts in force at `at` speak about, sorted. */
-  async featuresOfAccount(
-    contracts: readonly ContractDoc[],
-    at: Date,
-    sources: TermsSources = this.newSources(),
-  ): Promise<string[]> {
+  async featuresOfAccount(contracts: readonly ContractDoc[], at: Date, sources: TermsSources = this.newSources()): Promise<string[]> {
     const plans = await this.loadPlans(contracts, at, sources);
     const keys = contracts
       .filter((contract) => isInForceAt(contract, at))
@@ -103,11 +88,7 @@ export class TermsService {
     );
   }
 
-  private async loadPlans(
-    contracts: readonly ContractDoc[],
-    at: Date,
-    sources: TermsSources,
-  ): Promise<Map<string, PlanVersionDoc>> {
+  private async loadPlans(contracts: readonly ContractDoc[], at: Date, sources: TermsSources): Promise<Map<string, PlanVersionDoc>> {
     const ids = planIdsNeeded(contracts, at);
     const docs = loaded(await sources.planVersionById.loadMany(ids));
     return new Map(docs.filter((doc): doc is PlanVersionDoc => doc !== null).map((doc) => [doc._id, doc]));

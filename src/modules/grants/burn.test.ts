@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { units, type Micros } from '../../shared/quantity.js';
 import { hourKey } from '../../shared/counter-key.js';
-import { clustersOf, compareBurnOrder, grantedInPeriod, hourSlices, simulateBurn, standingIn, type BurnGrant, type BurnPeriod } from './burn.js';
+import {
+  clustersOf,
+  compareBurnOrder,
+  grantedInPeriod,
+  hourSlices,
+  simulateBurn,
+  standingIn,
+  type BurnGrant,
+  type BurnPeriod,
+} from './burn.js';
 import type { HourCut } from './model.js';
 import { decisionWindow, grantWindow, isActiveAt, startAtIssue } from './window.js';
 
@@ -9,7 +18,11 @@ const T = (iso: string) => new Date(iso);
 const MAR = { start: T('2026-03-01T00:00:00Z'), end: T('2026-04-01T00:00:00Z') };
 const APR = { start: T('2026-04-01T00:00:00Z'), end: T('2026-05-01T00:00:00Z') };
 
-function grant(id: string, amount: number, changes: Partial<BurnGrant> & { from?: string; until?: string | null; cuts?: HourCut[] } = {}): BurnGrant {
+function grant(
+  id: string,
+  amount: number,
+  changes: Partial<BurnGrant> & { from?: string; until?: string | null; cuts?: HourCut[] } = {},
+): BurnGrant {
   const effectiveAt = T(changes.from ?? '2026-03-01T00:00:00Z');
   const expiresAt = changes.until ? T(changes.until) : null;
   return {
@@ -28,18 +41,35 @@ function grant(id: string, amount: number, changes: Partial<BurnGrant> & { from?
 function period(range: { start: Date; end: Date }, included: number | null, usage: Record<string, number>): BurnPeriod {
   const hours: Record<string, Micros> = {};
   for (const [iso, amount] of Object.entries(usage)) hours[hourKey(T(iso))] = units(amount);
-  return { counterId: `acct|api_calls|${range.start.toISOString()}`, ...range, included: included === null ? null : units(included), hours };
+  return {
+    counterId: `acct|api_calls|${range.start.toISOString()}`,
+    ...range,
+    included: included === null ? null : units(included),
+    hours,
+  };
 }
 
-const burnedOf = (ledger: ReturnType<typeof simulateBurn>) => Object.fromEntries([...ledger.burned].map(([id, micros]) => [id, Number(micros / 1_000_000n)]));
+const burnedOf = (ledger: ReturnType<typeof simulateBurn>) =>
+  Object.fromEntries([...ledger.burned].map(([id, micros]) => [id, Number(micros / 1_000_000n)]));
 
 describe('burn order (R5)', () => {
   it('burns the included amount first, then the grant, and leaves the rest uncovered (the seed scenario)', () => {
-    const ledger = simulateBurn([grant('g', 500_000)], [period(MAR, 10_000_000, { '2026-03-02T10:00:00Z': 6_000_000, '2026-03-03T10:00:00Z': 4_600_000 })]);
+    const ledger = simulateBurn(
+      [grant('g', 500_000)],
+      [period(MAR, 10_000_000, { '2026-03-02T10:00:00Z': 6_000_000, '2026-03-03T10:00:00Z': 4_600_000 })],
+    );
     const [march] = ledger.periods;
     expect(march).toMatchObject({ used: units(10_600_000), includedBurned: units(10_000_000), uncovered: units(100_000) });
     expect(burnedOf(ledger)).toEqual({ g: 500_000 });
-    expect(march!.lines.map((line) => [line.source, line.grantId, line.from.toISOString(), line.to.toISOString(), Number(line.units / 1_000_000n)])).toEqual([
+    expect(
+      march!.lines.map((line) => [
+        line.source,
+        line.grantId,
+        line.from.toISOString(),
+        line.to.toISOString(),
+        Number(line.units / 1_000_000n),
+      ]),
+    ).toEqual([
       ['INCLUDED', null, '2026-03-02T10:00:00.000Z', '2026-03-03T11:00:00.000Z', 10_000_000],
       ['GRANT', 'g', '2026-03-03T10:00:00.000Z', '2026-03-03T11:00:00.000Z', 500_000],
       ['UNCOVERED', null, '2026-03-03T10:00:00.000Z', '2026-03-03T11:00:00.000Z', 100_000],
@@ -92,19 +122,32 @@ describe('burn order (R5)', () => {
   });
 
   it('is exact in micro-units', () => {
-    const ledger = simulateBurn([grant('g', 1)], [{ ...period(MAR, 0, {}), included: 100_000n, hours: { [hourKey(T('2026-03-02T00:00:00Z'))]: 300_000n } }]);
+    const ledger = simulateBurn(
+      [grant('g', 1)],
+      [{ ...period(MAR, 0, {}), included: 100_000n, hours: { [hourKey(T('2026-03-02T00:00:00Z'))]: 300_000n } }],
+    );
     expect(ledger.burned.get('g')).toBe(200_000n);
   });
 
   it('recomputes the same burn from the same facts', () => {
-    const facts = () => [[grant('a', 7, { priority: 2 }), grant('b', 9)], [period(MAR, 3, { '2026-03-02T00:00:00Z': 5, '2026-03-03T00:00:00Z': 11 })]] as const;
+    const facts = () =>
+      [
+        [grant('a', 7, { priority: 2 }), grant('b', 9)],
+        [period(MAR, 3, { '2026-03-02T00:00:00Z': 5, '2026-03-03T00:00:00Z': 11 })],
+      ] as const;
     expect(simulateBurn(...facts())).toEqual(simulateBurn(...facts()));
   });
 });
 
 describe('windows at one-hour resolution', () => {
   it('rounds boundaries without a cut inward to whole hours', () => {
-    const window = grantWindow({ effectiveAt: T('2026-03-02T10:20:00Z'), expiresAt: T('2026-03-02T14:30:00Z'), startCut: null, voidedAt: null, voidCut: null });
+    const window = grantWindow({
+      effectiveAt: T('2026-03-02T10:20:00Z'),
+      expiresAt: T('2026-03-02T14:30:00Z'),
+      startCut: null,
+      voidedAt: null,
+      voidCut: null,
+    });
     expect(window).toEqual({ start: T('2026-03-02T11:00:00Z'), end: T('2026-03-02T14:00:00Z') });
     expect(isActiveAt(window, T('2026-03-02T10:59:59Z'))).toBe(false);
     expect(isActiveAt(window, T('2026-03-02T13:59:59Z'))).toBe(true);
@@ -153,7 +196,13 @@ describe('windows at one-hour resolution', () => {
   });
 
   it('counts a void whose cut is not written yet from the start of its hour (never generous)', () => {
-    const window = grantWindow({ effectiveAt: MAR.start, expiresAt: null, startCut: null, voidedAt: T('2026-03-02T10:30:00Z'), voidCut: null });
+    const window = grantWindow({
+      effectiveAt: MAR.start,
+      expiresAt: null,
+      startCut: null,
+      voidedAt: T('2026-03-02T10:30:00Z'),
+      voidCut: null,
+    });
     expect(window.end).toEqual(T('2026-03-02T10:00:00Z'));
   });
 

@@ -103,9 +103,7 @@ export function hourSlices(key: string, units: Micros, period: Pick<BurnPeriod, 
   const hour = hourStart(key).getTime();
   const from = Math.max(hour, period.start.getTime());
   const to = Math.min(hour + HOUR_MS, period.end?.getTime() ?? Infinity);
-  const inside = cuts
-    .filter((cut) => cut.at.getTime() > from && cut.at.getTime() < to)
-    .sort((a, b) => a.at.getTime() - b.at.getTime());
+  const inside = cuts.filter((cut) => cut.at.getTime() > from && cut.at.getTime() < to).sort((a, b) => a.at.getTime() - b.at.getTime());
   const slices: Slice[] = [];
   let at = from;
   let counted = 0n;
@@ -157,7 +155,9 @@ export function simulateBurn(grants: readonly BurnGrant[], periods: readonly Bur
       used: 0n,
       includedBurned: 0n,
       uncovered: 0n,
-      availableAtStart: new Map(ordered.filter((grant) => overlaps(grant.window, period)).map((grant) => [grant.id, balance.get(grant.id)!])),
+      availableAtStart: new Map(
+        ordered.filter((grant) => overlaps(grant.window, period)).map((grant) => [grant.id, balance.get(grant.id)!]),
+      ),
       burned: new Map(),
       lines: [],
     };

@@ -62,11 +62,18 @@ export class BurnLedgers {
     const periodsOf = plans.map((plan) => {
       const inCluster = (counter: CounterHours) =>
         plan.clusters.some(
-          (cluster) => (cluster.end === null || counter.periodStart < cluster.end) && (counter.periodEnd === null || counter.periodEnd > cluster.start),
+          (cluster) =>
+            (cluster.end === null || counter.periodStart < cluster.end) &&
+            (counter.periodEnd === null || counter.periodEnd > cluster.start),
         );
-      return (counters.get(pairKey(plan.request.pair)) ?? []).filter((counter) => counter.periodStart <= plan.request.until && inCluster(counter));
+      return (counters.get(pairKey(plan.request.pair)) ?? []).filter(
+        (counter) => counter.periodStart <= plan.request.until && inCluster(counter),
+      );
     });
-    const included = await this.includedAmounts(plans.map((plan, i) => ({ request: plan.request, counters: periodsOf[i]! })), now);
+    const included = await this.includedAmounts(
+      plans.map((plan, i) => ({ request: plan.request, counters: periodsOf[i]! })),
+      now,
+    );
 
     const ledgers = new Map<string, BurnLedger>();
     plans.forEach((plan, i) => {
@@ -102,7 +109,10 @@ export class BurnLedgers {
     const termsAt = this.deps.openTerms();
     await Promise.all(
       [...byInstant].map(async ([instant, wanted]) => {
-        const terms = await termsAt(wanted.map(({ pair }) => pair), new Date(instant));
+        const terms = await termsAt(
+          wanted.map(({ pair }) => pair),
+          new Date(instant),
+        );
         wanted.forEach(({ counterId }, i) => included.set(counterId, terms[i]?.included ?? null));
       }),
     );

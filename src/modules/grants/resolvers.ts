@@ -17,8 +17,10 @@ export const grantResolvers: Resolvers = {
   },
   Account: {
     // The Account was authorized (entitlements:read + account) where it entered the graph.
-    grants: (account, { feature, activeOnly }, { loaders }) => loaders.grantListing.load({ accountId: account.id, feature: feature ?? null, activeOnly: activeOnly ?? true }),
-    grantBurn: (account, { feature, periodStart }, { services }) => services.grants.explain({ accountId: account.id, feature }, periodStart ?? null),
+    grants: (account, { feature, activeOnly }, { loaders }) =>
+      loaders.grantListing.load({ accountId: account.id, feature: feature ?? null, activeOnly: activeOnly ?? true }),
+    grantBurn: (account, { feature, periodStart }, { services }) =>
+      services.grants.explain({ accountId: account.id, feature }, periodStart ?? null),
   },
   Grant: {
     id: (view) => view.doc._id,

@@ -124,9 +124,12 @@ export class GrantService implements GrantedSource {
       throw new BadInputError(`Unknown feature "${command.feature}": define it with defineFeature first.`, { field: 'feature' });
     }
     if (featureType !== 'METERED') {
-      throw new BadInputError(`Feature "${command.feature}" is ${featureType}: grants add units, so only METERED features can be granted.`, {
-        field: 'feature',
-      });
+      throw new BadInputError(
+        `Feature "${command.feature}" is ${featureType}: grants add units, so only METERED features can be granted.`,
+        {
+          field: 'feature',
+        },
+      );
     }
     const id = grantId(command.accountId, command.idempotencyKey);
     const existing = await this.deps.repository.findById(id);
@@ -144,7 +147,9 @@ export class GrantService implements GrantedSource {
       expiresAt: command.expiresAt,
       // Read before the insert: usage counted until then is before the grant, whatever
       // lands between the read and the insert was decided without the grant too.
-      startCut: start.cutAt ? { at: start.cutAt, units: await this.deps.counters.hourUsedAt(command.accountId, command.feature, start.cutAt) } : null,
+      startCut: start.cutAt
+        ? { at: start.cutAt, units: await this.deps.counters.hourUsedAt(command.accountId, command.feature, start.cutAt) }
+        : null,
       reason: command.reason,
       issuedBy: by.actor,
       issuedAt: now,
@@ -272,7 +277,10 @@ export class GrantService implements GrantedSource {
     const deadline = Date.now() + this.deps.settleTimeoutMs;
     for (let delay = 5; !(await this.deps.usageSettled(pair, receivedBefore)); delay = Math.min(delay * 2, 100)) {
       if (Date.now() > deadline) {
-        this.deps.logger.warn({ accountId: pair.accountId, feature: pair.feature }, 'voiding with usage still in flight: its cut may leave a few units uncovered');
+        this.deps.logger.warn(
+          { accountId: pair.accountId, feature: pair.feature },
+          'voiding with usage still in flight: its cut may leave a few units uncovered',
+        );
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -295,7 +303,10 @@ export class GrantService implements GrantedSource {
     await this.deps.events
       .publish('GrantChanged', { accountId: grant.accountId, feature: grant.feature, grantId: grant._id, grew })
       .catch((error: unknown) =>
-        this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not re-arm thresholds or publish the balance after a grant change'),
+        this.deps.logger.warn(
+          { err: error, grantId: grant._id },
+          'could not re-arm thresholds or publish the balance after a grant change',
+        ),
       );
   }
 
@@ -306,10 +317,14 @@ export class GrantService implements GrantedSource {
    * each listing is the account's grants, oldest first, of one feature or all.
    */
   async listGrants(listings: readonly GrantListing[], now = new Date()): Promise<GrantView[][]> {
-    const listed = (grant: GrantDoc, { accountId, feature }: GrantListing) => grant.accountId === accountId && (!feature || grant.feature === feature);
+    const listed = (grant: GrantDoc, { accountId, feature }: GrantListing) =>
+      grant.accountId === accountId && (!feature || grant.feature === feature);
     const grants = await this.deps.repository.findByAccounts(listings.map((listing) => listing.accountId));
     // Burn is computed for the pairs asked about only (whole pairs: burn needs all of a pair's grants).
-    const views = await this.views(grants.filter((grant) => listings.some((listing) => listed(grant, listing))), now);
+    const views = await this.views(
+      grants.filter((grant) => listings.some((listing) => listed(grant, listing))),
+      now,
+    );
     return listings.map((listing) =>
       views.filter((view) => listed(view.doc, listing) && (!listing.activeOnly || view.status === 'ACTIVE' || view.status === 'PENDING')),
     );
@@ -317,7 +332,9 @@ export class GrantService implements GrantedSource {
 
   async view(grant: GrantDoc, now = new Date()): Promise<GrantView> {
     const others = await this.deps.repository.findForPairs([grant]);
-    const all = others.some((doc) => doc._id === grant._id) ? others.map((doc) => (doc._id === grant._id ? grant : doc)) : [...others, grant];
+    const all = others.some((doc) => doc._id === grant._id)
+      ? others.map((doc) => (doc._id === grant._id ? grant : doc))
+      : [...others, grant];
     return (await this.views(all, now, new Set([grant._id])))[0]!;
   }
 
@@ -327,7 +344,12 @@ export class GrantService implements GrantedSource {
     const wanted = grants.filter((grant) => !only || only.has(grant._id));
     const requests = [...byPair.values()]
       .filter((docs) => docs.some((doc) => !only || only.has(doc._id)))
-      .map((docs) => ({ pair: docs[0]!, grants: docs, interest: new Set(docs.filter((doc) => !only || only.has(doc._id)).map((doc) => doc._id)), until: now }));
+      .map((docs) => ({
+        pair: docs[0]!,
+        grants: docs,
+        interest: new Set(docs.filter((doc) => !only || only.has(doc._id)).map((doc) => doc._id)),
+        until: now,
+      }));
     const ledgers = await this.ledgers.load(requests);
     return wanted.map((doc) => viewOf(doc, ledgers.get(pairKey(doc))?.burned.get(doc._id) ?? 0n, now));
   }
@@ -350,12 +372,18 @@ export class GrantService implements GrantedSource {
     const grants = await this.deps.repository.findForPairs([pair]);
     const overlapping = grants.filter((grant) => {
       const window = grantWindow(grant);
-      return !isEmptyWindow(window) && (period.end === null || window.start < period.end) && (window.end === null || window.end > period.start);
+      return (
+        !isEmptyWindow(window) && (period.end === null || window.start < period.end) && (window.end === null || window.end > period.start)
+      );
     });
-    const ledger = (await this.ledgers.load([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(pairKey(pair));
+    const ledger = (await this.ledgers.load([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(
+      pairKey(pair),
+    );
     const burn: PeriodBurn | undefined = ledger?.periods.find((candidate) => candidate.start.getTime() === period.start.getTime());
     const burnedBefore = (id: string) =>
-      (ledger?.periods ?? []).filter((candidate) => candidate.start < period.start).reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
+      (ledger?.periods ?? [])
+        .filter((candidate) => candidate.start < period.start)
+        .reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
     const ordered = overlapping.map(toBurnGrant).sort(compareBurnOrder);
     const docs = new Map(overlapping.map((grant) => [grant._id, grant]));
     return {
@@ -382,7 +410,9 @@ export class GrantService implements GrantedSource {
   /** Without access at an instant there are no terms to name its period; a counter there still does. */
   private async periodOfCounterAt(pair: PairKey, instant: Date): Promise<Period | null> {
     const counters = await this.deps.counters.countersFor([{ ...pair, from: instant, through: instant }]);
-    const containing = counters.find((counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd));
+    const containing = counters.find(
+      (counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd),
+    );
     return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
   }
 }

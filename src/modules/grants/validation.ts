@@ -41,22 +41,35 @@ export function validateIssueGrant(input: IssueGrantInputShape, now: Date): Issu
     throw new BadInputError('accountId must be a non-empty string of at most 128 characters.', { field: 'accountId' });
   }
   if (!KEY_PATTERN.test(input.feature)) {
-    throw new BadInputError(`feature "${String(input.feature).slice(0, 70)}" is not a feature key (lowercase letters, digits and "_", starting with a letter).`, {
-      field: 'feature',
-    });
+    throw new BadInputError(
+      `feature "${String(input.feature).slice(0, 70)}" is not a feature key (lowercase letters, digits and "_", starting with a letter).`,
+      {
+        field: 'feature',
+      },
+    );
   }
   const amount = parseQuantity(input.amount, { field: 'amount', maxUnits: MAX_TERM_UNITS });
   const reason = parseReason(input.reason, 'reason');
   const idempotencyKey = input.idempotencyKey;
-  if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_KEY_LENGTH || CONTROL_CHARS.test(idempotencyKey)) {
-    throw new BadInputError(`idempotencyKey must be 1-${MAX_KEY_LENGTH} printable characters; send the same key when retrying the same grant.`, {
-      field: 'idempotencyKey',
-    });
+  if (
+    typeof idempotencyKey !== 'string' ||
+    idempotencyKey.length === 0 ||
+    idempotencyKey.length > MAX_KEY_LENGTH ||
+    CONTROL_CHARS.test(idempotencyKey)
+  ) {
+    throw new BadInputError(
+      `idempotencyKey must be 1-${MAX_KEY_LENGTH} printable characters; send the same key when retrying the same grant.`,
+      {
+        field: 'idempotencyKey',
+      },
+    );
   }
   const kind = input.kind ?? 'PROMOTIONAL';
   const priority = input.priority ?? 10;
   if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
-    throw new BadInputError(`priority must be an integer from 0 to ${MAX_PRIORITY} (lower burns first); got ${priority}.`, { field: 'priority' });
+    throw new BadInputError(`priority must be an integer from 0 to ${MAX_PRIORITY} (lower burns first); got ${priority}.`, {
+      field: 'priority',
+    });
   }
   const effectiveAt = input.effectiveAt ?? null;
   const expiresAt = input.expiresAt ?? null;
@@ -91,7 +104,10 @@ export function validateIssueGrant(input: IssueGrantInputShape, now: Date): Issu
 export function parseReason(value: string, field: string): string {
   const reason = typeof value === 'string' ? value.trim() : '';
   if (reason.length === 0) {
-    throw new BadInputError(`${field} is required: say why, for the audit trail (e.g. "SLA credit for the 2026-03-02 outage, ticket 4411").`, { field });
+    throw new BadInputError(
+      `${field} is required: say why, for the audit trail (e.g. "SLA credit for the 2026-03-02 outage, ticket 4411").`,
+      { field },
+    );
   }
   if (reason.length > MAX_REASON_LENGTH || CONTROL_CHARS.test(reason)) {
     throw new BadInputError(`${field} must be at most ${MAX_REASON_LENGTH} printable characters; got ${reason.length}.`, { field });

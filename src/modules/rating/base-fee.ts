@@ -63,7 +63,14 @@ export function baseFeeSegments(contract: ContractDoc, plans: ReadonlyMap<string
     if (!plan) throw new Error(`plan history names missing plan version ${pinPlanId(pin)}`);
     if (plan.baseFee === null || new Money(plan.baseFee).isZero()) return;
     for (const [from, to] of subtract(start, end, canceled)) {
-      segments.push({ planKey: pin.planKey, planVersion: pin.planVersion, planName: plan.name, fee: plan.baseFee, start: new Date(from), end: new Date(to) });
+      segments.push({
+        planKey: pin.planKey,
+        planVersion: pin.planVersion,
+        planName: plan.name,
+        fee: plan.baseFee,
+        start: new Date(from),
+        end: new Date(to),
+      });
     }
   });
   return segments;
@@ -86,7 +93,8 @@ function subtract(start: number, end: number, holes: ReadonlyArray<{ start: numb
 
 export function prorateBaseFees(segments: readonly FeeSegment[], period: BilledPeriod, currency: string): BaseFeeCharge[] {
   const periodMs = period.end.getTime() - period.start.getTime();
-  const whole = (segment: FeeSegment) => segment.start.getTime() === period.start.getTime() && segment.end.getTime() === period.end.getTime();
+  const whole = (segment: FeeSegment) =>
+    segment.start.getTime() === period.start.getTime() && segment.end.getTime() === period.end.getTime();
   if (segments.length === 1 && whole(segments[0]!)) {
     const segment = segments[0]!;
     return [{ ...segment, share: new Money(1), prorated: false, amount: new Money(segment.fee), segmentMs: periodMs, periodMs }];

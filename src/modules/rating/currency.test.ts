@@ -6,13 +6,9 @@ const m = (values: string[]) => values.map((value) => new Money(value));
 
 describe('minor units', () => {
   it('rounds half-even to the minor unit', () => {
-    expect(['0.005', '0.015', '0.025', '2000.0004', '-0.005'].map((value) => formatAmount(roundToMinor(new Money(value), 'USD'), 'USD'))).toEqual([
-      '0.00',
-      '0.02',
-      '0.02',
-      '2000.00',
-      '0.00',
-    ]);
+    expect(
+      ['0.005', '0.015', '0.025', '2000.0004', '-0.005'].map((value) => formatAmount(roundToMinor(new Money(value), 'USD'), 'USD')),
+    ).toEqual(['0.00', '0.02', '0.02', '2000.00', '0.00']);
   });
 
   it('allocates exact amounts so the parts add up to the rounded sum', () => {

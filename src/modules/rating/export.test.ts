@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { toBillingExport } from './export.js';
 import type { InvoiceLineView, InvoiceView } from './model.js';
 
-const line = (kind: InvoiceLineView['kind'], quantity: string, unitPrice: string | null, amount: string, id = `il_${kind}_${quantity}`): InvoiceLineView => ({
+const line = (
+  kind: InvoiceLineView['kind'],
+  quantity: string,
+  unitPrice: string | null,
+  amount: string,
+  id = `il_${kind}_${quantity}`,
+): InvoiceLineView => ({
   id,
   kind,
   feature: kind === 'BASE_FEE' ? null : 'api_calls',
@@ -36,7 +42,10 @@ const invoice = (lines: InvoiceLineView[], amountDue: string, currency = 'USD'):
 describe('the billing export', () => {
   it('maps each line to minor units, with unit pricing where it is exact', () => {
     const exported = toBillingExport(
-      invoice([line('BASE_FEE', '0.5', '499.00', '249.50'), line('OVERAGE', '1101', '0.20', '220.20'), line('CREDIT', '500', '-0.20', '-100.00')], '369.70'),
+      invoice(
+        [line('BASE_FEE', '0.5', '499.00', '249.50'), line('OVERAGE', '1101', '0.20', '220.20'), line('CREDIT', '500', '-0.20', '-100.00')],
+        '369.70',
+      ),
     );
     expect(exported.amountDueMinor).toBe(36970n);
     expect(exported.lines.map((entry) => [entry.amountMinor, entry.unitAmountDecimal, entry.unitPricingExact])).toEqual([
@@ -54,7 +63,16 @@ describe('the billing export', () => {
   });
 
   it('gives sub-cent lines the cents their sum rounds to', () => {
-    const exported = toBillingExport(invoice([line('OVERAGE', '0.0125', '0.40', '0.005', 'a'), line('OVERAGE', '0.0125', '0.40', '0.005', 'b'), line('OVERAGE', '0.0125', '0.40', '0.005', 'c')], '0.02'));
+    const exported = toBillingExport(
+      invoice(
+        [
+          line('OVERAGE', '0.0125', '0.40', '0.005', 'a'),
+          line('OVERAGE', '0.0125', '0.40', '0.005', 'b'),
+          line('OVERAGE', '0.0125', '0.40', '0.005', 'c'),
+        ],
+        '0.02',
+      ),
+    );
     expect(exported.lines.map((entry) => entry.amountMinor)).toEqual([1n, 1n, 0n]);
     expect(exported.amountDueMinor).toBe(2n);
   });

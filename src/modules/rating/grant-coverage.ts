@@ -19,7 +19,12 @@ export function grantCoverageFrom(grants: Pick<GrantService, 'explain'>): GrantC
       granted: explanation.grants.reduce((sum, entry) => sum + entry.availableAtStart, 0n),
       burn: explanation.grants
         .filter((entry) => entry.burned > 0n)
-        .map((entry) => ({ grantId: entry.grant.doc._id, kind: entry.grant.doc.kind, reason: entry.grant.doc.reason, units: entry.burned })),
+        .map((entry) => ({
+          grantId: entry.grant.doc._id,
+          kind: entry.grant.doc.kind,
+          reason: entry.grant.doc.reason,
+          units: entry.burned,
+        })),
     };
   };
 }

@@ -90,8 +90,17 @@ export function rateUsage(terms: UsageTerms, used: Micros, grantBurn: readonly G
   const zero = new Money(0);
   if (!terms.price) {
     return {
-      used, coveredByIncluded, beyondIncluded, coveredByGrants, overage,
-      grossBlocks: zero, netBlocks: zero, creditedBlocks: zero, overageAmount: zero, creditAmount: zero, amount: zero,
+      used,
+      coveredByIncluded,
+      beyondIncluded,
+      coveredByGrants,
+      overage,
+      grossBlocks: zero,
+      netBlocks: zero,
+      creditedBlocks: zero,
+      overageAmount: zero,
+      creditAmount: zero,
+      amount: zero,
     };
   }
   const unitPrice = new Money(terms.price.unitPrice);
@@ -101,8 +110,16 @@ export function rateUsage(terms: UsageTerms, used: Micros, grantBurn: readonly G
   const overageAmount = grossBlocks.times(unitPrice);
   const creditAmount = creditedBlocks.isZero() ? zero : creditedBlocks.times(unitPrice).negated();
   return {
-    used, coveredByIncluded, beyondIncluded, coveredByGrants, overage,
-    grossBlocks, netBlocks, creditedBlocks, overageAmount, creditAmount,
+    used,
+    coveredByIncluded,
+    beyondIncluded,
+    coveredByGrants,
+    overage,
+    grossBlocks,
+    netBlocks,
+    creditedBlocks,
+    overageAmount,
+    creditAmount,
     amount: overageAmount.plus(creditAmount),
   };
 }

@@ -41,13 +41,30 @@ function plan(id: string, included: bigint | null, unitPrice: string | null): Pl
     currency: 'USD',
     baseFee: null,
     billingPeriod: 'MONTH',
-    entitlements: [{ feature: FEATURE, enabled: true, included: included === null ? null : included * UNIT, resetPeriod: 'MONTH', enforcement: 'SOFT', grace: 0n, overage, thresholds: [80, 90, 100], config: null }],
+    entitlements: [
+      {
+        feature: FEATURE,
+        enabled: true,
+        included: included === null ? null : included * UNIT,
+        resetPeriod: 'MONTH',
+        enforcement: 'SOFT',
+        grace: 0n,
+        overage,
+        thresholds: [80, 90, 100],
+        config: null,
+      },
+    ],
     publishedAt: new Date(0),
     publishedBy: 'test',
   };
 }
 
-function contract(id: string, planId: string, startsAt: Date, options: { endsAt?: Date | null; anchor?: Date; statuses?: StatusChange[] } = {}): ContractDoc {
+function contract(
+  id: string,
+  planId: string,
+  startsAt: Date,
+  options: { endsAt?: Date | null; anchor?: Date; statuses?: StatusChange[] } = {},
+): ContractDoc {
   const statuses = options.statuses ?? [{ status: 'ACTIVE', at: startsAt }];
   const last = statuses.at(-1)!;
   return {
@@ -68,7 +85,12 @@ function contract(id: string, planId: string, startsAt: Date, options: { endsAt?
 }
 
 /** What each contract's invoices rate: (contract, billing period start) per counter id. */
-function ratedOn(contracts: readonly ContractDoc[], plans: ReadonlyMap<string, PlanVersionDoc>, now: Date, recorded = new Map<string, UsageOwnership>()) {
+function ratedOn(
+  contracts: readonly ContractDoc[],
+  plans: ReadonlyMap<string, PlanVersionDoc>,
+  now: Date,
+  recorded = new Map<string, UsageOwnership>(),
+) {
   const rated = new Map<string, Array<{ contractId: string; billing: string; owner: UsageOwnership }>>();
   for (const doc of contracts) {
     const end = billingEnd(doc);
@@ -94,10 +116,24 @@ function reachable(contracts: readonly ContractDoc[], plans: ReadonlyMap<string,
   const found = new Map<string, { period: Period; maxIncluded: Micros | null }>();
   for (let t = T0; t < now.getTime(); t += DAY / 4) {
     const instant = new Date(t);
-    const merged = mergeEffectiveTerms({ accountId: ACCOUNT, feature: FEATURE, featureType: 'METERED', contracts: contracts.map((doc) => asOf(doc, instant)), plans, at: instant });
+    const merged = mergeEffectiveTerms({
+      accountId: ACCOUNT,
+      feature: FEATURE,
+      featureType: 'METERED',
+      contracts: contracts.map((doc) => asOf(doc, instant)),
+      plans,
+      at: instant,
+    });
     if (!merged.hasAccess || !merged.counterId) continue;
     const seen = found.get(merged.counterId);
-    const maxIncluded = seen === undefined ? merged.included : seen.maxIncluded === null || merged.included === null ? null : seen.maxIncluded > merged.included ? seen.maxIncluded : merged.included;
+    const maxIncluded =
+      seen === undefined
+        ? merged.included
+        : seen.maxIncluded === null || merged.included === null
+          ? null
+          : seen.maxIncluded > merged.included
+            ? seen.maxIncluded
+            : merged.included;
     found.set(merged.counterId, { period: merged.period!, maxIncluded });
   }
   return found;
@@ -107,7 +143,8 @@ describe('the billing audit cases: 1,300 units counted INCLUDED against 1,500 me
   // Base: 1,000 included at $0.10. Add-on: 500 included at $0.10. Both from March 1.
   const plans = new Map([plan('base', 1000n, '0.10'), plan('addon', 500n, '0.10')].map((p) => [p._id, p]));
   const march: Period = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-04-01T00:00:00Z') };
-  const decide = (contracts: ContractDoc[]) => decideOwnership({ accountId: ACCOUNT, feature: FEATURE, period: march, contracts, plans, now: NOW });
+  const decide = (contracts: ContractDoc[]) =>
+    decideOwnership({ accountId: ACCOUNT, feature: FEATURE, period: march, contracts, plans, now: NOW });
 
   it('an add-on that ends mid-period: rated once, on the base contract, with 1,500 included', () => {
     const owner = decide([
@@ -118,10 +155,15 @@ describe('the billing audit cases: 1,300 units counted INCLUDED against 1,500 me
   });
 
   it('the base contract ends mid-period: still one owner, the older one, with both included amounts', () => {
-    const contracts = [contract('ctr_a', 'base', march.start, { endsAt: new Date('2026-03-16T00:00:00Z') }), contract('ctr_b', 'addon', march.start)];
+    const contracts = [
+      contract('ctr_a', 'base', march.start, { endsAt: new Date('2026-03-16T00:00:00Z') }),
+      contract('ctr_b', 'addon', march.start),
+    ];
     expect(decide(contracts)).toMatchObject({ ownerId: 'ctr_a', included: 1500n * UNIT });
     // And only ctr_a's invoice rates March.
-    expect(ratedOn(contracts, plans, NOW).get(counterId(ACCOUNT, FEATURE, march.start))).toEqual([expect.objectContaining({ contractId: 'ctr_a' })]);
+    expect(ratedOn(contracts, plans, NOW).get(counterId(ACCOUNT, FEATURE, march.start))).toEqual([
+      expect.objectContaining({ contractId: 'ctr_a' }),
+    ]);
   });
 
   it('the base contract canceled later: March is judged with the statuses March had', () => {
@@ -139,7 +181,10 @@ describe('the billing audit cases: 1,300 units counted INCLUDED against 1,500 me
       { status: 'ACTIVE', at: new Date('2026-02-01T00:00:00Z') },
       { status: 'CANCELED', at: new Date('2026-02-20T00:00:00Z') },
     ];
-    const contracts = [contract('ctr_a', 'base', new Date('2026-02-01T00:00:00Z'), { statuses: canceled, anchor: march.start }), contract('ctr_b', 'addon', march.start)];
+    const contracts = [
+      contract('ctr_a', 'base', new Date('2026-02-01T00:00:00Z'), { statuses: canceled, anchor: march.start }),
+      contract('ctr_b', 'addon', march.start),
+    ];
     expect(decide(contracts)).toMatchObject({ ownerId: 'ctr_b', contributorIds: ['ctr_b'], included: 500n * UNIT });
   });
 });
@@ -166,13 +211,20 @@ const contractArb = (index: number) =>
         t += change.after + 1;
         if (change.status !== statuses.at(-1)!.status) statuses.push({ status: change.status, at: at(t) });
       }
-      const anchorAt = anchor === 'start' ? startsAt : anchor === 'mar1' ? new Date('2026-03-01T00:00:00Z') : new Date('2026-03-10T00:00:00Z');
-      return contract(`ctr_${index}`, planId, startsAt, { endsAt: length === null ? null : at(start + length), anchor: anchorAt, statuses });
+      const anchorAt =
+        anchor === 'start' ? startsAt : anchor === 'mar1' ? new Date('2026-03-01T00:00:00Z') : new Date('2026-03-10T00:00:00Z');
+      return contract(`ctr_${index}`, planId, startsAt, {
+        endsAt: length === null ? null : at(start + length),
+        anchor: anchorAt,
+        statuses,
+      });
     });
 
 const accountArb = fc.integer({ min: 1, max: 3 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => contractArb(i))));
 
-const PLANS = new Map([plan('p0', 1000n, '0.10'), plan('p1', 500n, '0.05'), plan('p2', 0n, '0.20'), plan('p3', null, null)].map((p) => [p._id, p]));
+const PLANS = new Map(
+  [plan('p0', 1000n, '0.10'), plan('p1', 500n, '0.05'), plan('p2', 0n, '0.20'), plan('p3', null, null)].map((p) => [p._id, p]),
+);
 
 describe('properties over random accounts', () => {
   it('rates every counter that could hold usage on exactly one invoice, never two', () => {
@@ -206,7 +258,12 @@ describe('properties over random accounts', () => {
         const changed = contracts.map((doc) =>
           doc._id !== target._id || doc.status === status
             ? doc
-            : { ...doc, status, statusHistory: [...doc.statusHistory!, { status, at: later }], canceledAt: status === 'CANCELED' ? later : null },
+            : {
+                ...doc,
+                status,
+                statusHistory: [...doc.statusHistory!, { status, at: later }],
+                canceledAt: status === 'CANCELED' ? later : null,
+              },
         );
         const after = ratedOn(changed, PLANS, later);
         for (const [id, invoices] of before) {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { ContractDoc } from '../contracts/index.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
 
-const iso = (periods: Array<{ start: Date; end: Date | null }>) => periods.map(({ start, end }) => [start.toISOString().slice(0, 10), end?.toISOString().slice(0, 10) ?? null]);
+const iso = (periods: Array<{ start: Date; end: Date | null }>) =>
+  periods.map(({ start, end }) => [start.toISOString().slice(0, 10), end?.toISOString().slice(0, 10) ?? null]);
 
 const contract = (extra: Partial<ContractDoc> = {}): ContractDoc => ({
   _id: 'ctr',
@@ -33,7 +34,9 @@ describe('billing periods', () => {
   });
 
   it('refuse an instant that is not a boundary, naming the first one when it lies before it', () => {
-    expect(() => resolveBillingPeriod(contract(), monthly, new Date('2026-01-15T00:00:00Z'), now)).toThrow(/the nearest are 2025-12-31T00:00:00.000Z and 2026-01-31T00:00:00.000Z/);
+    expect(() => resolveBillingPeriod(contract(), monthly, new Date('2026-01-15T00:00:00Z'), now)).toThrow(
+      /the nearest are 2025-12-31T00:00:00.000Z and 2026-01-31T00:00:00.000Z/,
+    );
   });
 
   it('bill a NEVER plan once, for the life of a contract that ends', () => {
@@ -72,7 +75,9 @@ describe('usage periods rated in a billing period: those that end in it', () => 
   it('is a yearly period only in the month it ends (a true-up), and a lifetime one in the month the contract ends', () => {
     expect(usagePeriodsRatedIn(anchor, 'YEAR', april, null)).toEqual([]);
     const january2027 = { start: new Date('2027-01-31T00:00:00Z'), end: new Date('2027-02-28T00:00:00Z') };
-    expect(iso(usagePeriodsRatedIn(anchor, 'YEAR', { start: new Date('2026-12-31T00:00:00Z'), end: january2027.start }, null))).toEqual([['2026-01-31', '2027-01-31']]);
+    expect(iso(usagePeriodsRatedIn(anchor, 'YEAR', { start: new Date('2026-12-31T00:00:00Z'), end: january2027.start }, null))).toEqual([
+      ['2026-01-31', '2027-01-31'],
+    ]);
     expect(usagePeriodsRatedIn(anchor, 'NEVER', april, null)).toEqual([]);
     expect(iso(usagePeriodsRatedIn(anchor, 'NEVER', april, new Date('2026-04-20T00:00:00Z')))).toEqual([['2026-01-31', null]]);
   });

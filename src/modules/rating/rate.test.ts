@@ -16,7 +16,18 @@ const q = (text: string): Micros => parseQuantity(text, { field: 'test', allowZe
 const MARCH: BilledPeriod = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-04-01T00:00:00Z') };
 
 function plan(key: string, version: number, baseFee: string | null, name = key): PlanVersionDoc {
-  return { _id: `${key}@${version}`, key, version, name, currency: 'USD', baseFee, billingPeriod: 'MONTH', entitlements: [], publishedAt: new Date(0), publishedBy: 'test' };
+  return {
+    _id: `${key}@${version}`,
+    key,
+    version,
+    name,
+    currency: 'USD',
+    baseFee,
+    billingPeriod: 'MONTH',
+    entitlements: [],
+    publishedAt: new Date(0),
+    publishedBy: 'test',
+  };
 }
 
 function contract(pins: Array<[string, number, string]>, extra: Partial<ContractDoc> = {}): ContractDoc {
@@ -41,7 +52,13 @@ function baseFees(doc: ContractDoc, plans: PlanVersionDoc[], period: BilledPerio
   return prorateBaseFees(baseFeeSegments(doc, new Map(plans.map((p) => [p._id, p])), period), period, 'USD');
 }
 
-function usage(feature: string, period: { start: Date; end: Date | null }, terms: UsageTerms, used: string, grantBurn: Array<[string, string]> = []): UsagePeriodInput {
+function usage(
+  feature: string,
+  period: { start: Date; end: Date | null },
+  terms: UsageTerms,
+  used: string,
+  grantBurn: Array<[string, string]> = [],
+): UsagePeriodInput {
   return {
     feature,
     featureName: feature,
@@ -113,7 +130,7 @@ describe('the data platform: $2,000 base, 5,000,000 rows included, $0.40 per ext
   });
 });
 
-describe("the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded mid-cycle, with a 500,000-call credit", () => {
+describe('the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded mid-cycle, with a 500,000-call credit', () => {
   // Billing anchor 2026-01-31: the period 2026-03-31 → 2026-04-30 is 30 days. The upgrade to
   // scale ($1,499, 15M calls included, SOFT) takes effect on 2026-04-15, halfway through.
   const period: BilledPeriod = { start: new Date('2026-03-31T00:00:00Z'), end: new Date('2026-04-30T00:00:00Z') };
@@ -147,7 +164,14 @@ describe("the API company: growth ($499, 10M calls, $0.20 per 1,000 UP) upgraded
     // 249.50 + 749.50 + 220.20 − 100.00 + 4.00
     expect(invoice.total).toBe('1123.20');
     expect(invoice.amountDue).toBe('1123.20');
-    expect(invoice.usage[0]).toMatchObject({ granted: q('500000'), coveredByGrants: q('500000'), overage: q('600500'), grossBlocks: '1101', netBlocks: '601', amount: '120.20' });
+    expect(invoice.usage[0]).toMatchObject({
+      granted: q('500000'),
+      coveredByGrants: q('500000'),
+      overage: q('600500'),
+      grossBlocks: '1101',
+      netBlocks: '601',
+      amount: '120.20',
+    });
     // Named by the grant's reason, not its id.
     expect(invoice.lines[3]!.description).toBe('api_calls credit: 500,000 covered by Reason of grant_500k, 500 × 1,000 at 0.20 USD');
   });
@@ -201,8 +225,12 @@ describe('base fee proration on a mid-cycle plan change', () => {
     const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period, baseFees: fees, usage: [] });
     expect(invoice.total).toBe('1176.42');
     // 864,000 s of 2,678,400 s: 10 of 31 days.
-    expect(invoice.lines[0]!.description).toBe('growth (growth v1) base fee, 2026-02-28 to 2026-03-10: prorated 10 of 31 days of 499.00 USD');
-    expect(invoice.lines[1]!.description).toBe('scale (scale v1) base fee, 2026-03-10 to 2026-03-31: prorated 21 of 31 days of 1499.00 USD');
+    expect(invoice.lines[0]!.description).toBe(
+      'growth (growth v1) base fee, 2026-02-28 to 2026-03-10: prorated 10 of 31 days of 499.00 USD',
+    );
+    expect(invoice.lines[1]!.description).toBe(
+      'scale (scale v1) base fee, 2026-03-10 to 2026-03-31: prorated 21 of 31 days of 1499.00 USD',
+    );
   });
 
   it('never loses a cent to rounding: three thirds of 100.00 are 33.34 + 33.33 + 33.33', () => {
@@ -219,7 +247,9 @@ describe('base fee proration on a mid-cycle plan change', () => {
   it('charges only the time the contract is in force', () => {
     const doc = contract([['data_platform', 1, '2026-03-16T00:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
     // 16 of 31 days: 2000 × 16 / 31 = 1032.2580… → 1032.26
-    expect(baseFees(doc, [plan('data_platform', 1, '2000')], MARCH).map((fee) => [fee.prorated, fee.amount.toFixed(2)])).toEqual([[true, '1032.26']]);
+    expect(baseFees(doc, [plan('data_platform', 1, '2000')], MARCH).map((fee) => [fee.prorated, fee.amount.toFixed(2)])).toEqual([
+      [true, '1032.26'],
+    ]);
   });
 
   it('stops charging at canceledAt: a contract canceled on March 16 without endsAt pays 15 of 31 days, and nothing after', () => {
@@ -234,9 +264,13 @@ describe('base fee proration on a mid-cycle plan change', () => {
     const plans = [plan('data_platform', 1, '2000', 'Data platform')];
     // 2000 × 15 / 31 = 967.7419… → 967.74
     const march = baseFees(canceled, plans, MARCH);
-    expect(march.map((fee) => [fee.prorated, fee.amount.toFixed(2), fee.end.toISOString()])).toEqual([[true, '967.74', '2026-03-16T00:00:00.000Z']]);
+    expect(march.map((fee) => [fee.prorated, fee.amount.toFixed(2), fee.end.toISOString()])).toEqual([
+      [true, '967.74', '2026-03-16T00:00:00.000Z'],
+    ]);
     const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: march, usage: [] });
-    expect(invoice.lines[0]!.description).toBe('Data platform (data_platform v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 2000.00 USD');
+    expect(invoice.lines[0]!.description).toBe(
+      'Data platform (data_platform v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 2000.00 USD',
+    );
     const april: BilledPeriod = { start: new Date('2026-04-01T00:00:00Z'), end: new Date('2026-05-01T00:00:00Z') };
     expect(baseFees(canceled, plans, april)).toEqual([]);
     expect(billingEnd(canceled)).toEqual(new Date('2026-03-16T00:00:00Z'));
@@ -263,8 +297,16 @@ describe('base fee proration on a mid-cycle plan change', () => {
 
   it('describes a share that is not whole days to two decimals', () => {
     const doc = contract([['data_platform', 1, '2026-03-16T12:00:00Z']], { billingAnchor: new Date('2026-03-01T00:00:00Z') });
-    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: baseFees(doc, [plan('data_platform', 1, '2000')], MARCH), usage: [] });
-    expect(invoice.lines[0]!.description).toBe('data_platform (data_platform v1) base fee, 2026-03-16 to 2026-04-01: prorated 15.5 of 31 days of 2000.00 USD');
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: baseFees(doc, [plan('data_platform', 1, '2000')], MARCH),
+      usage: [],
+    });
+    expect(invoice.lines[0]!.description).toBe(
+      'data_platform (data_platform v1) base fee, 2026-03-16 to 2026-04-01: prorated 15.5 of 31 days of 2000.00 USD',
+    );
   });
 
   it('skips pins without a base fee and charges an unchanged plan exactly', () => {
@@ -282,7 +324,13 @@ describe('base fee proration on a mid-cycle plan change', () => {
 describe('decimal edge cases', () => {
   it('rates 0.000001 units exactly, and rounds it up to a whole block under UP', () => {
     const rate = (overage: OveragePrice) =>
-      rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: overage }, '0.000001')] });
+      rateInvoice({
+        contractId: 'c',
+        currency: 'USD',
+        period: MARCH,
+        baseFees: [],
+        usage: [usage('tokens', MARCH, { included: 0n, price: overage }, '0.000001')],
+      });
     const exact = rate(price('1', '1', 'EXACT'));
     expect(summary(exact.lines)).toEqual([['OVERAGE', '0.000001', '1.00', '0.000001']]);
     expect([exact.exactTotal, exact.total, exact.amountDue]).toEqual(['0.000001', '0.00', '0.00']);
@@ -293,7 +341,13 @@ describe('decimal edge cases', () => {
     // 10,000,000,000.000001 units = 10,000,000,000,000,001 micro-units > 2^53 (9,007,199,254,740,992).
     const used = '10000000000.000001';
     expect(q(used)).toBeGreaterThan(2n ** 53n);
-    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)] });
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [usage('tokens', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)],
+    });
     expect(invoice.exactTotal).toBe('10000000000.000001');
     expect(invoice.total).toBe('10000000000.00');
     expect(invoice.amountDue).toBe('10000000000.00');
@@ -312,7 +366,13 @@ describe('decimal edge cases', () => {
   });
 
   it('rounds non-terminating EXACT blocks half-even to 12 digits', () => {
-    const invoice = rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('tokens', MARCH, { included: 0n, price: price('0.30', '3', 'EXACT') }, '2')] });
+    const invoice = rateInvoice({
+      contractId: 'c',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [usage('tokens', MARCH, { included: 0n, price: price('0.30', '3', 'EXACT') }, '2')],
+    });
     // 2 ÷ 3 = 0.666666666666|67 → 0.666666666667 blocks × 0.30
     expect(summary(invoice.lines)).toEqual([['OVERAGE', '0.666666666667', '0.30', '0.2000000000001']]);
     expect(invoice.amountDue).toBe('0.20');
@@ -324,7 +384,10 @@ describe('decimal edge cases', () => {
       currency: 'USD',
       period: MARCH,
       baseFees: [],
-      usage: [usage('a', MARCH, { included: null, price: price('1', '1', 'EXACT') }, '99'), usage('b', MARCH, { included: q('1'), price: null }, '5')],
+      usage: [
+        usage('a', MARCH, { included: null, price: price('1', '1', 'EXACT') }, '99'),
+        usage('b', MARCH, { included: q('1'), price: null }, '5'),
+      ],
     });
     // Both are on the invoice, at 0.
     expect(invoice.lines.map((line) => [line.feature, line.quantity, line.unitPrice, line.amount, line.description])).toEqual([
@@ -340,7 +403,13 @@ describe('decimal edge cases', () => {
 
   it('uses the currency minor unit: JPY has none, KWD has three', () => {
     const rate = (currency: string) =>
-      rateInvoice({ contractId: 'c', currency, period: MARCH, baseFees: [], usage: [usage('t', MARCH, { included: 0n, price: price('0.0005', '1', 'EXACT') }, '3')] });
+      rateInvoice({
+        contractId: 'c',
+        currency,
+        period: MARCH,
+        baseFees: [],
+        usage: [usage('t', MARCH, { included: 0n, price: price('0.0005', '1', 'EXACT') }, '3')],
+      });
     expect([rate('JPY').exactTotal, rate('JPY').total, rate('JPY').amountDue]).toEqual(['0.0015', '0', '0']);
     expect([rate('KWD').exactTotal, rate('KWD').total, rate('KWD').amountDue]).toEqual(['0.0015', '0.002', '0.002']);
   });
@@ -357,7 +426,13 @@ describe('line ids', () => {
 
   it('do not depend on the usage or the amounts', () => {
     const rate = (used: string) =>
-      rateInvoice({ contractId: 'c', currency: 'USD', period: MARCH, baseFees: [], usage: [usage('t', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)] });
+      rateInvoice({
+        contractId: 'c',
+        currency: 'USD',
+        period: MARCH,
+        baseFees: [],
+        usage: [usage('t', MARCH, { included: 0n, price: price('1', '1', 'EXACT') }, used)],
+      });
     expect(rate('1').lines[0]!.id).toBe(rate('2').lines[0]!.id);
   });
 });

@@ -94,7 +94,9 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
   }
 
   const usage: RatedUsage[] = [];
-  const ordered = [...input.usage].sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : a.period.start.getTime() - b.period.start.getTime()));
+  const ordered = [...input.usage].sort((a, b) =>
+    a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : a.period.start.getTime() - b.period.start.getTime(),
+  );
   ordered.forEach((entry, i) => {
     const figures = rateUsage(entry.terms, entry.used, entry.grantBurn);
     usage.push(toRatedUsage(entry, figures, currency));
@@ -153,7 +155,13 @@ function toRatedUsage(entry: UsagePeriodInput, figures: UsageFigures, currency: 
  * The usage line (kind OVERAGE): every unit beyond the included amount, or zero blocks while
  * within it or when overage is not priced; and a CREDIT line for the blocks grants covered.
  */
-function usageLines(contractId: string, billing: BilledPeriod, currency: string, entry: UsagePeriodInput, figures: UsageFigures): InvoiceLineView[] {
+function usageLines(
+  contractId: string,
+  billing: BilledPeriod,
+  currency: string,
+  entry: UsagePeriodInput,
+  figures: UsageFigures,
+): InvoiceLineView[] {
   const price = entry.terms.price;
   const money = (amount: Money) => formatAmount(amount, currency);
   const subject = usageSubject(entry.feature, entry.period.start);

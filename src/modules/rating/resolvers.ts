@@ -22,7 +22,8 @@ export const ratingResolvers: Resolvers = {
   Query: {
     async billingExport(_root, { contractId, periodStart }, { principal, services, loaders }) {
       authorize(principal, 'audit:read');
-      if (principal.accountId !== undefined) throw new ForbiddenError('The billing export is for billing systems; customer tokens cannot use it.');
+      if (principal.accountId !== undefined)
+        throw new ForbiddenError('The billing export is for billing systems; customer tokens cannot use it.');
       const contract = await loaders.contractById.load(contractId);
       if (!contract) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
       return toBillingExport(await services.rating.preview(contract, periodStart, loaders));

@@ -90,7 +90,12 @@ export class RatingService {
   }
 
   /** The invoice of a billing period: the frozen snapshot once finalised, else rated now. */
-  async preview(contract: ContractDoc, requested: Date | null | undefined, sources: RatingSources = this.newSources(), now = new Date()): Promise<InvoiceView> {
+  async preview(
+    contract: ContractDoc,
+    requested: Date | null | undefined,
+    sources: RatingSources = this.newSources(),
+    now = new Date(),
+  ): Promise<InvoiceView> {
     // A final invoice stays readable whatever happened to the contract since (even an endsAt moved before it).
     if (requested) {
       const stored = await this.deps.invoices.findById(invoiceId(contract._id, requested));
@@ -141,13 +146,26 @@ export class RatingService {
     await Promise.all(
       plan.usage.map((usage) =>
         this.deps.markPeriodFinal(
-          { counterId: usage.counterId, accountId: contract.accountId, feature: usage.feature._id, periodStart: usage.period.start, periodEnd: usage.period.end },
+          {
+            counterId: usage.counterId,
+            accountId: contract.accountId,
+            feature: usage.feature._id,
+            periodStart: usage.period.start,
+            periodEnd: usage.period.end,
+          },
           now,
         ),
       ),
     );
     const rated = await this.rate(plan, await this.settledUsage(plan));
-    const doc: InvoiceDoc = { ...rated, _id: id, final: true, finalizedAt: new Date(), finalizedBy: caller.actor, requestId: caller.requestId };
+    const doc: InvoiceDoc = {
+      ...rated,
+      _id: id,
+      final: true,
+      finalizedAt: new Date(),
+      finalizedBy: caller.actor,
+      requestId: caller.requestId,
+    };
     if (!(await this.deps.invoices.insert(doc))) {
       const winner = await this.deps.invoices.findById(id);
       if (!winner) throw new Error(`invoice ${id} collided on insert but cannot be read back`);
@@ -221,7 +239,12 @@ export class RatingService {
     const candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }> = [];
     for (const feature of features) {
       const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id);
-      const cadence = termsAt(lastInstant) ?? [...inPeriod].reverse().map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id)).find(Boolean);
+      const cadence =
+        termsAt(lastInstant) ??
+        [...inPeriod]
+          .reverse()
+          .map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id))
+          .find(Boolean);
       if (!cadence) continue;
       for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, life)) {
         if (usagePeriod.start.getTime() > now.getTime()) continue;
@@ -288,13 +311,22 @@ export class RatingService {
       const owner = plan.owners.get(candidate.counterId);
       if (!owner || owner.recorded) continue;
       const { recorded: _recorded, ...decision } = owner;
-      const stands = await this.usageOwners.record({ ...decision, _id: decision.counterId, accountId: plan.contract.accountId, recordedAt: now, recordedBy: invoice });
+      const stands = await this.usageOwners.record({
+        ...decision,
+        _id: decision.counterId,
+        accountId: plan.contract.accountId,
+        recordedAt: now,
+        recordedBy: invoice,
+      });
       if (stands.recordedBy !== invoice) changed = true;
     }
     return changed;
   }
 
-  private async rate(plan: RatingPlan, used: ReadonlyMap<string, Micros>): Promise<Omit<InvoiceView, 'final' | 'finalizedAt' | 'finalizedBy'>> {
+  private async rate(
+    plan: RatingPlan,
+    used: ReadonlyMap<string, Micros>,
+  ): Promise<Omit<InvoiceView, 'final' | 'finalizedAt' | 'finalizedBy'>> {
     const { contract, period, currency } = plan;
     const inputs = await Promise.all(
       plan.usage.map(async (usage): Promise<UsagePeriodInput> => {
@@ -313,8 +345,22 @@ export class RatingService {
       }),
     );
     // A feature this invoice rates none of, because another contract owns its usage: a zero line says where it is.
-    const rated = rateInvoice({ contractId: contract._id, currency, period, baseFees: plan.baseFees, usage: inputs, ratedElsewhere: ratedElsewhere(plan) });
-    return { contractId: contract._id, accountId: contract.accountId, periodStart: period.start, periodEnd: period.end, currency, ...rated };
+    const rated = rateInvoice({
+      contractId: contract._id,
+      currency,
+      period,
+      baseFees: plan.baseFees,
+      usage: inputs,
+      ratedElsewhere: ratedElsewhere(plan),
+    });
+    return {
+      contractId: contract._id,
+      accountId: contract.accountId,
+      periodStart: period.start,
+      periodEnd: period.end,
+      currency,
+      ...rated,
+    };
   }
 
   /** The grants' part, or none when the grants module has no period there (no access, no usage). */
@@ -348,7 +394,9 @@ export class RatingService {
         return used;
       }
       if (Date.now() > deadline) {
-        throw new Error(`usage of contract ${plan.contract._id} for ${plan.period.start.toISOString()} is still being recorded; finalizeInvoice can be retried`);
+        throw new Error(
+          `usage of contract ${plan.contract._id} for ${plan.period.start.toISOString()} is still being recorded; finalizeInvoice can be retried`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }

@@ -79,7 +79,8 @@ export class CounterReader {
     this.collection = db.collection<CounterDoc>(COUNTERS);
     this.usedById = coalescedReader(async (ids) => {
       const used = new Map<string, Micros>();
-      for (const doc of await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { used: 1 } }).toArray()) used.set(doc._id, toMicros(doc.used));
+      for (const doc of await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { used: 1 } }).toArray())
+        used.set(doc._id, toMicros(doc.used));
       return ids.map((id) => used.get(id) ?? 0n);
     });
   }

@@ -28,13 +28,25 @@ function terms(changes: Partial<EffectiveTerms> = {}): EffectiveTerms {
 }
 
 const members = (quantities: number[], changes: Partial<EffectiveTerms> = {}, granted = 0): MemberTerms[] =>
-  quantities.map((quantity, seq) => ({ seq, quantity: units(quantity), hourKey: seq < 2 ? '2026030100' : '2026030101', at: new Date('2026-03-01T00:00:00Z'), terms: terms(changes), granted: units(granted) }));
+  quantities.map((quantity, seq) => ({
+    seq,
+    quantity: units(quantity),
+    hourKey: seq < 2 ? '2026030100' : '2026030101',
+    at: new Date('2026-03-01T00:00:00Z'),
+    terms: terms(changes),
+    granted: units(granted),
+  }));
 
 describe('decideGroup', () => {
   it('decides HARD events in order and guards the update so none of them can overshoot', () => {
     // limit = 10 + 2 grace = 12; observed used 4.
     const group = decideGroup(members([3, 6, 2, 3]), units(4), decide);
-    expect(group.decisions.map((d) => `${d.outcome}:${d.reason}`)).toEqual(['ACCEPTED:INCLUDED', 'REJECTED:QUOTA_EXCEEDED', 'ACCEPTED:INCLUDED', 'ACCEPTED:WITHIN_GRACE']);
+    expect(group.decisions.map((d) => `${d.outcome}:${d.reason}`)).toEqual([
+      'ACCEPTED:INCLUDED',
+      'REJECTED:QUOTA_EXCEEDED',
+      'ACCEPTED:INCLUDED',
+      'ACCEPTED:WITHIN_GRACE',
+    ]);
     expect(group.inc).toBe(units(8));
     expect(group.hours).toEqual({ '2026030100': units(3), '2026030101': units(5) });
     // used + 8 <= 12 for the last accepted event: the counter may hold at most 4 when applied.
@@ -77,7 +89,10 @@ describe('decideGroup', () => {
     const input = members([4, 4], { enforcement: 'SOFT' });
     const group = decideGroup(input, 0n, decide);
     expect(group.decisions.map((d) => d.reason)).toEqual(['INCLUDED', 'INCLUDED']);
-    expect(reasonsAt(input, group.decisions, units(5), decide).map((d) => `${d.outcome}:${d.reason}`)).toEqual(['ACCEPTED:INCLUDED', 'ACCEPTED:OVERAGE']);
+    expect(reasonsAt(input, group.decisions, units(5), decide).map((d) => `${d.outcome}:${d.reason}`)).toEqual([
+      'ACCEPTED:INCLUDED',
+      'ACCEPTED:OVERAGE',
+    ]);
   });
 });
 

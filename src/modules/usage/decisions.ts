@@ -76,7 +76,12 @@ export function decideGroup(members: readonly MemberTerms[], used: Micros, decid
  * Re-derives the reasons of already-decided events once the counter's value before the
  * update is known (the accept/reject set does not change: the guard made it valid).
  */
-export function reasonsAt(members: readonly MemberTerms[], decisions: readonly MemberDecision[], before: Micros, decide: Decide): MemberDecision[] {
+export function reasonsAt(
+  members: readonly MemberTerms[],
+  decisions: readonly MemberDecision[],
+  before: Micros,
+  decide: Decide,
+): MemberDecision[] {
   let running = before;
   return decisions.map((decision, index) => {
     const member = members[index]!;

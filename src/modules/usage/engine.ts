@@ -8,14 +8,7 @@ import { eventId, samePayload } from './idempotency.js';
 import { newLease } from './lease.js';
 import { prepareTerms } from './member-terms.js';
 import type { PostingDoc, UsageEventCommand, UsageEventDoc, UsageReceiptView } from './model.js';
-import {
-  assertRecordable,
-  inRequestDuplicates,
-  planPostings,
-  resolveTerms,
-  type Member,
-  type RequestOrigin,
-} from './plan.js';
+import { assertRecordable, inRequestDuplicates, planPostings, resolveTerms, type Member, type RequestOrigin } from './plan.js';
 import { duplicateAuditEntry, hasOutcome, outcomeOf, receiptOf } from './receipts.js';
 import { PostingRecovery } from './recovery.js';
 import type { UsageLedger } from './repository.js';
@@ -102,9 +95,7 @@ export class UsageEngine {
       this.deps.plugins.openTerms(),
       originals.map((index) => commands[index]!),
     );
-    originals.forEach((index, position) =>
-      assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined),
-    );
+    originals.forEach((index, position) => assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined));
     const receipts: Array<UsageReceiptView | undefined> = new Array(commands.length);
 
     const lease = newLease(this.deps.instanceId, this.deps.leaseMs);
@@ -116,18 +107,12 @@ export class UsageEngine {
     // with the events written and not their posting, those events were never counted: a
     // retry finds them without a posting once a lease has passed and records them afresh
     // (awaitPosting).
-    const [, collided] = await Promise.all([
-      ledger.insertPostings(postings),
-      ledger.insertEvents(members.map((member) => member.doc)),
-    ]);
+    const [, collided] = await Promise.all([ledger.insertPostings(postings), ledger.insertEvents(members.map((member) => member.doc))]);
     this.fault('events.inserted', postings);
 
     // R7 idempotency: an event that hit the unique index is a retry (same payload) or a
     // reused key (different payload); either way it is not a member of the new posting.
-    const stored =
-      collided.size > 0
-        ? await ledger.eventsByIds([...collided].map((position) => members[position]!.doc._id))
-        : new Map();
+    const stored = collided.size > 0 ? await ledger.eventsByIds([...collided].map((position) => members[position]!.doc._id)) : new Map();
     const reused: Member[] = [];
     const storedDuplicates: Array<{ member: Member; stored: UsageEventDoc }> = [];
     for (const position of collided) {
@@ -145,13 +130,7 @@ export class UsageEngine {
     // §6 steps 2–5 for each posting (settle.ts), or its outcome if a takeover took it.
     const settled = await Promise.all(
       postings.map((posting) =>
-        this.recovery.settleOrAwait(
-          posting,
-          membersByPosting.get(posting._id)!,
-          origin,
-          false,
-          prepared.get(posting._id),
-        ),
+        this.recovery.settleOrAwait(posting, membersByPosting.get(posting._id)!, origin, false, prepared.get(posting._id)),
       ),
     );
     const orphans: Array<{ member: Member; doc: UsageEventDoc }> = [];
@@ -164,9 +143,7 @@ export class UsageEngine {
 
     // Retries of events stored earlier: the original receipt, as DUPLICATE (R7).
     const duplicateAudit: AuditInput[] = [];
-    const storedFinal = await this.recovery.awaitPostings([
-      ...new Set(storedDuplicates.map(({ stored: doc }) => doc.postingId)),
-    ]);
+    const storedFinal = await this.recovery.awaitPostings([...new Set(storedDuplicates.map(({ stored: doc }) => doc.postingId))]);
     for (const { member, stored: doc } of storedDuplicates) {
       const posting = storedFinal.get(doc.postingId);
       if (posting && hasOutcome(posting, doc)) receipts[member.index] = receiptOf(posting, doc, 'DUPLICATE');
@@ -185,8 +162,7 @@ export class UsageEngine {
       if (original) receipts[index] = { ...original, status: 'DUPLICATE', originalStatus: outcomeOf(original) };
     }
     for (const [index, receipt] of receipts.entries()) {
-      if (receipt?.status === 'DUPLICATE')
-        duplicateAudit.push(duplicateAuditEntry(receipt, origin, index, commands.length));
+      if (receipt?.status === 'DUPLICATE') duplicateAudit.push(duplicateAuditEntry(receipt, origin, index, commands.length));
     }
     await this.deps.audit.recordMany(duplicateAudit);
 
@@ -194,9 +170,7 @@ export class UsageEngine {
       const keys = reused.map((member) => `"${member.command.idempotencyKey}"`).join(', ');
       throw new IdempotencyKeyReusedError(
         `idempotencyKey ${keys} ${reused.length === 1 ? 'was' : 'were'} already used with a different payload; use a new key for a different event.` +
-          (commands.length > 1
-            ? ' The other events of the batch were recorded: resend them to get their receipts (as DUPLICATE).'
-            : ''),
+          (commands.length > 1 ? ' The other events of the batch were recorded: resend them to get their receipts (as DUPLICATE).' : ''),
       );
     }
     return receipts as UsageReceiptView[];
@@ -222,19 +196,14 @@ export class UsageEngine {
     return this.settler.drain();
   }
 
-  private async duplicateReceipt(
-    command: UsageEventCommand,
-    stored: UsageEventDoc,
-    origin: RequestOrigin,
-  ): Promise<UsageReceiptView> {
+  private async duplicateReceipt(command: UsageEventCommand, stored: UsageEventDoc, origin: RequestOrigin): Promise<UsageReceiptView> {
     if (!samePayload(command, stored)) {
       throw new IdempotencyKeyReusedError(
         `idempotencyKey "${command.idempotencyKey}" was already used for account "${command.accountId}" with a different payload; use a new key for a different event.`,
       );
     }
     const posting = await this.recovery.awaitPosting(stored.postingId);
-    if (!posting || !hasOutcome(posting, stored))
-      return (await this.recordOrphansAgain([stored], [command], origin))[0]!;
+    if (!posting || !hasOutcome(posting, stored)) return (await this.recordOrphansAgain([stored], [command], origin))[0]!;
     const receipt = receiptOf(posting, stored, 'DUPLICATE');
     await this.deps.audit.recordMany([duplicateAuditEntry(receipt, origin, 0, 1)]);
     return receipt;
@@ -251,17 +220,13 @@ export class UsageEngine {
     commands: UsageEventCommand[],
     origin: RequestOrigin,
   ): Promise<UsageReceiptView[]> {
-    this.deps.logger.warn(
-      { events: orphans.map((event) => event._id) },
-      're-recording events orphaned by a stalled writer',
-    );
+    this.deps.logger.warn({ events: orphans.map((event) => event._id) }, 're-recording events orphaned by a stalled writer');
     await Promise.all(orphans.map((event) => this.deps.ledger.deleteOrphan(event)));
     return this.ingest(commands, origin);
   }
 
   /** A write of several postings dies if a fault is armed for any of their accounts. */
   private fault(point: WritePoint, postings: readonly PostingDoc[]): void {
-    for (const accountId of new Set(postings.map((posting) => posting.accountId)))
-      this.deps.faults.after(point, accountId);
+    for (const accountId of new Set(postings.map((posting) => posting.accountId))) this.deps.faults.after(point, accountId);
   }
 }

@@ -54,7 +54,9 @@ export class FaultInjector {
 
   after(point: WritePoint, accountId?: string): void {
     if (this.armed.length === 0) return;
-    const fault = this.armed.find((candidate) => candidate.point === point && (candidate.accountId === undefined || candidate.accountId === accountId));
+    const fault = this.armed.find(
+      (candidate) => candidate.point === point && (candidate.accountId === undefined || candidate.accountId === accountId),
+    );
     if (!fault) return;
     if (--fault.remaining <= 0) this.armed = this.armed.filter((candidate) => candidate !== fault);
     throw new InjectedFault(point);

@@ -4,14 +4,7 @@ import { isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
 import type { FaultInjector } from './faults.js';
 import { ensureLease } from './lease.js';
-import {
-  beyondIncluded,
-  memberTerms,
-  narrow,
-  withAllGrants,
-  type GrantsPlugin,
-  type PreparedTerms,
-} from './member-terms.js';
+import { beyondIncluded, memberTerms, narrow, withAllGrants, type GrantsPlugin, type PreparedTerms } from './member-terms.js';
 import type { CounterChange, DecisionReason, PendingEntry, PostingDoc } from './model.js';
 import type { Member } from './plan.js';
 import type { UsageLedger } from './repository.js';
@@ -56,12 +49,7 @@ export class GuardedUpdate {
   constructor(private readonly deps: GuardedUpdateDeps) {}
 
   /** Decides the posting's members and applies the increment once (adopting it when `resumed`). */
-  async apply(
-    posting: PostingDoc,
-    members: Member[],
-    resumed: boolean,
-    prepared?: Promise<PreparedTerms>,
-  ): Promise<Settlement> {
+  async apply(posting: PostingDoc, members: Member[], resumed: boolean, prepared?: Promise<PreparedTerms>): Promise<Settlement> {
     const { ledger, plugins } = this.deps;
     const none: Settlement = { appliedAs: null, before: null, inc: 0n, late: false, decisions: [], change: null };
     if (members.length === 0) return none;
@@ -70,9 +58,7 @@ export class GuardedUpdate {
       return { ...none, decisions: members.map((member) => ({ seq: member.doc.seq, outcome: 'REJECTED', reason })) };
     }
     const counterId = posting.counterId;
-    let { terms, complete } = prepared
-      ? await narrow(plugins, await prepared, members)
-      : await memberTerms(plugins, members);
+    let { terms, complete } = prepared ? await narrow(plugins, await prepared, members) : await memberTerms(plugins, members);
     /** Fetches the remaining grants once usage from `used` on goes beyond `included`. */
     const grantsIfNeeded = async (used: Micros): Promise<boolean> => {
       if (complete || !beyondIncluded(terms, used)) return false;
@@ -145,8 +131,7 @@ export class GuardedUpdate {
       this.rememberUsed(counterId, before + group.inc);
       // The accepted set stands (the guard made it valid); reasons follow the real pre-image.
       const regranted = await grantsIfNeeded(before);
-      const decisions =
-        before === observed && !regranted ? group.decisions : reasonsAt(terms, group.decisions, before, plugins.decide);
+      const decisions = before === observed && !regranted ? group.decisions : reasonsAt(terms, group.decisions, before, plugins.decide);
       return {
         appliedAs: entryId,
         before,
@@ -203,13 +188,7 @@ export class GuardedUpdate {
 }
 
 /** The event alerts listen to (R9), with capacity as of the latest event (whose grants are always known). */
-function counterChange(
-  posting: PostingDoc,
-  terms: MemberTerms[],
-  before: Micros,
-  after: Micros,
-  replayed: boolean,
-): CounterChange {
+function counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros, after: Micros, replayed: boolean): CounterChange {
   const latest = terms.reduce((best, member) => (member.at.getTime() >= best.at.getTime() ? member : best));
   const current = latest.terms.hasAccess ? latest : (terms.findLast((member) => member.terms.hasAccess) ?? latest);
   return {

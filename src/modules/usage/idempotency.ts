@@ -14,7 +14,9 @@ export function eventId(accountId: string, idempotencyKey: string): string {
  * client sent one, and the properties (key order ignored). Comparing against the stored
  * event needs no stored hash, because the event stores exactly these fields.
  */
-export function payloadSignature(event: Pick<UsageEventCommand, 'feature' | 'quantity' | 'clientTimestamp' | 'timestamp' | 'properties'>): string {
+export function payloadSignature(
+  event: Pick<UsageEventCommand, 'feature' | 'quantity' | 'clientTimestamp' | 'timestamp' | 'properties'>,
+): string {
   return canonicalJson([
     event.feature,
     event.quantity.toString(),

@@ -13,9 +13,19 @@ describe('idempotency keys and payloads (R7)', () => {
   });
 
   it('treats payloads as equal regardless of property key order, and the timestamp only when the client sent it', () => {
-    const base = { feature: 'api_calls', quantity: 1_500_000n, clientTimestamp: false, timestamp: new Date(1), properties: { b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } } };
-    expect(payloadSignature(base)).toBe(payloadSignature({ ...base, timestamp: new Date(2), properties: { a: { c: null, d: [1, { e: 3, f: 2 }] }, b: 1 } }));
-    expect(payloadSignature({ ...base, clientTimestamp: true })).not.toBe(payloadSignature({ ...base, clientTimestamp: true, timestamp: new Date(2) }));
+    const base = {
+      feature: 'api_calls',
+      quantity: 1_500_000n,
+      clientTimestamp: false,
+      timestamp: new Date(1),
+      properties: { b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } },
+    };
+    expect(payloadSignature(base)).toBe(
+      payloadSignature({ ...base, timestamp: new Date(2), properties: { a: { c: null, d: [1, { e: 3, f: 2 }] }, b: 1 } }),
+    );
+    expect(payloadSignature({ ...base, clientTimestamp: true })).not.toBe(
+      payloadSignature({ ...base, clientTimestamp: true, timestamp: new Date(2) }),
+    );
     expect(payloadSignature(base)).not.toBe(payloadSignature({ ...base, quantity: 1_500_001n }));
     expect(canonicalJson({ z: 1, a: undefined })).toBe('{"z":1}');
   });
@@ -26,7 +36,12 @@ describe('validateUsageEvent', () => {
   const valid = { accountId: 'acct', feature: 'api_calls', quantity: '0.000001', idempotencyKey: 'k-1' };
 
   it('parses exact micro-units and defaults the timestamp to the receipt time', () => {
-    expect(validateUsageEvent(valid, context)).toMatchObject({ quantity: 1n, timestamp: context.now, clientTimestamp: false, properties: null });
+    expect(validateUsageEvent(valid, context)).toMatchObject({
+      quantity: 1n,
+      timestamp: context.now,
+      clientTimestamp: false,
+      properties: null,
+    });
   });
 
   it('accepts a timestamp exactly 5 minutes ahead and exactly at the retention edge, not beyond', () => {
@@ -51,7 +66,10 @@ describe('validateUsageEvent', () => {
 
 describe('usage series', () => {
   it('buckets UTC hours into days and months densely', () => {
-    const counters: Array<{ hours: Record<string, bigint> }> = [{ hours: { '2026013023': 1n, '2026013100': 2n, '2026020110': 3n } }, { hours: { '2026020111': 4n } }];
+    const counters: Array<{ hours: Record<string, bigint> }> = [
+      { hours: { '2026013023': 1n, '2026013100': 2n, '2026020110': 3n } },
+      { hours: { '2026020111': 4n } },
+    ];
     const daily = buildUsageSeries(counters, 'f', 'DAY', new Date('2026-01-30T05:00:00Z'), new Date('2026-02-02T00:00:00Z'));
     expect(daily.points.map((point) => [point.start.toISOString().slice(0, 10), point.used])).toEqual([
       ['2026-01-30', 1n],

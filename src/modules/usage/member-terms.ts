@@ -52,11 +52,7 @@ export function prepareTerms(
 }
 
 /** Prepared terms for the members that were actually inserted (duplicates drop out). */
-export async function narrow(
-  plugins: GrantsPlugin,
-  prepared: PreparedTerms,
-  members: Member[],
-): Promise<PreparedTerms> {
+export async function narrow(plugins: GrantsPlugin, prepared: PreparedTerms, members: Member[]): Promise<PreparedTerms> {
   if (members.length === prepared.terms.length) return prepared;
   const seqs = new Set(members.map((member) => member.doc.seq));
   const terms = prepared.terms.filter((member) => seqs.has(member.seq));

@@ -62,27 +62,17 @@ export function resolveTerms(
 }
 
 /** Refusals that are errors for the whole request rather than REJECTED receipts. */
-export function assertRecordable(
-  command: UsageEventCommand,
-  terms: EffectiveTerms,
-  position: number | undefined,
-): void {
+export function assertRecordable(command: UsageEventCommand, terms: EffectiveTerms, position: number | undefined): void {
   const where = position === undefined ? '' : `events[${position}]: `;
   if (terms.access === 'UNKNOWN_FEATURE' || terms.featureType === null) {
-    throw new BadInputError(
-      `${where}feature "${command.feature}" is not defined in the catalog; define it with defineFeature first.`,
-      {
-        field: 'feature',
-      },
-    );
+    throw new BadInputError(`${where}feature "${command.feature}" is not defined in the catalog; define it with defineFeature first.`, {
+      field: 'feature',
+    });
   }
   if (terms.featureType === 'BOOLEAN') {
-    throw new BadInputError(
-      `${where}feature "${command.feature}" is BOOLEAN: usage can only be recorded for METERED features.`,
-      {
-        field: 'feature',
-      },
-    );
+    throw new BadInputError(`${where}feature "${command.feature}" is BOOLEAN: usage can only be recorded for METERED features.`, {
+      field: 'feature',
+    });
   }
   if (terms.hasAccess && (terms.counterId === null || terms.period === null)) {
     throw new Error(`terms for ${command.accountId}/${command.feature} grant access without a usage period`);

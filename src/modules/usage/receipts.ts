@@ -67,7 +67,9 @@ export function postingAuditEntries(posting: PostingDoc, events: UsageEventDoc[]
   const accepted = settlement.decisions.filter((d) => d.outcome === 'ACCEPTED');
   const rejected = settlement.decisions.filter((d) => d.outcome === 'REJECTED');
   const single = events.length === 1 ? events[0]! : null;
-  const target = single ? { targetType: 'UsageEvent', targetId: single.idempotencyKey } : { targetType: 'UsagePosting', targetId: posting._id };
+  const target = single
+    ? { targetType: 'UsageEvent', targetId: single.idempotencyKey }
+    : { targetType: 'UsagePosting', targetId: posting._id };
   const base = { actor: posting.actor, requestId: posting.requestId, accountId: posting.accountId, at: posting.receivedAt, ...target };
   const entries: AuditInput[] = [];
   const describe = (decision: MemberDecision) => {
@@ -101,14 +103,21 @@ export function postingAuditEntries(posting: PostingDoc, events: UsageEventDoc[]
       ...base,
       id: replayableAuditId(posting.receivedAt, posting._id, 'usage.rejected'),
       action: 'usage.rejected',
-      after: single ? { feature: posting.feature, ...describe(rejected[0]!) } : { feature: posting.feature, events: rejected.map(describe) },
+      after: single
+        ? { feature: posting.feature, ...describe(rejected[0]!) }
+        : { feature: posting.feature, events: rejected.map(describe) },
     });
   }
   return entries;
 }
 
 /** "Count once, keep both receipts" (R7): every DUPLICATE receipt handed out is audited. */
-export function duplicateAuditEntry(receipt: UsageReceiptView, origin: { actor: string; requestId: string | null }, index: number, total: number): AuditInput {
+export function duplicateAuditEntry(
+  receipt: UsageReceiptView,
+  origin: { actor: string; requestId: string | null },
+  index: number,
+  total: number,
+): AuditInput {
   return {
     actor: origin.actor,
     requestId: origin.requestId,

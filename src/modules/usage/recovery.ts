@@ -55,10 +55,7 @@ export class PostingRecovery {
       return { posting, final: await this.settler.settle(posting, members, resumed, prepared) };
     } catch (error) {
       if (!(error instanceof LeaseLost)) throw error;
-      this.deps.logger.warn(
-        { postingId: posting._id, origin: origin.requestId },
-        'usage posting was taken over; awaiting its outcome',
-      );
+      this.deps.logger.warn({ postingId: posting._id, origin: origin.requestId }, 'usage posting was taken over; awaiting its outcome');
       const final = await this.awaitPosting(posting._id);
       if (!final) throw new Error(`usage posting ${posting._id} vanished after a takeover`);
       return { posting, final };

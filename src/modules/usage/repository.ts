@@ -155,15 +155,23 @@ export class UsageLedger {
   }
 
   /** POSTED postings of these counters that landed in a period already final (R8). */
-  async latePostings(counterIds: readonly string[]): Promise<Array<Pick<PostingDoc, '_id' | 'counterId' | 'inc' | 'outcomes' | 'postedAt'>>> {
+  async latePostings(
+    counterIds: readonly string[],
+  ): Promise<Array<Pick<PostingDoc, '_id' | 'counterId' | 'inc' | 'outcomes' | 'postedAt'>>> {
     return this.postings
-      .find({ counterId: { $in: [...counterIds] }, late: true, state: 'POSTED' }, { projection: { counterId: 1, inc: 1, outcomes: 1, postedAt: 1 } })
+      .find(
+        { counterId: { $in: [...counterIds] }, late: true, state: 'POSTED' },
+        { projection: { counterId: 1, inc: 1, outcomes: 1, postedAt: 1 } },
+      )
       .toArray();
   }
 
   /** Whether a posting of (account, feature) received before `receivedBefore` is still RESERVED. */
   async hasReservedPosting(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
-    const posting = await this.postings.findOne({ state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } }, { projection: { _id: 1 } });
+    const posting = await this.postings.findOne(
+      { state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } },
+      { projection: { _id: 1 } },
+    );
     return posting !== null;
   }
 
@@ -257,7 +265,10 @@ export class UsageLedger {
   }
 
   /** Rating (issue 8) calls this when a period's invoice becomes final (R8). */
-  async markPeriodFinal(counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null }, at = new Date()): Promise<void> {
+  async markPeriodFinal(
+    counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null },
+    at = new Date(),
+  ): Promise<void> {
     await this.counters.updateOne(
       { _id: counter.counterId },
       {
@@ -291,25 +302,37 @@ export class UsageLedger {
 
   /** Counters holding pending entries older than `cutoff`: what the sweeper settles. */
   async countersWithPendingBefore(cutoff: Date, limit: number, comment: string): Promise<Array<Pick<CounterDoc, '_id' | 'pending'>>> {
-    return this.counters.find({ 'pending.at': { $lt: cutoff } }, { projection: { pending: 1 }, comment }).limit(limit).toArray();
+    return this.counters
+      .find({ 'pending.at': { $lt: cutoff } }, { projection: { pending: 1 }, comment })
+      .limit(limit)
+      .toArray();
   }
 
   /** The hour buckets of the feature's counters whose period overlaps [start, end). */
   async counterHours(accountId: string, feature: string, start: Date, end: Date): Promise<Array<Pick<CounterDoc, '_id' | 'hours'>>> {
     return this.counters
-      .find({ accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] }, { projection: { hours: 1 } })
+      .find(
+        { accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
+        { projection: { hours: 1 } },
+      )
       .toArray();
   }
 
   /** The latest period starts of a feature's counters, newest first. */
   async recentPeriodStarts(accountId: string, feature: string, limit: number): Promise<Date[]> {
-    const periods = await this.counters.find({ accountId, feature }, { projection: { periodStart: 1 } }).sort({ periodStart: -1 }).limit(limit).toArray();
+    const periods = await this.counters
+      .find({ accountId, feature }, { projection: { periodStart: 1 } })
+      .sort({ periodStart: -1 })
+      .limit(limit)
+      .toArray();
     return periods.map((counter) => counter.periodStart);
   }
 }
 
 /** What settling writes onto a posting (§6 step 3). */
-export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'inc' | 'late' | 'outcomes' | 'postedAt'>> & { state: 'POSTED' };
+export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'inc' | 'late' | 'outcomes' | 'postedAt'>> & {
+  state: 'POSTED';
+};
 
 /** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
 function fenced(posting: PostingDoc): Record<string, unknown> {

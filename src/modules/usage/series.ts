@@ -68,9 +68,12 @@ export function buildUsageSeries(
   const index = new Map<number, UsagePointView>();
   for (let start = first; start.getTime() < to.getTime(); start = nextBucket(start, granularity)) {
     if (points.length >= MAX_POINTS) {
-      throw new BadInputError(`usage: the range holds more than ${MAX_POINTS} ${granularity} buckets; narrow it or use a coarser granularity.`, {
-        field: 'granularity',
-      });
+      throw new BadInputError(
+        `usage: the range holds more than ${MAX_POINTS} ${granularity} buckets; narrow it or use a coarser granularity.`,
+        {
+          field: 'granularity',
+        },
+      );
     }
     const point = { start, used: 0n };
     points.push(point);

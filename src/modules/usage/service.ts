@@ -95,7 +95,13 @@ export class UsageService {
   }
 
   /** HOUR/DAY/MONTH usage of one feature from the counters' hour buckets. */
-  async usageSeries(accountId: string, feature: string, granularity: Granularity, from?: Date | null, to?: Date | null): Promise<UsageSeriesView> {
+  async usageSeries(
+    accountId: string,
+    feature: string,
+    granularity: Granularity,
+    from?: Date | null,
+    to?: Date | null,
+  ): Promise<UsageSeriesView> {
     const range = defaultRange(granularity, new Date());
     const start = from ?? (to ? new Date(to.getTime() - (range.to.getTime() - range.from.getTime())) : range.from);
     const end = to ?? range.to;
@@ -108,7 +114,10 @@ export class UsageService {
   }
 
   /** Rating (issue 8): a period's invoice became final; later events there are `late` (R8). */
-  markPeriodFinal(counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null }, at?: Date): Promise<void> {
+  markPeriodFinal(
+    counter: { counterId: string; accountId: string; feature: string; periodStart: Date; periodEnd: Date | null },
+    at?: Date,
+  ): Promise<void> {
     return this.ledger.markPeriodFinal(counter, at);
   }
 

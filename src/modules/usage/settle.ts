@@ -41,12 +41,7 @@ export class PostingSettler {
   ) {}
 
   /** Settles a posting this process holds the lease of; throws LeaseLost if a takeover took it. */
-  async settle(
-    posting: PostingDoc,
-    members: Member[],
-    resumed: boolean,
-    prepared?: Promise<PreparedTerms>,
-  ): Promise<PostingDoc> {
+  async settle(posting: PostingDoc, members: Member[], resumed: boolean, prepared?: Promise<PreparedTerms>): Promise<PostingDoc> {
     const memberDocs = members.map((member) => member.doc);
     const settlement = await this.guardedUpdate.apply(posting, members, resumed, prepared);
     // Both must be done before POSTED (recovery replays both), neither needs the other.
@@ -57,8 +52,7 @@ export class PostingSettler {
     this.deps.faults.after('audit.written', posting.accountId);
     const final = await this.markPosted(posting, settlement);
     this.deps.faults.after('posting.posted', posting.accountId);
-    if (settlement.appliedAs && posting.counterId)
-      this.pullLater(posting.counterId, settlement.appliedAs, posting.accountId);
+    if (settlement.appliedAs && posting.counterId) this.pullLater(posting.counterId, settlement.appliedAs, posting.accountId);
     return final;
   }
 
@@ -93,10 +87,7 @@ export class PostingSettler {
       .then(() => this.deps.faults.after('pending.pulled', accountId))
       .catch((error: unknown) => {
         if (!(error instanceof InjectedFault))
-          this.deps.logger.warn(
-            { err: error, counterId, entryId },
-            'pulling a settled pending entry failed; the sweeper will',
-          );
+          this.deps.logger.warn({ err: error, counterId, entryId }, 'pulling a settled pending entry failed; the sweeper will');
       })
       .finally(() => this.pulls.delete(pull));
     this.pulls.add(pull);

@@ -137,7 +137,10 @@ export function postingIdOf(entry: Pick<PendingEntry, 'id'>): string {
  * `settled` when the posting ended with exactly this entry as its increment, `stale`
  * otherwise: an attempt that landed after its posting was settled without it.
  */
-export function judge(entry: PendingEntry, posting: Pick<PostingDoc, 'state' | 'appliedAs'> | undefined): 'in-flight' | 'settled' | 'stale' {
+export function judge(
+  entry: PendingEntry,
+  posting: Pick<PostingDoc, 'state' | 'appliedAs'> | undefined,
+): 'in-flight' | 'settled' | 'stale' {
   if (!posting || posting.state === 'RESERVED') return 'in-flight';
   return posting.appliedAs === entry.id ? 'settled' : 'stale';
 }

@@ -15,7 +15,12 @@ export type TermsAtInstant = (requests: ReadonlyArray<{ accountId: string; featu
 export type TermsResolver = (requests: ReadonlyArray<{ accountId: string; feature: string; at: Date }>) => Promise<EffectiveTerms[]>;
 
 /** The decision rule for one request of `requested` units when `used` are already counted (R6). */
-export type Decide = (terms: EffectiveTerms, used: Micros, granted: Micros, requested: Micros) => { allowed: boolean; reason: DecisionReason };
+export type Decide = (
+  terms: EffectiveTerms,
+  used: Micros,
+  granted: Micros,
+  requested: Micros,
+) => { allowed: boolean; reason: DecisionReason };
 
 /**
  * THE plug-in point for credit grants (issue 6): the granted units available to each

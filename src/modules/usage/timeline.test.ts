@@ -9,15 +9,49 @@ const T0 = new Date('2025-01-01T00:00:00Z');
 const at = (iso: string) => new Date(iso);
 
 function terms(feature: string, changes: Partial<EntitlementTerms> = {}): EntitlementTerms {
-  return { feature, enabled: true, included: units(100), resetPeriod: 'MONTH', enforcement: 'HARD', grace: 0n, overage: null, thresholds: [80, 90, 100], config: null, ...changes };
+  return {
+    feature,
+    enabled: true,
+    included: units(100),
+    resetPeriod: 'MONTH',
+    enforcement: 'HARD',
+    grace: 0n,
+    overage: null,
+    thresholds: [80, 90, 100],
+    config: null,
+    ...changes,
+  };
 }
 
 function plan(key: string, version: number, entitlements: EntitlementTerms[]): PlanVersionDoc {
-  return { _id: `${key}@${version}`, key, version, name: key, currency: 'USD', baseFee: null, billingPeriod: 'MONTH', entitlements, publishedAt: T0, publishedBy: 'test' };
+  return {
+    _id: `${key}@${version}`,
+    key,
+    version,
+    name: key,
+    currency: 'USD',
+    baseFee: null,
+    billingPeriod: 'MONTH',
+    entitlements,
+    publishedAt: T0,
+    publishedBy: 'test',
+  };
 }
 
 function contract(id: string, changes: Partial<ContractDoc>): ContractDoc {
-  return { _id: id, accountId: 'acct', planKey: 'basic', planVersion: 1, status: 'ACTIVE', startsAt: T0, endsAt: null, billingAnchor: T0, createdAt: T0, updatedAt: T0, ...changes };
+  return {
+    _id: id,
+    accountId: 'acct',
+    planKey: 'basic',
+    planVersion: 1,
+    status: 'ACTIVE',
+    startsAt: T0,
+    endsAt: null,
+    billingAnchor: T0,
+    createdAt: T0,
+    updatedAt: T0,
+    ...changes,
+  };
 }
 
 // Boundaries of every kind: contract starts and ends, a mid-cycle plan change, a second
@@ -58,17 +92,26 @@ describe('termsTimeline', () => {
     // A deterministic spread of instants from before the first contract to after the last,
     // plus every boundary and the millisecond on either side of it.
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const from = at('2024-12-01T00:00:00Z').getTime();
     const to = at('2026-01-01T00:00:00Z').getTime();
     const instants = Array.from({ length: 3_000 }, () => new Date(from + Math.floor(random() * (to - from))));
-    for (const edge of ['2025-01-15T10:00:00Z', '2025-03-01T08:00:00Z', '2025-04-20T00:00:00Z', '2025-06-10T12:34:56.789Z', '2025-03-31T00:00:00Z', '2025-09-01T00:00:00Z']) {
+    for (const edge of [
+      '2025-01-15T10:00:00Z',
+      '2025-03-01T08:00:00Z',
+      '2025-04-20T00:00:00Z',
+      '2025-06-10T12:34:56.789Z',
+      '2025-03-31T00:00:00Z',
+      '2025-09-01T00:00:00Z',
+    ]) {
       for (const offset of [-1, 0, 1]) instants.push(new Date(at(edge).getTime() + offset));
     }
     const requests = instants.flatMap((instant) => ['api_calls', 'tokens'].map((feature) => ({ accountId: 'acct', feature, at: instant })));
 
     const resolved = await timeline(requests);
-    requests.forEach((request, index) => expect(resolved[index], `${request.feature} at ${request.at.toISOString()}`).toEqual(directly(request.feature, request.at)));
+    requests.forEach((request, index) =>
+      expect(resolved[index], `${request.feature} at ${request.at.toISOString()}`).toEqual(directly(request.feature, request.at)),
+    );
     expect(merges).toBeLessThan(requests.length / 10);
   });
 

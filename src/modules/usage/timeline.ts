@@ -14,7 +14,10 @@ import type { TermsAtInstant, TermsResolver } from './terms.js';
  * checks this equivalence against the merge itself across boundaries of every kind, so a
  * new time dependency in the merge rules fails a test instead of enforcing stale terms.
  */
-export function termsTimeline(resolveAt: TermsAtInstant, contractsOf: (accountId: string) => Promise<readonly ContractDoc[]>): TermsResolver {
+export function termsTimeline(
+  resolveAt: TermsAtInstant,
+  contractsOf: (accountId: string) => Promise<readonly ContractDoc[]>,
+): TermsResolver {
   return async (requests) => {
     const results = new Array<EffectiveTerms>(requests.length);
     const groups = new Map<string, Array<{ index: number; at: number }>>();

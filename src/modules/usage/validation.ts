@@ -53,7 +53,10 @@ export function validateUsageEvent(input: UsageEventInputShape, context: Validat
     fail('accountId must be a non-empty string of at most 128 characters.', 'accountId');
   }
   if (!FEATURE_KEY.test(input.feature)) {
-    fail(`feature "${String(input.feature).slice(0, 70)}" is not a feature key (lowercase letters, digits and "_", starting with a letter).`, 'feature');
+    fail(
+      `feature "${String(input.feature).slice(0, 70)}" is not a feature key (lowercase letters, digits and "_", starting with a letter).`,
+      'feature',
+    );
   }
   validateIdempotencyKey(input.idempotencyKey, fail);
 
@@ -82,7 +85,15 @@ export function validateUsageEvent(input: UsageEventInputShape, context: Validat
   }
 
   const properties = validateProperties(input.properties, fail);
-  return { accountId: input.accountId, feature: input.feature, quantity: quantity!, idempotencyKey: input.idempotencyKey, timestamp, clientTimestamp, properties };
+  return {
+    accountId: input.accountId,
+    feature: input.feature,
+    quantity: quantity!,
+    idempotencyKey: input.idempotencyKey,
+    timestamp,
+    clientTimestamp,
+    properties,
+  };
 }
 
 type Fail = (message: string, field: string) => never;
