@@ -1,60 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countCommands, requestCommands, signToken, startTestInstance, type TestInstance } from '../support/harness.js';
-import {
-  ACCOUNT_ENTITLEMENT,
-  ACCOUNT_ENTITLEMENTS,
-  CHECK,
-  DECISION_FIELDS,
-  ENTITLEMENT_FIELDS,
-  errorCode,
-  gql,
-  insertUsage,
-  publishPlan,
-  seedReferenceAccount,
-  upsertContract,
-} from '../support/fixtures.js';
+import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
+import { ACCOUNT_ENTITLEMENT, CHECK, DECISION_FIELDS, ENTITLEMENT_FIELDS, errorCode, gql, upsertContract } from '../support/fixtures.js';
+import { entitlementReads, seedEntitlementAccounts } from './fixtures.js';
 
 let allotment: TestInstance;
-
-async function entitlement(accountId: string, feature: string, at?: string, token?: string) {
-  return (await gql(allotment, ACCOUNT_ENTITLEMENT, { id: accountId, feature, at }, token ? { token } : undefined))._entities[0]
-    .entitlement;
-}
-
-async function check(accountId: string, feature: string, requestedUnits?: string, at?: string) {
-  return (await gql(allotment, CHECK, { accountId, feature, requestedUnits, at })).checkEntitlement;
-}
-
-/** Counts `used` units in the account's current period, as the usage module would. */
-async function useNow(accountId: string, feature: string, used: string): Promise<void> {
-  const { periodStart, periodEnd } = await entitlement(accountId, feature);
-  await insertUsage(allotment.database.db, { accountId, feature, periodStart, periodEnd, used });
-}
+const { entitlement, check, useNow } = entitlementReads(() => allotment);
 
 const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { ${DECISION_FIELDS} } }`;
 
 beforeAll(async () => {
   allotment = await startTestInstance();
-  await seedReferenceAccount(allotment);
-  // An add-on that merges with growth: SOFT, cheaper overage, extra thresholds and config.
-  await publishPlan(allotment, {
-    key: 'addon',
-    name: 'Add-on',
-    currency: 'USD',
-    entitlements: [
-      {
-        feature: 'api_calls',
-        included: '500000',
-        enforcement: 'SOFT',
-        grace: '5000',
-        overage: { unitPrice: '0.10', per: '1000' },
-        thresholds: [50],
-      },
-      { feature: 'bulk_export', included: null, enforcement: 'SOFT' },
-      { feature: 'admin_seats', config: { seats: 5, audit_log: true } },
-    ],
-  });
-  await upsertContract(allotment, { id: 'ctr_ent', accountId: 'acct_ent', planKey: 'enterprise', startsAt: '2026-01-01T00:00:00Z' });
+  await seedEntitlementAccounts(allotment);
 });
 afterAll(() => allotment.stop());
 
@@ -97,106 +53,6 @@ describe('the seed decision example', () => {
       overageUnits: '210',
       remaining: '2790',
     });
-  });
-});
-
-describe('the growth plan', () => {
-  it('api_calls: 10,000,000 included, 0.20 per 1,000 overage, 100,000 grace, monthly reset', async () => {
-    expect(await entitlement('acct_4821', 'api_calls', '2026-03-15T12:00:00Z')).toEqual({
-      feature: { key: 'api_calls', type: 'METERED' },
-      hasAccess: true,
-      enforcement: 'HARD',
-      included: '10000000',
-      granted: '0',
-      capacity: '10000000',
-      grace: '100000',
-      used: '0',
-      remaining: '10000000',
-      overage: '0',
-      percentUsed: 0,
-      overagePrice: '0.0002',
-      periodStart: '2026-02-28T00:00:00.000Z',
-      periodEnd: '2026-03-31T00:00:00.000Z',
-      delinquent: false,
-      config: null,
-      resetPeriod: 'MONTH',
-      thresholds: [80, 90, 100],
-      denialReason: null,
-      contractIds: ['ctr_4821'],
-    });
-  });
-
-  it('lists every feature the contract speaks about', async () => {
-    const { _entities } = await gql(allotment, ACCOUNT_ENTITLEMENTS, { id: 'acct_4821' });
-    expect(_entities[0].entitlements.map((e: any) => [e.feature.key, e.hasAccess])).toEqual([
-      ['api_calls', true],
-      ['bulk_export', true],
-      ['premium_analytics', false],
-      ['sso', true],
-    ]);
-  });
-});
-
-describe('the enterprise gate', () => {
-  it('gives 1,000,000 API calls, 3 admin seats as config, premium analytics and unlimited exports', async () => {
-    expect(await entitlement('acct_ent', 'api_calls')).toMatchObject({ included: '1000000', capacity: '1000000', overagePrice: '0.0001' });
-    expect(await entitlement('acct_ent', 'admin_seats')).toMatchObject({
-      hasAccess: true,
-      config: { seats: 3 },
-      capacity: null,
-      periodStart: null,
-    });
-    expect(await check('acct_ent', 'premium_analytics')).toMatchObject({ allowed: true, reason: 'INCLUDED', capacity: null });
-    expect(await check('acct_ent', 'bulk_export', '1000000000')).toMatchObject({
-      allowed: true,
-      reason: 'INCLUDED',
-      capacity: null,
-      remaining: null,
-    });
-  });
-
-  it('keeps premium analytics off the growth contract', async () => {
-    expect(await check('acct_4821', 'premium_analytics')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
-    expect(await check('acct_4821', 'admin_seats')).toMatchObject({ allowed: false, reason: 'NOT_ENTITLED' });
-    expect(await entitlement('acct_4821', 'premium_analytics')).toMatchObject({
-      hasAccess: false,
-      denialReason: 'NOT_ENTITLED',
-      config: null,
-    });
-  });
-});
-
-describe('anniversary periods in the API', () => {
-  const period = async (at: string, accountId = 'acct_4821', feature = 'api_calls') => {
-    const { periodStart, periodEnd } = await entitlement(accountId, feature, at);
-    return [periodStart, periodEnd];
-  };
-
-  it('clamps a Jan 31 anchor to month ends without drifting', async () => {
-    expect(await period('2026-02-15T00:00:00Z')).toEqual(['2026-01-31T00:00:00.000Z', '2026-02-28T00:00:00.000Z']);
-    expect(await period('2026-03-01T00:00:00Z')).toEqual(['2026-02-28T00:00:00.000Z', '2026-03-31T00:00:00.000Z']);
-    expect(await period('2026-04-30T12:00:00Z')).toEqual(['2026-04-30T00:00:00.000Z', '2026-05-31T00:00:00.000Z']);
-    expect(await period('2026-03-31T00:00:00Z')).toEqual(['2026-03-31T00:00:00.000Z', '2026-04-30T00:00:00.000Z']);
-  });
-
-  it('uses Feb 29 in leap years', async () => {
-    expect(await period('2028-02-29T23:59:59Z')).toEqual(['2028-02-29T00:00:00.000Z', '2028-03-31T00:00:00.000Z']);
-    expect(await period('2027-03-01T00:00:00Z')).toEqual(['2027-02-28T00:00:00.000Z', '2027-03-31T00:00:00.000Z']);
-  });
-
-  it('keeps a yearly Feb 29 anchor on Feb 28 in common years and Feb 29 in leap years', async () => {
-    await publishPlan(allotment, {
-      key: 'annual',
-      name: 'Annual',
-      currency: 'USD',
-      billingPeriod: 'YEAR',
-      entitlements: [{ feature: 'api_calls', included: '1', resetPeriod: 'YEAR' }],
-    });
-    await upsertContract(allotment, { id: 'ctr_leap', accountId: 'acct_leap', planKey: 'annual', startsAt: '2024-02-29T10:00:00Z' });
-    expect(await period('2025-06-01T00:00:00Z', 'acct_leap')).toEqual(['2025-02-28T10:00:00.000Z', '2026-02-28T10:00:00.000Z']);
-    expect(await period('2028-03-01T00:00:00Z', 'acct_leap')).toEqual(['2028-02-29T10:00:00.000Z', '2029-02-28T10:00:00.000Z']);
-    const decision = await check('acct_leap', 'api_calls', '1', '2028-02-29T09:59:59Z');
-    expect(decision).toMatchObject({ periodStart: '2027-02-28T10:00:00.000Z', periodEnd: '2028-02-29T10:00:00.000Z' });
   });
 });
 
@@ -368,66 +224,6 @@ describe('every decision reason', () => {
     const response = await allotment.graphql(CHECK, { accountId: 'acct_4821', feature: 'api_calls', requestedUnits });
     expect(errorCode(response)).toBe('BAD_USER_INPUT');
     expect(response.errors?.[0]?.message).toMatch(message);
-  });
-});
-
-describe('checkEntitlements', () => {
-  it('answers 100 pairs in order with a bounded number of database commands', async () => {
-    for (let i = 0; i < 50; i++) {
-      await upsertContract(allotment, {
-        id: `ctr_bulk_${i}`,
-        accountId: `acct_bulk_${i}`,
-        planKey: i % 2 ? 'growth' : 'enterprise',
-        startsAt: '2026-01-01T00:00:00Z',
-      });
-    }
-    const checks = Array.from({ length: 50 }, (_, i) => [
-      { accountId: `acct_bulk_${i}`, feature: 'api_calls', requestedUnits: '5' },
-      { accountId: `acct_bulk_${i}`, feature: 'premium_analytics' },
-    ]).flat();
-    const before = allotment.commands.length;
-    const { checkEntitlements } = await gql(allotment, CHECKS, { checks });
-    const commands = requestCommands(allotment, before).map((event) => event.commandName);
-
-    expect(checkEntitlements).toHaveLength(100);
-    expect(checkEntitlements[0]).toMatchObject({
-      accountId: 'acct_bulk_0',
-      feature: 'api_calls',
-      allowed: true,
-      capacity: '1000000',
-      requested: '5',
-    });
-    expect(checkEntitlements[2]).toMatchObject({ accountId: 'acct_bulk_1', feature: 'api_calls', capacity: '10000000' });
-    expect(checkEntitlements.filter((d: any) => d.feature === 'premium_analytics').map((d: any) => d.reason)).toEqual(
-      Array.from({ length: 50 }, (_, i) => (i % 2 ? 'NOT_ENTITLED' : 'INCLUDED')),
-    );
-    // contracts, features, plan versions (cached after first use), counters
-    expect(countCommands(allotment, ['find', 'aggregate', 'getMore'], before)).toBeLessThanOrEqual(4);
-    expect(commands.length).toBeLessThanOrEqual(6);
-  });
-
-  it('refuses more than 1,000 checks with BAD_USER_INPUT', async () => {
-    const checks = Array.from({ length: 1001 }, () => ({ accountId: 'acct_4821', feature: 'sso' }));
-    const response = await allotment.graphql(CHECKS, { checks });
-    expect(errorCode(response)).toBe('BAD_USER_INPUT');
-    expect(response.errors?.[0]?.message).toMatch(/at most 1000 checks; got 1001/);
-  });
-
-  it('resolves 100 Account entitlements through _entities in a bounded number of commands', async () => {
-    const reps = Array.from({ length: 50 }, (_, i) => ({ __typename: 'Account', id: `acct_bulk_${i}` }));
-    const before = allotment.commands.length;
-    const response = await allotment.graphql(
-      `query ($reps: [_Any!]!) { _entities(representations: $reps) { ... on Account { id entitlements { feature { key } used capacity } } } }`,
-      { reps },
-    );
-    expect(response.errors).toBeUndefined();
-    expect(response.data?._entities[1].entitlements.map((e: any) => e.feature.key)).toEqual([
-      'api_calls',
-      'bulk_export',
-      'premium_analytics',
-      'sso',
-    ]);
-    expect(countCommands(allotment, ['find', 'aggregate', 'getMore'], before)).toBeLessThanOrEqual(4);
   });
 });
 
