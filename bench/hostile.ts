@@ -39,7 +39,7 @@ async function sign(claims: Record<string, unknown>, sub: string): Promise<strin
 }
 
 /** The clients, as plain JS for the worker (global fetch, no imports). */
-const CLIENTS = String.raw`
+const CLIENTS = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, operator, customer, accountId, seconds, concurrency, maxRequests } = workerData;
 const json = (body, token) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: 'Bearer ' + token } : {}) }, body: typeof body === 'string' ? body : JSON.stringify(body) });

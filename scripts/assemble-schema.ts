@@ -180,7 +180,7 @@ export function assembleSchema(sources: readonly SliceSource[]): string {
     }
     blocks.push('merged' in entry ? printMerged(entry.merged) : print(entry.node));
   }
-  const assembled = GENERATED_HEADER + '\n' + blocks.join('\n\n').replace(/(# ---- [^\n]+ ----)\n\n/g, '$1\n') + '\n';
+  const assembled = `${GENERATED_HEADER}\n${blocks.join('\n\n').replace(/(# ---- [^\n]+ ----)\n\n/g, '$1\n')}\n`;
 
   // The hand-laid text must mean exactly the merged AST, and parse on its own.
   const expected = print({
@@ -236,5 +236,5 @@ if (isMain()) {
     slice,
     text: readFileSync(root + slice, 'utf8'),
   }));
-  writeFileSync(root + 'schema.graphql', assembleSchema(sources));
+  writeFileSync(`${root}schema.graphql`, assembleSchema(sources));
 }

@@ -26,10 +26,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** The two subgraphs of the local stack, read from the working tree. */
 export function localStackSubgraphs(): SubgraphSource[] {
   return [
-    { name: 'allotment', sdl: readFileSync(root + 'schema.graphql', 'utf8'), url: 'http://allotment:4001/graphql' },
+    { name: 'allotment', sdl: readFileSync(`${root}schema.graphql`, 'utf8'), url: 'http://allotment:4001/graphql' },
     {
       name: 'accounts',
-      sdl: readFileSync(root + 'docker/accounts-subgraph/schema.graphql', 'utf8'),
+      sdl: readFileSync(`${root}docker/accounts-subgraph/schema.graphql`, 'utf8'),
       url: 'http://accounts:4010/graphql',
     },
   ];
@@ -58,10 +58,10 @@ if (isMain()) {
   try {
     const supergraph = composeWithApollo(localStackSubgraphs());
     if (out) {
-      writeFileSync(out, supergraph.endsWith('\n') ? supergraph : supergraph + '\n');
+      writeFileSync(out, supergraph.endsWith('\n') ? supergraph : `${supergraph}\n`);
       console.error(`supergraph written to ${out}`);
     } else {
-      process.stdout.write(supergraph.endsWith('\n') ? supergraph : supergraph + '\n');
+      process.stdout.write(supergraph.endsWith('\n') ? supergraph : `${supergraph}\n`);
     }
   } catch (error) {
     console.error((error as Error).message);

@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig } from './config.js';
-import { startAllotment } from './app.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type RunningAllotment, startAllotment } from './app.js';
 import { createLogger } from './logger.js';
 
 /**
@@ -16,7 +16,7 @@ import { createLogger } from './logger.js';
  * anyway, a watchdog exits 1 after the grace period plus 10 s.
  */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const database = await resolveDatabase({ uri: config.mongodbUri, logger });
   logger.info({ engine: database.engine, mongodbUri: database.uri }, 'using database');
 
-  let allotment;
+  let allotment: RunningAllotment;
   try {
     allotment = await startAllotment({ config, logger, mongodbUri: database.uri });
   } catch (error) {

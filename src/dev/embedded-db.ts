@@ -197,7 +197,7 @@ function announce(db: ResolvedDatabase, logger: Logger, detail: Record<string, u
   if (db.engine === 'mongo-java-server') {
     logger.warn(
       { limitations: db.limitations },
-      'database: mongo-java-server is a MongoDB-wire stand-in (mongod could not be had here); it lacks: ' + db.limitations.join('; '),
+      `database: mongo-java-server is a MongoDB-wire stand-in (mongod could not be had here); it lacks: ${db.limitations.join('; ')}`,
     );
   }
   return db;

@@ -209,8 +209,7 @@ export async function startMongoJavaServer(opts: MongoJavaServerOptions): Promis
     child.stdout.on('data', (chunk: string) => {
       if (settled) return; // keep draining so the pipe never fills up
       stdoutBuf += chunk;
-      let newline: number;
-      while ((newline = stdoutBuf.indexOf('\n')) >= 0) {
+      for (let newline = stdoutBuf.indexOf('\n'); newline >= 0; newline = stdoutBuf.indexOf('\n')) {
         const line = stdoutBuf.slice(0, newline);
         stdoutBuf = stdoutBuf.slice(newline + 1);
         const match = URI_LINE.exec(line.trim());

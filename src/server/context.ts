@@ -37,11 +37,13 @@ export function createContextFactory(deps: { authenticator: Authenticator; servi
       principal,
       requestId,
       get logger() {
-        return (logger ??= deps.logger.child({ requestId, actor: principal.actor }));
+        logger ??= deps.logger.child({ requestId, actor: principal.actor });
+        return logger;
       },
       services: deps.services,
       get loaders() {
-        return (loaders ??= createLoaders(deps.services));
+        loaders ??= createLoaders(deps.services);
+        return loaders;
       },
     };
   };

@@ -30,7 +30,7 @@ import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { createRequire } from 'node:module';
 import {
   getOperationAST,
@@ -39,21 +39,15 @@ import {
   Lexer,
   Source,
   TokenKind,
-  valueFromASTUntyped,
   type DocumentNode,
   type ExecutionArgs,
-  type FieldNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
-  type OperationDefinitionNode,
-  type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
-  type ValueNode,
 } from 'graphql';
 import { MAX_CHECKS } from '../modules/entitlements/index.js';
 import { MAX_BATCH_EVENTS } from '../modules/usage/index.js';
-import { BadInputError } from '../shared/errors.js';
 import type { Metrics } from './metrics.js';
 import { checkRepresentations, listItems, rootFields } from './operation-shape.js';
 
@@ -183,7 +177,7 @@ export interface Limits {
     variables: Record<string, unknown> | null | undefined,
   ): GraphQLError | undefined;
   /** Apollo plugin running `checkOperationBudget` after validation, before execution. */
-  readonly apolloPlugin: ApolloServerPlugin<any>;
+  readonly apolloPlugin: ApolloServerPlugin<BaseContext>;
   /**
    * graphql-ws `useServer` options applying the same limits over WebSocket: a token check
    * in front of `parse` (the socket's own, e.g. its document cache), the limit rules in
@@ -277,7 +271,7 @@ export function createLimits(config: LimitsConfig): Limits {
     return undefined;
   }
 
-  const apolloPlugin: ApolloServerPlugin<any> = {
+  const apolloPlugin: ApolloServerPlugin<BaseContext> = {
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, request }) {

@@ -54,7 +54,7 @@ export function listItems(
     return { count: value.values.length, values: () => value.values.map((item) => valueFromASTUntyped(item, variables)) };
   if (value.kind === Kind.VARIABLE) {
     const name = value.name.value;
-    if (Object.prototype.hasOwnProperty.call(variables, name)) {
+    if (Object.hasOwn(variables, name)) {
       const raw = variables[name];
       if (raw === null || raw === undefined) return { count: 0, values: () => [] };
       return Array.isArray(raw) ? { count: raw.length, values: () => raw } : { count: 1, values: () => [raw] };

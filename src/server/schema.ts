@@ -13,7 +13,7 @@ export function locateSchemaFile(): string {
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error('schema.graphql not found above ' + fileURLToPath(import.meta.url));
+  throw new Error(`schema.graphql not found above ${fileURLToPath(import.meta.url)}`);
 }
 
 export function readSchemaSdl(): string {

@@ -167,7 +167,7 @@ function keysOf(document: DocumentNode, typeName: string): string[] {
 }
 
 function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ … m)
   return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 

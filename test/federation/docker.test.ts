@@ -147,6 +147,7 @@ describe('docker/router/router.yaml', () => {
 
   it("agrees with compose's ports and the subgraph names", () => {
     expect(gateway.ports).toContain(`127.0.0.1:${router.health_check.listen.split(':')[1]}:${router.health_check.listen.split(':')[1]}`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the router's own env expansion syntax, literally
     expect(router.subscription.enabled).toBe('${env.GATEWAY_SUBSCRIPTIONS:-false}');
     expect(Object.keys(router.subscription.mode.passthrough.subgraphs)).toEqual(['allotment']);
     expect(read('scripts/compose-supergraph.ts')).toContain("name: 'allotment'");

@@ -50,7 +50,7 @@ describe('database outage', () => {
   it('answers /readyz 503 within its 1 s budget while the database hangs (SIGSTOP)', async () => {
     process.kill(server.pid!, 'SIGSTOP');
     try {
-      const token = await signToken();
+      const _token = await signToken();
       const { value: response, ms } = await timed(() => fetch(readyz));
       expect(response.status).toBe(503);
       expect(await response.json()).toMatchObject({ status: 'not ready', database: 'down' });

@@ -71,7 +71,7 @@ describe('a feature several contracts enable is rated once, on one invoice', () 
     expect(other.lines[1].description).toBe(`Rows scanned: shared with contract ${base}, whose invoice rates this usage`);
     expect(other.usage).toEqual([]);
     expect(other.lines[0].description).toBe(
-      'Rows add-on (' + plans.addon + ' v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 20.00 USD',
+      `Rows add-on (${plans.addon} v1) base fee, 2026-03-01 to 2026-03-16: prorated 15 of 31 days of 20.00 USD`,
     );
   });
 

@@ -169,7 +169,7 @@ describe('finalizeInvoice', () => {
 
   it('refuses a period that has not ended, a periodStart off the boundaries, an unknown contract and customer tokens', async () => {
     const { contractId, accountId } = await dataPlatformContract(app, 'UP', {
-      startsAt: new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 13) + ':00:00Z',
+      startsAt: `${new Date(Date.now() - 3 * 86_400_000).toISOString().slice(0, 13)}:00:00Z`,
     });
     const current = (await invoicePreviewOk(app, contractId)).periodStart;
     const open = await finalizeInvoice(app, contractId, current);

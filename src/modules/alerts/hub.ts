@@ -19,7 +19,10 @@ class AccountListeners<L extends Listener> {
 
   add(listener: L): () => void {
     let set = this.byAccount.get(listener.accountId);
-    if (!set) this.byAccount.set(listener.accountId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.byAccount.set(listener.accountId, set);
+    }
     set.add(listener);
     this.count++;
     let removed = false;
@@ -128,7 +131,10 @@ export class LiveHub<V> {
     if (this.stopped || !this.balanceListeners.has(accountId, feature)) return;
     const key = channelKey(accountId, feature);
     let channel = this.channels.get(key);
-    if (!channel) this.channels.set(key, (channel = { dirty: false, running: false, lastRunAt: -Infinity, timer: undefined }));
+    if (!channel) {
+      channel = { dirty: false, running: false, lastRunAt: -Infinity, timer: undefined };
+      this.channels.set(key, channel);
+    }
     channel.dirty = true;
     this.schedule(key, accountId, feature, channel);
   }

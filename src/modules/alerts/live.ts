@@ -146,14 +146,19 @@ export function orderAlerts(alerts: AlertDoc[]): AlertDoc[] {
   byTime.forEach((alert, index) => {
     const key = `${alert.counterId}|${alert.epoch}`;
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { slots: [], alerts: [] }));
+    if (!group) {
+      group = { slots: [], alerts: [] };
+      groups.set(key, group);
+    }
     group.slots.push(index);
     group.alerts.push(alert);
   });
   const ordered = new Array<AlertDoc>(byTime.length);
   for (const { slots, alerts: members } of groups.values()) {
     members.sort((a, b) => a.threshold - b.threshold);
-    slots.forEach((slot, i) => (ordered[slot] = members[i]!));
+    slots.forEach((slot, i) => {
+      ordered[slot] = members[i]!;
+    });
   }
   return ordered;
 }

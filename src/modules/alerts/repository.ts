@@ -1,4 +1,4 @@
-import { type Collection, type Db, type Filter } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import { armId, parseAlertDoc, type AlertDoc, type ArmDoc, type BalanceChangeDoc } from './model.js';
 

@@ -90,7 +90,10 @@ export function parseConfig(value: unknown, field: string): unknown {
 }
 
 function assertSafeKeys(value: unknown, field: string): void {
-  if (Array.isArray(value)) value.forEach((item) => assertSafeKeys(item, field));
+  if (Array.isArray(value))
+    value.forEach((item) => {
+      assertSafeKeys(item, field);
+    });
   else if (value !== null && typeof value === 'object') {
     for (const [key, inner] of Object.entries(value)) {
       if (key.startsWith('$') || key.includes('.')) {
@@ -164,7 +167,7 @@ export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
  */
 export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): Partial<Omit<EntitlementTerms, 'feature'>> {
   const field = 'input';
-  const present = (name: OverrideField) => Object.prototype.hasOwnProperty.call(input, name) && input[name] !== undefined;
+  const present = (name: OverrideField) => Object.hasOwn(input, name) && input[name] !== undefined;
   for (const name of ['enabled', 'resetPeriod', 'enforcement', 'grace', 'thresholds'] as const) {
     if (present(name) && input[name] === null) {
       throw new BadInputError(`${field}.${name} cannot be null: omit it to keep the plan's value, or use clearEntitlementOverride.`, {

@@ -118,3 +118,20 @@ export function canceledIntervals(contract: ContractDoc): Array<{ start: number;
   });
   return intervals;
 }
+
+/**
+ * The contract with `status` from `now` on: a change is appended to the status history at
+ * the instant it is made (never dated back), and a cancellation records `canceledAt`, where
+ * billing stops. Leaving CANCELED clears it.
+ */
+export function withStatus(contract: ContractDoc, status: ContractStatus, now: Date): ContractDoc {
+  if (status === contract.status) return contract;
+  const at = new Date(Math.max(now.getTime(), contract.startsAt.getTime()));
+  const history = [...statusesOf(contract), { status, at }];
+  return { ...contract, status, statusHistory: history, canceledAt: status === 'CANCELED' ? at : null };
+}
+
+export function withPins(pins: PlanPin[]): Pick<ContractDoc, 'planHistory' | 'planKey' | 'planVersion'> {
+  const last = pins.at(-1)!;
+  return { planHistory: pins, planKey: last.planKey, planVersion: last.planVersion };
+}

@@ -11,35 +11,15 @@ import {
   type OverrideInputShape,
   type PlanVersionDoc,
 } from '../catalog/index.js';
-import type { ContractDoc, ContractStatus, EntitlementOverride, PlanPin } from './model.js';
-import { pinPlanId, pinsOf, statusesOf, windowsOverlap } from './plan-history.js';
+import type { ContractDoc, ContractStatus, EntitlementOverride } from './model.js';
+import { pinPlanId, pinsOf, windowsOverlap, withPins, withStatus } from './plan-history.js';
+import { type ContractInputShape, parseExternalId } from './validation.js';
+
+export type { ContractInputShape } from './validation.js';
 import type { ContractRepository } from './repository.js';
 
-/** Ids come from other systems; they end up in counter ids, so "|" and control characters are out. */
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
 const MAX_PINS = 1_000;
 const WRITE_ATTEMPTS = 8;
-
-export function parseExternalId(value: string, field: string): string {
-  if (!ID_PATTERN.test(value)) {
-    throw new BadInputError(
-      `${field} "${value.slice(0, 40)}" is not a valid id: use 1-128 letters, digits or "_ . : @ / -", starting with a letter or digit.`,
-      { field },
-    );
-  }
-  return value;
-}
-
-export interface ContractInputShape {
-  id: string;
-  accountId: string;
-  planKey: string;
-  planVersion?: number | null;
-  status?: ContractStatus | null;
-  startsAt: Date;
-  endsAt?: Date | null;
-  billingAnchor?: Date | null;
-}
 
 export interface ContractServiceDeps {
   repository: ContractRepository;
@@ -402,23 +382,6 @@ export class ContractService {
       requestId: by.requestId,
     });
   }
-}
-
-/**
- * The contract with `status` from `now` on: a change is appended to the status history at
- * the instant it is made (never dated back), and a cancellation records `canceledAt`, where
- * billing stops. Leaving CANCELED clears it.
- */
-function withStatus(contract: ContractDoc, status: ContractStatus, now: Date): ContractDoc {
-  if (status === contract.status) return contract;
-  const at = new Date(Math.max(now.getTime(), contract.startsAt.getTime()));
-  const history = [...statusesOf(contract), { status, at }];
-  return { ...contract, status, statusHistory: history, canceledAt: status === 'CANCELED' ? at : null };
-}
-
-function withPins(pins: PlanPin[]): Pick<ContractDoc, 'planHistory' | 'planKey' | 'planVersion'> {
-  const last = pins.at(-1)!;
-  return { planHistory: pins, planKey: last.planKey, planVersion: last.planVersion };
 }
 
 /** Override entries record only the overrides, not the whole contract, so a dispute reads directly. */

@@ -31,7 +31,9 @@ export function createEntitlementLoaders(service: EntitlementService, sources: T
               new Date(t),
               sources,
             );
-            indexes.forEach((requestIndex, j) => (views[requestIndex] = found[j]!));
+            indexes.forEach((requestIndex, j) => {
+              views[requestIndex] = found[j]!;
+            });
           }),
         );
         return views;

@@ -113,7 +113,9 @@ export class BurnLedgers {
           wanted.map(({ pair }) => pair),
           new Date(instant),
         );
-        wanted.forEach(({ counterId }, i) => included.set(counterId, terms[i]?.included ?? null));
+        wanted.forEach(({ counterId }, i) => {
+          included.set(counterId, terms[i]?.included ?? null);
+        });
       }),
     );
     return included;

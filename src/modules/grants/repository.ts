@@ -3,7 +3,6 @@ import type DataLoader from 'dataloader';
 import type { Collection, Db, Filter } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
-import { toMicros, type Micros } from '../../shared/quantity.js';
 import type { GrantDoc, HourCut } from './model.js';
 
 export const GRANTS = 'grants';

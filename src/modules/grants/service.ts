@@ -6,13 +6,13 @@ import type { Actor, AuditLog } from '../audit/index.js';
 import type { CatalogReads } from '../catalog/index.js';
 import type { GrantedSource, EffectiveTerms } from '../entitlements/index.js';
 import type { Period } from '../../shared/periods.js';
-import { compareBurnOrder, grantedInPeriod, standingIn, type BurnLedger, type BurnLine, type PeriodBurn } from './burn.js';
+import { grantedInPeriod, standingIn, type BurnLedger } from './burn.js';
 import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
-import type { GrantCounters, GrantDoc, GrantEvents, GrantStatus } from './model.js';
+import type { GrantCounters, GrantDoc, GrantEvents } from './model.js';
 import { grantId, pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
-import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue, type GrantWindow } from './window.js';
-import { auditSnapshot, viewOf, type BurnExplanation, type GrantListing, type GrantPeriodBurnView, type GrantView } from './views.js';
+import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue } from './window.js';
+import { auditSnapshot, explainPeriod, viewOf, type BurnExplanation, type GrantListing, type GrantView } from './views.js';
 
 export type { BurnExplanation, GrantListing, GrantPeriodBurnView, GrantView } from './views.js';
 
@@ -48,22 +48,8 @@ const SETTLE_MARGIN_MS = 1_000;
 /**
  * Credit grants (R5): issuing and voiding them, their figures, and the `granted` part of
  * capacity that the entitlements module (checks, views) and the usage module (the HARD
- * guard) both read through `grantedFor`, so the two always agree.
- *
- * Why the HARD guard stays safe while grants change (R6): the usage engine asks
- * `grantedFor` for the grants in force at each event's instant in the same request that
- * then makes its single guarded counter update (`used <= capacity + grace − inc`, SPEC
- * §6). Nothing is cached between requests, so a grant issued, voided or expired is in the
- * very next decision, on every instance. Concurrent requests cannot overshoot: the guard
- * is re-evaluated by the database against the counter's current `used`. And the limit
- * a request computed cannot be stale in a way that matters: an active grant adds
- * `amount − burned in earlier periods`, which usage in the current period does not
- * change; an expiry ends the grant at a whole hour, and an event is judged at its own
- * timestamp; a void makes every later decision treat the grant as over from the start
- * of the void's hour, and waits for the requests that decided with it before fixing how
- * much of that hour it covered (see `void`). So every unit a HARD check let through on
- * a grant is a unit that grant burns, and an expiry or a void never turns covered units
- * into overage (a closed grant keeps adding what it burned in the period).
+ * guard) both read through `grantedFor`, so the two always agree. Why the HARD guard (R6)
+ * stays safe while grants change: docs/grants-and-audit.md, "Grants and the HARD guard".
  */
 export class GrantService implements GrantedSource {
   private readonly ledgers: BurnLedgers;
@@ -379,32 +365,7 @@ export class GrantService implements GrantedSource {
     const ledger = (await this.ledgers.load([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(
       pairKey(pair),
     );
-    const burn: PeriodBurn | undefined = ledger?.periods.find((candidate) => candidate.start.getTime() === period.start.getTime());
-    const burnedBefore = (id: string) =>
-      (ledger?.periods ?? [])
-        .filter((candidate) => candidate.start < period.start)
-        .reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
-    const ordered = overlapping.map(toBurnGrant).sort(compareBurnOrder);
-    const docs = new Map(overlapping.map((grant) => [grant._id, grant]));
-    return {
-      ...pair,
-      period,
-      included: burn?.included ?? terms?.included ?? null,
-      used: burn?.used ?? 0n,
-      includedBurned: burn?.includedBurned ?? 0n,
-      uncovered: burn?.uncovered ?? 0n,
-      grants: ordered.map((grant) => {
-        const availableAtStart = burn?.availableAtStart.get(grant.id) ?? maxZero(grant.amount - burnedBefore(grant.id));
-        const burned = burn?.burned.get(grant.id) ?? 0n;
-        return {
-          grant: viewOf(docs.get(grant.id)!, ledger?.burned.get(grant.id) ?? 0n, now),
-          availableAtStart,
-          burned,
-          remainingAtEnd: availableAtStart - burned,
-        };
-      }),
-      lines: burn?.lines ?? [],
-    };
+    return explainPeriod({ ...pair, period, included: terms?.included ?? null }, overlapping, ledger, now);
   }
 
   /** Without access at an instant there are no terms to name its period; a counter there still does. */
@@ -415,10 +376,6 @@ export class GrantService implements GrantedSource {
     );
     return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
   }
-}
-
-function maxZero(value: Micros): Micros {
-  return value > 0n ? value : 0n;
 }
 
 function uniquePairs(entries: readonly PairKey[]): PairKey[] {

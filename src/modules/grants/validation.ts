@@ -7,7 +7,7 @@ export const MAX_REASON_LENGTH = 1_000;
 export const MAX_KEY_LENGTH = 256;
 export const MAX_PRIORITY = 1_000_000;
 // Control characters make keys and reasons unprintable in audit entries and logs.
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 
 export interface IssueGrantInputShape {

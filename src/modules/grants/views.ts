@@ -4,7 +4,8 @@
  */
 import type { Micros } from '../../shared/quantity.js';
 import type { Period } from '../../shared/periods.js';
-import type { BurnLine } from './burn.js';
+import { type BurnLedger, type BurnLine, compareBurnOrder, type PeriodBurn } from './burn.js';
+import { toBurnGrant } from './ledger.js';
 import type { GrantDoc, GrantStatus } from './model.js';
 import { grantWindow, type GrantWindow } from './window.js';
 
@@ -67,4 +68,46 @@ export function viewOf(doc: GrantDoc, burned: Micros, now: Date): GrantView {
 export function auditSnapshot(doc: GrantDoc): Record<string, unknown> {
   const window = grantWindow(doc);
   return { ...doc, activeFrom: window.start, activeUntil: window.end };
+}
+
+/**
+ * "Why was access granted" for one period (R5: every figure recomputed from the burn
+ * ledger): included burn, each overlapping grant in burn order, and the hour lines.
+ */
+export function explainPeriod(
+  subject: { accountId: string; feature: string; period: Period; included: Micros | null },
+  overlapping: readonly GrantDoc[],
+  ledger: BurnLedger | undefined,
+  now: Date,
+): BurnExplanation {
+  const { period } = subject;
+  const burn: PeriodBurn | undefined = ledger?.periods.find((candidate) => candidate.start.getTime() === period.start.getTime());
+  const burnedBefore = (id: string) =>
+    (ledger?.periods ?? [])
+      .filter((candidate) => candidate.start < period.start)
+      .reduce((sum, candidate) => sum + (candidate.burned.get(id) ?? 0n), 0n);
+  const ordered = overlapping.map(toBurnGrant).sort(compareBurnOrder);
+  const docs = new Map(overlapping.map((grant) => [grant._id, grant]));
+  return {
+    ...subject,
+    included: burn?.included ?? subject.included,
+    used: burn?.used ?? 0n,
+    includedBurned: burn?.includedBurned ?? 0n,
+    uncovered: burn?.uncovered ?? 0n,
+    grants: ordered.map((grant) => {
+      const availableAtStart = burn?.availableAtStart.get(grant.id) ?? maxZero(grant.amount - burnedBefore(grant.id));
+      const burned = burn?.burned.get(grant.id) ?? 0n;
+      return {
+        grant: viewOf(docs.get(grant.id)!, ledger?.burned.get(grant.id) ?? 0n, now),
+        availableAtStart,
+        burned,
+        remainingAtEnd: availableAtStart - burned,
+      };
+    }),
+    lines: burn?.lines ?? [],
+  };
+}
+
+function maxZero(value: Micros): Micros {
+  return value > 0n ? value : 0n;
 }

@@ -4,12 +4,12 @@
  * through its public face and writes only its invoices.
  */
 import type { Db } from 'mongodb';
-import { InvoiceRepository } from './repository.js';
+import { InvoiceRepository, UsageOwnerRepository } from './repository.js';
 import { RatingService, type RatingServiceDeps } from './service.js';
 
-export function createRating(deps: Omit<RatingServiceDeps, 'invoices'> & { db: Db }): RatingService {
+export function createRating(deps: Omit<RatingServiceDeps, 'invoices' | 'usageOwners'> & { db: Db }): RatingService {
   const { db, ...rest } = deps;
-  return new RatingService({ ...rest, invoices: new InvoiceRepository(db) });
+  return new RatingService({ ...rest, invoices: new InvoiceRepository(db), usageOwners: new UsageOwnerRepository(db) });
 }
 
 export { invoiceIndexes } from './repository.js';

@@ -85,7 +85,10 @@ export const ratingResolvers: Resolvers = {
 const corrections = new WeakMap<InvoiceView, Promise<PendingCorrection[]>>();
 function correctionsOf(rating: RatingService, invoice: InvoiceView): Promise<PendingCorrection[]> {
   let found = corrections.get(invoice);
-  if (!found) corrections.set(invoice, (found = rating.pendingCorrections(invoice)));
+  if (!found) {
+    found = rating.pendingCorrections(invoice);
+    corrections.set(invoice, found);
+  }
   return found;
 }
 

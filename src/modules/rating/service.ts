@@ -2,23 +2,24 @@ import type DataLoader from 'dataloader';
 import type { Logger } from '../../logger.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
-import { toMicros, type Micros } from '../../shared/quantity.js';
-import type { AuditInput, AuditLog } from '../audit/index.js';
+import type { Micros } from '../../shared/quantity.js';
+import type { Actor as Caller, AuditLog } from '../audit/index.js';
 import { createCatalogLoaders, type FeatureDoc, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
 import { type ContractDoc, billingEnd, pinPlanId, pinsOf, planPinAt, type ContractBilling } from '../contracts/index.js';
 import type { Period } from '../../shared/periods.js';
 import { contractFeatures, contractTerms } from '../entitlements/index.js';
-import type { CounterDoc, CounterReader } from '../usage/index.js';
+import type { CounterReader } from '../usage/index.js';
 import { counterId } from '../../shared/counter-key.js';
-import { baseFeeSegments, prorateBaseFees, type BaseFeeCharge, type BilledPeriod } from './base-fee.js';
+import { baseFeeSegments, prorateBaseFees } from './base-fee.js';
 import { formatAmount } from './currency.js';
-import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatedUsage } from './model.js';
-import { rateUsage, type OveragePrice } from './overage.js';
+import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection } from './model.js';
+import { rateUsage } from './overage.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
+import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-plan.js';
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
-import { rateInvoice, type RatedElsewhere, type UsagePeriodInput } from './rate.js';
-import { UsageOwnerRepository, type InvoiceRepository, type UsageOwnerDoc } from './repository.js';
+import { rateInvoice, type UsagePeriodInput } from './rate.js';
+import type { UsageOwnerRepository, InvoiceRepository } from './repository.js';
 import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
 
 /** Per-request loaders for the immutable catalog documents (the request's `ctx.loaders` fit). */
@@ -29,8 +30,8 @@ export interface RatingSources {
 
 export interface RatingServiceDeps {
   invoices: InvoiceRepository;
-  /** Default: beside the invoices. */
-  usageOwners?: UsageOwnerRepository;
+  /** Who rates each usage period, recorded at the first finalisation (docs/rating.md). */
+  usageOwners: UsageOwnerRepository;
   contracts: ContractBilling;
   catalog: CatalogReads;
   /** The usage module's counters: used and still-settling postings per counter. */
@@ -44,35 +45,6 @@ export interface RatingServiceDeps {
   logger: Logger;
 }
 
-export interface Caller {
-  actor: string;
-  requestId: string | null;
-}
-
-/** One usage period to rate: which counter, and the terms that govern it. */
-interface PlannedUsage {
-  feature: FeatureDoc;
-  period: Period;
-  /** The instant whose pin governs the period (R3): its last instant, or now while it runs. */
-  at: Date;
-  counterId: string;
-  terms: { included: Micros | null; price: OveragePrice | null };
-  owner: UsageOwnership;
-}
-
-/** Everything about a rating that does not depend on usage. */
-interface RatingPlan {
-  contract: ContractDoc;
-  period: BilledPeriod;
-  currency: string;
-  baseFees: BaseFeeCharge[];
-  /** The usage periods this invoice rates: those it owns. */
-  usage: PlannedUsage[];
-  /** Every usage period of this contract the billing period covers, owned or not. */
-  candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }>;
-  owners: Map<string, UsageOwnership & { recorded: boolean }>;
-}
-
 /**
  * Invoices (R12): previews rated live from the counters and grants, finalisation that
  * freezes a period's figures once (and marks its usage periods final for R8), late usage
@@ -82,7 +54,7 @@ export class RatingService {
   private readonly usageOwners: UsageOwnerRepository;
 
   constructor(private readonly deps: RatingServiceDeps) {
-    this.usageOwners = deps.usageOwners ?? new UsageOwnerRepository(deps.invoices.collection.db);
+    this.usageOwners = deps.usageOwners;
   }
 
   newSources(): RatingSources {
@@ -417,16 +389,4 @@ export class RatingService {
     });
     return fromStored(existing);
   }
-}
-
-/** Per feature this invoice owns no usage period of, its last usage period another contract owns. */
-function ratedElsewhere(plan: RatingPlan): RatedElsewhere[] {
-  const owned = new Set(plan.usage.map((usage) => usage.feature._id));
-  const found = new Map<string, RatedElsewhere>();
-  for (const { feature, period, counterId: id } of plan.candidates) {
-    const owner = plan.owners.get(id);
-    if (owned.has(feature._id) || !owner || owner.ownerId === plan.contract._id) continue;
-    found.set(feature._id, { feature: feature._id, featureName: feature.name, period, ownerId: owner.ownerId });
-  }
-  return [...found.values()];
 }

@@ -95,7 +95,9 @@ export class UsageEngine {
       this.deps.plugins.openTerms(),
       originals.map((index) => commands[index]!),
     );
-    originals.forEach((index, position) => assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined));
+    originals.forEach((index, position) => {
+      assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined);
+    });
     const receipts: Array<UsageReceiptView | undefined> = new Array(commands.length);
 
     const lease = newLease(this.deps.instanceId, this.deps.leaseMs);
@@ -155,7 +157,9 @@ export class UsageEngine {
         orphans.map(({ member }) => member.command),
         origin,
       );
-      orphans.forEach(({ member }, i) => (receipts[member.index] = again[i]));
+      orphans.forEach(({ member }, i) => {
+        receipts[member.index] = again[i];
+      });
     }
     for (const [index, first] of duplicateOf) {
       const original = receipts[first];

@@ -38,7 +38,10 @@ export function prepareTerms(
   const byPosting = new Map<string, Member[]>();
   for (const member of members) {
     let group = byPosting.get(member.doc.postingId);
-    if (!group) byPosting.set(member.doc.postingId, (group = []));
+    if (!group) {
+      group = [];
+      byPosting.set(member.doc.postingId, group);
+    }
     group.push(member);
   }
   const prepared = new Map<string, Promise<PreparedTerms>>();
@@ -83,7 +86,10 @@ export async function withAllGrants(plugins: GrantsPlugin, terms: MemberTerms[])
   for (const member of terms) {
     const instant = member.at.getTime();
     let group = byInstant.get(instant);
-    if (!group) byInstant.set(instant, (group = []));
+    if (!group) {
+      group = [];
+      byInstant.set(instant, group);
+    }
     group.push(member);
   }
   await Promise.all([...byInstant].map(([instant, group]) => fillGrants(plugins, group, instant)));
@@ -105,5 +111,7 @@ async function fillGrants(plugins: GrantsPlugin, members: MemberTerms[], instant
     members.map((member) => member.terms),
     new Date(instant),
   );
-  members.forEach((member, index) => (member.granted = granted[index] ?? 0n));
+  members.forEach((member, index) => {
+    member.granted = granted[index] ?? 0n;
+  });
 }

@@ -92,7 +92,10 @@ describe('termsTimeline', () => {
     // A deterministic spread of instants from before the first contract to after the last,
     // plus every boundary and the millisecond on either side of it.
     let seed = 42;
-    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const from = at('2024-12-01T00:00:00Z').getTime();
     const to = at('2026-01-01T00:00:00Z').getTime();
     const instants = Array.from({ length: 3_000 }, () => new Date(from + Math.floor(random() * (to - from))));
@@ -109,9 +112,9 @@ describe('termsTimeline', () => {
     const requests = instants.flatMap((instant) => ['api_calls', 'tokens'].map((feature) => ({ accountId: 'acct', feature, at: instant })));
 
     const resolved = await timeline(requests);
-    requests.forEach((request, index) =>
-      expect(resolved[index], `${request.feature} at ${request.at.toISOString()}`).toEqual(directly(request.feature, request.at)),
-    );
+    for (const [index, request] of requests.entries()) {
+      expect(resolved[index], `${request.feature} at ${request.at.toISOString()}`).toEqual(directly(request.feature, request.at));
+    }
     expect(merges).toBeLessThan(requests.length / 10);
   });
 

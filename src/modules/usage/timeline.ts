@@ -24,7 +24,10 @@ export function termsTimeline(
     requests.forEach((request, index) => {
       const group = JSON.stringify([request.accountId, request.feature]);
       let members = groups.get(group);
-      if (!members) groups.set(group, (members = []));
+      if (!members) {
+        members = [];
+        groups.set(group, members);
+      }
       members.push({ index, at: request.at.getTime() });
     });
     await Promise.all(

@@ -1,5 +1,5 @@
 import { BadInputError } from '../../shared/errors.js';
-import { MAX_EVENT_UNITS, parseQuantity } from '../../shared/quantity.js';
+import { MAX_EVENT_UNITS, type Micros, parseQuantity } from '../../shared/quantity.js';
 import type { UsageEventCommand } from './model.js';
 
 /**
@@ -15,7 +15,7 @@ const MAX_PROPERTIES_BYTES = 8 * 1024;
 const MAX_PROPERTIES_DEPTH = 8;
 const FEATURE_KEY = /^[a-z][a-z0-9_]{0,63}$/;
 // Control characters make keys unprintable in audit entries and logs.
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 export interface UsageEventInputShape {
@@ -60,7 +60,7 @@ export function validateUsageEvent(input: UsageEventInputShape, context: Validat
   }
   validateIdempotencyKey(input.idempotencyKey, fail);
 
-  let quantity;
+  let quantity: Micros;
   try {
     quantity = parseQuantity(input.quantity, { field: 'quantity', maxUnits: MAX_EVENT_UNITS });
   } catch (error) {
@@ -130,7 +130,7 @@ function checkJsonValue(value: unknown, path: string, depth: number, fail: Fail)
     return;
   }
   if (Array.isArray(value)) {
-    value.forEach((item, index) => checkJsonValue(item, `${path}[${index}]`, depth + 1, fail));
+    for (const [index, item] of value.entries()) checkJsonValue(item, `${path}[${index}]`, depth + 1, fail);
     return;
   }
   if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
