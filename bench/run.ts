@@ -11,9 +11,15 @@ import { readOptions, startBenchEnvironment, type BenchSection } from './harness
 import { checkEntitlementSection } from './sections/check-entitlement.js';
 import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
-import { alertsSection } from './sections/alerts.js';
+import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
 
-const SECTIONS: BenchSection[] = [checkEntitlementSection, readYourWritesSection, usageBatchSection, alertsSection];
+const SECTIONS: BenchSection[] = [
+  checkEntitlementSection,
+  readYourWritesSection,
+  usageBatchSection,
+  alertsSection,
+  idleSubscriptionsSection,
+];
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
