@@ -30,6 +30,8 @@ const config: CodegenConfig = {
           Contract: '../modules/contracts/index.js#ContractDoc',
           AuditEntry: '../modules/audit/index.js#AuditDoc',
           UsageAlert: '../modules/alerts/index.js#AlertDoc',
+          WebhookEndpoint: '../modules/webhooks/index.js#EndpointView',
+          WebhookDelivery: '../modules/webhooks/index.js#DeliveryDoc',
           EntitlementUpdate: '../modules/alerts/index.js#EntitlementUpdateView',
           Feature: '../modules/catalog/index.js#FeatureDoc',
           PlanVersion: '../modules/catalog/index.js#PlanVersionDoc',

@@ -43,6 +43,8 @@ export const SCHEMA_SLICES = [
   'src/modules/alerts/schema.graphql',
   'src/modules/rating/schema.graphql',
   'src/modules/audit/schema.graphql',
+  'src/modules/webhooks/schema.graphql',
+  'src/modules/billing/schema.graphql',
 ];
 
 export const GENERATED_HEADER =

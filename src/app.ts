@@ -129,6 +129,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
         metrics,
         logger,
         isReady: () => readiness.check(),
+        segment: services.segment,
       }),
       logger,
     ),

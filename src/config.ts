@@ -62,6 +62,36 @@ const EnvSchema = z
      * with BAD_REQUEST and the connection stays up.
      */
     WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).max(100_000).default(1000),
+    /** Webhooks (docs/webhooks.md): private and loopback targets are refused unless true. */
+    WEBHOOKS_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+    /** First retry delay; each further failure doubles it (capped at 6 h), with jitter, for at least 24 h. */
+    WEBHOOKS_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(3600).default(30),
+    /** Deliveries one instance sends to one endpoint at once. */
+    WEBHOOKS_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).max(100).default(4),
+    /** How long a receiver may take to answer before the attempt counts as failed. */
+    WEBHOOKS_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(60).default(10),
+    /** Stripe sync (docs/stripe.md): the secret key, and another API base (stripe-mock) if set. */
+    STRIPE_API_KEY: z.string().min(1).optional(),
+    STRIPE_API_BASE: z.url().optional(),
+    /** Sync every finalised invoice of an account with a Stripe customer, without a syncInvoice call. */
+    STRIPE_SYNC_ON_FINALIZE: z.enum(['true', 'false']).default('false'),
+    /** Segment ingestion (docs/segment.md): JSON object from event name to feature key. */
+    SEGMENT_EVENTS: z
+      .string()
+      .default('{}')
+      .refine((text) => {
+        try {
+          const parsed: unknown = JSON.parse(text);
+          return (
+            typeof parsed === 'object' &&
+            parsed !== null &&
+            !Array.isArray(parsed) &&
+            Object.values(parsed).every((value) => typeof value === 'string' && /^[a-z][a-z0-9_]*$/.test(value))
+          );
+        } catch {
+          return false;
+        }
+      }, 'must be a JSON object from event names to feature keys, e.g. {"API Call":"api_calls"}'),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_JWT_SECRET && env.AUTH_JWKS_URL) {
@@ -103,6 +133,10 @@ export interface Config {
   limits: LimitsConfig;
   /** Operations (subscriptions and queries) one WebSocket connection may run at once. */
   wsMaxSubscriptionsPerConnection: number;
+  webhooks: { allowPrivate: boolean; retryBaseMs: number; concurrencyPerEndpoint: number; timeoutMs: number };
+  stripe: { apiKey?: string; apiBase?: string; syncOnFinalize: boolean };
+  /** Segment event name → feature key. */
+  segmentEvents: Record<string, string>;
 }
 
 export class ConfigError extends Error {}
@@ -145,5 +179,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBatchEvents: e.LIMIT_MAX_BATCH_EVENTS,
     },
     wsMaxSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    webhooks: {
+      allowPrivate: e.WEBHOOKS_ALLOW_PRIVATE === 'true',
+      retryBaseMs: Math.round(e.WEBHOOKS_RETRY_BASE_SECONDS * 1000),
+      concurrencyPerEndpoint: e.WEBHOOKS_CONCURRENCY_PER_ENDPOINT,
+      timeoutMs: Math.round(e.WEBHOOKS_TIMEOUT_SECONDS * 1000),
+    },
+    stripe: { apiKey: e.STRIPE_API_KEY, apiBase: e.STRIPE_API_BASE, syncOnFinalize: e.STRIPE_SYNC_ON_FINALIZE === 'true' },
+    segmentEvents: JSON.parse(e.SEGMENT_EVENTS) as Record<string, string>,
   };
 }

@@ -3,6 +3,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { AccountRef, ContractDoc, PlanPin as PlanPinDoc, OverrideEntry } from '../modules/contracts/index.js';
 import type { AuditDoc } from '../modules/audit/index.js';
 import type { AlertDoc, EntitlementUpdateView } from '../modules/alerts/index.js';
+import type { EndpointView, DeliveryDoc } from '../modules/webhooks/index.js';
 import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms } from '../modules/catalog/index.js';
 import type { EntitlementView } from '../modules/entitlements/index.js';
 import type { UsageReceiptView, UsageBatchView, UsageSeriesView, UsagePointView, ReconciliationReport } from '../modules/usage/index.js';
@@ -203,6 +204,19 @@ export type BillingLine = {
   unitAmountDecimal?: Maybe<Scalars['Decimal']['output']>;
   /** quantity is whole and quantity × unitAmountDecimal = amountMinor exactly. */
   unitPricingExact: Scalars['Boolean']['output'];
+};
+
+export type BillingProvider =
+  | 'STRIPE';
+
+/** The state of an invoice's sync to the billing system. status: SYNCED, or IN_PROGRESS while another call holds it. */
+export type BillingSync = {
+  __typename?: 'BillingSync';
+  externalInvoiceId?: Maybe<Scalars['String']['output']>;
+  lines: Scalars['Int']['output'];
+  provider: BillingProvider;
+  status: Scalars['String']['output'];
+  syncedAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
 /** Between `from` and `to`, `source` covered `units` of the usage. */
@@ -704,11 +718,13 @@ export type Mutation = {
   changeContractPlan: Contract;
   /** Removes a feature's overrides so the plan's terms apply again. Scope: contracts:write. */
   clearEntitlementOverride: Contract;
+  createWebhookEndpoint: WebhookEndpointCreated;
   /**
    * Creates a feature, or updates its name and unit when it exists. The type of an existing
    * feature cannot change. Scope: catalog:write.
    */
   defineFeature: Feature;
+  deleteWebhookEndpoint: Scalars['Boolean']['output'];
   /**
    * Freezes a closed billing period's invoice, once: repeating it returns the same snapshot.
    * Usage that lands in the period afterwards is accepted, flagged late and listed in
@@ -741,6 +757,10 @@ export type Mutation = {
    * written. Scope: usage:write.
    */
   recordUsageBatch: UsageBatchResult;
+  /** Sends the delivery again now, with the same webhook-id. */
+  redeliverWebhook: WebhookDelivery;
+  /** The account's customer in the billing system (billing:write). */
+  setBillingCustomer: Account;
   /**
    * Changes the status from now on (recorded in statusHistory). CANCELED records canceledAt,
    * where billing stops; leaving CANCELED resumes it. Scope: contracts:write.
@@ -752,6 +772,8 @@ export type Mutation = {
    * rated with. Scope: contracts:write.
    */
   setEntitlementOverride: Contract;
+  /** Pushes a finalised invoice to Stripe: a draft invoice with one invoice item per non-zero line (billing:write). */
+  syncInvoice: BillingSync;
   /** Creates or updates a contract as the billing system sends it. Scope: contracts:write. */
   upsertContract: Contract;
   /**
@@ -777,8 +799,18 @@ export type MutationClearEntitlementOverrideArgs = {
 };
 
 
+export type MutationCreateWebhookEndpointArgs = {
+  input: WebhookEndpointInput;
+};
+
+
 export type MutationDefineFeatureArgs = {
   input: FeatureInput;
+};
+
+
+export type MutationDeleteWebhookEndpointArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -815,6 +847,18 @@ export type MutationRecordUsageBatchArgs = {
 };
 
 
+export type MutationRedeliverWebhookArgs = {
+  deliveryId: Scalars['ID']['input'];
+};
+
+
+export type MutationSetBillingCustomerArgs = {
+  accountId: Scalars['ID']['input'];
+  customerId: Scalars['String']['input'];
+  provider: BillingProvider;
+};
+
+
 export type MutationSetContractStatusArgs = {
   contractId: Scalars['ID']['input'];
   status: ContractStatus;
@@ -824,6 +868,12 @@ export type MutationSetContractStatusArgs = {
 export type MutationSetEntitlementOverrideArgs = {
   contractId: Scalars['ID']['input'];
   input: EntitlementOverrideInput;
+};
+
+
+export type MutationSyncInvoiceArgs = {
+  contractId: Scalars['ID']['input'];
+  periodStart: Scalars['DateTime']['input'];
 };
 
 
@@ -966,6 +1016,8 @@ export type Query = {
   features: Array<Feature>;
   /** A plan version; the latest when `version` is omitted, null when none exists. Scope: entitlements:read. */
   plan?: Maybe<PlanVersion>;
+  /** Newest first (needs webhooks:write). */
+  webhookDeliveries: Array<WebhookDelivery>;
 };
 
 
@@ -998,6 +1050,12 @@ export type QueryCheckEntitlementsArgs = {
 export type QueryPlanArgs = {
   key: Scalars['ID']['input'];
   version?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryWebhookDeliveriesArgs = {
+  endpointId: Scalars['ID']['input'];
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type ResetPeriod =
@@ -1167,6 +1225,46 @@ export type UsageStatus =
   /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), or contract inactive (CONTRACT_INACTIVE). */
   | 'REJECTED';
 
+/** One event to one endpoint. status: PENDING (retried with backoff), SUCCEEDED or FAILED. */
+export type WebhookDelivery = {
+  __typename?: 'WebhookDelivery';
+  attempts: Scalars['Int']['output'];
+  eventType: Scalars['String']['output'];
+  id: Scalars['ID']['output'];
+  lastAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  lastError?: Maybe<Scalars['String']['output']>;
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  responseStatus?: Maybe<Scalars['Int']['output']>;
+  status: Scalars['String']['output'];
+  /** The Standard Webhooks webhook-id: the same on every attempt, for receivers to deduplicate. */
+  webhookId: Scalars['ID']['output'];
+};
+
+/** A webhook receiver (R21). Without accountId it receives every account's events. */
+export type WebhookEndpoint = {
+  __typename?: 'WebhookEndpoint';
+  accountId?: Maybe<Scalars['ID']['output']>;
+  createdAt: Scalars['DateTime']['output'];
+  description?: Maybe<Scalars['String']['output']>;
+  events: Array<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  url: Scalars['String']['output'];
+};
+
+/** The endpoint, and its signing secret (whsec_…), shown this once. */
+export type WebhookEndpointCreated = {
+  __typename?: 'WebhookEndpointCreated';
+  endpoint: WebhookEndpoint;
+  secret: Scalars['String']['output'];
+};
+
+export type WebhookEndpointInput = {
+  accountId?: InputMaybe<Scalars['ID']['input']>;
+  description?: InputMaybe<Scalars['String']['input']>;
+  events: Array<Scalars['String']['input']>;
+  url: Scalars['String']['input'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -1276,6 +1374,8 @@ export type ResolversTypes = ResolversObject<{
   AuditEntry: ResolverTypeWrapper<AuditDoc>;
   BillingExport: ResolverTypeWrapper<BillingExportView>;
   BillingLine: ResolverTypeWrapper<BillingLineView>;
+  BillingProvider: BillingProvider;
+  BillingSync: ResolverTypeWrapper<BillingSync>;
   BurnLine: ResolverTypeWrapper<BurnLineModel>;
   BurnSource: BurnSource;
   Contract: ResolverTypeWrapper<ContractDoc>;
@@ -1331,6 +1431,10 @@ export type ResolversTypes = ResolversObject<{
   UsageReconciliation: ResolverTypeWrapper<ReconciliationReport>;
   UsageSeries: ResolverTypeWrapper<UsageSeriesView>;
   UsageStatus: UsageStatus;
+  WebhookDelivery: ResolverTypeWrapper<DeliveryDoc>;
+  WebhookEndpoint: ResolverTypeWrapper<EndpointView>;
+  WebhookEndpointCreated: ResolverTypeWrapper<Omit<WebhookEndpointCreated, 'endpoint'> & { endpoint: ResolversTypes['WebhookEndpoint'] }>;
+  WebhookEndpointInput: WebhookEndpointInput;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -1345,6 +1449,7 @@ export type ResolversParentTypes = ResolversObject<{
   AuditEntry: AuditDoc;
   BillingExport: BillingExportView;
   BillingLine: BillingLineView;
+  BillingSync: BillingSync;
   BurnLine: BurnLineModel;
   Contract: ContractDoc;
   ContractInput: ContractInput;
@@ -1388,6 +1493,10 @@ export type ResolversParentTypes = ResolversObject<{
   UsageReceipt: UsageReceiptView;
   UsageReconciliation: ReconciliationReport;
   UsageSeries: UsageSeriesView;
+  WebhookDelivery: DeliveryDoc;
+  WebhookEndpoint: EndpointView;
+  WebhookEndpointCreated: Omit<WebhookEndpointCreated, 'endpoint'> & { endpoint: ResolversParentTypes['WebhookEndpoint'] };
+  WebhookEndpointInput: WebhookEndpointInput;
 }>;
 
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account'], FederationReferenceType extends FederationReferenceTypes['Account'] = FederationReferenceTypes['Account']> = ResolversObject<{
@@ -1456,6 +1565,14 @@ export type BillingLineResolvers<ContextType = Context, ParentType extends Resol
   quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   unitAmountDecimal?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   unitPricingExact?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
+export type BillingSyncResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BillingSync'] = ResolversParentTypes['BillingSync']> = ResolversObject<{
+  externalInvoiceId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lines?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  provider?: Resolver<ResolversTypes['BillingProvider'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  syncedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
 export type BurnLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BurnLine'] = ResolversParentTypes['BurnLine']> = ResolversObject<{
@@ -1670,15 +1787,20 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   changeContractPlan?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationChangeContractPlanArgs, 'contractId' | 'planKey'>>;
   clearEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationClearEntitlementOverrideArgs, 'contractId' | 'feature'>>;
+  createWebhookEndpoint?: Resolver<ResolversTypes['WebhookEndpointCreated'], ParentType, ContextType, RequireFields<MutationCreateWebhookEndpointArgs, 'input'>>;
   defineFeature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType, RequireFields<MutationDefineFeatureArgs, 'input'>>;
+  deleteWebhookEndpoint?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookEndpointArgs, 'id'>>;
   finalizeInvoice?: Resolver<ResolversTypes['InvoicePreview'], ParentType, ContextType, RequireFields<MutationFinalizeInvoiceArgs, 'contractId' | 'periodStart'>>;
   issueGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationIssueGrantArgs, 'input'>>;
   publishPlan?: Resolver<ResolversTypes['PlanVersion'], ParentType, ContextType, RequireFields<MutationPublishPlanArgs, 'input'>>;
   reconcileUsage?: Resolver<ResolversTypes['UsageReconciliation'], ParentType, ContextType, RequireFields<MutationReconcileUsageArgs, 'accountId' | 'feature' | 'periodStart'>>;
   recordUsage?: Resolver<ResolversTypes['UsageReceipt'], ParentType, ContextType, RequireFields<MutationRecordUsageArgs, 'input'>>;
   recordUsageBatch?: Resolver<ResolversTypes['UsageBatchResult'], ParentType, ContextType, RequireFields<MutationRecordUsageBatchArgs, 'events'>>;
+  redeliverWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationRedeliverWebhookArgs, 'deliveryId'>>;
+  setBillingCustomer?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetBillingCustomerArgs, 'accountId' | 'customerId' | 'provider'>>;
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
+  syncInvoice?: Resolver<ResolversTypes['BillingSync'], ParentType, ContextType, RequireFields<MutationSyncInvoiceArgs, 'contractId' | 'periodStart'>>;
   upsertContract?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationUpsertContractArgs, 'input'>>;
   voidGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationVoidGrantArgs, 'id' | 'reason'>>;
 }>;
@@ -1744,6 +1866,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   checkEntitlements?: Resolver<Array<ResolversTypes['EntitlementDecision']>, ParentType, ContextType, RequireFields<QueryCheckEntitlementsArgs, 'checks'>>;
   features?: Resolver<Array<ResolversTypes['Feature']>, ParentType, ContextType>;
   plan?: Resolver<Maybe<ResolversTypes['PlanVersion']>, ParentType, ContextType, RequireFields<QueryPlanArgs, 'key'>>;
+  webhookDeliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<QueryWebhookDeliveriesArgs, 'endpointId' | 'first'>>;
 }>;
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
@@ -1811,6 +1934,32 @@ export type UsageSeriesResolvers<ContextType = Context, ParentType extends Resol
   total?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
+export type WebhookDeliveryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = ResolversObject<{
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  eventType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  responseStatus?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  webhookId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type WebhookEndpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookEndpoint'] = ResolversParentTypes['WebhookEndpoint']> = ResolversObject<{
+  accountId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  events?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type WebhookEndpointCreatedResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookEndpointCreated'] = ResolversParentTypes['WebhookEndpointCreated']> = ResolversObject<{
+  endpoint?: Resolver<ResolversTypes['WebhookEndpoint'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = Context> = ResolversObject<{
   Account?: AccountResolvers<ContextType>;
   AuditConnection?: AuditConnectionResolvers<ContextType>;
@@ -1818,6 +1967,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AuditEntry?: AuditEntryResolvers<ContextType>;
   BillingExport?: BillingExportResolvers<ContextType>;
   BillingLine?: BillingLineResolvers<ContextType>;
+  BillingSync?: BillingSyncResolvers<ContextType>;
   BurnLine?: BurnLineResolvers<ContextType>;
   Contract?: ContractResolvers<ContextType>;
   ContractOverride?: ContractOverrideResolvers<ContextType>;
@@ -1851,5 +2001,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   UsageReceipt?: UsageReceiptResolvers<ContextType>;
   UsageReconciliation?: UsageReconciliationResolvers<ContextType>;
   UsageSeries?: UsageSeriesResolvers<ContextType>;
+  WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;
+  WebhookEndpoint?: WebhookEndpointResolvers<ContextType>;
+  WebhookEndpointCreated?: WebhookEndpointCreatedResolvers<ContextType>;
 }>;
 

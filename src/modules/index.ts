@@ -8,14 +8,17 @@ import type { Config } from '../config.js';
 import type { CollectionIndexes } from '../db/mongo.js';
 import type { Logger } from '../logger.js';
 import { EventBus } from '../shared/events.js';
-import { alertIndexes, createAlerts } from './alerts/index.js';
+import { type AlertEvents, alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
 import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
 import { type ContractEvents, contractIndexes, createContractLoaders, createContracts } from './contracts/index.js';
 import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
-import { createRating, grantCoverageFrom, invoiceIndexes } from './rating/index.js';
+import { billingIndexes, createBilling } from './billing/index.js';
+import { SegmentIngestion } from './ingestion/index.js';
+import { createRating, grantCoverageFrom, invoiceIndexes, type RatingEvents } from './rating/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
+import { createWebhooks, grantChanged, invoiceFinalized, thresholdCrossed, webhookIndexes } from './webhooks/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -24,7 +27,7 @@ export interface ModuleDeps {
 }
 
 /** Every domain event, by the module that publishes it. */
-export type DomainEvents = UsageEvents & ContractEvents & GrantEvents;
+export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & AlertEvents & RatingEvents;
 
 export function createServices({ db, config, logger }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
@@ -90,6 +93,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     accountEntitlements: (accountId) => entitlements.accountEntitlements(accountId),
     entitlementNow: (pair) => entitlements.entitlementNow(pair),
     live: { feedMode: config.liveFeed },
+    events,
   });
 
   // Invoices (R12) from the counters and the grants' burn; finalising marks the usage
@@ -105,7 +109,23 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     markPeriodFinal: (counter, at) => usage.markPeriodFinal(counter, at),
     settleTimeoutMs: config.usageLeaseMs + 3_000,
     logger: logger.child({ module: 'rating' }),
+    events,
   });
+
+  // Integrations (R21-R23): the webhook outbox and its dispatcher, Stripe sync, Segment.
+  const { webhooks, dispatcher } = createWebhooks({ db, audit, logger, options: config.webhooks });
+  const billing = createBilling({
+    db,
+    audit,
+    logger: logger.child({ module: 'billing' }),
+    stripe: config.stripe,
+    syncOnFinalize: config.stripe.syncOnFinalize,
+    invoiceOf: async (contractId, periodStart) => {
+      const [contract] = await contracts.findByIds([contractId]);
+      return contract ? rating.preview(contract, periodStart) : null;
+    },
+  });
+  const segment = new SegmentIngestion(usage, config.segmentEvents);
 
   // ---- What follows what -------------------------------------------------------------
   // A counter moved (usage, at its exactly-once point): thresholds fire, balances are pushed.
@@ -114,8 +134,36 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
   // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
+  // An alert was stored (awaited inside usage's exactly-once point): its webhook outbox row.
+  events.on('AlertFired', (alert) => webhooks.record(thresholdCrossed(alert)));
+  // A grant was issued or voided: grant.issued / grant.voided.
+  events.on('GrantChanged', async (change) => {
+    const event = grantChanged(change);
+    if (event) await webhooks.record(event);
+  });
+  // An invoice was finalised (and on each repeat): invoice.finalized, and the Stripe sync when configured.
+  events.on('InvoiceFinalized', async (invoice) => {
+    await webhooks.record(invoiceFinalized(invoice));
+    billing.onInvoiceFinalized(invoice);
+  });
 
-  return { events, audit, catalog, contracts, terms, entitlements, grants, usage, alerts, live, rating };
+  return {
+    events,
+    audit,
+    catalog,
+    contracts,
+    terms,
+    entitlements,
+    grants,
+    usage,
+    alerts,
+    live,
+    rating,
+    webhooks,
+    dispatcher,
+    billing,
+    segment,
+  };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -137,14 +185,18 @@ export const moduleIndexes: CollectionIndexes[] = [
   ...usageIndexes,
   grantIndexes,
   invoiceIndexes,
+  ...webhookIndexes,
+  ...billingIndexes,
 ];
 
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
 export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
   services.usage.startSweeper();
+  services.dispatcher.start();
   return {
     stop: async () => {
+      await services.dispatcher.stop();
       await services.usage.stopSweeper();
       await services.live.stop();
     },

@@ -13,6 +13,8 @@ import { entitlementResolvers } from './entitlements/resolvers.js';
 import { grantResolvers } from './grants/resolvers.js';
 import { ratingResolvers } from './rating/resolvers.js';
 import { usageResolvers } from './usage/resolvers.js';
+import { webhookResolvers } from './webhooks/resolvers.js';
+import { billingResolvers } from './billing/resolvers.js';
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
@@ -24,4 +26,6 @@ export const resolvers: Resolvers[] = [
   usageResolvers,
   grantResolvers,
   ratingResolvers,
+  webhookResolvers,
+  billingResolvers,
 ];

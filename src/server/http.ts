@@ -7,6 +7,8 @@ import type { Authenticator, Principal } from './auth.js';
 import type { Context, ContextFactory } from './context.js';
 import { LIMIT_ERROR_CODE, LimitExceededError, type Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
+import type { SegmentIngestion } from '../modules/ingestion/index.js';
+import { serveSegment } from './segment.js';
 
 export interface HttpDeps {
   apollo: ApolloServer<Context>;
@@ -18,6 +20,8 @@ export interface HttpDeps {
   metrics: Metrics;
   logger: Logger;
   isReady: () => Promise<{ ready: boolean; detail: Record<string, unknown> }>;
+  /** `POST /ingest/segment` (R23). */
+  segment: SegmentIngestion;
 }
 
 /**
@@ -31,7 +35,10 @@ export function createRequestHandler(deps: HttpDeps) {
     const route = url.pathname;
     try {
       if (route === '/graphql') await serveGraphQL(req, res, url, deps);
-      else if (route === '/healthz' && req.method === 'GET') sendJson(res, 200, { status: 'ok' });
+      else if (route === '/ingest/segment') {
+        const { authenticator, metrics, segment: ingestion } = deps;
+        await serveSegment(req, res, { authenticator, ingestion, metrics, maxBodyBytes: deps.limits.config.maxBodyBytes, readBody });
+      } else if (route === '/healthz' && req.method === 'GET') sendJson(res, 200, { status: 'ok' });
       else if (route === '/readyz' && req.method === 'GET') {
         const { ready, detail } = await deps.isReady();
         sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', ...detail });
@@ -45,7 +52,7 @@ export function createRequestHandler(deps: HttpDeps) {
       else res.destroy();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const known = ['/graphql', '/healthz', '/readyz', '/metrics'].includes(route) ? route : 'other';
+      const known = ['/graphql', '/ingest/segment', '/healthz', '/readyz', '/metrics'].includes(route) ? route : 'other';
       deps.metrics.httpDuration.observe({ route: known, status: String(res.statusCode) }, seconds);
     }
   };

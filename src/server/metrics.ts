@@ -27,6 +27,12 @@ export function createMetrics() {
       help: 'Open graphql-ws connections.',
       registers: [registry],
     }),
+    segmentEvents: new Counter({
+      name: 'allotment_segment_events_total',
+      help: 'Segment calls received on /ingest/segment, by outcome (accepted, duplicate, rejected, unmapped, ignored).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     activeSubscriptions: new Gauge({
       name: 'allotment_active_subscriptions',
       help: 'Subscriptions currently streaming over graphql-ws.',

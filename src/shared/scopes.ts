@@ -12,11 +12,20 @@ export const SCOPES = [
   'contracts:write',
   'audit:read',
   'usage:reconcile',
+  'webhooks:write',
+  'billing:write',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes that only internal tools may hold: a customer token is refused even if it claims them. */
-const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>(['grants:write', 'catalog:write', 'contracts:write', 'usage:reconcile']);
+const INTERNAL_SCOPES: ReadonlySet<Scope> = new Set<Scope>([
+  'grants:write',
+  'catalog:write',
+  'contracts:write',
+  'usage:reconcile',
+  'webhooks:write',
+  'billing:write',
+]);
 
 /**
  * Who is calling. `accountId` is set for customer tokens, which may only touch that

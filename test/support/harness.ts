@@ -8,7 +8,8 @@ import { createLogger } from '../../src/logger.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
-export const ALL_SCOPES = 'entitlements:read usage:write grants:write catalog:write contracts:write audit:read usage:reconcile';
+export const ALL_SCOPES =
+  'entitlements:read usage:write grants:write catalog:write contracts:write audit:read usage:reconcile webhooks:write billing:write';
 
 export interface TokenClaims {
   sub?: string;

@@ -7,6 +7,8 @@
  */
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
+import type { EventPublisher } from '../../shared/events.js';
+import type { AlertEvents } from './model.js';
 import type { BalanceLoader } from './hub.js';
 import { LiveUpdates, type LiveUpdatesOptions } from './live.js';
 import { AlertRepository } from './repository.js';
@@ -15,7 +17,7 @@ import { type AlertCounters, AlertService, type AlertServiceOptions } from './se
 export { alertIndexes } from './repository.js';
 export type { AlertService } from './service.js';
 export type { LiveUpdates } from './live.js';
-export type { AlertDoc, CounterChange, EntitlementUpdateView } from './model.js';
+export type { AlertDoc, AlertEvents, CounterChange, EntitlementUpdateView } from './model.js';
 
 export interface AlertsDeps<V> {
   db: Db;
@@ -28,10 +30,12 @@ export interface AlertsDeps<V> {
   /** One entitlement now, for re-arming after a grant changed capacity. */
   entitlementNow: NonNullable<AlertServiceOptions['entitlementNow']>;
   live?: Omit<LiveUpdatesOptions<V>, 'repository' | 'logger' | 'loadBalance'>;
+  /** Publishes AlertFired at the alert's exactly-once point. */
+  events?: EventPublisher<AlertEvents>;
 }
 
 /** The live side first: the service serves this instance's subscribers from its write path. */
-export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live }: AlertsDeps<V>) {
+export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live, events }: AlertsDeps<V>) {
   const repository = new AlertRepository(db);
   const moduleLogger = logger.child({ module: 'alerts' });
   const liveUpdates = new LiveUpdates<V>({ repository, logger: moduleLogger, loadBalance, ...live });
@@ -39,6 +43,7 @@ export function createAlerts<V>({ db, logger, counters, loadBalance, accountEnti
     accountEntitlements,
     entitlementNow,
     localDelivery: liveUpdates.localDelivery,
+    events,
   });
   return { alerts, live: liveUpdates };
 }

@@ -23,6 +23,11 @@ export interface CounterChange {
   replayed?: boolean;
 }
 
+/** What the alerts module publishes: every alert stored, when its insert (or a replay) is done. */
+export interface AlertEvents {
+  AlertFired: AlertDoc;
+}
+
 /**
  * A fired threshold alert (R9). The id is `${counterId}|${threshold}|${armEpoch}`: the
  * counter id already names the account, feature and period, so inserting the document is

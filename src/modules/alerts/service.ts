@@ -1,12 +1,13 @@
 import { ObjectId } from 'mongodb';
 import type { Logger } from '../../logger.js';
+import type { EventPublisher } from '../../shared/events.js';
 import { maxMicros, type Micros } from '../../shared/quantity.js';
 import type { EntitlementView } from '../entitlements/index.js';
 import type { CounterReader } from '../usage/index.js';
 
 /** What alerts read of the usage module's counters. */
 export type AlertCounters = Pick<CounterReader, 'periodTotal'>;
-import { alertId, parseCounterId, type AlertDoc, type BalanceChangeDoc, type CounterChange } from './model.js';
+import { alertId, parseCounterId, type AlertDoc, type AlertEvents, type BalanceChangeDoc, type CounterChange } from './model.js';
 import type { AlertRepository } from './repository.js';
 import { crossedThresholds, reachedThresholds, thresholdsToRearm } from './thresholds.js';
 
@@ -19,6 +20,11 @@ export interface AlertServiceOptions {
   entitlementNow?: (pair: { accountId: string; feature: string }) => Promise<EntitlementView | null>;
   /** This instance's subscribers, served from the write path (the live side). */
   localDelivery?: LocalDelivery;
+  /**
+   * AlertFired, awaited for every alert stored, new or found stored by a replay: a failed
+   * handler fails the firing, hence the usage operation, and recovery publishes it again.
+   */
+  events?: EventPublisher<AlertEvents>;
 }
 
 /**
@@ -58,6 +64,7 @@ export class AlertService {
   private readonly accountEntitlements: AlertServiceOptions['accountEntitlements'];
   private readonly entitlementNow: AlertServiceOptions['entitlementNow'];
   private readonly localDelivery: LocalDelivery | undefined;
+  private readonly events: EventPublisher<AlertEvents> | undefined;
   /** Feed rows waiting for this tick's insertMany, one per (account, feature): the latest. */
   private balanceQueue = new Map<string, BalanceChangeDoc>();
   private balanceFlush: Promise<void> | undefined;
@@ -72,6 +79,7 @@ export class AlertService {
     this.accountEntitlements = options.accountEntitlements;
     this.entitlementNow = options.entitlementNow;
     this.localDelivery = options.localDelivery;
+    this.events = options.events;
   }
 
   /**
@@ -262,6 +270,11 @@ export class AlertService {
         }
       }
       if (existing) storedBefore.push(existing);
+    }
+    // A replay finds the alerts a crashed attempt stored: publishing them again is what
+    // lets a subscriber that missed them (the webhook outbox) catch up; handlers dedupe.
+    for (const alert of [...storedBefore, ...fired].sort((a, b) => a.threshold - b.threshold)) {
+      await this.events?.publish('AlertFired', alert);
     }
     if (fired.length === 0) return fired;
     this.logger.info({ counterId: point.counterId, thresholds: fired.map((a) => a.threshold) }, 'usage alerts fired');

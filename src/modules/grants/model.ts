@@ -70,5 +70,5 @@ export type GrantCounters = Pick<CounterReader, 'hourUsedAt' | 'countersFor'>;
 /** Events the grants module publishes. */
 export interface GrantEvents {
   /** A grant was issued or voided: capacity changed now; `grew` when it became larger. */
-  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean };
+  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean; action: 'issued' | 'voided' };
 }

@@ -171,7 +171,7 @@ export class GrantService implements GrantedSource {
       before: null,
       after: auditSnapshot(doc),
     });
-    await this.afterCapacityChange(doc, isActiveAt(window, new Date()));
+    await this.afterCapacityChange(doc, isActiveAt(window, new Date()), 'issued');
     return this.view(doc);
   }
 
@@ -233,7 +233,7 @@ export class GrantService implements GrantedSource {
       before: auditSnapshot(before),
       after: auditSnapshot(voided),
     });
-    await this.afterCapacityChange(voided, false);
+    await this.afterCapacityChange(voided, false, 'voided');
     return this.view(voided);
   }
 
@@ -285,9 +285,9 @@ export class GrantService implements GrantedSource {
    * logged, not thrown: the next counter change evaluates thresholds against the new
    * capacity anyway.
    */
-  private async afterCapacityChange(grant: GrantDoc, grew: boolean): Promise<void> {
+  private async afterCapacityChange(grant: GrantDoc, grew: boolean, action: 'issued' | 'voided'): Promise<void> {
     await this.deps.events
-      .publish('GrantChanged', { accountId: grant.accountId, feature: grant.feature, grantId: grant._id, grew })
+      .publish('GrantChanged', { accountId: grant.accountId, feature: grant.feature, grantId: grant._id, grew, action })
       .catch((error: unknown) =>
         this.deps.logger.warn(
           { err: error, grantId: grant._id },

@@ -15,6 +15,7 @@ export function createRating(deps: Omit<RatingServiceDeps, 'invoices' | 'usageOw
 export { invoiceIndexes } from './repository.js';
 export type { RatingService, RatingServiceDeps } from './service.js';
 export { grantCoverageFrom } from './grant-coverage.js';
-export type { InvoiceLineView, InvoiceView, PendingCorrection, RatedUsage } from './model.js';
+export type { InvoiceLineView, InvoiceView, PendingCorrection, RatedUsage, RatingEvents } from './model.js';
+export { toBillingExport } from './export.js';
 export type { GrantBurn } from './overage.js';
 export type { BillingExportView, BillingLineView } from './export.js';

@@ -68,6 +68,11 @@ export interface InvoiceView {
   finalizedBy: string | null;
 }
 
+/** What rating publishes: a period was finalised (and on every repeat of it, for recovery). */
+export interface RatingEvents {
+  InvoiceFinalized: InvoiceView & { invoiceId: string };
+}
+
 /** A finalised invoice: the frozen figures of (contract, billing period), written once. */
 export interface InvoiceDoc extends InvoiceView {
   /** invoiceId(contractId, periodStart): its uniqueness makes finalising idempotent. */

@@ -1,5 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { Logger } from '../../logger.js';
+import type { EventPublisher } from '../../shared/events.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
 import type { Micros } from '../../shared/quantity.js';
@@ -12,7 +13,7 @@ import type { CounterReader } from '../usage/index.js';
 import { counterId } from '../../shared/counter-key.js';
 import { baseFeeSegments, prorateBaseFees } from './base-fee.js';
 import { formatAmount } from './currency.js';
-import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection } from './model.js';
+import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
 import { rateUsage } from './overage.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
@@ -43,6 +44,8 @@ export interface RatingServiceDeps {
   /** How long finalising waits for usage still being recorded in the period (a crashed write's lease, plus the sweeper). */
   settleTimeoutMs: number;
   logger: Logger;
+  /** InvoiceFinalized, awaited after the snapshot and its audit entry, again on every repeat. */
+  events?: EventPublisher<RatingEvents>;
 }
 
 /**
@@ -144,6 +147,7 @@ export class RatingService {
       return this.repeatFinalize(winner, caller);
     }
     await this.deps.audit.recordMany([finalizedEntry(doc)], { replay: true });
+    await this.deps.events?.publish('InvoiceFinalized', { invoiceId: doc._id, ...fromStored(doc) });
     this.deps.logger.info({ invoiceId: id, total: doc.total, amountDue: doc.amountDue, currency: doc.currency }, 'invoice finalized');
     return doc;
   }
@@ -375,8 +379,9 @@ export class RatingService {
   }
 
   private async repeatFinalize(existing: InvoiceDoc, caller: Caller): Promise<InvoiceView> {
-    // Restores the finalisation entry if the first finalizer died before writing it.
+    // Restores the finalisation entry, and the event, if the first finalizer died before them.
     await this.deps.audit.recordMany([finalizedEntry(existing)], { replay: true });
+    await this.deps.events?.publish('InvoiceFinalized', { invoiceId: existing._id, ...fromStored(existing) });
     await this.deps.audit.record({
       actor: caller.actor,
       requestId: caller.requestId,

@@ -1,0 +1,85 @@
+/**
+ * The domain events webhooks turn into outbox rows, as plain shapes (this module imports
+ * no producer; the composition root passes their events in). Each source id is what makes
+ * the producer's write unique, so the outbox id is unique exactly when the event is.
+ */
+import { formatQuantity } from '../../shared/quantity.js';
+import type { WebhookEventInput } from './model.js';
+
+export interface ThresholdAlert {
+  _id: string;
+  accountId: string;
+  feature: string;
+  threshold: number;
+  used: bigint;
+  capacity: bigint;
+  periodStart: Date;
+  periodEnd: Date | null;
+  triggeredAt: Date;
+}
+
+export const thresholdCrossed = (alert: ThresholdAlert): WebhookEventInput => ({
+  type: 'usage.threshold_crossed',
+  sourceId: alert._id,
+  accountId: alert.accountId,
+  at: alert.triggeredAt,
+  data: {
+    alertId: alert._id,
+    accountId: alert.accountId,
+    feature: alert.feature,
+    threshold: alert.threshold,
+    used: formatQuantity(alert.used),
+    capacity: formatQuantity(alert.capacity),
+    periodStart: alert.periodStart.toISOString(),
+    periodEnd: alert.periodEnd?.toISOString() ?? null,
+    triggeredAt: alert.triggeredAt.toISOString(),
+  },
+});
+
+export interface GrantChange {
+  accountId: string;
+  feature: string;
+  grantId: string;
+  action?: 'issued' | 'voided';
+}
+
+/** grant.issued or grant.voided; null for a change that is neither (no action given). */
+export const grantChanged = (change: GrantChange): WebhookEventInput | null =>
+  change.action
+    ? {
+        type: change.action === 'issued' ? 'grant.issued' : 'grant.voided',
+        sourceId: change.grantId,
+        accountId: change.accountId,
+        data: { grantId: change.grantId, accountId: change.accountId, feature: change.feature },
+      }
+    : null;
+
+export interface FinalizedInvoice {
+  invoiceId: string;
+  contractId: string;
+  accountId: string;
+  periodStart: Date;
+  periodEnd: Date;
+  currency: string;
+  total: string;
+  amountDue: string;
+  finalizedAt: Date | null;
+}
+
+export const invoiceFinalized = (invoice: FinalizedInvoice): WebhookEventInput => ({
+  type: 'invoice.finalized',
+  sourceId: invoice.invoiceId,
+  accountId: invoice.accountId,
+  at: invoice.finalizedAt ?? undefined,
+  data: {
+    invoiceId: invoice.invoiceId,
+    contractId: invoice.contractId,
+    accountId: invoice.accountId,
+    periodStart: invoice.periodStart.toISOString(),
+    periodEnd: invoice.periodEnd.toISOString(),
+    currency: invoice.currency,
+    total: invoice.total,
+    amountDue: invoice.amountDue,
+    finalizedAt: invoice.finalizedAt?.toISOString() ?? null,
+  },
+});
