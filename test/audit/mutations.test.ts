@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
+import { type AuditedMutation, integrationMutations } from './integration-mutations.js';
 
 let allotment: TestInstance;
 let operatorToken: string;
@@ -48,12 +49,7 @@ const at = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 86_400_
 const usage = (idempotencyKey: string, quantity: string) => ({ accountId, feature, quantity, idempotencyKey });
 
 /** Each mutation, how to send it, and the entries it must leave. */
-const MUTATIONS: Array<{
-  field: string;
-  requestId: string;
-  send: (requestId: string) => Promise<unknown>;
-  expected: Array<Record<string, unknown>>;
-}> = [
+const MUTATIONS: AuditedMutation[] = [
   {
     field: 'defineFeature',
     requestId: 'req-define-feature',
@@ -257,6 +253,8 @@ const MUTATIONS: Array<{
       },
     ],
   },
+  // Webhooks and billing (R21, R22), after the invoice they sync is final.
+  ...integrationMutations({ send, instance: () => allotment, accountId, billedContractId: `${contractId}_billed` }),
 ];
 
 describe('the audit trail (R10)', () => {

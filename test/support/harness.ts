@@ -6,6 +6,7 @@ import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
+import { DISPATCHER_COMMENT } from '../../src/modules/webhooks/index.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const ALL_SCOPES =
@@ -104,9 +105,10 @@ export async function startTestInstance(
   };
 }
 
-/** Commands sent since `from`, without background passes (the usage sweeper), which are not a request's round trips. */
+/** Commands sent since `from`, without background passes (the usage sweeper, the webhook dispatcher), which are not a request's round trips. */
 export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
-  return instance.commands.slice(from).filter((event) => event.command.comment !== SWEEPER_COMMENT);
+  const background = [SWEEPER_COMMENT, DISPATCHER_COMMENT];
+  return instance.commands.slice(from).filter((event) => !background.includes(event.command.comment as string));
 }
 
 /** Commands of the given names (e.g. 'find', 'aggregate') sent since `from`. */

@@ -32,6 +32,8 @@ export class WebhookDispatcher {
   private refill = false;
   private readonly running = new Set<Promise<void>>();
   private stopped = true;
+  /** Aborts attempts in flight when the instance stops (their claims expire; another instance retries). */
+  private aborter = new AbortController();
 
   constructor(
     private readonly repository: WebhookRepository,
@@ -42,6 +44,7 @@ export class WebhookDispatcher {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.aborter = new AbortController();
     this.timer = setInterval(() => this.nudge(), this.options.pollMs ?? 250);
     this.timer.unref();
     this.nudge();
@@ -50,6 +53,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.aborter.abort();
     await Promise.allSettled([...this.running]);
   }
 
@@ -123,12 +127,13 @@ export class WebhookDispatcher {
         headers: { 'content-type': 'application/json', 'user-agent': 'Allotment-Webhooks/1', ...headers },
         body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.aborter.signal]),
       });
       await response.body?.cancel();
       const ok = response.status >= 200 && response.status < 300;
       return finish(response.status, ok ? null : `HTTP ${response.status}`, ok);
     } catch (error) {
+      if (this.stopped) return; // stopping: leave the claim to expire, the attempt is not the receiver's fault
       return finish(null, error instanceof Error ? error.message.slice(0, 200) : 'request failed', false);
     }
   }

@@ -11,7 +11,7 @@ import { type DispatcherOptions, WebhookDispatcher } from './dispatcher.js';
 import { WebhookRepository } from './repository.js';
 import { WebhookService } from './service.js';
 
-export { webhookIndexes } from './repository.js';
+export { DISPATCHER_COMMENT, webhookIndexes } from './repository.js';
 export type { WebhookService, EndpointView } from './service.js';
 export type { WebhookDispatcher } from './dispatcher.js';
 export type { DeliveryDoc, WebhookEventType } from './model.js';

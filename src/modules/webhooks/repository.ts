@@ -2,6 +2,9 @@ import type { Collection, Db } from 'mongodb';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { DeliveryDoc, EndpointDoc, WebhookEventDoc } from './model.js';
 
+/** Marks the dispatcher's claims, so tests counting a request's round trips can leave them out. */
+export const DISPATCHER_COMMENT = 'allotment:webhook-dispatcher';
+
 export const ENDPOINTS = 'webhook_endpoints';
 export const EVENTS = 'webhook_events';
 export const DELIVERIES = 'webhook_deliveries';
@@ -76,7 +79,7 @@ export class WebhookRepository {
         ...(busyEndpoints.length > 0 ? { endpointId: { $nin: busyEndpoints } } : {}),
       },
       { $set: { lockedUntil: new Date(now.getTime() + leaseMs), lockedBy: owner } },
-      { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
+      { sort: { nextAttemptAt: 1 }, returnDocument: 'after', comment: DISPATCHER_COMMENT },
     );
   }
 
