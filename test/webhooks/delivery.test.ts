@@ -100,6 +100,29 @@ describe('threshold crossings as webhooks', () => {
   });
 });
 
+describe('grant events', () => {
+  it('sends grant.issued and grant.voided; a retry of issueGrant writes an outbox row the first attempt missed', async () => {
+    const receiver = new Receiver();
+    const { accountId } = await meteredAccount(instance, { included: '100' });
+    await endpointFor(receiver, await receiver.start(), accountId, ['grant.issued', 'grant.voided']);
+    const issue = `mutation ($input: IssueGrantInput!) { issueGrant(input: $input) { id } }`;
+    const input = { accountId, feature: 'api_calls', amount: '5', reason: 'webhook test', idempotencyKey: key() };
+    instance.services.webhooks.faults.arm({ accountId });
+    const { issueGrant } = await gql<any>(instance, issue, { input });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received).toHaveLength(0);
+    await gql(survivor, issue, { input });
+    await gql(instance, `mutation ($id: ID!) { voidGrant(id: $id, reason: "mistake") { id } }`, { id: issueGrant.id });
+    await receiver.waitFor(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received.map((received) => [received.type, received.data.grantId]).sort()).toEqual([
+      ['grant.issued', issueGrant.id],
+      ['grant.voided', issueGrant.id],
+    ]);
+    await receiver.stop();
+  });
+});
+
 describe('endpoints', () => {
   it('refuses loopback targets unless WEBHOOKS_ALLOW_PRIVATE=true, and customer tokens', async () => {
     const strict = await startTestInstance({ dbName: instance.dbName });

@@ -192,6 +192,8 @@ export class GrantService implements GrantedSource {
       before: null,
       after: { idempotencyKey: existing.idempotencyKey, originalRequestId: existing.requestId },
     });
+    // Again, for reactions the first attempt may have missed (it may have died before them).
+    await this.afterCapacityChange(existing, false, 'issued');
     return this.view(existing);
   }
 
@@ -255,6 +257,7 @@ export class GrantService implements GrantedSource {
       before: null,
       after: { voidedAt: grant.voidedAt, voidedBy: grant.voidedBy, voidReason: grant.voidReason },
     });
+    await this.afterCapacityChange(completed, false, 'voided');
     return this.view(completed);
   }
 
