@@ -14,6 +14,7 @@ import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/i
 import { type ContractEvents, contractIndexes, createContractLoaders, createContracts } from './contracts/index.js';
 import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
+import { createHierarchy, type HierarchyEvents, hierarchyIndexes } from './hierarchy/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes } from './rating/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
 
@@ -24,7 +25,7 @@ export interface ModuleDeps {
 }
 
 /** Every domain event, by the module that publishes it. */
-export type DomainEvents = UsageEvents & ContractEvents & GrantEvents;
+export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & HierarchyEvents;
 
 export function createServices({ db, config, logger }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
@@ -34,11 +35,14 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   const catalog = createCatalog(db, audit);
   const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
 
+  // Account hierarchies and members' caps (R13); publishes HierarchyChanged.
+  const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }) });
+
   // Counted usage as every module reads it; the usage service below owns the writes.
   const usageReads = new UsageReads(db);
 
-  // Merged terms (R4) from contracts and catalog alone.
-  const terms = new TermsService({ contracts, catalog });
+  // Merged terms (R4) from contracts and catalog; members draw on pools through the hierarchy (R13).
+  const terms = new TermsService({ contracts, catalog, pools: hierarchy });
 
   // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged.
   const grants = createGrants({
@@ -74,7 +78,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     openTerms: () => {
       const sources = terms.newSources();
       return termsTimeline(
-        (requests, at) => terms.resolveTerms(requests, at, sources),
+        (requests, at) => terms.resolveWithPools(requests, at, sources),
         (accountId) => sources.contractsByAccount.load(accountId),
       );
     },
@@ -109,13 +113,16 @@ export function createServices({ db, config, logger }: ModuleDeps) {
 
   // ---- What follows what -------------------------------------------------------------
   // A counter moved (usage, at its exactly-once point): thresholds fire, balances are pushed.
-  events.on('CounterChanged', (change) => alerts.onCounterChange(change));
+  // A pool's counter (R13) also reaches the owner's members: their subscribers hear it.
+  events.on('CounterChanged', async (change) =>
+    alerts.onCounterChange(change.pooled ? { ...change, members: await hierarchy.descendantsOf(change.accountId) } : change),
+  );
   // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
   // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
 
-  return { events, audit, catalog, contracts, terms, entitlements, grants, usage, alerts, live, rating };
+  return { events, audit, catalog, contracts, hierarchy, terms, entitlements, grants, usage, alerts, live, rating };
 }
 export type Services = ReturnType<typeof createServices>;
 
@@ -132,6 +139,7 @@ export type Loaders = ReturnType<typeof createLoaders>;
 export const moduleIndexes: CollectionIndexes[] = [
   auditIndexes,
   contractIndexes,
+  hierarchyIndexes,
   catalogIndexes,
   ...alertIndexes,
   ...usageIndexes,
@@ -142,9 +150,11 @@ export const moduleIndexes: CollectionIndexes[] = [
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
 export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
+  await services.hierarchy.membership.start();
   services.usage.startSweeper();
   return {
     stop: async () => {
+      services.hierarchy.membership.stop();
       await services.usage.stopSweeper();
       await services.live.stop();
     },

@@ -11,12 +11,14 @@ import { catalogResolvers } from './catalog/resolvers.js';
 import { contractResolvers } from './contracts/resolvers.js';
 import { entitlementResolvers } from './entitlements/resolvers.js';
 import { grantResolvers } from './grants/resolvers.js';
+import { hierarchyResolvers } from './hierarchy/resolvers.js';
 import { ratingResolvers } from './rating/resolvers.js';
 import { usageResolvers } from './usage/resolvers.js';
 
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
   contractResolvers,
+  hierarchyResolvers,
   auditResolvers,
   catalogResolvers,
   entitlementResolvers,

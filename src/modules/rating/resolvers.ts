@@ -42,7 +42,11 @@ export const ratingResolvers: Resolvers = {
       return correctionTotal(invoice, await correctionsOf(services.rating, invoice));
     },
   },
+  InvoiceLine: {
+    members: (line) => (line.members ?? []).map(({ accountId, quantity }) => ({ accountId, quantity: formatQuantity(quantity) })),
+  },
   InvoiceUsage: {
+    members: (usage) => (usage.members ?? []).map(({ accountId, quantity }) => ({ accountId, quantity: formatQuantity(quantity) })),
     included: (usage) => fmt(usage.included),
     granted: (usage) => formatQuantity(usage.granted),
     used: (usage) => formatQuantity(usage.used),

@@ -14,6 +14,7 @@ import { baseFeeSegments, prorateBaseFees } from './base-fee.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection } from './model.js';
 import { rateUsage } from './overage.js';
+import { withPoolMembers } from './pool-members.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
 import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-plan.js';
@@ -35,7 +36,7 @@ export interface RatingServiceDeps {
   contracts: ContractBilling;
   catalog: CatalogReads;
   /** The usage module's counters: used and still-settling postings per counter. */
-  counters: Pick<CounterReader, 'usedAndPending'>;
+  counters: Pick<CounterReader, 'usedAndPending'> & Partial<Pick<CounterReader, 'sharesOf'>>;
   audit: AuditLog;
   grantCoverage: GrantCoverageSource;
   lateUsage: LateUsageSource;
@@ -78,7 +79,9 @@ export class RatingService {
     if (frozen) return fromStored(frozen);
     const counters = await this.deps.counters.usedAndPending(plan.usage.map((usage) => usage.counterId));
     const used = new Map([...counters].map(([id, counter]) => [id, counter.used]));
-    return { ...(await this.rate(plan, used)), final: false, finalizedAt: null, finalizedBy: null };
+    const rated = await this.rate(plan, used);
+    const pooled = await withPoolMembers(this.deps.counters, contract.accountId, rated);
+    return { ...pooled, final: false, finalizedAt: null, finalizedBy: null };
   }
 
   /**

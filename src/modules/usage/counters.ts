@@ -3,7 +3,7 @@ import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { hourKey } from '../../shared/counter-key.js';
+import { hourKey, memberKey, memberOfKey } from '../../shared/counter-key.js';
 import type { PendingEntry } from './model.js';
 
 // Engine, sweeper and ledger name counters with the kernel's keys.
@@ -28,6 +28,11 @@ export interface CounterDoc {
   used: Micros;
   /** Micro-units per UTC hour, keyed by hourKey(). */
   hours: Record<string, Micros>;
+  /**
+   * A pool counter (R13): each member's share of `used`, keyed by memberKey(account);
+   * the owner's own usage is `used` minus the shares. Absent on unpooled counters.
+   */
+  members?: Record<string, Micros>;
   /** Applied posting attempts whose bookkeeping has not finished (see PendingEntry). */
   pending: PendingEntry[];
   /**
@@ -74,6 +79,8 @@ export class CounterReader {
   private readonly collection: Collection<CounterDoc>;
   /** Balances are read by every check: concurrent requests share one query. */
   private readonly usedById: DataLoader<string, Micros, string>;
+  /** Members' shares of pools, keyed `${counterId}\0${memberKey}`: concurrent checks share one query. */
+  private readonly shareOf: DataLoader<string, Micros, string>;
 
   constructor(db: Db) {
     this.collection = db.collection<CounterDoc>(COUNTERS);
@@ -83,6 +90,13 @@ export class CounterReader {
         used.set(doc._id, toMicros(doc.used));
       return ids.map((id) => used.get(id) ?? 0n);
     });
+    this.shareOf = coalescedReader(async (keys) => {
+      const split = keys.map((key) => key.split('\u0000') as [string, string]);
+      const projection = Object.fromEntries(split.map(([, member]) => [`members.${member}`, 1]));
+      const docs = await this.collection.find({ _id: { $in: [...new Set(split.map(([id]) => id))] } }, { projection }).toArray();
+      const byId = new Map(docs.map((doc) => [doc._id, doc.members ?? {}]));
+      return split.map(([id, member]) => toMicros(byId.get(id)?.[member]));
+    });
   }
 
   /** Used amounts for many counters in one query; counters never written read as 0. */
@@ -90,6 +104,26 @@ export class CounterReader {
     const unique = [...new Set(ids)];
     const used = await loadAll(this.usedById, unique);
     return new Map(unique.map((id, i) => [id, used[i]!]));
+  }
+
+  /** Members' shares of pool counters (R13), in request order; 0 when nothing was drawn. */
+  async memberShares(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]> {
+    return loadAll(
+      this.shareOf,
+      pairs.map(({ counterId, memberId }) => `${counterId}\u0000${memberKey(memberId)}`),
+    );
+  }
+
+  /** Every member's share of a pool counter (R13), by member account id; none for unpooled counters. */
+  async sharesOf(counterIds: readonly string[]): Promise<Map<string, Map<string, Micros>>> {
+    const found = new Map<string, Map<string, Micros>>();
+    if (counterIds.length === 0) return found;
+    const docs = await this.collection.find({ _id: { $in: [...counterIds] } }, { projection: { members: 1 } }).toArray();
+    for (const doc of docs) {
+      if (!doc.members) continue;
+      found.set(doc._id, new Map(Object.entries(doc.members).map(([key, value]) => [memberOfKey(key), toMicros(value)])));
+    }
+    return found;
   }
 
   /** Used amounts and how many postings are still settling (rating waits for those). */
