@@ -119,8 +119,20 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   );
   // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
+  // A pool owner's terms are its members' terms too (R13): their balances are recomputed.
+  events.on('TermsChanged', async ({ accountId }) => {
+    for (const member of await hierarchy.descendantsOf(accountId)) await alerts.onTermsChanged(member);
+  });
   // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
+  // A grant on a pool owner is capacity its members draw on (R13): their balances are pushed.
+  events.on('GrantChanged', async ({ accountId, feature }) => {
+    for (const member of await hierarchy.descendantsOf(accountId)) await alerts.publishBalanceChange(member, feature);
+  });
+  // A move changes which pool the account (and its subtree) draws on: their balances are pushed.
+  events.on('HierarchyChanged', async ({ accountId }) => {
+    for (const account of [accountId, ...(await hierarchy.descendantsOf(accountId))]) await alerts.onTermsChanged(account);
+  });
 
   return { events, audit, catalog, contracts, hierarchy, terms, entitlements, grants, usage, alerts, live, rating };
 }

@@ -97,6 +97,35 @@ describe('a member without an entitlement of its own', () => {
   });
 });
 
+describe('pooled: true on an override', () => {
+  it('turns a contract’s own entitlement into a pool, and clearing it ends the draw', async () => {
+    const { ownerId, contractId, members } = await pool(one, { included: '100', members: 1 });
+    const plan = `unpooled_${ownerId}`;
+    await gql(one, `mutation ($input: PlanInput!) { publishPlan(input: $input) { key } }`, {
+      input: { key: plan, name: 'unpooled', currency: 'USD', entitlements: [{ feature: 'api_calls', included: '40' }] },
+    });
+    const otherOwner = accountName('override_owner');
+    await gql(one, `mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
+      input: { id: `c_${otherOwner}`, accountId: otherOwner, planKey: plan, startsAt: '2026-01-01T00:00:00Z' },
+    });
+    const member = accountName('override_member');
+    await setParent(one, member, otherOwner);
+    expect(await use(one, member, '1')).toMatchObject({ status: 'REJECTED', reason: 'NOT_ENTITLED' });
+
+    const override = `mutation ($c: ID!, $input: EntitlementOverrideInput!) { setEntitlementOverride(contractId: $c, input: $input) { overrides { feature pooled } } }`;
+    const set = await gql(one, override, { c: `c_${otherOwner}`, input: { feature: 'api_calls', pooled: true } });
+    expect(set.setEntitlementOverride.overrides).toEqual([{ feature: 'api_calls', pooled: true }]);
+    expect(await use(two, member, '1')).toMatchObject({ status: 'ACCEPTED' });
+    expect(await entitlement(one, member)).toMatchObject({ capacity: '40', pooledFrom: otherOwner, accountUsed: '1' });
+
+    await gql(one, override, { c: `c_${otherOwner}`, input: { feature: 'api_calls', pooled: false } });
+    expect(await use(two, member, '1')).toMatchObject({ status: 'REJECTED', reason: 'NOT_ENTITLED' });
+    // The plan-pooled pool next door was never touched.
+    expect(await entitlement(one, members[0]!)).toMatchObject({ pooledFrom: ownerId, used: '0' });
+    expect(contractId).toBeTruthy();
+  });
+});
+
 describe('the race of the issue: a 1,000,000-unit HARD pool, 4 members, one capped at 300,000', () => {
   it('ends at exactly its capacity on two instances, and no member exceeds its cap', async () => {
     const { ownerId, members } = await pool(one, { included: '1000000', members: 4 });

@@ -192,7 +192,16 @@ export class AlertService {
       if (due.length > 0) {
         const { start, end } = terms.period!;
         await this.fire(
-          { accountId, feature: terms.feature, counterId: terms.counterId!, periodStart: start, periodEnd: end, used, capacity },
+          // A pooled view's counter is its owner's (R13): the alert is the pool's.
+          {
+            accountId: terms.accountId,
+            feature: terms.feature,
+            counterId: terms.counterId!,
+            periodStart: start,
+            periodEnd: end,
+            used,
+            capacity,
+          },
           due,
         );
       }

@@ -132,7 +132,8 @@ export class RatingService {
         ),
       ),
     );
-    const rated = await this.rate(plan, await this.settledUsage(plan));
+    // The pool's per-member quantities are frozen with the rest (R13).
+    const rated = await withPoolMembers(this.deps.counters, contract.accountId, await this.rate(plan, await this.settledUsage(plan)));
     const doc: InvoiceDoc = {
       ...rated,
       _id: id,

@@ -79,23 +79,21 @@ export class CounterReader {
   private readonly collection: Collection<CounterDoc>;
   /** Balances are read by every check: concurrent requests share one query. */
   private readonly usedById: DataLoader<string, Micros, string>;
-  /** Members' shares of pools, keyed `${counterId}\0${memberKey}`: concurrent checks share one query. */
-  private readonly shareOf: DataLoader<string, Micros, string>;
 
   constructor(db: Db) {
     this.collection = db.collection<CounterDoc>(COUNTERS);
-    this.usedById = coalescedReader(async (ids) => {
-      const used = new Map<string, Micros>();
-      for (const doc of await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { used: 1 } }).toArray())
-        used.set(doc._id, toMicros(doc.used));
-      return ids.map((id) => used.get(id) ?? 0n);
-    });
-    this.shareOf = coalescedReader(async (keys) => {
-      const split = keys.map((key) => key.split('\u0000') as [string, string]);
-      const projection = Object.fromEntries(split.map(([, member]) => [`members.${member}`, 1]));
+    // One reader for both: a check's `used` and a pool member's share (R13) of the same
+    // counter come back from one query. Keys are `counterId`, or `counterId\0memberKey`.
+    this.usedById = coalescedReader(async (keys) => {
+      const split = keys.map((key) => key.split('\u0000') as [string, string | undefined]);
+      const projection: Record<string, 1> = { used: 1 };
+      for (const [, member] of split) if (member !== undefined) projection[`members.${member}`] = 1;
       const docs = await this.collection.find({ _id: { $in: [...new Set(split.map(([id]) => id))] } }, { projection }).toArray();
-      const byId = new Map(docs.map((doc) => [doc._id, doc.members ?? {}]));
-      return split.map(([id, member]) => toMicros(byId.get(id)?.[member]));
+      const byId = new Map(docs.map((doc) => [doc._id, doc]));
+      return split.map(([id, member]) => {
+        const doc = byId.get(id);
+        return toMicros(member === undefined ? doc?.used : doc?.members?.[member]);
+      });
     });
   }
 
@@ -109,7 +107,7 @@ export class CounterReader {
   /** Members' shares of pool counters (R13), in request order; 0 when nothing was drawn. */
   async memberShares(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]> {
     return loadAll(
-      this.shareOf,
+      this.usedById,
       pairs.map(({ counterId, memberId }) => `${counterId}\u0000${memberKey(memberId)}`),
     );
   }

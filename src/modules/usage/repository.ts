@@ -300,10 +300,16 @@ export class UsageLedger {
    * Sets a drifted counter to what its events say, guarded on the `used` it observed and
    * an empty `pending`: a concurrent increment makes it fail (false) rather than be lost.
    */
-  async repairCounter(counterId: string, observedUsed: CounterDoc['used'], used: Micros, hours: Record<string, Micros>): Promise<boolean> {
+  async repairCounter(
+    counterId: string,
+    observedUsed: CounterDoc['used'],
+    used: Micros,
+    hours: Record<string, Micros>,
+    members?: Record<string, Micros>,
+  ): Promise<boolean> {
     const repaired = await this.counters.updateOne(
       { _id: counterId, used: observedUsed, 'pending.0': { $exists: false } },
-      { $set: { used, hours, updatedAt: new Date() } },
+      { $set: { used, hours, ...(members ? { members } : {}), updatedAt: new Date() } },
     );
     return repaired.matchedCount === 1;
   }
