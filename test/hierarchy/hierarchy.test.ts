@@ -111,6 +111,9 @@ describe('setAccountParent', () => {
       [{ parentId: null }, { parentId: parent }, 'test-operator'],
       [{ parentId: parent }, { parentId: null }, 'test-operator'],
     ]);
+    // Placing it where it already is moves nothing, and is audited too.
+    await setParent(one, child, null);
+    expect(await one.database.db.collection('audit_log').countDocuments({ targetId: child, action: 'account.parent_unchanged' })).toBe(1);
     const readOnly = await signToken({ scope: 'entitlements:read' });
     const denied = await one.graphql(
       `mutation { setAccountParent(accountId: "${accountName()}", parentId: "${parent}") { id } }`,

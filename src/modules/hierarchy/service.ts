@@ -73,7 +73,20 @@ export class HierarchyService {
       const revision = await this.settledRevision();
       const [current] = await repository.accountsByIds([accountId]);
       const previousParentId = current?.parentId ?? null;
-      if (previousParentId === parentId) return;
+      if (previousParentId === parentId) {
+        // Nothing moves, but the request is audited like any mutation (R10).
+        await this.deps.audit.record({
+          actor: by.actor,
+          requestId: by.requestId,
+          action: 'account.parent_unchanged',
+          targetType: 'Account',
+          targetId: accountId,
+          accountId,
+          before: { parentId },
+          after: { parentId },
+        });
+        return;
+      }
       if (parentId !== null) await this.assertPlaceable(accountId, parentId);
       const move: PendingMove = {
         rev: revision.rev + 1,
