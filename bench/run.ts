@@ -12,11 +12,13 @@ import { checkEntitlementSection } from './sections/check-entitlement.js';
 import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
 import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
+import { poolsSection } from './sections/pools.js';
 
 const SECTIONS: BenchSection[] = [
   checkEntitlementSection,
   readYourWritesSection,
   usageBatchSection,
+  poolsSection,
   alertsSection,
   idleSubscriptionsSection,
 ];

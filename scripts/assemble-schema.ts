@@ -37,6 +37,7 @@ export const SCHEMA_SLICES = [
   'src/schema/base.graphql',
   'src/modules/catalog/schema.graphql',
   'src/modules/contracts/schema.graphql',
+  'src/modules/hierarchy/schema.graphql',
   'src/modules/entitlements/schema.graphql',
   'src/modules/usage/schema.graphql',
   'src/modules/grants/schema.graphql',

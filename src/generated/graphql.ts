@@ -44,6 +44,8 @@ export type Account = {
    * `first` is 1-200. Scope: entitlements:read.
    */
   alerts: Array<UsageAlert>;
+  /** Direct children, by id. Scope: entitlements:read. */
+  children: Array<Account>;
   /** Every contract of the account, oldest first. Scope: entitlements:read. */
   contracts: Array<Contract>;
   /** One feature's effective entitlement; null when the feature is not in the catalog. */
@@ -64,6 +66,8 @@ export type Account = {
    */
   grants: Array<Grant>;
   id: Scalars['ID']['output'];
+  /** The parent account (R13); null for a root. Scope: entitlements:read. */
+  parent?: Maybe<Account>;
   /**
    * Usage of a metered feature per UTC hour, day or month, every bucket present (zeros
    * included). Defaults: the last 48 hours (HOUR), 30 days (DAY) or 12 months (MONTH) up to
@@ -321,6 +325,7 @@ export type ContractOverride = {
   grace?: Maybe<Scalars['Decimal']['output']>;
   included?: Maybe<Scalars['Decimal']['output']>;
   overage?: Maybe<Overage>;
+  pooled?: Maybe<Scalars['Boolean']['output']>;
   resetPeriod?: Maybe<ResetPeriod>;
   thresholds?: Maybe<Array<Scalars['Int']['output']>>;
 };
@@ -376,6 +381,10 @@ export type Enforcement =
  */
 export type Entitlement = {
   __typename?: 'Entitlement';
+  /** Cap on this member's draw from its pool per period (setAccountLimit); null when none. */
+  accountLimit?: Maybe<Scalars['Decimal']['output']>;
+  /** This account's own usage in the period: its draw from the pool, or `used` when not pooled. */
+  accountUsed: Scalars['Decimal']['output'];
   capacity?: Maybe<Scalars['Decimal']['output']>;
   config?: Maybe<Scalars['JSON']['output']>;
   /** The contracts whose terms were merged, oldest first. */
@@ -397,6 +406,8 @@ export type Entitlement = {
   /** Exclusive. */
   periodEnd?: Maybe<Scalars['DateTime']['output']>;
   periodStart?: Maybe<Scalars['DateTime']['output']>;
+  /** R13: the pool owner's account id when this entitlement is drawn from an ancestor's pool; null when it is the account's own. */
+  pooledFrom?: Maybe<Scalars['ID']['output']>;
   remaining?: Maybe<Scalars['Decimal']['output']>;
   resetPeriod: ResetPeriod;
   thresholds: Array<Scalars['Int']['output']>;
@@ -441,6 +452,8 @@ export type EntitlementOverrideInput = {
   grace?: InputMaybe<Scalars['Decimal']['input']>;
   included?: InputMaybe<Scalars['Decimal']['input']>;
   overage?: InputMaybe<OverageInput>;
+  /** Makes this contract's entitlement a pool for descendant accounts (R13). */
+  pooled?: InputMaybe<Scalars['Boolean']['input']>;
   resetPeriod?: InputMaybe<ResetPeriod>;
   thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
 };
@@ -591,6 +604,8 @@ export type InvoiceLine = {
   feature?: Maybe<Scalars['ID']['output']>;
   id: Scalars['ID']['output'];
   kind: InvoiceLineKind;
+  /** R13: on a pooled feature's OVERAGE line, each account's units in the pool (the owner first); empty otherwise. */
+  members: Array<PoolMemberUsage>;
   /** Exclusive; null for a lifetime (NEVER) usage period. */
   periodEnd?: Maybe<Scalars['DateTime']['output']>;
   /** The service period the line covers: the plan's time in the period, or the usage period. */
@@ -671,6 +686,8 @@ export type InvoiceUsage = {
   grossBlocks: Scalars['Decimal']['output'];
   /** Null: unlimited. */
   included?: Maybe<Scalars['Decimal']['output']>;
+  /** R13: a pool's usage per account (the owner first); empty when the feature is not pooled. */
+  members: Array<PoolMemberUsage>;
   netBlocks: Scalars['Decimal']['output'];
   /** Billable units: used − coveredByIncluded − coveredByGrants. */
   overage: Scalars['Decimal']['output'];
@@ -759,6 +776,18 @@ export type Mutation = {
   recordUsageBatch: UsageBatchResult;
   /** Sends the delivery again now, with the same webhook-id. */
   redeliverWebhook: WebhookDelivery;
+  /**
+   * Caps one member's draw from its pool per period (R13); null removes the cap. The cap is
+   * enforced atomically with the pool's own limit. Audited. Scope: contracts:write.
+   */
+  setAccountLimit: Account;
+  /**
+   * Places an account under a parent (R13); null detaches it. At most 5 accounts from a
+   * root to a leaf; cycles and self-parenting are BAD_USER_INPUT, also when two concurrent
+   * moves would make one together. New usage follows the new parent at once; usage already
+   * counted stays where it was. Audited. Scope: contracts:write.
+   */
+  setAccountParent: Account;
   /** The account's customer in the billing system (billing:write). */
   setBillingCustomer: Account;
   /**
@@ -852,6 +881,19 @@ export type MutationRedeliverWebhookArgs = {
 };
 
 
+export type MutationSetAccountLimitArgs = {
+  accountId: Scalars['ID']['input'];
+  feature: Scalars['ID']['input'];
+  limit?: InputMaybe<Scalars['Decimal']['input']>;
+};
+
+
+export type MutationSetAccountParentArgs = {
+  accountId: Scalars['ID']['input'];
+  parentId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
 export type MutationSetBillingCustomerArgs = {
   accountId: Scalars['ID']['input'];
   customerId: Scalars['String']['input'];
@@ -936,6 +978,8 @@ export type PlanEntitlement = {
   /** Null means unlimited (and is always null for BOOLEAN features). */
   included?: Maybe<Scalars['Decimal']['output']>;
   overage?: Maybe<Overage>;
+  /** Shared with descendant accounts that have no entitlement of their own (R13). */
+  pooled: Scalars['Boolean']['output'];
   resetPeriod: ResetPeriod;
   thresholds: Array<Scalars['Int']['output']>;
 };
@@ -949,6 +993,11 @@ export type PlanEntitlementInput = {
   /** Omit or send null for unlimited. Only for METERED features. */
   included?: InputMaybe<Scalars['Decimal']['input']>;
   overage?: InputMaybe<OverageInput>;
+  /**
+   * A pool (R13): descendant accounts (setAccountParent) without an entitlement of their
+   * own for this feature draw from this account's capacity. See docs/hierarchies.md.
+   */
+  pooled?: InputMaybe<Scalars['Boolean']['input']>;
   resetPeriod?: InputMaybe<ResetPeriod>;
   /** Percentages of capacity (1..1000) that raise usage alerts; default [80, 90, 100]. */
   thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
@@ -987,6 +1036,13 @@ export type PlanVersion = {
   /** The actor (token subject) who published this version. */
   publishedBy: Scalars['String']['output'];
   version: Scalars['Int']['output'];
+};
+
+/** One account's units in a pooled usage period (R13). */
+export type PoolMemberUsage = {
+  __typename?: 'PoolMemberUsage';
+  accountId: Scalars['ID']['output'];
+  quantity: Scalars['Decimal']['output'];
 };
 
 export type Query = {
@@ -1419,6 +1475,7 @@ export type ResolversTypes = ResolversObject<{
   PlanInput: PlanInput;
   PlanPin: ResolverTypeWrapper<PlanPinDoc>;
   PlanVersion: ResolverTypeWrapper<PlanVersionDoc>;
+  PoolMemberUsage: ResolverTypeWrapper<PoolMemberUsage>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ResetPeriod: ResetPeriod;
   Rounding: Rounding;
@@ -1484,6 +1541,7 @@ export type ResolversParentTypes = ResolversObject<{
   PlanInput: PlanInput;
   PlanPin: PlanPinDoc;
   PlanVersion: PlanVersionDoc;
+  PoolMemberUsage: PoolMemberUsage;
   Query: Record<PropertyKey, never>;
   Subscription: Record<PropertyKey, never>;
   UsageAlert: AlertDoc;
@@ -1502,12 +1560,14 @@ export type ResolversParentTypes = ResolversObject<{
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account'], FederationReferenceType extends FederationReferenceTypes['Account'] = FederationReferenceTypes['Account']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Account']> | FederationReferenceType, FederationReferenceType, ContextType>;
   alerts?: Resolver<Array<ResolversTypes['UsageAlert']>, ParentType, ContextType, RequireFields<AccountAlertsArgs, 'first'>>;
+  children?: Resolver<Array<ResolversTypes['Account']>, ParentType, ContextType>;
   contracts?: Resolver<Array<ResolversTypes['Contract']>, ParentType, ContextType>;
   entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType, RequireFields<AccountEntitlementArgs, 'feature'>>;
   entitlements?: Resolver<Array<ResolversTypes['Entitlement']>, ParentType, ContextType, Partial<AccountEntitlementsArgs>>;
   grantBurn?: Resolver<ResolversTypes['GrantBurn'], ParentType, ContextType, RequireFields<AccountGrantBurnArgs, 'feature'>>;
   grants?: Resolver<Array<ResolversTypes['Grant']>, ParentType, ContextType, RequireFields<AccountGrantsArgs, 'activeOnly'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  parent?: Resolver<Maybe<ResolversTypes['Account']>, ParentType, ContextType>;
   usage?: Resolver<ResolversTypes['UsageSeries'], ParentType, ContextType, RequireFields<AccountUsageArgs, 'feature' | 'granularity'>>;
 }>;
 
@@ -1609,6 +1669,7 @@ export type ContractOverrideResolvers<ContextType = Context, ParentType extends 
   grace?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   overage?: Resolver<Maybe<ResolversTypes['Overage']>, ParentType, ContextType>;
+  pooled?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   resetPeriod?: Resolver<Maybe<ResolversTypes['ResetPeriod']>, ParentType, ContextType>;
   thresholds?: Resolver<Maybe<Array<ResolversTypes['Int']>>, ParentType, ContextType>;
 }>;
@@ -1627,6 +1688,8 @@ export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
 }
 
 export type EntitlementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Entitlement'] = ResolversParentTypes['Entitlement']> = ResolversObject<{
+  accountLimit?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  accountUsed?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   capacity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   contractIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
@@ -1643,6 +1706,7 @@ export type EntitlementResolvers<ContextType = Context, ParentType extends Resol
   percentUsed?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   periodStart?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  pooledFrom?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   remaining?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   resetPeriod?: Resolver<ResolversTypes['ResetPeriod'], ParentType, ContextType>;
   thresholds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -1732,6 +1796,7 @@ export type InvoiceLineResolvers<ContextType = Context, ParentType extends Resol
   feature?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['InvoiceLineKind'], ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['PoolMemberUsage']>, ParentType, ContextType>;
   periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   planKey?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
@@ -1769,6 +1834,7 @@ export type InvoiceUsageResolvers<ContextType = Context, ParentType extends Reso
   grants?: Resolver<Array<ResolversTypes['InvoiceGrantBurn']>, ParentType, ContextType>;
   grossBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['PoolMemberUsage']>, ParentType, ContextType>;
   netBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   overage?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   per?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -1797,6 +1863,8 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   recordUsage?: Resolver<ResolversTypes['UsageReceipt'], ParentType, ContextType, RequireFields<MutationRecordUsageArgs, 'input'>>;
   recordUsageBatch?: Resolver<ResolversTypes['UsageBatchResult'], ParentType, ContextType, RequireFields<MutationRecordUsageBatchArgs, 'events'>>;
   redeliverWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationRedeliverWebhookArgs, 'deliveryId'>>;
+  setAccountLimit?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetAccountLimitArgs, 'accountId' | 'feature'>>;
+  setAccountParent?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetAccountParentArgs, 'accountId'>>;
   setBillingCustomer?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetBillingCustomerArgs, 'accountId' | 'customerId' | 'provider'>>;
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
@@ -1836,6 +1904,7 @@ export type PlanEntitlementResolvers<ContextType = Context, ParentType extends R
   grace?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   overage?: Resolver<Maybe<ResolversTypes['Overage']>, ParentType, ContextType>;
+  pooled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   resetPeriod?: Resolver<ResolversTypes['ResetPeriod'], ParentType, ContextType>;
   thresholds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
@@ -1857,6 +1926,11 @@ export type PlanVersionResolvers<ContextType = Context, ParentType extends Resol
   publishedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   publishedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type PoolMemberUsageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolMemberUsage'] = ResolversParentTypes['PoolMemberUsage']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -1993,6 +2067,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PlanEntitlement?: PlanEntitlementResolvers<ContextType>;
   PlanPin?: PlanPinResolvers<ContextType>;
   PlanVersion?: PlanVersionResolvers<ContextType>;
+  PoolMemberUsage?: PoolMemberUsageResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   UsageAlert?: UsageAlertResolvers<ContextType>;

@@ -15,6 +15,7 @@ import { type ContractEvents, contractIndexes, createContractLoaders, createCont
 import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
 import { billingIndexes, createBilling } from './billing/index.js';
+import { createHierarchy, type HierarchyEvents, hierarchyIndexes } from './hierarchy/index.js';
 import { SegmentIngestion } from './ingestion/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes, type RatingEvents } from './rating/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
@@ -27,7 +28,7 @@ export interface ModuleDeps {
 }
 
 /** Every domain event, by the module that publishes it. */
-export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & AlertEvents & RatingEvents;
+export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
 
 export function createServices({ db, config, logger }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
@@ -37,11 +38,14 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   const catalog = createCatalog(db, audit);
   const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
 
+  // Account hierarchies and members' caps (R13); publishes HierarchyChanged.
+  const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }) });
+
   // Counted usage as every module reads it; the usage service below owns the writes.
   const usageReads = new UsageReads(db);
 
-  // Merged terms (R4) from contracts and catalog alone.
-  const terms = new TermsService({ contracts, catalog });
+  // Merged terms (R4) from contracts and catalog; members draw on pools through the hierarchy (R13).
+  const terms = new TermsService({ contracts, catalog, pools: hierarchy });
 
   // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged.
   const grants = createGrants({
@@ -77,7 +81,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     openTerms: () => {
       const sources = terms.newSources();
       return termsTimeline(
-        (requests, at) => terms.resolveTerms(requests, at, sources),
+        (requests, at) => terms.resolveWithPools(requests, at, sources),
         (accountId) => sources.contractsByAccount.load(accountId),
       );
     },
@@ -129,18 +133,33 @@ export function createServices({ db, config, logger }: ModuleDeps) {
 
   // ---- What follows what -------------------------------------------------------------
   // A counter moved (usage, at its exactly-once point): thresholds fire, balances are pushed.
-  events.on('CounterChanged', (change) => alerts.onCounterChange(change));
+  // A pool's counter (R13) also reaches the owner's members: their subscribers hear it.
+  events.on('CounterChanged', async (change) =>
+    alerts.onCounterChange(change.pooled ? { ...change, members: await hierarchy.descendantsOf(change.accountId) } : change),
+  );
   // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
-  // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
-  events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
-  // An alert was stored (awaited inside usage's exactly-once point): its webhook outbox row.
-  events.on('AlertFired', (alert) => webhooks.record(thresholdCrossed(alert)));
-  // A grant was issued or voided: grant.issued / grant.voided.
+  // A pool owner's terms are its members' terms too (R13): their balances are recomputed.
+  events.on('TermsChanged', async ({ accountId }) => {
+    for (const member of await hierarchy.descendantsOf(accountId)) await alerts.onTermsChanged(member);
+  });
+  // A grant was issued or voided: first its webhook outbox row (grant.issued / grant.voided),
+  // then thresholds re-arm when capacity grew (R5) and balances are pushed.
   events.on('GrantChanged', async (change) => {
     const event = grantChanged(change);
     if (event) await webhooks.record(event);
   });
+  events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
+  // A grant on a pool owner is capacity its members draw on (R13): their balances are pushed.
+  events.on('GrantChanged', async ({ accountId, feature }) => {
+    for (const member of await hierarchy.descendantsOf(accountId)) await alerts.publishBalanceChange(member, feature);
+  });
+  // A move changes which pool the account (and its subtree) draws on: their balances are pushed.
+  events.on('HierarchyChanged', async ({ accountId }) => {
+    for (const account of [accountId, ...(await hierarchy.descendantsOf(accountId))]) await alerts.onTermsChanged(account);
+  });
+  // An alert was stored (awaited inside usage's exactly-once point): its webhook outbox row.
+  events.on('AlertFired', (alert) => webhooks.record(thresholdCrossed(alert)));
   // An invoice was finalised (and on each repeat): invoice.finalized, and the Stripe sync when configured.
   events.on('InvoiceFinalized', async (invoice) => {
     await webhooks.record(invoiceFinalized(invoice));
@@ -152,6 +171,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     audit,
     catalog,
     contracts,
+    hierarchy,
     terms,
     entitlements,
     grants,
@@ -180,6 +200,7 @@ export type Loaders = ReturnType<typeof createLoaders>;
 export const moduleIndexes: CollectionIndexes[] = [
   auditIndexes,
   contractIndexes,
+  hierarchyIndexes,
   catalogIndexes,
   ...alertIndexes,
   ...usageIndexes,
@@ -192,11 +213,13 @@ export const moduleIndexes: CollectionIndexes[] = [
 /** Background work (feed watchers, sweepers): started once indexes exist, stopped on drain. */
 export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
+  await services.hierarchy.membership.start();
   services.usage.startSweeper();
   services.dispatcher.start();
   return {
     stop: async () => {
       await services.dispatcher.stop();
+      services.hierarchy.membership.stop();
       await services.usage.stopSweeper();
       await services.live.stop();
     },

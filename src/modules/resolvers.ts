@@ -11,6 +11,7 @@ import { catalogResolvers } from './catalog/resolvers.js';
 import { contractResolvers } from './contracts/resolvers.js';
 import { entitlementResolvers } from './entitlements/resolvers.js';
 import { grantResolvers } from './grants/resolvers.js';
+import { hierarchyResolvers } from './hierarchy/resolvers.js';
 import { ratingResolvers } from './rating/resolvers.js';
 import { usageResolvers } from './usage/resolvers.js';
 import { webhookResolvers } from './webhooks/resolvers.js';
@@ -19,6 +20,7 @@ import { billingResolvers } from './billing/resolvers.js';
 export const resolvers: Resolvers[] = [
   { Decimal: DecimalScalar, DateTime: DateTimeScalar, JSON: JSONScalar },
   contractResolvers,
+  hierarchyResolvers,
   auditResolvers,
   catalogResolvers,
   entitlementResolvers,

@@ -18,3 +18,15 @@ export function hourKey(at: Date): string {
 export function hourStart(key: string): Date {
   return new Date(`${key.slice(0, 4)}-${key.slice(4, 6)}-${key.slice(6, 8)}T${key.slice(8, 10)}:00:00.000Z`);
 }
+
+/**
+ * A pool member's field name in its pool counter's `members` map (R13): base64url, so it
+ * is free of "." and "$" whatever the account id holds, and reversible (memberOfKey).
+ */
+export function memberKey(accountId: string): string {
+  return Buffer.from(accountId, 'utf8').toString('base64url');
+}
+
+export function memberOfKey(key: string): string {
+  return Buffer.from(key, 'base64url').toString('utf8');
+}

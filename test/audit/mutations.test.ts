@@ -253,6 +253,43 @@ const MUTATIONS: AuditedMutation[] = [
       },
     ],
   },
+  {
+    field: 'setAccountParent',
+    requestId: 'req-set-account-parent',
+    send: (id) =>
+      send(id, `mutation ($a: ID!, $p: ID) { setAccountParent(accountId: $a, parentId: $p) { id } }`, {
+        a: `${accountId}_member`,
+        p: accountId,
+      }),
+    expected: [
+      {
+        action: 'account.parent_set',
+        targetType: 'Account',
+        targetId: `${accountId}_member`,
+        accountId: `${accountId}_member`,
+        before: { parentId: null },
+        after: { parentId: accountId },
+      },
+    ],
+  },
+  {
+    field: 'setAccountLimit',
+    requestId: 'req-set-account-limit',
+    send: (id) =>
+      send(id, `mutation ($a: ID!, $f: ID!) { setAccountLimit(accountId: $a, feature: $f, limit: "12.5") { id } }`, {
+        a: `${accountId}_member`,
+        f: feature,
+      }),
+    expected: [
+      {
+        action: 'account.limit_set',
+        targetType: 'Account',
+        targetId: `${accountId}_member`,
+        before: { feature, limit: null },
+        after: { feature, limit: '12.5' },
+      },
+    ],
+  },
   // Webhooks and billing (R21, R22), after the invoice they sync is final.
   ...integrationMutations({ send, instance: () => allotment, accountId, billedContractId: `${contractId}_billed` }),
 ];

@@ -5,8 +5,12 @@ import { inject } from 'vitest';
 import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
 import { DISPATCHER_COMMENT } from '../../src/modules/webhooks/index.js';
+
+/** Background passes tag their reads: they are not a request's round trips. */
+const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([SWEEPER_COMMENT, HIERARCHY_WATCH_COMMENT, DISPATCHER_COMMENT]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const ALL_SCOPES =
@@ -105,10 +109,9 @@ export async function startTestInstance(
   };
 }
 
-/** Commands sent since `from`, without background passes (the usage sweeper, the webhook dispatcher), which are not a request's round trips. */
+/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher), which are not a request's round trips. */
 export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
-  const background = [SWEEPER_COMMENT, DISPATCHER_COMMENT];
-  return instance.commands.slice(from).filter((event) => !background.includes(event.command.comment as string));
+  return instance.commands.slice(from).filter((event) => !BACKGROUND_COMMENTS.has(event.command.comment));
 }
 
 /** Commands of the given names (e.g. 'find', 'aggregate') sent since `from`. */

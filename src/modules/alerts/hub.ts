@@ -122,7 +122,10 @@ export class LiveHub<V> {
   /** From the alert feed, in feed order. */
   dispatchAlerts(alerts: readonly AlertDoc[]): void {
     for (const alert of alerts) {
-      for (const listener of this.alertListeners.matching(alert.accountId, alert.feature)) listener.queue.push(alert);
+      // A pool's alert reaches the owner's and every member's subscribers (R13).
+      for (const accountId of alert.audience ?? [alert.accountId]) {
+        for (const listener of this.alertListeners.matching(accountId, alert.feature)) listener.queue.push(alert);
+      }
     }
   }
 

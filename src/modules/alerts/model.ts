@@ -21,6 +21,10 @@ export interface CounterChange {
   thresholds: number[];
   /** Recovery replays judge thresholds by level (after ≥ t) since `before` may be lost. */
   replayed?: boolean;
+  /** R13: the counter is a pool owned by `accountId`. */
+  pooled?: boolean;
+  /** R13: the pool's members (the owner's descendants), whose subscribers hear it too. */
+  members?: string[];
 }
 
 /** What the alerts module publishes: every alert stored, when its insert (or a replay) is done. */
@@ -48,6 +52,12 @@ export interface AlertDoc {
   /** Null for entitlements that never reset. */
   periodEnd: Date | null;
   triggeredAt: Date;
+  /**
+   * R13: a pool's alert (one per pool, period and threshold) is delivered to the
+   * subscribers of every account listed here (the owner and its members). Absent: the
+   * account's own subscribers only.
+   */
+  audience?: string[];
 }
 
 /**
@@ -126,6 +136,7 @@ const AlertDocSchema = z.object({
   periodStart: z.date(),
   periodEnd: z.date().nullable(),
   triggeredAt: z.date(),
+  audience: z.array(z.string()).optional(),
 });
 
 const BalanceChangeDocSchema = z.object({

@@ -45,6 +45,8 @@ interface FiringPoint {
   periodEnd: Date | null;
   used: Micros;
   capacity: Micros;
+  /** R13: the accounts whose subscribers hear a pool's alert. */
+  audience?: string[];
 }
 
 /**
@@ -89,9 +91,12 @@ export class AlertService {
    */
   readonly onCounterChange = async (change: CounterChange): Promise<void> => {
     // Balance rows are wake-up calls, not records: written in the background, batched.
-    this.publishBalanceChange(change.accountId, change.feature, change.counterId).catch((error: unknown) =>
-      this.logger.warn({ err: error, counterId: change.counterId }, 'live-balance feed write failed; the next change refreshes'),
-    );
+    // A pool's balance is every member's balance too (R13: entitlementUpdated reaches them).
+    for (const accountId of [change.accountId, ...(change.members ?? [])]) {
+      this.publishBalanceChange(accountId, change.feature, change.counterId).catch((error: unknown) =>
+        this.logger.warn({ err: error, counterId: change.counterId }, 'live-balance feed write failed; the next change refreshes'),
+      );
+    }
     await this.evaluate(change);
   };
 
@@ -115,6 +120,7 @@ export class AlertService {
         periodEnd: change.period.end,
         used: change.after,
         capacity: change.capacity,
+        ...(change.pooled ? { audience: [change.accountId, ...(change.members ?? [])] } : {}),
       },
       due,
       crossed,
@@ -194,7 +200,16 @@ export class AlertService {
       if (due.length > 0) {
         const { start, end } = terms.period!;
         await this.fire(
-          { accountId, feature: terms.feature, counterId: terms.counterId!, periodStart: start, periodEnd: end, used, capacity },
+          // A pooled view's counter is its owner's (R13): the alert is the pool's.
+          {
+            accountId: terms.accountId,
+            feature: terms.feature,
+            counterId: terms.counterId!,
+            periodStart: start,
+            periodEnd: end,
+            used,
+            capacity,
+          },
           due,
         );
       }

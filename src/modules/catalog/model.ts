@@ -35,6 +35,11 @@ export interface EntitlementTerms {
   overage: OverageTerms | null;
   thresholds: number[];
   config: unknown;
+  /**
+   * R13: shared by every descendant account without an entitlement of its own for the
+   * feature (docs/hierarchies.md). Absent on documents written before pools existed.
+   */
+  pooled?: boolean;
 }
 
 export interface PlanVersionDoc {

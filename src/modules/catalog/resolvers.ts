@@ -35,6 +35,7 @@ export const catalogResolvers: Resolvers = {
     },
     included: (terms) => (terms.included === null ? null : formatQuantity(terms.included)),
     grace: (terms) => formatQuantity(terms.grace),
+    pooled: (terms) => terms.pooled === true,
   },
   Overage: {
     per: (overage) => formatQuantity(overage.per),

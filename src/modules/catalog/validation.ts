@@ -122,6 +122,7 @@ export interface PlanEntitlementInputShape {
   overage?: OverageInputShape | null;
   thresholds?: readonly number[] | null;
   config?: unknown;
+  pooled?: boolean | null;
 }
 
 /**
@@ -140,6 +141,7 @@ export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: 
     overage: feature.type === 'METERED' && input.overage ? parseOverage(input.overage, `${field}.overage`) : null,
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
+    ...(input.pooled ? { pooled: true } : {}),
   };
 }
 
@@ -157,7 +159,17 @@ function assertNoQuantityTerms(input: PlanEntitlementInputShape | OverrideInputS
 export type OverrideInputShape = PlanEntitlementInputShape;
 
 /** Fields of an override, in the order they are documented. */
-export const OVERRIDE_FIELDS = ['enabled', 'included', 'resetPeriod', 'enforcement', 'grace', 'overage', 'thresholds', 'config'] as const;
+export const OVERRIDE_FIELDS = [
+  'enabled',
+  'included',
+  'resetPeriod',
+  'enforcement',
+  'grace',
+  'overage',
+  'thresholds',
+  'config',
+  'pooled',
+] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 
 /**
@@ -168,7 +180,7 @@ export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): Partial<Omit<EntitlementTerms, 'feature'>> {
   const field = 'input';
   const present = (name: OverrideField) => Object.hasOwn(input, name) && input[name] !== undefined;
-  for (const name of ['enabled', 'resetPeriod', 'enforcement', 'grace', 'thresholds'] as const) {
+  for (const name of ['enabled', 'resetPeriod', 'enforcement', 'grace', 'thresholds', 'pooled'] as const) {
     if (present(name) && input[name] === null) {
       throw new BadInputError(`${field}.${name} cannot be null: omit it to keep the plan's value, or use clearEntitlementOverride.`, {
         field: `${field}.${name}`,
@@ -185,6 +197,7 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
   if (present('overage')) override.overage = input.overage === null ? null : parseOverage(input.overage!, `${field}.overage`);
   if (present('thresholds')) override.thresholds = parseThresholds(input.thresholds!, `${field}.thresholds`);
   if (present('config')) override.config = parseConfig(input.config, `${field}.config`);
+  if (present('pooled')) override.pooled = input.pooled!;
   if (Object.keys(override).length === 0) {
     throw new BadInputError(`The override for "${feature._id}" sets no field: give at least one of ${OVERRIDE_FIELDS.join(', ')}.`);
   }

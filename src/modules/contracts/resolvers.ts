@@ -82,6 +82,7 @@ export const contractResolvers: Resolvers = {
     overage: (entry) => entry.override.overage ?? null,
     thresholds: (entry) => entry.override.thresholds ?? null,
     config: (entry) => entry.override.config ?? null,
+    pooled: (entry) => entry.override.pooled ?? null,
   },
   Mutation: {
     upsertContract(_root, { input }, { principal, requestId, services }) {

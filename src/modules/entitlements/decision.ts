@@ -105,9 +105,11 @@ export interface EntitlementView {
   percentUsed: number | null;
   /** unitPrice ÷ per, exact decimal string. */
   overagePrice: string | null;
+  /** This account's own draw when pooled (R13); `used` otherwise. */
+  accountUsed?: Micros;
 }
 
-export function buildEntitlementView(terms: EffectiveTerms, used: Micros, granted: Micros): EntitlementView {
+export function buildEntitlementView(terms: EffectiveTerms, used: Micros, granted: Micros, accountUsed?: Micros): EntitlementView {
   const capacity = capacityOf(terms, granted);
   const limited = terms.hasAccess && capacity !== null;
   return {
@@ -120,5 +122,6 @@ export function buildEntitlementView(terms: EffectiveTerms, used: Micros, grante
     // Integer arithmetic to the last step: the Float is produced at the edge only.
     percentUsed: limited && capacity > 0n ? Number((used * 1_000_000n) / capacity) / 10_000 : null,
     overagePrice: terms.overage ? unitOveragePrice(terms.overage).toFixed() : null,
+    ...(accountUsed !== undefined && accountUsed !== used ? { accountUsed } : {}),
   };
 }

@@ -132,6 +132,8 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
     counterId: period ? counterId(accountId, feature, period.start) : null,
     contractIds: contributing.map(({ contract }) => contract._id),
     currency: oldest.plan?.currency ?? null,
+    // Only present when true: terms without pools keep their exact shape.
+    ...(all.some((terms) => terms.pooled === true) ? { pooled: true } : {}),
   };
 }
 

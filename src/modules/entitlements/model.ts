@@ -36,4 +36,21 @@ export interface EffectiveTerms {
   /** Contracts that contributed, oldest first. */
   contractIds: string[];
   currency: string | null;
+  /** R13: a contributing contract marks this entitlement as a pool for descendants. */
+  pooled?: boolean;
+  /**
+   * Set when these are a pool owner's terms drawn on by a member account (R13): every
+   * other field is then the owner's (`accountId`, `counterId`, capacity, thresholds).
+   */
+  pool?: PoolDraw | null;
+}
+
+/** A member's draw on an ancestor's pool (R13). */
+export interface PoolDraw {
+  /** The pool owner: `accountId` of these terms. */
+  ownerId: string;
+  /** The account that draws. */
+  memberId: string;
+  /** setAccountLimit: most this member may draw per period; null when uncapped. */
+  limit: Micros | null;
 }

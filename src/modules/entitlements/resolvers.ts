@@ -59,7 +59,11 @@ export const entitlementResolvers: Resolvers = {
   },
   Account: {
     async entitlements(account, { at }, { services, loaders }) {
-      const features = await services.entitlements.featuresOfAccount(account.contracts, at ?? new Date(), loaders);
+      const [own, pooled] = await Promise.all([
+        services.entitlements.featuresOfAccount(account.contracts, at ?? new Date(), loaders),
+        services.entitlements.pooledFeaturesOf(account.id, at ?? new Date(), loaders),
+      ]);
+      const features = pooled.length === 0 ? own : [...new Set([...own, ...pooled])].sort();
       return loaders.entitlementView
         .loadMany(features.map((feature) => ({ accountId: account.id, feature, at: at ?? undefined })))
         .then((views) =>
@@ -103,5 +107,8 @@ export const entitlementResolvers: Resolvers = {
     thresholds: (view) => view.terms.thresholds,
     denialReason: (view) => (view.terms.hasAccess ? null : (view.terms.access as Exclude<typeof view.terms.access, 'ENTITLED'>)),
     contractIds: (view) => view.terms.contractIds,
+    pooledFrom: (view) => view.terms.pool?.ownerId ?? null,
+    accountUsed: (view) => formatQuantity(view.accountUsed ?? view.used),
+    accountLimit: (view) => fmt(view.terms.pool?.limit ?? null),
   },
 };

@@ -17,11 +17,14 @@ export interface EntitlementState {
   terms: EffectiveTerms;
   used: Micros;
   granted: Micros;
+  /** This account's own draw (R13): its share of a pool counter, or `used` when not pooled. */
+  accountUsed: Micros;
 }
 
-/** What entitlements read of the usage module's counters: `used` per counter. */
+/** What entitlements read of the usage module's counters: `used` per counter, members' shares of pools. */
 export interface UsageTotals {
   usedByIds(ids: readonly string[]): Promise<Map<string, Micros>>;
+  memberShares?(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]>;
 }
 
 /**
@@ -47,7 +50,7 @@ export class EntitlementService {
 
   /** Merged terms (R4) of each pair at `at`, in request order. */
   resolveTerms(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EffectiveTerms[]> {
-    return this.deps.terms.resolveTerms(requests, at, sources);
+    return this.deps.terms.resolveWithPools(requests, at, sources);
   }
 
   /** The features an account's contracts in force at `at` speak about, sorted. */
@@ -57,17 +60,28 @@ export class EntitlementService {
 
   /** Terms plus `used` (one counter query) and `granted` for each pair. */
   async evaluate(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EntitlementState[]> {
-    return this.withFigures(await this.deps.terms.resolveTerms(requests, at, sources), at);
+    return this.withFigures(await this.deps.terms.resolveWithPools(requests, at, sources), at);
   }
 
   async entitlements(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
-    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted }) => buildEntitlementView(terms, used, granted));
+    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted, accountUsed }) =>
+      buildEntitlementView(terms, used, granted, accountUsed),
+    );
+  }
+
+  /** Features the account draws from its ancestors' pools (R13), for Account.entitlements. */
+  pooledFeaturesOf(accountId: string, at: Date, sources?: TermsSources): Promise<string[]> {
+    return this.deps.terms.pooledFeaturesOf(accountId, at, sources);
   }
 
   /** Every entitlement an account's contracts in force give it now. */
   async accountEntitlements(accountId: string, at = new Date()): Promise<EntitlementView[]> {
     const sources = this.newSources();
-    const features = await this.featuresOfAccount(await sources.contractsByAccount.load(accountId), at, sources);
+    const [own, pooled] = await Promise.all([
+      this.featuresOfAccount(await sources.contractsByAccount.load(accountId), at, sources),
+      this.pooledFeaturesOf(accountId, at, sources),
+    ]);
+    const features = [...new Set([...own, ...pooled])].sort();
     return this.entitlements(
       features.map((feature) => ({ accountId, feature })),
       at,
@@ -82,7 +96,15 @@ export class EntitlementService {
 
   async check(requests: readonly CheckRequest[], at: Date, sources?: TermsSources): Promise<Decision[]> {
     const states = await this.evaluate(requests, at, sources);
-    return states.map(({ terms, used, granted }, i) => decide(terms, used, granted, requests[i]!.requested));
+    return states.map(({ terms, used, granted, accountUsed }, i) => {
+      const decision = decide(terms, used, granted, requests[i]!.requested);
+      // A member's cap on its draw from the pool (R13), whatever the pool's enforcement.
+      const limit = terms.pool?.limit ?? null;
+      if (decision.allowed && limit !== null && accountUsed + requests[i]!.requested > limit) {
+        return { ...decision, allowed: false, reason: 'QUOTA_EXCEEDED' as const, overageUnits: 0n };
+      }
+      return decision;
+    });
   }
 
   /**
@@ -92,16 +114,30 @@ export class EntitlementService {
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
     const terms = await this.deps.terms.ownTerms(contract, at, sources);
-    return (await this.withFigures(terms, at)).map(({ terms, used, granted }) => buildEntitlementView(terms, used, granted));
+    return (await this.withFigures(terms, at)).map(({ terms, used, granted, accountUsed }) =>
+      buildEntitlementView(terms, used, granted, accountUsed),
+    );
   }
 
   private async withFigures(terms: EffectiveTerms[], at: Date): Promise<EntitlementState[]> {
     const counterIds = [...new Set(terms.flatMap((entry) => (entry.counterId ? [entry.counterId] : [])))];
-    const [used, granted] = await Promise.all([this.deps.counters.usedByIds(counterIds), this.deps.granted.grantedFor(terms, at)]);
-    return terms.map((entry, i) => ({
-      terms: entry,
-      used: entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n,
-      granted: granted[i] ?? 0n,
-    }));
+    const draws = terms.flatMap((entry) =>
+      entry.pool && entry.counterId ? [{ counterId: entry.counterId, memberId: entry.pool.memberId }] : [],
+    );
+    const [used, granted, shares] = await Promise.all([
+      this.deps.counters.usedByIds(counterIds),
+      this.deps.granted.grantedFor(terms, at),
+      draws.length > 0 && this.deps.counters.memberShares ? this.deps.counters.memberShares(draws) : Promise.resolve([] as Micros[]),
+    ]);
+    const shareOf = new Map(draws.map((draw, i) => [`${draw.counterId}\u0000${draw.memberId}`, shares[i] ?? 0n]));
+    return terms.map((entry, i) => {
+      const counted = entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n;
+      return {
+        terms: entry,
+        used: counted,
+        granted: granted[i] ?? 0n,
+        accountUsed: entry.pool ? (shareOf.get(`${entry.counterId}\u0000${entry.pool.memberId}`) ?? 0n) : counted,
+      };
+    });
   }
 }

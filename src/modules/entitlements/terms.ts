@@ -3,6 +3,7 @@ import { type CatalogReads, createCatalogLoaders, type PlanVersionDoc } from '..
 import { type ContractDoc, type ContractReads, createContractLoaders, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
 import { contractFeatures, mergeEffectiveTerms, planIdsNeeded } from './merge.js';
 import type { EffectiveTerms } from './model.js';
+import { drawsFromPool, type PoolLineage, poolTermsFor } from './pools.js';
 
 export interface TermsRequest {
   accountId: string;
@@ -30,7 +31,7 @@ function loaded<V>(values: Array<V | Error>): V[] {
  * amounts, and the entitlement service adds `used` and `granted` to them.
  */
 export class TermsService {
-  constructor(private readonly deps: { contracts: ContractReads; catalog: CatalogReads }) {}
+  constructor(private readonly deps: { contracts: ContractReads; catalog: CatalogReads; pools?: PoolLineage }) {}
 
   /** Fresh loaders, for callers outside a GraphQL request. */
   newSources(): TermsSources {
@@ -58,6 +59,65 @@ export class TermsService {
         at,
       }),
     );
+  }
+
+  /**
+   * Like resolveTerms, and an account without an entitlement of its own draws on its
+   * nearest pooled ancestor (R13): its terms are then the owner's, marked with `pool`.
+   * Accounts with terms of their own cost no hierarchy read at all.
+   */
+  async resolveWithPools(
+    requests: readonly TermsRequest[],
+    at: Date,
+    sources: TermsSources = this.newSources(),
+  ): Promise<EffectiveTerms[]> {
+    const own = await this.resolveTerms(requests, at, sources);
+    const pools = this.deps.pools;
+    if (!pools) return own;
+    // The contracts were just loaded through the request's loader: no further read.
+    const candidates = own.flatMap((terms, i) => (drawsFromPool(terms) ? [i] : []));
+    const contracts = loaded(await sources.contractsByAccount.loadMany(candidates.map((i) => own[i]!.accountId)));
+    const drawing = candidates.filter((i, j) => pools.mayDraw(own[i]!.accountId, contracts[j]!.length > 0));
+    if (drawing.length === 0) return own;
+    const lineages = await pools.lineage([...new Set(drawing.map((i) => own[i]!.accountId))]);
+    const pairs = new Map<string, TermsRequest>();
+    for (const i of drawing) {
+      for (const ancestor of lineages.get(own[i]!.accountId)?.ancestors ?? []) {
+        pairs.set(`${ancestor}\u0000${own[i]!.feature}`, { accountId: ancestor, feature: own[i]!.feature });
+      }
+    }
+    if (pairs.size === 0) return own;
+    const keys = [...pairs.keys()];
+    const ancestorTerms = await this.resolveTerms([...pairs.values()], at, sources);
+    const byKey = new Map(keys.map((key, i) => [key, ancestorTerms[i]!]));
+    const result = [...own];
+    for (const i of drawing) {
+      const member = own[i]!;
+      const pooled = poolTermsFor(member, lineages.get(member.accountId), (id) => byKey.get(`${id}\u0000${member.feature}`));
+      if (pooled) result[i] = pooled;
+    }
+    return result;
+  }
+
+  /** Features an account draws from its ancestors' pools at `at` (for Account.entitlements). */
+  async pooledFeaturesOf(accountId: string, at: Date, sources: TermsSources = this.newSources()): Promise<string[]> {
+    if (!this.deps.pools) return [];
+    const contracts = await sources.contractsByAccount.load(accountId);
+    if (!this.deps.pools.mayDraw(accountId, contracts.length > 0)) return [];
+    const ancestors = (await this.deps.pools.lineage([accountId])).get(accountId)?.ancestors ?? [];
+    if (ancestors.length === 0) return [];
+    const lists = loaded(await sources.contractsByAccount.loadMany(ancestors));
+    const plans = await this.loadPlans(lists.flat(), at, sources);
+    const keys = lists.flat().flatMap((contract) => {
+      if (!isInForceAt(contract, at)) return [];
+      const plan = plans.get(pinPlanId(planPinAt(contract, at)));
+      return contractFeatures(contract, plan).filter((feature) => {
+        const override = contract.overrides?.[feature];
+        const base = plan?.entitlements.find((terms) => terms.feature === feature);
+        return (override?.pooled ?? base?.pooled) === true;
+      });
+    });
+    return [...new Set(keys)].sort();
   }
 
   /** The features an account's contracts in force at `at` speak about, sorted. */

@@ -22,6 +22,14 @@ export interface InvoiceLineView {
   planKey: string | null;
   planVersion: number | null;
   prorated: boolean;
+  /** R13: a pool's units per account on its OVERAGE line; absent otherwise. */
+  members?: PoolMemberUsage[];
+}
+
+/** One account's units in a pooled usage period (R13). */
+export interface PoolMemberUsage {
+  accountId: string;
+  quantity: Micros;
 }
 
 /** How one usage period of one metered feature was rated. Stored as is in a snapshot. */
@@ -46,6 +54,8 @@ export interface RatedUsage {
   netBlocks: string;
   /** The period's overage charge after credits: netBlocks × unitPrice. */
   amount: string;
+  /** R13: a pool's units per account, the owner first; absent when not pooled. */
+  members?: PoolMemberUsage[];
 }
 
 /** A rated invoice, live (a preview) or frozen (a finalised snapshot). */

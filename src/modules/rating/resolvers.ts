@@ -2,7 +2,7 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { authorize } from '../../shared/scopes.js';
 import { ForbiddenError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
-import { formatQuantity, type Micros } from '../../shared/quantity.js';
+import { toMicros, formatQuantity, type Micros } from '../../shared/quantity.js';
 import { formatAmount } from './currency.js';
 import { toBillingExport } from './export.js';
 import type { InvoiceView, PendingCorrection } from './model.js';
@@ -42,7 +42,12 @@ export const ratingResolvers: Resolvers = {
       return correctionTotal(invoice, await correctionsOf(services.rating, invoice));
     },
   },
+  InvoiceLine: {
+    members: (line) => (line.members ?? []).map(({ accountId, quantity }) => ({ accountId, quantity: formatQuantity(toMicros(quantity)) })),
+  },
   InvoiceUsage: {
+    members: (usage) =>
+      (usage.members ?? []).map(({ accountId, quantity }) => ({ accountId, quantity: formatQuantity(toMicros(quantity)) })),
     included: (usage) => fmt(usage.included),
     granted: (usage) => formatQuantity(usage.granted),
     used: (usage) => formatQuantity(usage.used),

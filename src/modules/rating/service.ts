@@ -15,6 +15,7 @@ import { baseFeeSegments, prorateBaseFees } from './base-fee.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
 import { rateUsage } from './overage.js';
+import { withPoolMembers } from './pool-members.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
 import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-plan.js';
@@ -36,7 +37,7 @@ export interface RatingServiceDeps {
   contracts: ContractBilling;
   catalog: CatalogReads;
   /** The usage module's counters: used and still-settling postings per counter. */
-  counters: Pick<CounterReader, 'usedAndPending'>;
+  counters: Pick<CounterReader, 'usedAndPending'> & Partial<Pick<CounterReader, 'sharesOf'>>;
   audit: AuditLog;
   grantCoverage: GrantCoverageSource;
   lateUsage: LateUsageSource;
@@ -81,7 +82,8 @@ export class RatingService {
     if (frozen) return fromStored(frozen);
     const counters = await this.deps.counters.usedAndPending(plan.usage.map((usage) => usage.counterId));
     const used = new Map([...counters].map(([id, counter]) => [id, counter.used]));
-    return { ...(await this.rate(plan, used)), final: false, finalizedAt: null, finalizedBy: null };
+    const rated = await withPoolMembers(this.deps.counters, contract.accountId, await this.rate(plan, used));
+    return { ...rated, final: false, finalizedAt: null, finalizedBy: null };
   }
 
   /**
@@ -132,7 +134,8 @@ export class RatingService {
         ),
       ),
     );
-    const rated = await this.rate(plan, await this.settledUsage(plan));
+    // The pool's per-member quantities are frozen with the rest (R13).
+    const rated = await withPoolMembers(this.deps.counters, contract.accountId, await this.rate(plan, await this.settledUsage(plan)));
     const doc: InvoiceDoc = {
       ...rated,
       _id: id,

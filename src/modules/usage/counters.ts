@@ -3,7 +3,7 @@ import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { hourKey } from '../../shared/counter-key.js';
+import { hourKey, memberKey, memberOfKey } from '../../shared/counter-key.js';
 import type { PendingEntry } from './model.js';
 
 // Engine, sweeper and ledger name counters with the kernel's keys.
@@ -28,6 +28,11 @@ export interface CounterDoc {
   used: Micros;
   /** Micro-units per UTC hour, keyed by hourKey(). */
   hours: Record<string, Micros>;
+  /**
+   * A pool counter (R13): each member's share of `used`, keyed by memberKey(account);
+   * the owner's own usage is `used` minus the shares. Absent on unpooled counters.
+   */
+  members?: Record<string, Micros>;
   /** Applied posting attempts whose bookkeeping has not finished (see PendingEntry). */
   pending: PendingEntry[];
   /**
@@ -77,11 +82,18 @@ export class CounterReader {
 
   constructor(db: Db) {
     this.collection = db.collection<CounterDoc>(COUNTERS);
-    this.usedById = coalescedReader(async (ids) => {
-      const used = new Map<string, Micros>();
-      for (const doc of await this.collection.find({ _id: { $in: [...new Set(ids)] } }, { projection: { used: 1 } }).toArray())
-        used.set(doc._id, toMicros(doc.used));
-      return ids.map((id) => used.get(id) ?? 0n);
+    // One reader for both: a check's `used` and a pool member's share (R13) of the same
+    // counter come back from one query. Keys are `counterId`, or `counterId\0memberKey`.
+    this.usedById = coalescedReader(async (keys) => {
+      const split = keys.map((key) => key.split('\u0000') as [string, string | undefined]);
+      const projection: Record<string, 1> = { used: 1 };
+      for (const [, member] of split) if (member !== undefined) projection[`members.${member}`] = 1;
+      const docs = await this.collection.find({ _id: { $in: [...new Set(split.map(([id]) => id))] } }, { projection }).toArray();
+      const byId = new Map(docs.map((doc) => [doc._id, doc]));
+      return split.map(([id, member]) => {
+        const doc = byId.get(id);
+        return toMicros(member === undefined ? doc?.used : doc?.members?.[member]);
+      });
     });
   }
 
@@ -90,6 +102,26 @@ export class CounterReader {
     const unique = [...new Set(ids)];
     const used = await loadAll(this.usedById, unique);
     return new Map(unique.map((id, i) => [id, used[i]!]));
+  }
+
+  /** Members' shares of pool counters (R13), in request order; 0 when nothing was drawn. */
+  async memberShares(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]> {
+    return loadAll(
+      this.usedById,
+      pairs.map(({ counterId, memberId }) => `${counterId}\u0000${memberKey(memberId)}`),
+    );
+  }
+
+  /** Every member's share of a pool counter (R13), by member account id; none for unpooled counters. */
+  async sharesOf(counterIds: readonly string[]): Promise<Map<string, Map<string, Micros>>> {
+    const found = new Map<string, Map<string, Micros>>();
+    if (counterIds.length === 0) return found;
+    const docs = await this.collection.find({ _id: { $in: [...counterIds] } }, { projection: { members: 1 } }).toArray();
+    for (const doc of docs) {
+      if (!doc.members) continue;
+      found.set(doc._id, new Map(Object.entries(doc.members).map(([key, value]) => [memberOfKey(key), toMicros(value)])));
+    }
+    return found;
   }
 
   /** Used amounts and how many postings are still settling (rating waits for those). */

@@ -33,6 +33,18 @@ export interface GroupDecision {
    * used <= min_i(limit_i - prefix_i). This is R6's atomic check for a whole batch.
    */
   guard: Micros | null;
+  /**
+   * R13: the highest share the member may already hold in its pool counter for every
+   * accepted event to stay within its cap: the update is also guarded by
+   * `members.<member> <= memberGuard` (null: the member is uncapped or not pooled).
+   */
+  memberGuard: Micros | null;
+}
+
+/** A pool member's cap (setAccountLimit) and its share of the pool as observed (R13). */
+export interface MemberCap {
+  limit: Micros;
+  share: Micros;
 }
 
 /** Whether acceptance depends on the counter's current value (a HARD limit applies). */
@@ -44,7 +56,7 @@ export function needsObservedUsage(members: readonly MemberTerms[]): boolean {
  * Decides a posting's events in order against an observed counter value. Pure: the
  * caller makes it atomic by guarding the counter update with `guard`.
  */
-export function decideGroup(members: readonly MemberTerms[], used: Micros, decide: Decide): GroupDecision {
+export function decideGroup(members: readonly MemberTerms[], used: Micros, decide: Decide, cap: MemberCap | null = null): GroupDecision {
   const decisions: MemberDecision[] = [];
   const hours: Record<string, Micros> = {};
   let inc = 0n;
@@ -55,6 +67,11 @@ export function decideGroup(members: readonly MemberTerms[], used: Micros, decid
       continue;
     }
     const decision = decide(member.terms, used + inc, member.granted, member.quantity);
+    if (decision.allowed && cap !== null && cap.share + inc + member.quantity > cap.limit) {
+      // Beyond the member's own cap on its draw from the pool, whatever the pool's enforcement.
+      decisions.push({ seq: member.seq, outcome: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
+      continue;
+    }
     if (!decision.allowed) {
       decisions.push({ seq: member.seq, outcome: 'REJECTED', reason: decision.reason });
       continue;
@@ -69,7 +86,7 @@ export function decideGroup(members: readonly MemberTerms[], used: Micros, decid
     }
     decisions.push({ seq: member.seq, outcome: 'ACCEPTED', reason: decision.reason });
   }
-  return { decisions, inc, hours, guard };
+  return { decisions, inc, hours, guard, memberGuard: cap !== null && inc > 0n ? cap.limit - inc : null };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { memberKey } from '../../shared/counter-key.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { capacityOf } from '../entitlements/index.js';
 import { isPeriodFinal, type CounterDoc } from './counters.js';
@@ -76,7 +77,13 @@ export class GuardedUpdate {
     }
 
     const entryId = `${posting._id}#${posting.attempt}`;
-    const hard = needsObservedUsage(terms);
+    // R13: a member's draw on an ancestor's pool lands on the owner's counter, with the
+    // member's share beside `used` in the same document, so one guarded update decides
+    // both the pool's limit and the member's cap.
+    const pool = poolOf(terms);
+    const member = pool ? memberKey(pool.memberId) : undefined;
+    const limit = pool?.limit ?? null;
+    const hard = needsObservedUsage(terms) || limit !== null;
     for (let attempt = 0; attempt < MAX_COUNTER_ATTEMPTS; attempt++) {
       // A HARD batch is decided against the counter's value. The last value this instance
       // saw is tried first: the guard makes a wrong guess fail safely, and a re-read follows.
@@ -86,8 +93,15 @@ export class GuardedUpdate {
         counter = this.remember(await ledger.counter(counterId));
       const observed = counter ? toMicros(counter.used) : (guess ?? 0n);
       await grantsIfNeeded(observed);
-      const group = decideGroup(terms, observed, plugins.decide);
+      // An unseen share is taken as 0: the member guard makes that guess fail safely.
+      const cap = limit === null ? null : { limit, share: member && counter ? toMicros(counter.members?.[member]) : 0n };
+      const group = decideGroup(terms, observed, plugins.decide, cap);
       const refused = group.decisions.some((decision) => decision.reason === 'QUOTA_EXCEEDED');
+      if (refused && cap !== null && counter === undefined) {
+        // A refusal by the member's cap must rest on the share as it is.
+        counter = this.remember(await ledger.counter(counterId));
+        continue;
+      }
       if (refused && guess !== undefined) {
         // A refusal must rest on the counter as it is, not on a remembered value...
         counter = this.remember(await ledger.counter(counterId));
@@ -110,15 +124,17 @@ export class GuardedUpdate {
         inc: group.inc,
         hours: group.hours,
         rejected: group.decisions.filter((d) => d.outcome === 'REJECTED').map(({ seq, reason }) => ({ seq, reason })),
+        ...(member === undefined ? {} : { member }),
       };
       const result = await ledger.applyToCounter({
         counterId,
-        accountId: posting.accountId,
+        accountId: pool?.ownerId ?? posting.accountId,
         feature: posting.feature,
         periodStart: posting.period.start,
         periodEnd: posting.period.end,
         entry,
         guard: hard ? group.guard : null,
+        memberGuard: group.memberGuard,
         mayCreate: counter === null || (counter === undefined && guess === undefined),
       });
       if (result === 'not-applied') {
@@ -187,12 +203,19 @@ export class GuardedUpdate {
   }
 }
 
+/** The pool a posting's member draws on (R13): one account and one counter, so one pool. */
+function poolOf(terms: readonly MemberTerms[]) {
+  return terms.find((member) => member.terms.pool)?.terms.pool ?? null;
+}
+
 /** The event alerts listen to (R9), with capacity as of the latest event (whose grants are always known). */
 function counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros, after: Micros, replayed: boolean): CounterChange {
   const latest = terms.reduce((best, member) => (member.at.getTime() >= best.at.getTime() ? member : best));
   const current = latest.terms.hasAccess ? latest : (terms.findLast((member) => member.terms.hasAccess) ?? latest);
+  const pool = poolOf(terms);
   return {
-    accountId: posting.accountId,
+    // A pool counter's alerts are the pool's, once (R13): they belong to its owner.
+    accountId: pool?.ownerId ?? posting.accountId,
     feature: posting.feature,
     counterId: posting.counterId!,
     period: posting.period!,
@@ -200,6 +223,7 @@ function counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros
     after,
     capacity: capacityOf(current.terms, current.granted),
     thresholds: current.terms.thresholds,
+    ...(current.terms.pooled ? { pooled: true } : {}),
     replayed,
   };
 }

@@ -86,6 +86,8 @@ export interface PendingEntry {
   hours: Record<string, Micros>;
   /** Members that were not counted by this attempt. */
   rejected: Array<{ seq: number; reason: DecisionReason }>;
+  /** R13: the pool member (memberKey) whose share this increment also raised; absent when not pooled. */
+  member?: string;
 }
 
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */
@@ -141,6 +143,8 @@ export interface CounterChange {
   /** included + granted; null when unlimited. */
   capacity: Micros | null;
   thresholds: number[];
+  /** R13: the counter is a pool (its owner is `accountId`); alerts reach the members too. */
+  pooled?: boolean;
   /**
    * True when recovery replays a change whose original `before` was lost with the crashed
    * process: `before`/`after` are then derived from the counter as recovery finds it.

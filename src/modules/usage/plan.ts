@@ -107,7 +107,14 @@ export function planPostings(
     const command = commands[index]!;
     const resolved = terms[position]!;
     const refusal = resolved.hasAccess ? null : accessRefusal(resolved);
-    const group = refusal === null ? resolved.counterId! : `${command.accountId}|${command.feature}|${refusal}`;
+    // One posting per (counter, account): members drawing on one pool (R13) post apart,
+    // each with its own cap, since a posting is one account's unit of work.
+    const group =
+      refusal === null
+        ? resolved.pool
+          ? `${resolved.counterId!}|${command.accountId}`
+          : resolved.counterId!
+        : `${command.accountId}|${command.feature}|${refusal}`;
     let posting = byGroup.get(group);
     if (!posting) {
       posting = {

@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/index.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
+import { memberKey } from '../../shared/counter-key.js';
 import { counterId as counterIdOf, hourKey, type CounterDoc } from './counters.js';
 import type { PostingDoc } from './model.js';
 import type { UsageLedger } from './repository.js';
@@ -72,9 +73,11 @@ export async function reconcileCounter(
     if (counter && counter.pending.length > 0 && (await settleEntries(ledger, counter, postings))) counter = await ledger.counter(id);
 
     const inFlight = postings.filter((posting) => posting.state === 'RESERVED').length;
-    const { expected, hours, acceptedEvents } = await acceptedTotals(ledger, postings);
+    const { expected, hours, members, acceptedEvents } = await acceptedTotals(ledger, postings, target.accountId);
     const observed = counter ? toMicros(counter.used) : 0n;
     const driftedHours = countDriftedHours(counter?.hours ?? {}, hours);
+    // A pool counter (R13) also holds each member's share: recomputed from their postings.
+    const driftedMembers = countDriftedHours(counter?.members ?? {}, members);
     const report: ReconciliationReport = {
       counterId: id,
       accountId: target.accountId,
@@ -89,11 +92,12 @@ export async function reconcileCounter(
       inFlight,
       acceptedEvents,
     };
-    if (inFlight > 0 || (report.drift === 0n && driftedHours === 0) || !counter) return checked(report);
+    if (inFlight > 0 || (report.drift === 0n && driftedHours === 0 && driftedMembers === 0) || !counter) return checked(report);
 
     // Guarded on the `used` observed and an empty `pending`: a concurrent increment makes
     // the repair fail and the next round re-read, instead of losing usage (R7's invariant).
-    if (await ledger.repairCounter(id, counter.used, expected, hours)) {
+    const pooled = counter.members !== undefined || Object.keys(members).length > 0;
+    if (await ledger.repairCounter(id, counter.used, expected, hours, pooled ? members : undefined)) {
       await deps.audit.record({
         actor: who.actor,
         requestId: who.requestId,
@@ -101,8 +105,8 @@ export async function reconcileCounter(
         action: 'usage.reconciled',
         targetType: 'UsageCounter',
         targetId: id,
-        before: { used: observed, hours: counter.hours },
-        after: { used: expected, hours, drift: report.drift, acceptedEvents },
+        before: { used: observed, hours: counter.hours, ...(pooled ? { members: counter.members ?? {} } : {}) },
+        after: { used: expected, hours, drift: report.drift, acceptedEvents, ...(pooled ? { members } : {}) },
       });
       return { ...report, repaired: true };
     }
@@ -126,12 +130,13 @@ async function settleEntries(ledger: UsageLedger, counter: CounterDoc, postings:
   return changed;
 }
 
-async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[]) {
+async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[], ownerId: string) {
   const posted = new Map(postings.filter((posting) => posting.state === 'POSTED').map((posting) => [posting._id, posting]));
   let expected = 0n;
   let acceptedEvents = 0;
   const hours: Record<string, Micros> = {};
-  if (posted.size === 0) return { expected, hours, acceptedEvents };
+  const members: Record<string, Micros> = {};
+  if (posted.size === 0) return { expected, hours, members, acceptedEvents };
   for await (const event of ledger.eventsOfPostings([...posted.keys()])) {
     const posting = posted.get(event.postingId)!;
     const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
@@ -141,8 +146,9 @@ async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[]) {
     acceptedEvents++;
     const hour = hourKey(event.timestamp);
     hours[hour] = (hours[hour] ?? 0n) + quantity;
+    if (posting.accountId !== ownerId) members[memberKey(posting.accountId)] = (members[memberKey(posting.accountId)] ?? 0n) + quantity;
   }
-  return { expected, hours, acceptedEvents };
+  return { expected, hours, members, acceptedEvents };
 }
 
 function countDriftedHours(actual: Record<string, unknown>, expected: Record<string, Micros>): number {

@@ -211,6 +211,8 @@ export class UsageLedger {
     periodEnd: Date | null;
     entry: PendingEntry;
     guard: Micros | null;
+    /** R13: the pool member's share must be at most this before the update. */
+    memberGuard?: Micros | null;
     mayCreate: boolean;
   }): Promise<CounterDoc | null | 'not-applied'> {
     const { entry } = args;
@@ -219,6 +221,11 @@ export class UsageLedger {
     for (const [hour, quantity] of Object.entries(entry.hours)) inc[`hours.${hour}`] = quantity;
     const filter: Record<string, unknown> = { _id: args.counterId, 'pending.id': { $ne: entry.id } };
     if (args.guard !== null) filter.used = { $lte: args.guard };
+    if (entry.member !== undefined) {
+      inc[`members.${entry.member}`] = entry.inc;
+      // A member that never drew has no field yet: "not above the guard" matches it too.
+      if (args.memberGuard != null) filter[`members.${entry.member}`] = { $not: { $gt: args.memberGuard } };
+    }
     try {
       const before = await this.counters.findOneAndUpdate(
         filter,
@@ -257,6 +264,7 @@ export class UsageLedger {
   async compensate(counterId: string, entry: PendingEntry): Promise<boolean> {
     const inc: Record<string, Micros> = { used: -entry.inc };
     for (const [hour, quantity] of Object.entries(entry.hours)) inc[`hours.${hour}`] = -quantity;
+    if (entry.member !== undefined) inc[`members.${entry.member}`] = -entry.inc;
     const result = await this.counters.updateOne(
       { _id: counterId, 'pending.id': entry.id },
       { $inc: inc, $pull: { pending: { id: entry.id } }, $set: { updatedAt: new Date() } },
@@ -292,10 +300,16 @@ export class UsageLedger {
    * Sets a drifted counter to what its events say, guarded on the `used` it observed and
    * an empty `pending`: a concurrent increment makes it fail (false) rather than be lost.
    */
-  async repairCounter(counterId: string, observedUsed: CounterDoc['used'], used: Micros, hours: Record<string, Micros>): Promise<boolean> {
+  async repairCounter(
+    counterId: string,
+    observedUsed: CounterDoc['used'],
+    used: Micros,
+    hours: Record<string, Micros>,
+    members?: Record<string, Micros>,
+  ): Promise<boolean> {
     const repaired = await this.counters.updateOne(
       { _id: counterId, used: observedUsed, 'pending.0': { $exists: false } },
-      { $set: { used, hours, updatedAt: new Date() } },
+      { $set: { used, hours, ...(members ? { members } : {}), updatedAt: new Date() } },
     );
     return repaired.matchedCount === 1;
   }

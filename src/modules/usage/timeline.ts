@@ -39,7 +39,11 @@ export function termsTimeline(
         for (const { index, at } of members) {
           if (!current || at < current.from || at >= current.until) {
             const [terms] = await resolveAt([{ accountId, feature }], new Date(at));
-            current = { terms: terms!, ...constantSpan(terms!, breakpoints, at) };
+            // Pooled terms (R13) hang on the owner's contracts, whose breakpoints are not
+            // these: such terms are reused for the same instant only.
+            current = terms!.pool
+              ? { terms: terms!, from: at, until: at + 1 }
+              : { terms: terms!, ...constantSpan(terms!, breakpoints, at) };
           }
           results[index] = current.terms;
         }

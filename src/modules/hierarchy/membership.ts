@@ -1,0 +1,72 @@
+import type { Logger } from '../../logger.js';
+import type { RevisionDoc } from './model.js';
+import type { HierarchyRepository } from './repository.js';
+
+/** Background reads are tagged, so they are never mistaken for a request's round trips. */
+export const HIERARCHY_WATCH_COMMENT = 'allotment:hierarchy-watch';
+
+/**
+ * Which accounts have a parent, held in memory and refreshed whenever the hierarchy
+ * revision moves (polled every `intervalMs`, and at once after this instance's own moves).
+ *
+ * The check path consults it for accounts that have contracts but lack the feature: those
+ * not in the set cost no hierarchy read at all, which keeps the unpooled check within its
+ * read budget. It is safe because it can only be stale one way that matters: an account
+ * placed under a parent on another instance a moment ago is still refused (NOT_ENTITLED)
+ * here for at most one interval, i.e. it fails closed. Accounts in the set, and accounts
+ * without any contract, always read the hierarchy fresh (see HierarchyService.lineage), so
+ * moves, detaches and caps are seen at once, and no limit is ever enforced from a stale
+ * read. Memory: one id per account that has a parent.
+ */
+export class MembershipSnapshot {
+  private members = new Set<string>();
+  private rev = -1;
+  private pendingRev: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly repository: HierarchyRepository,
+    private readonly logger: Logger,
+    private readonly intervalMs = 200,
+  ) {}
+
+  /** Whether the account had a parent as of the last refresh. */
+  has(accountId: string): boolean {
+    return this.members.has(accountId);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'hierarchy membership refresh failed'));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Re-reads the members when the revision moved; concurrent callers share one pass. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.pass().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async pass(): Promise<void> {
+    const revision: RevisionDoc = await this.repository.revision(HIERARCHY_WATCH_COMMENT);
+    const pendingRev = revision.pending?.rev ?? null;
+    if (revision.rev === this.rev && pendingRev === this.pendingRev) return;
+    const members = new Set(await this.repository.childIds(HIERARCHY_WATCH_COMMENT));
+    const pending = revision.pending;
+    if (pending && pending.parentId === null) members.delete(pending.accountId);
+    if (pending && pending.parentId !== null) members.add(pending.accountId);
+    this.members = members;
+    this.rev = revision.rev;
+    this.pendingRev = pendingRev;
+  }
+}
