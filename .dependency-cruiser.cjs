@@ -53,6 +53,13 @@ module.exports = {
       to: { path: '^src/(modules|server|db|dev)/' },
     },
     {
+      name: 'client-stands-alone',
+      severity: 'error',
+      comment: 'The product-service client ships on its own: only its own files and its generated operation types.',
+      from: { path: '^src/client/' },
+      to: { path: '^src/', pathNot: '^src/client/' },
+    },
+    {
       name: 'source-never-imports-tests',
       severity: 'error',
       from: { path: '^src/', pathNot: '\\.test\\.ts$' },
