@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { CollectionIndexes } from '../db/mongo.js';
 import type { Logger } from '../logger.js';
 import { EventBus } from '../shared/events.js';
+import { NO_TELEMETRY, type DomainTelemetry } from '../shared/telemetry.js';
 import { alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
 import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
@@ -21,12 +22,14 @@ export interface ModuleDeps {
   db: Db;
   config: Config;
   logger: Logger;
+  /** Business counters (the server's metrics); none by default. */
+  telemetry?: DomainTelemetry;
 }
 
 /** Every domain event, by the module that publishes it. */
 export type DomainEvents = UsageEvents & ContractEvents & GrantEvents;
 
-export function createServices({ db, config, logger }: ModuleDeps) {
+export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
   const audit = new AuditLog(db);
 
@@ -79,6 +82,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       );
     },
     granted: (entries, at) => grants.grantedFor(entries, at),
+    telemetry,
   });
 
   // Threshold alerts (R9) and live balances, across instances.
@@ -90,6 +94,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     accountEntitlements: (accountId) => entitlements.accountEntitlements(accountId),
     entitlementNow: (pair) => entitlements.entitlementNow(pair),
     live: { feedMode: config.liveFeed },
+    onFired: (count) => telemetry.alertsFired(count),
   });
 
   // Invoices (R12) from the counters and the grants' burn; finalising marks the usage
@@ -115,7 +120,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
   // A grant changed capacity now (R5): thresholds re-arm when it grew, balances pushed.
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
 
-  return { events, audit, catalog, contracts, terms, entitlements, grants, usage, alerts, live, rating };
+  return { events, audit, catalog, contracts, terms, entitlements, grants, usage, alerts, live, rating, telemetry };
 }
 export type Services = ReturnType<typeof createServices>;
 

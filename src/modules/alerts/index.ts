@@ -28,10 +28,11 @@ export interface AlertsDeps<V> {
   /** One entitlement now, for re-arming after a grant changed capacity. */
   entitlementNow: NonNullable<AlertServiceOptions['entitlementNow']>;
   live?: Omit<LiveUpdatesOptions<V>, 'repository' | 'logger' | 'loadBalance'>;
+  onFired?: AlertServiceOptions['onFired'];
 }
 
 /** The live side first: the service serves this instance's subscribers from its write path. */
-export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live }: AlertsDeps<V>) {
+export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live, onFired }: AlertsDeps<V>) {
   const repository = new AlertRepository(db);
   const moduleLogger = logger.child({ module: 'alerts' });
   const liveUpdates = new LiveUpdates<V>({ repository, logger: moduleLogger, loadBalance, ...live });
@@ -39,6 +40,7 @@ export function createAlerts<V>({ db, logger, counters, loadBalance, accountEnti
     accountEntitlements,
     entitlementNow,
     localDelivery: liveUpdates.localDelivery,
+    onFired,
   });
   return { alerts, live: liveUpdates };
 }
