@@ -95,9 +95,13 @@ async function stop(code: number): Promise<void> {
     const timeout = setTimeout(() => part.child.kill('SIGKILL'), 20_000);
     const exitCode = await part.exited;
     clearTimeout(timeout);
-    logger.info({ part: part.name, code: exitCode }, 'stopped');
+    logger.info({ part: part.name, code: exitCode ?? part.child.signalCode }, 'stopped');
   }
-  await database?.stop().catch((err: unknown) => logger.error({ err }, 'stopping the database failed'));
+  if (database) {
+    await database.stop().catch((err: unknown) => logger.error({ err }, 'stopping the database failed'));
+    // An embedded engine's process is ours to reap: wait for it, so nothing outlives the stack.
+    if (database.engine !== 'external') await Promise.race([database.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  }
   logger.info({ code }, 'stack stopped');
   process.exit(code);
 }

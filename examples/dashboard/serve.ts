@@ -20,6 +20,8 @@ export async function startDashboard(options: { host: string; port: number; gate
       strictPort: true,
       proxy: { '/graphql': { target: gateway.origin, ws: true, changeOrigin: true } },
     },
+    // The two pages are plain HTML entry points; graphql-ws is the only dependency to bundle.
+    optimizeDeps: { include: ['graphql-ws'] },
   });
   await server.listen();
   return { url: `http://${options.host}:${options.port}/`, close: () => server.close() };
