@@ -60,6 +60,13 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/client/' },
     },
     {
+      name: 'examples-use-the-client',
+      severity: 'error',
+      comment: 'Examples are product services and pages: they reach Allotment through src/client or the network, never its insides.',
+      from: { path: '^examples/', pathNot: '\\.test\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/client/index\\.ts$' },
+    },
+    {
       name: 'source-never-imports-tests',
       severity: 'error',
       from: { path: '^src/', pathNot: '\\.test\\.ts$' },

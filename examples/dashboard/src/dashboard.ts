@@ -24,7 +24,7 @@ const meters = $('#meters');
 const notifications = $('#notifications');
 const error = $('#error');
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const number = (value: string | null) => (value === null ? '∞' : Number(value).toLocaleString('en-US', { maximumFractionDigits: 6 }));
 
 function renderMeter(entitlement: Entitlement): void {
@@ -41,7 +41,7 @@ function renderMeter(entitlement: Entitlement): void {
   const percent = entitlement.percentUsed ?? 0;
   card.classList.toggle('warn', percent >= 80);
   card.innerHTML = `
-    <h2>${escape(entitlement.feature.name)}</h2>
+    <h2>${escapeHtml(entitlement.feature.name)}</h2>
     <progress max="100" value="${Math.min(100, percent)}"></progress>
     <dl>
       <dt>Used</dt><dd data-testid="used">${number(entitlement.used)}</dd>
