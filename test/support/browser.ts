@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +10,14 @@ export const SCREENSHOTS = fileURLToPath(new URL('../../artifacts/screenshots/',
 
 /** Debian's Chromium, headless, on a fresh profile that is deleted afterwards. */
 export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`No Chromium at ${executablePath}: apt-get install -y chromium (what .ci/run does), or set CHROMIUM_PATH.`);
+  }
   await mkdir(SCREENSHOTS, { recursive: true });
   const profile = mkdtempSync(join(tmpdir(), 'allotment-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: [
       '--headless',
