@@ -11,7 +11,7 @@ import { inject } from 'vitest';
 import { createAllotmentClient } from '../../src/client/index.js';
 import { launchChromium, SCREENSHOTS } from '../support/browser.js';
 import { uniqueDbName } from '../support/harness.js';
-import { type RunningStack, startStack } from '../support/stack.js';
+import { isAlive, type RunningStack, startStack } from '../support/stack.js';
 
 let stack: RunningStack;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -40,7 +40,12 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await browser?.close();
-  if (stack) expect(await stack.stop()).toBe(0);
+  if (stack) {
+    // Ctrl-C in a terminal: SIGINT to the whole process group, every part at once.
+    const children = stack.children();
+    expect(await stack.stop({ signal: 'SIGINT', group: true })).toBe(0);
+    for (const pid of children) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+  }
 }, 60_000);
 
 const used = (page: Page) => page.locator('[data-testid="meter"][data-feature="api_calls"] [data-testid="used"]');

@@ -33,8 +33,12 @@ export interface RunningStack {
   output(): string;
   /** The pids of the stack's direct children (Allotment, accounts, gateway). */
   children(): number[];
-  /** SIGTERM, then resolves with the exit code (fails the wait after `timeoutMs`). */
-  stop(timeoutMs?: number): Promise<number | null>;
+  /**
+   * Sends `signal` (default SIGTERM) to the stack, or with `group` to its whole process
+   * group as a terminal's Ctrl-C does, then resolves with the exit code (fails the wait
+   * after `timeoutMs`).
+   */
+  stop(options?: { signal?: NodeJS.Signals; group?: boolean; timeoutMs?: number }): Promise<number | null>;
 }
 
 /**
@@ -59,6 +63,8 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, like a command started from a terminal.
+    detached: true,
   });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -88,8 +94,11 @@ export async function startStack(env: Record<string, string> = {}, timeoutMs = 1
         .split('\n')
         .map((line) => Number(line.trim()))
         .filter((pid) => pid > 0),
-    async stop(stopTimeoutMs = 40_000) {
-      if (child.exitCode === null) child.kill('SIGTERM');
+    async stop({ signal = 'SIGTERM', group = false, timeoutMs: stopTimeoutMs = 40_000 } = {}) {
+      if (child.exitCode === null) {
+        if (group) process.kill(-child.pid!, signal);
+        else child.kill(signal);
+      }
       const timer = new Promise<never>((_, reject) =>
         setTimeout(() => reject(new Error(`the stack did not stop within ${stopTimeoutMs} ms:\n${output}`)), stopTimeoutMs).unref(),
       );
