@@ -5,7 +5,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AllotmentError, createAllotmentClient } from '../../src/client/index.js';
+import { AllotmentError, createAllotmentClient, UsageNotRecordedError } from '../../src/client/index.js';
 import { gql } from '../../test/support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../../test/support/harness.js';
 import { freePort } from '../../test/support/stack.js';
@@ -127,6 +127,36 @@ describe('the client', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => relay?.close(resolve));
     }
+  });
+
+  it('hands back the unrecorded event when recording fails after the work ran; resent, it counts once', async () => {
+    const port = await freePort();
+    const sockets: Socket[] = [];
+    const upstream = new URL(allotment.url);
+    const relay = createServer((socket) => {
+      const target = connect(Number(upstream.port), upstream.hostname);
+      sockets.push(socket, target);
+      socket.pipe(target).pipe(socket);
+    });
+    await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
+    const client = createAllotmentClient({ url: `http://127.0.0.1:${port}/graphql`, token, retry: { attempts: 2, baseDelayMs: 10 } });
+    // The work takes the network down with it: the check went through, the record cannot.
+    const failure = await client
+      .guard(CLIENT_ACCOUNT, FEATURE, '0.5', async () => {
+        const closed = new Promise<void>((resolve) => relay.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        return 'report';
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(UsageNotRecordedError);
+    const { event, result, cause } = failure as UsageNotRecordedError<string>;
+    expect(result).toBe('report');
+    expect(cause).toMatchObject({ code: 'NETWORK_ERROR' });
+
+    const direct = createAllotmentClient({ url: allotment.url, token });
+    expect((await direct.record(event)).status).toBe('ACCEPTED');
+    expect((await direct.record(event)).status).toBe('DUPLICATE');
   });
 
   it('never retries BAD_USER_INPUT', async () => {

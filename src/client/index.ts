@@ -35,6 +35,23 @@ export class EntitlementDeniedError extends Error {
   }
 }
 
+/**
+ * `guard` ran the work but could not record it (its retries ran out, or Allotment refused
+ * the event). `event` carries the idempotency key that was used: send it again with
+ * `record(event)` later and it still counts once.
+ */
+export class UsageNotRecordedError<T = unknown> extends Error {
+  readonly code = 'USAGE_NOT_RECORDED';
+  constructor(
+    readonly event: UsageEvent & { idempotencyKey: string },
+    readonly result: T,
+    override readonly cause: unknown,
+  ) {
+    super(`the work ran but its usage was not recorded (key ${event.idempotencyKey}): ${(cause as Error)?.message ?? cause}`);
+    this.name = 'UsageNotRecordedError';
+  }
+}
+
 function toInput(event: UsageEvent): UsageEventInput {
   const { timestamp, idempotencyKey, ...rest } = event;
   return {
@@ -67,7 +84,8 @@ export function createAllotmentClient(options: TransportOptions) {
   /**
    * Checks `units` of `feature`, runs `fn` only when allowed, then records the units exactly
    * once under one idempotency key (retried on transient failures). If `fn` throws, nothing
-   * is recorded. `idempotencyKey` ties the record to your own unit of work, so that a
+   * is recorded; if recording fails for good, `UsageNotRecordedError` carries the event to
+   * resend. `idempotencyKey` ties the record to your own unit of work, so that a
    * guard repeated for the same work (a redelivered job) still counts once.
    */
   async function guard<T>(
@@ -81,8 +99,12 @@ export function createAllotmentClient(options: TransportOptions) {
     const decision = await check(accountId, feature, units);
     if (!decision.allowed) throw new EntitlementDeniedError(decision);
     const result = await fn(decision);
-    const receipt = await record({ accountId, feature, quantity: units, idempotencyKey });
-    return { result, decision, receipt };
+    const event = { accountId, feature, quantity: units, idempotencyKey };
+    try {
+      return { result, decision, receipt: await record(event) };
+    } catch (error) {
+      throw new UsageNotRecordedError(event, result, error);
+    }
   }
 
   return { check, record, recordBatch, guard };
