@@ -53,6 +53,20 @@ module.exports = {
       to: { path: '^src/(modules|server|db|dev)/' },
     },
     {
+      name: 'client-stands-alone',
+      severity: 'error',
+      comment: 'The product-service client ships on its own: only its own files and its generated operation types.',
+      from: { path: '^src/client/' },
+      to: { path: '^src/', pathNot: '^src/client/' },
+    },
+    {
+      name: 'examples-use-the-client',
+      severity: 'error',
+      comment: 'Examples are product services and pages: they reach Allotment through src/client or the network, never its insides.',
+      from: { path: '^examples/', pathNot: '\\.test\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/client/index\\.ts$' },
+    },
+    {
       name: 'source-never-imports-tests',
       severity: 'error',
       from: { path: '^src/', pathNot: '\\.test\\.ts$' },

@@ -5,6 +5,7 @@
  *
  *   npx tsx scripts/compose-supergraph.ts                 # prints the supergraph
  *   npx tsx scripts/compose-supergraph.ts --out <file>    # writes it
+ *   npm run supergraph                                    # writes docker/router/supergraph.graphql
  *
  * docker/compose.yaml runs this in its one-shot `supergraph` service, so `docker compose
  * up` always routes the schema it just built. Routing URLs are the compose service names.
@@ -22,6 +23,9 @@ export interface SubgraphSource {
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Where `npm run supergraph` writes it; `npm run stack` serves it (gateway.config.ts). */
+export const SUPERGRAPH_PATH = 'docker/router/supergraph.graphql';
 
 /** The two subgraphs of the local stack, read from the working tree. */
 export function localStackSubgraphs(): SubgraphSource[] {

@@ -15,7 +15,8 @@ import { createErrorFormatter, serviceUnavailablePlugin } from './server/errors.
 import { createRequestHandler } from './server/http.js';
 import { createSseHandler, refuseHttpSubscriptionsPlugin, withSse } from './server/http-subscriptions.js';
 import { createLimits } from './server/limits.js';
-import { createMetrics } from './server/metrics.js';
+import { createMetrics, domainTelemetry } from './server/metrics.js';
+import { observabilityPlugin } from './server/observability.js';
 import { createReadiness } from './server/readiness.js';
 import { buildAllotmentSchema } from './server/schema.js';
 import { attachWebSocketServer } from './server/websocket.js';
@@ -54,7 +55,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   readiness.markIndexesVerified();
 
   const metrics = createMetrics();
-  const services = createServices({ db: database.db, config, logger });
+  const services = createServices({ db: database.db, config, logger, telemetry: domainTelemetry(metrics) });
   // Change-stream feeds long-poll: a client of their own keeps them off request connections.
   const feedDatabase = await connectDatabase({
     uri: mongodbUri,
@@ -96,6 +97,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
     validationRules: limits.validationRules,
     parseOptions: limits.parseOptions,
     plugins: [
+      observabilityPlugin(metrics),
       limits.apolloPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       serviceUnavailablePlugin(),

@@ -27,6 +27,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  // Tracing is off unless an OTLP endpoint is configured (the standard OTel variable).
+  const otlpEndpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracing = otlpEndpoint ? (await import('./tracing.js')).startOtlpTracing(otlpEndpoint) : undefined;
+  if (otlpEndpoint) logger.info({ otlpEndpoint }, 'OpenTelemetry tracing on');
 
   // A signal during boot is remembered and honoured as soon as there is something to stop.
   let signalled: NodeJS.Signals | undefined;
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
         code = 1;
         logger.error({ err }, 'stop failed');
       }
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'flushing traces failed'));
       try {
         await database.stop();
       } catch (err) {

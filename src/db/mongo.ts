@@ -10,6 +10,8 @@ import {
   type IndexDescription,
   type MongoClientOptions,
 } from 'mongodb';
+import { tracingEnabled } from '../tracing.js';
+import { traceCommands } from './tracing.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -57,7 +59,9 @@ export async function connectDatabase({ uri, dbName, logger, clientOptions }: Co
     serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
     appName: 'allotment',
     ...clientOptions,
+    ...(tracingEnabled() ? { monitorCommands: true } : {}),
   });
+  if (tracingEnabled()) traceCommands(client);
   await client.connect();
   const db = client.db(dbName);
   logger.info({ dbName }, 'connected to MongoDB');

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { CollectionIndexes } from '../db/mongo.js';
 import type { Logger } from '../logger.js';
 import { EventBus } from '../shared/events.js';
+import { NO_TELEMETRY, type DomainTelemetry } from '../shared/telemetry.js';
 import { type AlertEvents, alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
 import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
@@ -25,12 +26,14 @@ export interface ModuleDeps {
   db: Db;
   config: Config;
   logger: Logger;
+  /** Business counters (the server's metrics); none by default. */
+  telemetry?: DomainTelemetry;
 }
 
 /** Every domain event, by the module that publishes it. */
 export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
 
-export function createServices({ db, config, logger }: ModuleDeps) {
+export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
   const audit = new AuditLog(db);
 
@@ -86,6 +89,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
       );
     },
     granted: (entries, at) => grants.grantedFor(entries, at),
+    telemetry,
   });
 
   // Threshold alerts (R9) and live balances, across instances.
@@ -98,6 +102,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     entitlementNow: (pair) => entitlements.entitlementNow(pair),
     live: { feedMode: config.liveFeed },
     events,
+    onFired: (count) => telemetry.alertsFired(count),
   });
 
   // Invoices (R12) from the counters and the grants' burn; finalising marks the usage
@@ -183,6 +188,7 @@ export function createServices({ db, config, logger }: ModuleDeps) {
     dispatcher,
     billing,
     segment,
+    telemetry,
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../logger.js';
+import { type Logger, requestScope } from '../logger.js';
 import { createLoaders, type Loaders, type Services } from '../modules/index.js';
 import type { Authenticator, Principal } from './auth.js';
 
@@ -37,7 +37,9 @@ export function createContextFactory(deps: { authenticator: Authenticator; servi
       principal,
       requestId,
       get logger() {
-        logger ??= deps.logger.child({ requestId, actor: principal.actor });
+        // Inside an HTTP request the logger's mixin already adds the request id.
+        const scoped = requestScope.getStore()?.requestId === requestId;
+        logger ??= deps.logger.child(scoped ? { actor: principal.actor } : { requestId, actor: principal.actor });
         return logger;
       },
       services: deps.services,
@@ -51,6 +53,6 @@ export function createContextFactory(deps: { authenticator: Authenticator; servi
 export type ContextFactory = ReturnType<typeof createContextFactory>;
 
 /** Request ids end up in audit entries, so only accept a short, boring token from callers. */
-function sanitizeRequestId(value: string | null | undefined): string | undefined {
+export function sanitizeRequestId(value: string | null | undefined): string | undefined {
   return value && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : undefined;
 }

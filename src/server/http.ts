@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
-import type { Logger } from '../logger.js';
+import { type Logger, requestScope } from '../logger.js';
+import { tracer, tracingEnabled } from '../tracing.js';
 import { UnauthenticatedError } from '../shared/errors.js';
 import type { Authenticator, Principal } from './auth.js';
-import type { Context, ContextFactory } from './context.js';
+import { type Context, type ContextFactory, sanitizeRequestId } from './context.js';
 import { LIMIT_ERROR_CODE, LimitExceededError, type Limits } from './limits.js';
 import type { Metrics } from './metrics.js';
 import type { SegmentIngestion } from '../modules/ingestion/index.js';
@@ -30,11 +33,21 @@ export interface HttpDeps {
  */
 export function createRequestHandler(deps: HttpDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The caller's (or the gateway's) request id when it is a sane token, else a new one;
+    // echoed on every response and carried by every log line written while serving it.
+    const requestId = sanitizeRequestId(headerValue(req, 'x-request-id')) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
+    await requestScope.run({ requestId }, () =>
+      tracingEnabled() ? traced(req, res, () => serve(req, res, requestId)) : serve(req, res, requestId),
+    );
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = url.pathname;
     try {
-      if (route === '/graphql') await serveGraphQL(req, res, url, deps);
+      if (route === '/graphql') await serveGraphQL(req, res, url, deps, requestId);
       else if (route === '/ingest/segment') {
         const { authenticator, metrics, segment: ingestion } = deps;
         await serveSegment(req, res, { authenticator, ingestion, metrics, maxBodyBytes: deps.limits.config.maxBodyBytes, readBody });
@@ -55,7 +68,26 @@ export function createRequestHandler(deps: HttpDeps) {
       const known = ['/graphql', '/ingest/segment', '/healthz', '/readyz', '/metrics'].includes(route) ? route : 'other';
       deps.metrics.httpDuration.observe({ route: known, status: String(res.statusCode) }, seconds);
     }
-  };
+  }
+}
+
+const KNOWN_ROUTES = new Set(['/graphql', '/ingest/segment', '/healthz', '/readyz', '/metrics']);
+
+/** A SERVER span for the request, child of the caller's W3C `traceparent` when it sent one. */
+async function traced(req: IncomingMessage, res: ServerResponse, serve: () => Promise<void>): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const route = KNOWN_ROUTES.has(path) ? path : 'other';
+  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  const attributes = { 'http.request.method': req.method ?? 'GET', 'http.route': route, 'url.path': path };
+  await tracer().startActiveSpan(`${req.method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent, async (span) => {
+    try {
+      await serve();
+    } finally {
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    }
+  });
 }
 
 /**
@@ -65,7 +97,7 @@ export function createRequestHandler(deps: HttpDeps) {
  * request is answered 401 before its body is read, parsed or executed, so its size buys
  * nothing; the verified principal is handed to the context so it is not verified twice.
  */
-async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps): Promise<void> {
+async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL, deps: HttpDeps, requestId: string): Promise<void> {
   const method = req.method ?? 'GET';
   let principal: Principal | undefined;
   if (method === 'POST' || method === 'GET') {
@@ -116,10 +148,22 @@ async function serveGraphQL(req: IncomingMessage, res: ServerResponse, url: URL,
       return sendLimitError(res, error);
     }
   }
-  const response = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method, headers, search: url.search, body },
-    context: () => deps.buildContext({ authorization: req.headers.authorization, requestId: headerValue(req, 'x-request-id'), principal }),
-  });
+  const execute = () =>
+    deps.apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method, headers, search: url.search, body },
+      context: () => deps.buildContext({ authorization: req.headers.authorization, requestId, principal }),
+    });
+  // The operation's span (named by observabilityPlugin once the operation is known) is
+  // active while Apollo executes, so the MongoDB command spans nest under it.
+  const response = tracingEnabled()
+    ? await tracer().startActiveSpan('graphql.operation', async (span) => {
+        try {
+          return await execute();
+        } finally {
+          span.end();
+        }
+      })
+    : await execute();
   for (const [name, value] of response.headers) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;
   if (response.body.kind === 'complete') {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { createGatewayRuntime, getGraphQLWSOptions, type GatewayRuntime } from '@graphql-hive/gateway-runtime';
+import { createGatewayRuntime, type GatewayConfig, getGraphQLWSOptions, type GatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -40,7 +40,13 @@ export function composeSupergraph(subgraphs: { name: string; sdl: string; url: s
  * subscriptions go over HTTP too (GET with `accept: text/event-stream`, i.e. GraphQL over
  * SSE), with the Authorization header propagated like any other request.
  */
-export async function startGateway(options: { allotmentUrl: string; accountsUrl: string; subscriptions?: 'ws' | 'http' }) {
+export async function startGateway(options: {
+  allotmentUrl: string;
+  accountsUrl: string;
+  subscriptions?: 'ws' | 'http';
+  /** Extra gateway plugins, e.g. Hive's OpenTelemetry plugin in the trace test. */
+  plugins?: GatewayConfig['plugins'];
+}) {
   const supergraph = composeSupergraph([
     { name: 'allotment', sdl: readSchemaSdl(), url: options.allotmentUrl },
     { name: 'accounts', sdl: ACCOUNTS_SDL, url: options.accountsUrl },
@@ -48,6 +54,7 @@ export async function startGateway(options: { allotmentUrl: string; accountsUrl:
   const gateway = createGatewayRuntime({
     supergraph,
     logging: false,
+    ...(options.plugins ? { plugins: options.plugins } : {}),
     propagateHeaders: {
       // A client on graphql-ws has no request headers: its token is in connectionParams.
       fromClientToSubgraphs: ({ request, context }) => ({

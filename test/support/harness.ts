@@ -72,6 +72,8 @@ export async function startTestInstance(
     auth?: 'hs256' | 'open';
     env?: Record<string, string> /** Another database server than the shared one. */;
     mongodbUri?: string;
+    /** Where the instance's log lines go (LOG_LEVEL still applies); pino's default is stdout. */
+    logDestination?: { write(line: string): void };
   } = {},
 ): Promise<TestInstance> {
   const dbName = options.dbName ?? uniqueDbName();
@@ -86,7 +88,7 @@ export async function startTestInstance(
   const commands: CommandStartedEvent[] = [];
   const instance = await startAllotment({
     config,
-    logger: createLogger(config.logLevel),
+    logger: createLogger(config.logLevel, options.logDestination),
     mongodbUri: options.mongodbUri ?? inject('mongoUri'),
     clientOptions: { monitorCommands: true },
   });

@@ -32,10 +32,21 @@ export interface AlertsDeps<V> {
   live?: Omit<LiveUpdatesOptions<V>, 'repository' | 'logger' | 'loadBalance'>;
   /** Publishes AlertFired at the alert's exactly-once point. */
   events?: EventPublisher<AlertEvents>;
+  onFired?: AlertServiceOptions['onFired'];
 }
 
 /** The live side first: the service serves this instance's subscribers from its write path. */
-export function createAlerts<V>({ db, logger, counters, loadBalance, accountEntitlements, entitlementNow, live, events }: AlertsDeps<V>) {
+export function createAlerts<V>({
+  db,
+  logger,
+  counters,
+  loadBalance,
+  accountEntitlements,
+  entitlementNow,
+  live,
+  events,
+  onFired,
+}: AlertsDeps<V>) {
   const repository = new AlertRepository(db);
   const moduleLogger = logger.child({ module: 'alerts' });
   const liveUpdates = new LiveUpdates<V>({ repository, logger: moduleLogger, loadBalance, ...live });
@@ -44,6 +55,7 @@ export function createAlerts<V>({ db, logger, counters, loadBalance, accountEnti
     entitlementNow,
     localDelivery: liveUpdates.localDelivery,
     events,
+    onFired,
   });
   return { alerts, live: liveUpdates };
 }

@@ -1,4 +1,5 @@
 import type { Resolvers } from '../../generated/graphql.js';
+import type { DomainTelemetry } from '../../shared/telemetry.js';
 import { authorize } from '../../shared/scopes.js';
 import { BadInputError, SubscriberTooSlowError } from '../../shared/errors.js';
 import { formatQuantity } from '../../shared/quantity.js';
@@ -37,12 +38,14 @@ export const alertResolvers: Resolvers = {
         authorize(principal, 'entitlements:read', accountId);
         return services.live.hub.subscribeAlerts(accountId, featureFilter(features));
       },
-      resolve(delivery: AlertDelivery<AlertDoc>): AlertDoc {
+      resolve(delivery: AlertDelivery<AlertDoc>, _args: unknown, { services }: { services: { telemetry: DomainTelemetry } }): AlertDoc {
         if (delivery.kind === 'overflow') {
+          services.telemetry.subscriberOverflow();
           throw new SubscriberTooSlowError(
             `This subscription fell more than ${delivery.bound} alerts behind and was ended. Subscribe again, then read Account.alerts for what was missed.`,
           );
         }
+        services.telemetry.alertDelivered();
         return delivery.alert;
       },
     },

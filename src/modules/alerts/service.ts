@@ -12,6 +12,8 @@ import type { AlertRepository } from './repository.js';
 import { crossedThresholds, reachedThresholds, thresholdsToRearm } from './thresholds.js';
 
 export interface AlertServiceOptions {
+  /** Told how many alerts each firing stored (metrics). */
+  onFired?: (count: number) => void;
   /** How long a live-balance feed row is kept before the sweeper deletes it. */
   balanceRetentionMs?: number;
   /** Every entitlement of an account now (the entitlements module's views), for onTermsChanged. */
@@ -67,6 +69,7 @@ export class AlertService {
   private readonly entitlementNow: AlertServiceOptions['entitlementNow'];
   private readonly localDelivery: LocalDelivery | undefined;
   private readonly events: EventPublisher<AlertEvents> | undefined;
+  private readonly onFired: AlertServiceOptions['onFired'];
   /** Feed rows waiting for this tick's insertMany, one per (account, feature): the latest. */
   private balanceQueue = new Map<string, BalanceChangeDoc>();
   private balanceFlush: Promise<void> | undefined;
@@ -82,6 +85,7 @@ export class AlertService {
     this.entitlementNow = options.entitlementNow;
     this.localDelivery = options.localDelivery;
     this.events = options.events;
+    this.onFired = options.onFired;
   }
 
   /**
@@ -292,6 +296,7 @@ export class AlertService {
       await this.events?.publish('AlertFired', alert);
     }
     if (fired.length === 0) return fired;
+    this.onFired?.(fired.length);
     this.logger.info({ counterId: point.counterId, thresholds: fired.map((a) => a.threshold) }, 'usage alerts fired');
     // Lower thresholds another instance stored may not have reached this instance through
     // the feed yet; hand them over first so local subscribers keep threshold order.

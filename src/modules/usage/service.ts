@@ -3,6 +3,7 @@ import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
 import type { AuditLog } from '../audit/index.js';
 import { toMicros } from '../../shared/quantity.js';
+import { NO_TELEMETRY, type DomainTelemetry } from '../../shared/telemetry.js';
 import { decide as entitlementDecide } from '../entitlements/index.js';
 import { isPeriodFinal } from './counters.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
@@ -32,6 +33,8 @@ export interface UsageServiceDeps {
   events: UsagePublisher;
   /** How often the sweeper looks for expired leases and stale pending entries. */
   sweepIntervalMs?: number;
+  /** Counts receipts by status (metrics). */
+  telemetry?: DomainTelemetry;
 }
 
 export interface Caller {
@@ -81,6 +84,7 @@ export class UsageService {
     const receivedAt = new Date();
     const command = validateUsageEvent(input, { now: receivedAt, retentionDays: this.deps.retentionDays });
     const [receipt] = await this.engine.ingest([command], { ...caller, receivedAt });
+    (this.deps.telemetry ?? NO_TELEMETRY).usageRecorded(receipt!.status, 1);
     return receipt!;
   }
 
@@ -91,6 +95,9 @@ export class UsageService {
     const commands = inputs.map((input, index) => validateUsageEvent(input, context, index));
     const receipts = await this.engine.ingest(commands, { ...caller, receivedAt });
     const count = (status: UsageReceiptView['status']) => receipts.filter((receipt) => receipt.status === status).length;
+    const telemetry = this.deps.telemetry ?? NO_TELEMETRY;
+    for (const status of ['ACCEPTED', 'DUPLICATE', 'REJECTED'] as const)
+      if (count(status) > 0) telemetry.usageRecorded(status, count(status));
     return { accepted: count('ACCEPTED'), duplicates: count('DUPLICATE'), rejected: count('REJECTED'), receipts };
   }
 
