@@ -2,6 +2,7 @@
  * A real database outage: a mongo-java-server of this test's own is frozen (SIGSTOP),
  * killed (SIGKILL), and replaced by a new, empty one on the same port.
  */
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingIndexes } from '../../src/db/mongo.js';
 import { startMongoJavaServer, type MongoJavaServer } from '../../src/dev/mongo-java-server.js';
@@ -50,6 +51,9 @@ describe('database outage', () => {
   it('answers /readyz 503 within its 1 s budget while the database hangs (SIGSTOP)', async () => {
     process.kill(server.pid!, 'SIGSTOP');
     try {
+      // SIGSTOP is asynchronous: on a loaded machine the server's threads may answer one more
+      // request before they stop. Probe once the kernel says the process is stopped.
+      await expect.poll(() => processState(server.pid!), { timeout: 5_000, interval: 20 }).toBe('T');
       const _token = await signToken();
       const { value: response, ms } = await timed(() => fetch(readyz));
       expect(response.status).toBe(503);
@@ -111,3 +115,9 @@ describe('database outage', () => {
     expect(response.data).toEqual({ features: [] });
   });
 });
+
+/** The process's state letter from /proc (Linux): 'T' once a SIGSTOP has taken effect. */
+async function processState(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
