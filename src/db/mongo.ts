@@ -6,9 +6,12 @@ import {
   MongoOperationTimeoutError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
+  type Collection,
   type Db,
+  type Document,
   type IndexDescription,
   type MongoClientOptions,
+  type OptionalUnlessRequiredId,
 } from 'mongodb';
 import { tracingEnabled } from '../tracing.js';
 import { traceCommands } from './tracing.js';
@@ -164,4 +167,22 @@ export function isDatabaseUnavailableError(error: unknown): boolean {
 /** MongoDB's duplicate-key error. Checked by code alone: the stand-in's messages differ. */
 export function isDuplicateKeyError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
+}
+
+/**
+ * Inserts `doc`; false when its `_id` (or another unique key) exists already. Where an id
+ * is derived from the request or the event, the insert is the exactly-once decision: the
+ * loser of a race, a retry or a recovery replay gets false and does nothing more.
+ */
+export async function insertUnlessPresent<T extends Document>(
+  collection: Collection<T>,
+  doc: OptionalUnlessRequiredId<T>,
+): Promise<boolean> {
+  try {
+    await collection.insertOne(doc);
+    return true;
+  } catch (error) {
+    if (isDuplicateKeyError(error)) return false;
+    throw error;
+  }
 }

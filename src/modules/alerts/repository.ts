@@ -1,5 +1,5 @@
 import type { Collection, Db, Filter } from 'mongodb';
-import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
+import { insertUnlessPresent, isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import { armId, parseAlertDoc, type AlertDoc, type ArmDoc, type BalanceChangeDoc } from './model.js';
 
 export const ALERTS = 'usage_alerts';
@@ -76,13 +76,7 @@ export class AlertRepository {
 
   /** Inserts an alert; false when that id already exists (it fired before). */
   async insertAlert(alert: AlertDoc): Promise<boolean> {
-    try {
-      await this.alerts.insertOne(alert);
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    return insertUnlessPresent(this.alerts, alert);
   }
 
   /** Newest first; at the same instant the higher threshold fired last. */

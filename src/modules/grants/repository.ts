@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type DataLoader from 'dataloader';
 import type { Collection, Db, Filter } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
-import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
+import { insertUnlessPresent, type CollectionIndexes } from '../../db/mongo.js';
 import type { GrantDoc, HourCut } from './model.js';
 
 export const GRANTS = 'grants';
@@ -52,13 +52,7 @@ export class GrantRepository {
 
   /** False when the id exists already (an idempotent retry, or a concurrent one). */
   async insert(doc: GrantDoc): Promise<boolean> {
-    try {
-      await this.collection.insertOne(doc);
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    return insertUnlessPresent(this.collection, doc);
   }
 
   findById(id: string): Promise<GrantDoc | null> {

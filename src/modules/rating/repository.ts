@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
+import { insertUnlessPresent, isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { OverageTerms } from '../catalog/index.js';
 import type { InvoiceDoc } from './model.js';
 import type { UsageOwnership } from './ownership.js';
@@ -30,13 +30,7 @@ export class InvoiceRepository {
 
   /** False when a snapshot of this (contract, period) exists already. */
   async insert(doc: InvoiceDoc): Promise<boolean> {
-    try {
-      await this.collection.insertOne(doc);
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    return insertUnlessPresent(this.collection, doc);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
+import { insertUnlessPresent, isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { DeliveryDoc, EndpointDoc, WebhookEventDoc } from './model.js';
 
 /** Marks the dispatcher's claims, so tests counting a request's round trips can leave them out. */
@@ -37,13 +37,7 @@ export class WebhookRepository {
 
   /** Inserts the outbox row; false when it already exists (a replay). */
   async insertEvent(event: WebhookEventDoc): Promise<boolean> {
-    try {
-      await this.events.insertOne(event);
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    return insertUnlessPresent(this.events, event);
   }
 
   /** Live endpoints subscribed to `type` for this account (or for every account). */
