@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type Logger, requestScope } from '../logger.js';
 import { createLoaders, type Loaders, type Services } from '../modules/index.js';
+import type { GraphQLSchema } from 'graphql';
 import type { Authenticator, Principal } from './auth.js';
+import type { ErrorFormatter } from './errors.js';
+import type { Metrics } from './metrics.js';
 
 export interface Context {
   principal: Principal;
@@ -55,4 +58,14 @@ export type ContextFactory = ReturnType<typeof createContextFactory>;
 /** Request ids end up in audit entries, so only accept a short, boring token from callers. */
 export function sanitizeRequestId(value: string | null | undefined): string | undefined {
   return value && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : undefined;
+}
+
+/** What every streaming transport (graphql-ws, SSE) is built from, like HTTP: one schema, one context factory, one error mask. */
+export interface TransportDeps {
+  schema: GraphQLSchema;
+  authenticator: Authenticator;
+  buildContext: ContextFactory;
+  formatError: ErrorFormatter;
+  metrics: Metrics;
+  logger: Logger;
 }

@@ -15,10 +15,8 @@ import {
   type Source,
 } from 'graphql';
 import type { Logger } from '../logger.js';
-import type { Authenticator, Principal } from './auth.js';
-import type { Context, ContextFactory } from './context.js';
-import type { ErrorFormatter } from './errors.js';
-import type { Metrics } from './metrics.js';
+import type { Principal } from './auth.js';
+import type { Context, TransportDeps } from './context.js';
 import { endWhenExpired, expiryOf } from './websocket.js';
 
 /**
@@ -47,13 +45,7 @@ export interface ExecutionHooks {
   subscribe(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe>;
 }
 
-export interface SseDeps {
-  schema: GraphQLSchema;
-  authenticator: Authenticator;
-  buildContext: ContextFactory;
-  formatError: ErrorFormatter;
-  metrics: Metrics;
-  logger: Logger;
+export interface SseDeps extends TransportDeps {
   hooks?: ExecutionHooks;
   /** Comment lines sent while idle, so proxies keep the stream open. */
   keepAliveMs?: number;

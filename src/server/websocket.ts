@@ -2,22 +2,13 @@ import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type Source } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { Logger } from '../logger.js';
 import { UnauthenticatedError } from '../shared/errors.js';
-import type { Authenticator, Principal } from './auth.js';
-import type { ContextFactory } from './context.js';
-import type { ErrorFormatter } from './errors.js';
+import type { Principal } from './auth.js';
+import type { TransportDeps } from './context.js';
 import type { Limits } from './limits.js';
-import type { Metrics } from './metrics.js';
 
-export interface WebSocketDeps {
+export interface WebSocketDeps extends TransportDeps {
   httpServer: Server;
-  schema: GraphQLSchema;
-  authenticator: Authenticator;
-  buildContext: ContextFactory;
-  formatError: ErrorFormatter;
-  metrics: Metrics;
-  logger: Logger;
   /** Operations one connection may run at once (config `WS_MAX_SUBSCRIPTIONS_PER_CONNECTION`). */
   maxSubscriptionsPerConnection?: number;
   /** Request limits (src/server/limits.ts), applied to every operation on the socket. */
