@@ -50,8 +50,9 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
   // Merged terms (R4) from contracts and catalog; members draw on pools through the hierarchy (R13).
   const terms = new TermsService({ contracts, catalog, pools: hierarchy });
 
-  // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged.
-  const grants = createGrants({
+  // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged,
+  // and again from the announcer when a publish owed was not made (R21).
+  const { grants, announcer: grantAnnouncer } = createGrants({
     db,
     audit,
     catalog,
@@ -180,6 +181,7 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     terms,
     entitlements,
     grants,
+    grantAnnouncer,
     usage,
     alerts,
     live,
@@ -222,8 +224,10 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
   await services.hierarchy.membership.start();
   services.usage.startSweeper();
   services.dispatcher.start();
+  services.grantAnnouncer.start();
   return {
     stop: async () => {
+      await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
       services.hierarchy.membership.stop();
       await services.usage.stopSweeper();

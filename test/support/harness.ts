@@ -5,12 +5,18 @@ import { inject } from 'vitest';
 import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { GRANT_ANNOUNCER_COMMENT } from '../../src/modules/grants/index.js';
 import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
 import { DISPATCHER_COMMENT } from '../../src/modules/webhooks/index.js';
 
 /** Background passes tag their reads: they are not a request's round trips. */
-const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([SWEEPER_COMMENT, HIERARCHY_WATCH_COMMENT, DISPATCHER_COMMENT]);
+const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([
+  SWEEPER_COMMENT,
+  HIERARCHY_WATCH_COMMENT,
+  DISPATCHER_COMMENT,
+  GRANT_ANNOUNCER_COMMENT,
+]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 export const ALL_SCOPES =
@@ -111,7 +117,7 @@ export async function startTestInstance(
   };
 }
 
-/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher), which are not a request's round trips. */
+/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher, the grant announcer), which are not a request's round trips. */
 export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
   return instance.commands.slice(from).filter((event) => !BACKGROUND_COMMENTS.has(event.command.comment));
 }

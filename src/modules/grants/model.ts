@@ -51,7 +51,18 @@ export interface GrantDoc {
    * until it is, the void counts from the start of its hour, which is never generous.
    */
   voidCut: HourCut | null;
+  /**
+   * The GrantChanged announcements still owed (R21: no event lost), written in the same
+   * write as the fact: `issued` by the insert, `voided` by the void's first write. Cleared
+   * once the event was published; the announcer (announcer.ts) publishes what stays owed.
+   * Absent on grants stored before this field existed, and once nothing is owed.
+   */
+  announce?: GrantAction[];
+  /** When the latest owed announcement was recorded (indexed: the announcer's query). */
+  announceSince?: Date;
 }
+
+export type GrantAction = 'issued' | 'voided';
 
 /** What an idempotent retry is compared on: the fields as the caller sent them. */
 export interface GrantRequestFingerprint {
@@ -70,5 +81,5 @@ export type GrantCounters = Pick<CounterReader, 'hourUsedAt' | 'countersFor'>;
 /** Events the grants module publishes. */
 export interface GrantEvents {
   /** A grant was issued or voided: capacity changed now; `grew` when it became larger. */
-  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean; action: 'issued' | 'voided' };
+  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean; action: GrantAction };
 }

@@ -3,14 +3,18 @@ import type DataLoader from 'dataloader';
 import type { Collection, Db, Filter } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import { insertUnlessPresent, type CollectionIndexes } from '../../db/mongo.js';
-import type { GrantDoc, HourCut } from './model.js';
+import type { GrantAction, GrantDoc, HourCut } from './model.js';
 
 export const GRANTS = 'grants';
 
 export const grantIndexes: CollectionIndexes = {
   collection: GRANTS,
-  // Every read is "the grants of these (account, feature) pairs"; _id is the idempotency index.
-  indexes: [{ key: { accountId: 1, feature: 1 }, name: 'by_account_feature' }],
+  // Every read is "the grants of these (account, feature) pairs"; _id is the idempotency
+  // index; the announcer reads the few grants that still owe an announcement.
+  indexes: [
+    { key: { accountId: 1, feature: 1 }, name: 'by_account_feature' },
+    { key: { announceSince: 1 }, name: 'by_announce_since', sparse: true },
+  ],
 };
 
 /** Deterministic from (account, idempotency key): concurrent retries race for one document. */
@@ -81,10 +85,42 @@ export class GrantRepository {
     return this.collection.find(filter).sort({ issuedAt: 1, _id: 1 }).toArray();
   }
 
-  /** Marks a grant voided unless it already is; returns the grant as it was before, or null. */
+  /**
+   * Marks a grant voided unless it already is, owing its `voided` announcement in the same
+   * write; returns the grant as it was before, or null.
+   */
   markVoided(id: string, fields: Pick<GrantDoc, 'voidedAt' | 'voidedBy' | 'voidReason' | 'voidRequestId'>): Promise<GrantDoc | null> {
     // returnDocument 'before' only (SPEC §5); the caller applies the change itself.
-    return this.collection.findOneAndUpdate({ _id: id, voidedAt: null }, { $set: fields }, { returnDocument: 'before' });
+    return this.collection.findOneAndUpdate(
+      { _id: id, voidedAt: null },
+      { $set: { ...fields, announceSince: fields.voidedAt! }, $addToSet: { announce: 'voided' } },
+      { returnDocument: 'before' },
+    );
+  }
+
+  /**
+   * `action` was announced: no longer owed. One write when it was the only one owed;
+   * otherwise a pull, then the fields go once nothing is owed (conditional, so a void's
+   * announcement recorded meanwhile stays).
+   */
+  async clearAnnouncement(id: string, action: GrantAction): Promise<void> {
+    const only = await this.collection.updateOne({ _id: id, announce: [action] }, { $unset: { announce: '', announceSince: '' } });
+    if (only.matchedCount > 0) return;
+    const pulled = await this.collection.updateOne({ _id: id, announce: action }, { $pull: { announce: action } });
+    if (pulled.matchedCount > 0) await this.dropEmptyAnnouncement(id);
+  }
+
+  async dropEmptyAnnouncement(id: string): Promise<void> {
+    await this.collection.updateOne({ _id: id, announce: { $size: 0 } }, { $unset: { announce: '', announceSince: '' } });
+  }
+
+  /** Grants owing an announcement recorded before `before`, oldest first (tagged reads). */
+  owedAnnouncements(before: Date, limit: number, comment: string): Promise<GrantDoc[]> {
+    return this.collection
+      .find({ announceSince: { $lt: before } }, { comment })
+      .sort({ announceSince: 1 })
+      .limit(limit)
+      .toArray();
   }
 
   async setVoidCut(id: string, cut: HourCut): Promise<void> {

@@ -8,9 +8,10 @@ import type { GrantedSource, EffectiveTerms } from '../entitlements/index.js';
 import type { Period } from '../../shared/periods.js';
 import { grantedInPeriod, standingIn, type BurnLedger } from './burn.js';
 import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
-import type { GrantCounters, GrantDoc, GrantEvents } from './model.js';
+import type { GrantAction, GrantCounters, GrantDoc, GrantEvents } from './model.js';
 import { grantId, pairKey, type GrantRepository, type PairKey } from './repository.js';
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
+import { awaitUsageSettled, SETTLE_MARGIN_MS } from './settle.js';
 import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue } from './window.js';
 import { auditSnapshot, explainPeriod, viewOf, type BurnExplanation, type GrantListing, type GrantView } from './views.js';
 
@@ -36,14 +37,6 @@ export interface GrantServiceDeps {
   settleTimeoutMs: number;
   logger: Logger;
 }
-
-/**
- * How far a void looks past itself for usage that may have decided with the grant. The
- * usage engine reads grants while it stores a request's posting, so such a posting may
- * appear a moment after the void; and requests are stamped by each instance's clock. The
- * void therefore waits this long, then for every request received until then to settle.
- */
-const SETTLE_MARGIN_MS = 1_000;
 
 /**
  * Credit grants (R5): issuing and voiding them, their figures, and the `granted` part of
@@ -147,6 +140,9 @@ export class GrantService implements GrantedSource {
       voidReason: null,
       voidRequestId: null,
       voidCut: null,
+      // Owed in the same write as the fact, cleared once published (afterCapacityChange).
+      announce: ['issued'],
+      announceSince: now,
     };
     const window = grantWindow(doc);
     if (isEmptyWindow(window)) {
@@ -223,8 +219,8 @@ export class GrantService implements GrantedSource {
     const fields = { voidedAt, voidedBy: by.actor, voidReason: reason, voidRequestId: by.requestId };
     const before = await this.deps.repository.markVoided(id, fields);
     if (!before) return this.repeatVoid((await this.deps.repository.findById(id))!, reason, by);
-    await this.awaitUsageSettled(before, new Date(Date.now() + SETTLE_MARGIN_MS));
-    const voided = await this.completeVoidCut({ ...before, ...fields });
+    await awaitUsageSettled(this.deps, before, new Date(Date.now() + SETTLE_MARGIN_MS));
+    const voided = await this.completeVoidCut({ ...before, ...fields, announce: [...(before.announce ?? []), 'voided'] });
     await this.deps.audit.record({
       actor: by.actor,
       requestId: by.requestId,
@@ -261,21 +257,6 @@ export class GrantService implements GrantedSource {
     return this.view(completed);
   }
 
-  private async awaitUsageSettled(pair: PairKey, receivedBefore: Date): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, receivedBefore.getTime() - Date.now())));
-    const deadline = Date.now() + this.deps.settleTimeoutMs;
-    for (let delay = 5; !(await this.deps.usageSettled(pair, receivedBefore)); delay = Math.min(delay * 2, 100)) {
-      if (Date.now() > deadline) {
-        this.deps.logger.warn(
-          { accountId: pair.accountId, feature: pair.feature },
-          'voiding with usage still in flight: its cut may leave a few units uncovered',
-        );
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-
   private async completeVoidCut(grant: GrantDoc): Promise<GrantDoc> {
     if (grant.voidCut || !grant.voidedAt) return grant;
     const cut = { at: grant.voidedAt, units: await this.deps.counters.hourUsedAt(grant.accountId, grant.feature, grant.voidedAt) };
@@ -285,18 +266,47 @@ export class GrantService implements GrantedSource {
 
   /**
    * Capacity changed now. The grant is already stored and audited, so a failed reaction is
-   * logged, not thrown: the next counter change evaluates thresholds against the new
-   * capacity anyway.
+   * logged, not thrown: the announcement stays owed on the grant (`announce`) and the
+   * announcer publishes it again (announcer.ts). Once published it is cleared. True when
+   * published.
    */
-  private async afterCapacityChange(grant: GrantDoc, grew: boolean, action: 'issued' | 'voided'): Promise<void> {
-    await this.deps.events
-      .publish('GrantChanged', { accountId: grant.accountId, feature: grant.feature, grantId: grant._id, grew, action })
-      .catch((error: unknown) =>
-        this.deps.logger.warn(
-          { err: error, grantId: grant._id },
-          'could not re-arm thresholds or publish the balance after a grant change',
-        ),
-      );
+  private async afterCapacityChange(grant: GrantDoc, grew: boolean, action: GrantAction): Promise<boolean> {
+    try {
+      await this.deps.events.publish('GrantChanged', {
+        accountId: grant.accountId,
+        feature: grant.feature,
+        grantId: grant._id,
+        grew,
+        action,
+      });
+    } catch (error) {
+      this.deps.logger.warn({ err: error, grantId: grant._id, action }, 'GrantChanged reactions failed; the announcer retries');
+      return false;
+    }
+    if (grant.announce?.includes(action)) {
+      await this.deps.repository
+        .clearAnnouncement(grant._id, action)
+        .catch((error: unknown) => this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not clear an announcement'));
+    }
+    return true;
+  }
+
+  /**
+   * The announcer's retry of an owed announcement: a void's cut is completed first (the
+   * process may have died before it), then GrantChanged is published again and cleared.
+   */
+  async reannounce(grant: GrantDoc, action: GrantAction): Promise<boolean> {
+    let current = grant;
+    if (action === 'voided' && grant.voidedAt && !grant.voidCut) {
+      await awaitUsageSettled(this.deps, grant, new Date(grant.voidedAt.getTime() + SETTLE_MARGIN_MS));
+      current = await this.completeVoidCut(grant);
+    }
+    return this.afterCapacityChange(current, action === 'issued' && isActiveAt(grantWindow(current), new Date()), action);
+  }
+
+  /** How long a void may still be running after its first write (the announcer waits longer). */
+  get voidDurationMs(): number {
+    return SETTLE_MARGIN_MS + this.deps.settleTimeoutMs;
   }
 
   // ---- reading ----------------------------------------------------------------------------
