@@ -2,30 +2,19 @@ import { ObjectId } from 'mongodb';
 import { z } from 'zod';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import type { EntitlementView } from '../entitlements/index.js';
-import type { Period } from '../../shared/periods.js';
+import type { CounterChange as UsageCounterChange } from '../usage/index.js';
 
 /**
- * What the usage module publishes for every counter change, at its exactly-once point
- * (mirrors usage's `CounterChange`; kept here so this module's public surface does not
- * depend on usage internals).
+ * A counter change as the alerts module takes it: the usage module's CounterChanged (at its
+ * exactly-once point), with `replayed` optional for direct callers, and, for a pool (R13),
+ * the members whose subscribers hear it too (added by the composition root).
  */
-export interface CounterChange {
-  accountId: string;
-  feature: string;
-  counterId: string;
-  period: Period;
-  before: Micros;
-  after: Micros;
-  /** included + granted; null when unlimited. */
-  capacity: Micros | null;
-  thresholds: number[];
+export type CounterChange = Omit<UsageCounterChange, 'replayed'> & {
   /** Recovery replays judge thresholds by level (after ≥ t) since `before` may be lost. */
   replayed?: boolean;
-  /** R13: the counter is a pool owned by `accountId`. */
-  pooled?: boolean;
   /** R13: the pool's members (the owner's descendants), whose subscribers hear it too. */
   members?: string[];
-}
+};
 
 /** What the alerts module publishes: every alert stored, when its insert (or a replay) is done. */
 export interface AlertEvents {
