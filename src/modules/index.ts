@@ -229,7 +229,7 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
     stop: async () => {
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
-      services.hierarchy.membership.stop();
+      await services.hierarchy.membership.stop();
       await services.usage.stopSweeper();
       await services.live.stop();
     },

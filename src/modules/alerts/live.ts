@@ -1,5 +1,6 @@
 import type { Db } from 'mongodb';
 import type { Logger } from '../../logger.js';
+import { type Periodic, startPeriodic } from '../../shared/periodic.js';
 import { InsertFeed, type FeedMode } from './feed.js';
 import { LiveHub, type BalanceLoader } from './hub.js';
 import { parseAlertDoc, parseBalanceChangeDoc, type AlertDoc, type BalanceChangeDoc } from './model.js';
@@ -47,8 +48,7 @@ export class LiveUpdates<V> {
   readonly hub: LiveHub<V>;
   private readonly alertFeed: InsertFeed<AlertDoc>;
   private readonly balanceFeed: InsertFeed<BalanceChangeDoc>;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> | undefined;
+  private sweeper: Periodic | undefined;
 
   constructor(private readonly options: LiveUpdatesOptions<V>) {
     const { repository, logger } = options;
@@ -103,16 +103,11 @@ export class LiveUpdates<V> {
       this.balanceFeed.start({ through: feedDb?.collection<BalanceChangeDoc>(balanceChanges.collectionName), mode }),
     ]);
     const interval = this.options.sweepIntervalMs ?? 60_000;
-    this.sweepTimer = setInterval(() => {
-      this.sweeping ??= this.options.repository
-        .sweepBalanceChanges()
-        .then(
-          () => undefined,
-          (error) => this.options.logger.warn({ err: error }, 'balance feed sweep failed'),
-        )
-        .finally(() => (this.sweeping = undefined));
-    }, interval);
-    this.sweepTimer.unref();
+    this.sweeper = startPeriodic(
+      () => this.options.repository.sweepBalanceChanges(),
+      interval,
+      (error) => this.options.logger.warn({ err: error }, 'balance feed sweep failed'),
+    );
   }
 
   /**
@@ -129,9 +124,8 @@ export class LiveUpdates<V> {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.sweepTimer);
     this.hub.stop();
-    await Promise.all([this.alertFeed.stop(), this.balanceFeed.stop(), this.sweeping]);
+    await Promise.all([this.alertFeed.stop(), this.balanceFeed.stop(), this.sweeper?.stop()]);
   }
 }
 

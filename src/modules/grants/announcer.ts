@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.js';
+import { type Periodic, startPeriodic } from '../../shared/periodic.js';
 import type { GrantAction, GrantDoc } from './model.js';
 import type { GrantRepository } from './repository.js';
 
@@ -38,29 +39,21 @@ export interface AnnouncerDeps {
  * Grants stored before the flag existed carry none and are never re-announced.
  */
 export class GrantAnnouncer {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private periodic: Periodic | undefined;
 
   constructor(private readonly deps: AnnouncerDeps) {}
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.pass()
-        .then(() => undefined)
-        .catch((error: unknown) => this.deps.logger.error({ err: error }, 'grant announcer pass failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.deps.intervalMs);
-    this.timer.unref();
+    this.periodic ??= startPeriodic(
+      () => this.pass(),
+      this.deps.intervalMs,
+      (error) => this.deps.logger.error({ err: error }, 'grant announcer pass failed'),
+    );
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   /** One pass as of `now`; exported for tests and for an operator's manual run. How many were announced. */

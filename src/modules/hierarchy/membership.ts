@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.js';
+import { type Periodic, startPeriodic } from '../../shared/periodic.js';
 import type { RevisionDoc } from './model.js';
 import type { HierarchyRepository } from './repository.js';
 
@@ -22,7 +23,7 @@ export class MembershipSnapshot {
   private members = new Set<string>();
   private rev = -1;
   private pendingRev: number | null = null;
-  private timer: NodeJS.Timeout | undefined;
+  private periodic: Periodic | undefined;
   private refreshing: Promise<void> | undefined;
 
   constructor(
@@ -38,15 +39,16 @@ export class MembershipSnapshot {
 
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'hierarchy membership refresh failed'));
-    }, this.intervalMs);
-    this.timer.unref();
+    this.periodic ??= startPeriodic(
+      () => this.refresh(),
+      this.intervalMs,
+      (error) => this.logger.warn({ err: error }, 'hierarchy membership refresh failed'),
+    );
   }
 
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+  async stop(): Promise<void> {
+    await this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   /** Re-reads the members when the revision moved; concurrent callers share one pass. */

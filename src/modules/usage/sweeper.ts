@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.js';
+import { type Periodic, startPeriodic } from '../../shared/periodic.js';
 import { toMicros } from '../../shared/quantity.js';
 import type { UsageEngine } from './engine.js';
 import type { PendingEntry, PostingDoc } from './model.js';
@@ -34,8 +35,7 @@ const RETENTION_EVERY_PASSES = 60;
  * Every instance runs one; all steps are atomic and idempotent, so they may race freely.
  */
 export class UsageSweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private periodic: Periodic | undefined;
   private passes = 0;
   /** What this sweeper has done since start: recovery should resume, and almost never undo. */
   readonly totals = { resumed: 0, pulled: 0, compensated: 0, expired: 0 };
@@ -43,23 +43,16 @@ export class UsageSweeper {
   constructor(private readonly deps: SweeperDeps) {}
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.pass()
-        .then(() => undefined)
-        .catch((error: unknown) => this.deps.logger.error({ err: error }, 'usage sweeper pass failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.deps.intervalMs);
-    this.timer.unref();
+    this.periodic ??= startPeriodic(
+      () => this.pass(),
+      this.deps.intervalMs,
+      (error) => this.deps.logger.error({ err: error }, 'usage sweeper pass failed'),
+    );
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic?.stop();
+    this.periodic = undefined;
   }
 
   /** One pass; exported for tests and for an operator's manual run. */
