@@ -10,7 +10,7 @@ import { connectDatabase, ensureIndexes, type Database } from './db/mongo.js';
 import type { Logger } from './logger.js';
 import { createServices, moduleIndexes, startWorkers, type Services } from './modules/index.js';
 import { createAuthenticator } from './server/auth.js';
-import { createContextFactory, type Context } from './server/context.js';
+import { createContextFactory, type Context, type TransportDeps } from './server/context.js';
 import { createErrorFormatter, serviceUnavailablePlugin } from './server/errors.js';
 import { createRequestHandler } from './server/http.js';
 import { createSseHandler, refuseHttpSubscriptionsPlugin, withSse } from './server/http-subscriptions.js';
@@ -74,15 +74,12 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   );
   const schema = buildAllotmentSchema();
 
+  // The streaming transports share HTTP's schema, context factory and error mask.
+  const transport: TransportDeps = { schema, authenticator, buildContext, formatError, metrics, logger };
   const httpServer = createServer();
   const websocket = attachWebSocketServer({
+    ...transport,
     httpServer,
-    schema,
-    authenticator,
-    buildContext,
-    formatError,
-    metrics,
-    logger,
     maxSubscriptionsPerConnection: config.wsMaxSubscriptionsPerConnection,
     limits,
   });
@@ -110,15 +107,7 @@ export async function startAllotment({ config, logger, mongodbUri, clientOptions
   await apollo.start();
 
   // GraphQL over SSE (Hive Gateway's default subscription transport) is answered before Apollo.
-  const serveSse = createSseHandler({
-    schema,
-    authenticator,
-    buildContext,
-    formatError,
-    metrics,
-    logger,
-    hooks: limits.webSocketOptions(),
-  });
+  const serveSse = createSseHandler({ ...transport, hooks: limits.webSocketOptions() });
   httpServer.on(
     'request',
     withSse(
