@@ -8,6 +8,8 @@ export type DecisionReason =
   | 'CONTRACT_INACTIVE'
   /** Fits in the included amount (also: any use of a BOOLEAN or unlimited feature with access). */
   | 'INCLUDED'
+  /** GAUGE: the decrease would take the level below zero. Refused, nothing changed. */
+  | 'LEVEL_BELOW_ZERO'
   /** The feature is disabled or absent in every active contract, or the account has no contract. */
   | 'NOT_ENTITLED'
   /** SOFT or NONE: beyond capacity, allowed, billed as overage. */
@@ -31,7 +33,7 @@ export type Enforcement =
 
 export type UsageEventInput = {
   accountId: string | number;
-  /** A METERED feature key. */
+  /** A METERED or GAUGE feature key. */
   feature: string | number;
   /**
    * Unique per account for the whole retention period (400 days by default), whatever the
@@ -42,7 +44,10 @@ export type UsageEventInput = {
   idempotencyKey: string;
   /** A JSON object; keys must not start with "$" or contain ".". At most 8 KB. */
   properties?: unknown;
-  /** Positive exact decimal with at most 6 fractional digits, at most 1,000,000,000 units. */
+  /**
+   * Exact decimal with at most 6 fractional digits, at most 1,000,000,000 units: positive
+   * for a METERED feature; for a GAUGE a signed, non-zero change of its level (R16).
+   */
   quantity: string;
   /**
    * When the usage happened (default: when it is received). The event counts in the period

@@ -352,6 +352,8 @@ export type DecisionReason =
   | 'CONTRACT_INACTIVE'
   /** Fits in the included amount (also: any use of a BOOLEAN or unlimited feature with access). */
   | 'INCLUDED'
+  /** GAUGE: the decrease would take the level below zero. Refused, nothing changed. */
+  | 'LEVEL_BELOW_ZERO'
   /** The feature is disabled or absent in every active contract, or the account has no contract. */
   | 'NOT_ENTITLED'
   /** SOFT or NONE: beyond capacity, allowed, billed as overage. */
@@ -485,6 +487,12 @@ export type FeatureInput = {
 export type FeatureType =
   /** On or off. */
   | 'BOOLEAN'
+  /**
+   * A level (seats, projects, storage), not a sum (R16): recordUsage takes signed deltas,
+   * setUsage sets the level. The level carries over between periods; the invoice bills the
+   * period's peak beyond included.
+   */
+  | 'GAUGE'
   /** A quantity consumed over a reset period. */
   | 'METERED';
 
@@ -801,6 +809,12 @@ export type Mutation = {
    * rated with. Scope: contracts:write.
    */
   setEntitlementOverride: Contract;
+  /**
+   * Sets a GAUGE feature's level (R16), exactly once per idempotency key. HARD limits refuse
+   * a level above capacity + grace (status REJECTED, QUOTA_EXCEEDED); lowering always passes.
+   * The receipt's quantity is the value. Scope: usage:write.
+   */
+  setUsage: UsageReceipt;
   /** Pushes a finalised invoice to Stripe: a draft invoice with one invoice item per non-zero line (billing:write). */
   syncInvoice: BillingSync;
   /** Creates or updates a contract as the billing system sends it. Scope: contracts:write. */
@@ -910,6 +924,11 @@ export type MutationSetContractStatusArgs = {
 export type MutationSetEntitlementOverrideArgs = {
   contractId: Scalars['ID']['input'];
   input: EntitlementOverrideInput;
+};
+
+
+export type MutationSetUsageArgs = {
+  input: SetUsageInput;
 };
 
 
@@ -1128,6 +1147,19 @@ export type Rounding =
   /** Overage blocks are rounded up to a whole block of `per` units. */
   | 'UP';
 
+/** setUsage (R16): sets a GAUGE feature's level. */
+export type SetUsageInput = {
+  accountId: Scalars['ID']['input'];
+  /** A GAUGE feature key. */
+  feature: Scalars['ID']['input'];
+  /** Shares recordUsage's key space and rules: the same key and payload is a DUPLICATE, another payload IDEMPOTENCY_KEY_REUSED. */
+  idempotencyKey: Scalars['String']['input'];
+  /** When the level was reached (default: when it is received); it decides the period whose peak it counts in. */
+  timestamp?: InputMaybe<Scalars['DateTime']['input']>;
+  /** The level to set: zero or more, at most 6 fractional digits. */
+  value: Scalars['Decimal']['input'];
+};
+
 export type Subscription = {
   __typename?: 'Subscription';
   /**
@@ -1197,7 +1229,7 @@ export type UsageBatchResult = {
 
 export type UsageEventInput = {
   accountId: Scalars['ID']['input'];
-  /** A METERED feature key. */
+  /** A METERED or GAUGE feature key. */
   feature: Scalars['ID']['input'];
   /**
    * Unique per account for the whole retention period (400 days by default), whatever the
@@ -1208,7 +1240,10 @@ export type UsageEventInput = {
   idempotencyKey: Scalars['String']['input'];
   /** A JSON object; keys must not start with "$" or contain ".". At most 8 KB. */
   properties?: InputMaybe<Scalars['JSON']['input']>;
-  /** Positive exact decimal with at most 6 fractional digits, at most 1,000,000,000 units. */
+  /**
+   * Exact decimal with at most 6 fractional digits, at most 1,000,000,000 units: positive
+   * for a METERED feature; for a GAUGE a signed, non-zero change of its level (R16).
+   */
   quantity: Scalars['Decimal']['input'];
   /**
    * When the usage happened (default: when it is received). The event counts in the period
@@ -1479,6 +1514,7 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ResetPeriod: ResetPeriod;
   Rounding: Rounding;
+  SetUsageInput: SetUsageInput;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   UsageAlert: ResolverTypeWrapper<AlertDoc>;
   UsageBatchResult: ResolverTypeWrapper<UsageBatchView>;
@@ -1543,6 +1579,7 @@ export type ResolversParentTypes = ResolversObject<{
   PlanVersion: PlanVersionDoc;
   PoolMemberUsage: PoolMemberUsage;
   Query: Record<PropertyKey, never>;
+  SetUsageInput: SetUsageInput;
   Subscription: Record<PropertyKey, never>;
   UsageAlert: AlertDoc;
   UsageBatchResult: UsageBatchView;
@@ -1868,6 +1905,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   setBillingCustomer?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetBillingCustomerArgs, 'accountId' | 'customerId' | 'provider'>>;
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
+  setUsage?: Resolver<ResolversTypes['UsageReceipt'], ParentType, ContextType, RequireFields<MutationSetUsageArgs, 'input'>>;
   syncInvoice?: Resolver<ResolversTypes['BillingSync'], ParentType, ContextType, RequireFields<MutationSyncInvoiceArgs, 'contractId' | 'periodStart'>>;
   upsertContract?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationUpsertContractArgs, 'input'>>;
   voidGrant?: Resolver<ResolversTypes['Grant'], ParentType, ContextType, RequireFields<MutationVoidGrantArgs, 'id' | 'reason'>>;

@@ -30,3 +30,16 @@ export function memberKey(accountId: string): string {
 export function memberOfKey(key: string): string {
   return Buffer.from(key, 'base64url').toString('utf8');
 }
+
+/**
+ * A GAUGE's one level document per (account, feature) (R16): the level carries over
+ * between periods, so it is not keyed by one. Its peaks per period live inside it.
+ */
+export function gaugeLevelId(accountId: string, feature: string): string {
+  return `${accountId}|${feature}|level`;
+}
+
+/** A period's field name in a gauge level document's `peaks` and `levels` maps: "p" + epoch ms. */
+export function periodKey(periodStart: Date): string {
+  return `p${periodStart.getTime()}`;
+}

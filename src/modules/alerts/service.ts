@@ -111,6 +111,7 @@ export class AlertService {
    */
   async evaluate(change: CounterChange): Promise<AlertDoc[]> {
     if (change.capacity === null) return [];
+    if (change.gaugeSeq !== undefined) return this.evaluateGauge(change, change.capacity, change.gaugeSeq);
     // A replay may not know the original `before`: judge it by level.
     const crossed = change.replayed ? [] : crossedThresholds(change.before, change.after, change.capacity, change.thresholds);
     if (!change.replayed && crossed.length === 0) return [];
@@ -129,6 +130,28 @@ export class AlertService {
       due,
       crossed,
     );
+  }
+
+  /**
+   * R16: a gauge's level falls as well as rises, so a threshold re-arms whenever the level
+   * is below it again, and each upward crossing is its own alert. Its id is named by the
+   * change's sequence number in the gauge's history (the usage module's compare-and-set
+   * makes it unique, and a replay carries the same one), so each crossing is stored once
+   * across instances and crashes.
+   */
+  private evaluateGauge(change: CounterChange, capacity: Micros, gaugeSeq: number): Promise<AlertDoc[]> {
+    const crossed = crossedThresholds(change.before, change.after, capacity, change.thresholds);
+    if (crossed.length === 0) return Promise.resolve([]);
+    const point = {
+      accountId: change.accountId,
+      feature: change.feature,
+      counterId: change.counterId,
+      periodStart: change.period.start,
+      periodEnd: change.period.end,
+      used: change.after,
+      capacity,
+    };
+    return this.fire(point, crossed, [], gaugeSeq);
   }
 
   /**
@@ -259,8 +282,15 @@ export class AlertService {
    * re-arm even when nobody calls `rearm`. The epoch moves by compare-and-set, so racing
    * instances agree on one new epoch and one alert.
    */
-  private async fire(point: FiringPoint, thresholds: readonly number[], crossing: readonly number[] = []): Promise<AlertDoc[]> {
-    const epochs = await this.repository.epochs(point.counterId, thresholds);
+  private async fire(
+    point: FiringPoint,
+    thresholds: readonly number[],
+    crossing: readonly number[] = [],
+    /** R16: a gauge crossing's sequence number, used as the epoch of every threshold. */
+    gaugeSeq?: number,
+  ): Promise<AlertDoc[]> {
+    const epochs =
+      gaugeSeq === undefined ? await this.repository.epochs(point.counterId, thresholds) : new Map(thresholds.map((t) => [t, gaugeSeq]));
     const fired: AlertDoc[] = [];
     const storedBefore: AlertDoc[] = [];
     for (const threshold of thresholds) {

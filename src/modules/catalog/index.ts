@@ -22,6 +22,7 @@ export {
   type EntitlementTerms,
   type FeatureDoc,
   type FeatureType,
+  hasQuantities,
   type OverageTerms,
   type PlanVersionDoc,
   type Rounding,

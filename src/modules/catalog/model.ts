@@ -1,7 +1,12 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { ResetPeriod } from '../../shared/periods.js';
 
-export type FeatureType = 'BOOLEAN' | 'METERED';
+export type FeatureType = 'BOOLEAN' | 'METERED' | 'GAUGE';
+
+/** METERED sums usage per period; GAUGE measures a level (R16). Both carry quantity terms. */
+export function hasQuantities(type: FeatureType | null | undefined): boolean {
+  return type === 'METERED' || type === 'GAUGE';
+}
 export type Enforcement = 'HARD' | 'SOFT' | 'NONE';
 export type Rounding = 'UP' | 'EXACT';
 

@@ -12,6 +12,7 @@ import {
   type EntitlementTerms,
   type FeatureDoc,
   type FeatureType,
+  hasQuantities,
   type OverageTerms,
   type Rounding,
 } from './model.js';
@@ -131,14 +132,15 @@ export interface PlanEntitlementInputShape {
  */
 export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: FeatureDoc, field: string): EntitlementTerms {
   if (feature.type === 'BOOLEAN') assertNoQuantityTerms(input, feature.type, field);
+  if (feature.type === 'GAUGE') assertNotPooledGauge(input, field);
   return {
     feature: feature._id,
     enabled: input.enabled ?? true,
-    included: feature.type === 'METERED' && input.included != null ? parseIncluded(input.included, `${field}.included`) : null,
+    included: hasQuantities(feature.type) && input.included != null ? parseIncluded(input.included, `${field}.included`) : null,
     resetPeriod: input.resetPeriod ?? 'MONTH',
     enforcement: input.enforcement ?? 'HARD',
-    grace: feature.type === 'METERED' && input.grace != null ? parseGrace(input.grace, `${field}.grace`) : 0n,
-    overage: feature.type === 'METERED' && input.overage ? parseOverage(input.overage, `${field}.overage`) : null,
+    grace: hasQuantities(feature.type) && input.grace != null ? parseGrace(input.grace, `${field}.grace`) : 0n,
+    overage: hasQuantities(feature.type) && input.overage ? parseOverage(input.overage, `${field}.overage`) : null,
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
     ...(input.pooled ? { pooled: true } : {}),
@@ -150,8 +152,18 @@ function assertNoQuantityTerms(input: PlanEntitlementInputShape | OverrideInputS
   const graceGiven = input.grace != null && parseGrace(input.grace, `${field}.grace`) !== 0n;
   if (offending || graceGiven) {
     throw new BadInputError(
-      `${field}.${offending ?? 'grace'} does not apply to ${type} feature "${input.feature}": only METERED features have quantities. Remove it.`,
+      `${field}.${offending ?? 'grace'} does not apply to ${type} feature "${input.feature}": only METERED and GAUGE features have quantities. Remove it.`,
       { field: `${field}.${offending ?? 'grace'}` },
+    );
+  }
+}
+
+/** A gauge's level is one account's (R16); pools (R13) share sums, not levels. */
+function assertNotPooledGauge(input: PlanEntitlementInputShape, field: string): void {
+  if (input.pooled === true) {
+    throw new BadInputError(
+      `${field}.pooled does not apply to GAUGE feature "${input.feature}": a gauge measures one account's level and cannot be pooled. Remove it.`,
+      { field: `${field}.pooled` },
     );
   }
 }
@@ -188,6 +200,7 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
     }
   }
   if (feature.type === 'BOOLEAN') assertNoQuantityTerms(input, feature.type, field);
+  if (feature.type === 'GAUGE') assertNotPooledGauge(input, field);
   const override: Partial<Omit<EntitlementTerms, 'feature'>> = {};
   if (present('enabled')) override.enabled = input.enabled!;
   if (present('included')) override.included = input.included === null ? null : parseIncluded(input.included!, `${field}.included`);

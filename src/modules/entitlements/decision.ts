@@ -4,7 +4,7 @@
  * calls `decide` and `hardCeiling` at its enforcement point, the GraphQL layer formats.
  */
 import { maxMicros, type Micros } from '../../shared/quantity.js';
-import type { Enforcement } from '../catalog/index.js';
+import { type Enforcement, hasQuantities } from '../catalog/index.js';
 import { unitOveragePrice } from './merge.js';
 import type { EffectiveTerms } from './model.js';
 
@@ -16,7 +16,9 @@ export type DecisionReason =
   | 'QUOTA_EXCEEDED'
   | 'NOT_ENTITLED'
   | 'CONTRACT_INACTIVE'
-  | 'UNKNOWN_FEATURE';
+  | 'UNKNOWN_FEATURE'
+  /** R16: a gauge's decrease that would take its level below zero (refused, not clamped). */
+  | 'LEVEL_BELOW_ZERO';
 
 export interface Decision {
   allowed: boolean;
@@ -38,8 +40,8 @@ export interface Decision {
 
 /** capacity = included + granted (R5); null when unlimited or not metered. */
 export function capacityOf(terms: EffectiveTerms, granted: Micros): Micros | null {
-  if (!terms.hasAccess) return terms.featureType === 'METERED' ? 0n : null;
-  if (terms.featureType !== 'METERED' || terms.included === null) return null;
+  if (!terms.hasAccess) return hasQuantities(terms.featureType) ? 0n : null;
+  if (!hasQuantities(terms.featureType) || terms.included === null) return null;
   return terms.included + granted;
 }
 

@@ -9,11 +9,12 @@ import {
   type Enforcement,
   type EntitlementTerms,
   type FeatureType,
+  hasQuantities,
   type OverageTerms,
   type PlanVersionDoc,
 } from '../catalog/index.js';
 import { compareOldestFirst, type ContractDoc, type ContractStatus, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
-import { counterId } from '../../shared/counter-key.js';
+import { counterId, gaugeLevelId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
 import { periodContaining, type ResetPeriod } from '../../shared/periods.js';
 
@@ -111,7 +112,8 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
 
   const oldest = contributing[0]!;
   const all = contributing.map(({ terms }) => terms!);
-  const metered = featureType === 'METERED';
+  // GAUGE (R16) has the quantity terms of METERED; its level document spans periods.
+  const metered = hasQuantities(featureType);
   const resetPeriod = oldest.terms!.resetPeriod;
   const period = metered ? periodContaining(oldest.contract.billingAnchor, resetPeriod, at) : null;
   return {
@@ -129,7 +131,7 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
     config: mergeConfig(all.map((terms) => terms.config)),
     resetPeriod,
     period,
-    counterId: period ? counterId(accountId, feature, period.start) : null,
+    counterId: period ? (featureType === 'GAUGE' ? gaugeLevelId(accountId, feature) : counterId(accountId, feature, period.start)) : null,
     contractIds: contributing.map(({ contract }) => contract._id),
     currency: oldest.plan?.currency ?? null,
     // Only present when true: terms without pools keep their exact shape.
@@ -152,7 +154,7 @@ function deniedTerms(
     hasAccess: false,
     delinquent: false,
     enforcement: 'HARD',
-    included: featureType === 'METERED' ? 0n : null,
+    included: hasQuantities(featureType) ? 0n : null,
     grace: 0n,
     overage: null,
     thresholds: [],

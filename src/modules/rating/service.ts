@@ -5,7 +5,7 @@ import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { Money } from '../../shared/money.js';
 import type { Micros } from '../../shared/quantity.js';
 import type { Actor as Caller, AuditLog } from '../audit/index.js';
-import { createCatalogLoaders, type FeatureDoc, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
+import { createCatalogLoaders, type FeatureDoc, hasQuantities, type PlanVersionDoc, type CatalogReads } from '../catalog/index.js';
 import { type ContractDoc, billingEnd, pinPlanId, pinsOf, planPinAt, type ContractBilling } from '../contracts/index.js';
 import type { Period } from '../../shared/periods.js';
 import { contractFeatures, contractTerms } from '../entitlements/index.js';
@@ -16,6 +16,7 @@ import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
 import { rateUsage } from './overage.js';
 import { withPoolMembers } from './pool-members.js';
+import { withGaugePeaks, withoutGauges } from './gauge-peaks.js';
 import { decideOwnership, governingInstant, type UsageOwnership } from './ownership.js';
 import { finalizedEntry, fromOwnerDoc, fromStored } from './stored.js';
 import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-plan.js';
@@ -37,7 +38,7 @@ export interface RatingServiceDeps {
   contracts: ContractBilling;
   catalog: CatalogReads;
   /** The usage module's counters: used and still-settling postings per counter. */
-  counters: Pick<CounterReader, 'usedAndPending'> & Partial<Pick<CounterReader, 'sharesOf'>>;
+  counters: Pick<CounterReader, 'usedAndPending'> & Partial<Pick<CounterReader, 'sharesOf' | 'gaugePeaks'>>;
   audit: AuditLog;
   grantCoverage: GrantCoverageSource;
   lateUsage: LateUsageSource;
@@ -81,7 +82,7 @@ export class RatingService {
     const frozen = await this.deps.invoices.findById(invoiceId(contract._id, plan.period.start));
     if (frozen) return fromStored(frozen);
     const counters = await this.deps.counters.usedAndPending(plan.usage.map((usage) => usage.counterId));
-    const used = new Map([...counters].map(([id, counter]) => [id, counter.used]));
+    const used = await withGaugePeaks(this.deps.counters, contract.accountId, plan.usage, counters);
     const rated = await withPoolMembers(this.deps.counters, contract.accountId, await this.rate(plan, used));
     return { ...rated, final: false, finalizedAt: null, finalizedBy: null };
   }
@@ -121,7 +122,7 @@ export class RatingService {
     if (await this.recordOwners(plan, id, now)) plan = await this.plan(closed, requested, this.newSources(), now);
 
     await Promise.all(
-      plan.usage.map((usage) =>
+      withoutGauges(plan.usage).map((usage) =>
         this.deps.markPeriodFinal(
           {
             counterId: usage.counterId,
@@ -211,7 +212,7 @@ export class RatingService {
     });
     const keys = [...new Set(inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin)))))].sort();
     const features = (await sources.featureByKey.loadMany(keys)).filter(
-      (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && doc.type === 'METERED',
+      (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && hasQuantities(doc.type),
     );
 
     // This contract's usage periods rated in the billing period (its anchor, its cadence).
@@ -355,10 +356,8 @@ export class RatingService {
   // ---- finalising ---------------------------------------------------------------------------
 
   /**
-   * `used` of each counter without its late postings, read when nothing is in flight: two
-   * reads around the late-postings read that agree, with no pending entry, mean every
-   * increment in `used` belongs to a posting that is settled (and flagged late or not).
-   */
+   * `used` of each counter without its late postings (a gauge: its peak, R16), read when nothing is in flight: two reads
+   * around the late-postings read that agree, with no pending entry, mean every increment in `used` is settled. */
   private async settledUsage(plan: RatingPlan): Promise<Map<string, Micros>> {
     const ids = plan.usage.map((usage) => usage.counterId);
     const deadline = Date.now() + this.deps.settleTimeoutMs;
@@ -370,7 +369,7 @@ export class RatingService {
       if (settled) {
         const used = new Map(ids.map((id) => [id, before.get(id)?.used ?? 0n]));
         for (const posting of late) used.set(posting.counterId, (used.get(posting.counterId) ?? 0n) - posting.units);
-        return used;
+        return withGaugePeaks(this.deps.counters, plan.contract.accountId, plan.usage, used);
       }
       if (Date.now() > deadline) {
         throw new Error(

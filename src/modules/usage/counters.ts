@@ -3,7 +3,8 @@ import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { hourKey, memberKey, memberOfKey } from '../../shared/counter-key.js';
+import { gaugeLevelId, hourKey, memberKey, memberOfKey } from '../../shared/counter-key.js';
+import { peakIn } from './gauge.js';
 import type { PendingEntry } from './model.js';
 
 // Engine, sweeper and ledger name counters with the kernel's keys.
@@ -33,6 +34,14 @@ export interface CounterDoc {
    * the owner's own usage is `used` minus the shares. Absent on unpooled counters.
    */
   members?: Record<string, Micros>;
+  /**
+   * R16, gauge level documents only (one per account and feature, see gaugeLevelId):
+   * bumped by every write (the compare-and-set), and per period (periodKey) the highest
+   * level and the level after the last change. `used` is the current level.
+   */
+  seq?: number;
+  peaks?: Record<string, Micros>;
+  levels?: Record<string, Micros>;
   /** Applied posting attempts whose bookkeeping has not finished (see PendingEntry). */
   pending: PendingEntry[];
   /**
@@ -131,6 +140,18 @@ export class CounterReader {
     const docs = await this.collection.find({ _id: { $in: [...ids] } }, { projection: { used: 1, pending: 1 } }).toArray();
     for (const doc of docs) found.set(doc._id, { used: toMicros(doc.used), pending: doc.pending?.length ?? 0 });
     return found;
+  }
+
+  /**
+   * R16: a gauge's peak level in each period (rating bills it beyond included), from its
+   * level document; 0 for a gauge never written. See gauge.ts `peakIn`.
+   */
+  async gaugePeaks(requests: ReadonlyArray<{ accountId: string; feature: string; periodStart: Date }>): Promise<Micros[]> {
+    if (requests.length === 0) return [];
+    const ids = [...new Set(requests.map(({ accountId, feature }) => gaugeLevelId(accountId, feature)))];
+    const docs = await this.collection.find({ _id: { $in: ids } }, { projection: { peaks: 1, levels: 1 } }).toArray();
+    const byId = new Map(docs.map((doc) => [doc._id, doc]));
+    return requests.map(({ accountId, feature, periodStart }) => peakIn(byId.get(gaugeLevelId(accountId, feature)), periodStart, toMicros));
   }
 
   /** One counter's total and period, or null when nothing was counted there yet. */

@@ -1,7 +1,17 @@
 import type { Micros } from '../../shared/quantity.js';
 import { type EffectiveTerms, hardCeiling } from '../entitlements/index.js';
-import type { DecisionReason, EventOutcome } from './model.js';
+import type { CounterChange, DecisionReason, EventOutcome } from './model.js';
 import type { Decide } from './terms.js';
+
+/** What the counter step decided: the basis of the audit, the receipts and POSTED. */
+export interface Settlement {
+  appliedAs: string | null;
+  before: Micros | null;
+  inc: Micros;
+  late: boolean;
+  decisions: MemberDecision[];
+  change: CounterChange | null;
+}
 
 /** One event of a posting, in posting order, with the terms at its timestamp. */
 export interface MemberTerms {

@@ -2,8 +2,9 @@ import { memberKey } from '../../shared/counter-key.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { capacityOf } from '../entitlements/index.js';
 import { isPeriodFinal, type CounterDoc } from './counters.js';
-import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
+import { decideGroup, needsObservedUsage, reasonsAt, type MemberTerms, type Settlement } from './decisions.js';
 import type { FaultInjector } from './faults.js';
+import { applyGauge } from './gauge-update.js';
 import { ensureLease } from './lease.js';
 import { beyondIncluded, memberTerms, narrow, withAllGrants, type GrantsPlugin, type PreparedTerms } from './member-terms.js';
 import type { CounterChange, DecisionReason, PendingEntry, PostingDoc } from './model.js';
@@ -22,15 +23,7 @@ import type { Decide } from './terms.js';
  * late update can never pass for the settled one (the sweeper undoes it; see engine.ts).
  */
 
-/** What the counter step decided: the basis of the audit, the receipts and POSTED. */
-export interface Settlement {
-  appliedAs: string | null;
-  before: Micros | null;
-  inc: Micros;
-  late: boolean;
-  decisions: MemberDecision[];
-  change: CounterChange | null;
-}
+export type { Settlement } from './decisions.js';
 
 export interface GuardedUpdateDeps {
   ledger: UsageLedger;
@@ -60,6 +53,11 @@ export class GuardedUpdate {
     }
     const counterId = posting.counterId;
     let { terms, complete } = prepared ? await narrow(plugins, await prepared, members) : await memberTerms(plugins, members);
+    if (members[0]!.terms.featureType === 'GAUGE') {
+      // R16: a level, decided by compare-and-set (gauge-update.ts).
+      const gauge = { ledger, faults: this.deps.faults, decide: () => plugins.decide, leaseMs: this.deps.leaseMs };
+      return applyGauge(gauge, posting, members, complete ? terms : await withAllGrants(plugins, terms), resumed);
+    }
     /** Fetches the remaining grants once usage from `used` on goes beyond `included`. */
     const grantsIfNeeded = async (used: Micros): Promise<boolean> => {
       if (complete || !beyondIncluded(terms, used)) return false;

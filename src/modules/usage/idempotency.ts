@@ -15,14 +15,17 @@ export function eventId(accountId: string, idempotencyKey: string): string {
  * event needs no stored hash, because the event stores exactly these fields.
  */
 export function payloadSignature(
-  event: Pick<UsageEventCommand, 'feature' | 'quantity' | 'clientTimestamp' | 'timestamp' | 'properties'>,
+  event: Pick<UsageEventCommand, 'feature' | 'quantity' | 'clientTimestamp' | 'timestamp' | 'properties' | 'set'>,
 ): string {
-  return canonicalJson([
+  const signature: unknown[] = [
     event.feature,
     event.quantity.toString(),
     event.clientTimestamp ? event.timestamp.toISOString() : null,
     event.properties ?? null,
-  ]);
+  ];
+  // setUsage (R16) and a delta of the same number are different payloads.
+  if (event.set) signature.push('SET');
+  return canonicalJson(signature);
 }
 
 export function samePayload(command: UsageEventCommand, stored: UsageEventDoc): boolean {

@@ -25,6 +25,8 @@ export interface UsageEventDoc {
   /** Whether `timestamp` came from the client (it is then part of the payload). */
   clientTimestamp: boolean;
   properties: Record<string, unknown> | null;
+  /** setUsage on a GAUGE (R16): `quantity` is the level to set, not a delta. Absent otherwise. */
+  set?: true;
   postingId: string;
   /** Position within the posting: HARD limits are decided in this order. */
   seq: number;
@@ -88,6 +90,8 @@ export interface PendingEntry {
   rejected: Array<{ seq: number; reason: DecisionReason }>;
   /** R13: the pool member (memberKey) whose share this increment also raised; absent when not pooled. */
   member?: string;
+  /** R16: a gauge change, applied by compare-and-set on `seq`: the level before it and its sequence number. */
+  gauge?: { seq: number; before: Micros };
 }
 
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */
@@ -130,6 +134,8 @@ export interface UsageEventCommand {
   timestamp: Date;
   clientTimestamp: boolean;
   properties: Record<string, unknown> | null;
+  /** setUsage (R16): `quantity` is the level to set on a GAUGE. */
+  set?: true;
 }
 
 /** Published to hook listeners at the exactly-once point: after every counter change. */
@@ -151,4 +157,10 @@ export interface CounterChange {
    * Listeners must be idempotent and judge thresholds by level (after ≥ t), not by edge.
    */
   replayed: boolean;
+  /**
+   * R16: the change is a gauge's, and this is its sequence number in the level's history
+   * (exact even on replay). A gauge falls as well as rises, so each upward crossing of a
+   * threshold is its own alert, named by this number.
+   */
+  gaugeSeq?: number;
 }

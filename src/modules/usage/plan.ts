@@ -70,9 +70,23 @@ export function assertRecordable(command: UsageEventCommand, terms: EffectiveTer
     });
   }
   if (terms.featureType === 'BOOLEAN') {
-    throw new BadInputError(`${where}feature "${command.feature}" is BOOLEAN: usage can only be recorded for METERED features.`, {
+    throw new BadInputError(`${where}feature "${command.feature}" is BOOLEAN: usage can only be recorded for METERED and GAUGE features.`, {
       field: 'feature',
     });
+  }
+  if (command.set && terms.featureType !== 'GAUGE') {
+    throw new BadInputError(
+      `${where}feature "${command.feature}" is ${terms.featureType}: setUsage sets a level, so it applies to GAUGE features only; use recordUsage.`,
+      {
+        field: 'feature',
+      },
+    );
+  }
+  if (command.quantity <= 0n && !command.set && terms.featureType !== 'GAUGE') {
+    throw new BadInputError(
+      `${where}quantity must be greater than zero for METERED feature "${command.feature}"; only GAUGE features take signed deltas.`,
+      { field: 'quantity', ...(position === undefined ? {} : { index: position }) },
+    );
   }
   if (terms.hasAccess && (terms.counterId === null || terms.period === null)) {
     throw new Error(`terms for ${command.accountId}/${command.feature} grant access without a usage period`);
@@ -149,6 +163,7 @@ export function planPostings(
         timestamp: command.timestamp,
         clientTimestamp: command.clientTimestamp,
         properties: command.properties,
+        ...(command.set ? { set: true as const } : {}),
         postingId: posting._id,
         seq,
       },

@@ -3,6 +3,7 @@ import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
+import { GaugeLedger } from './gauge-ledger.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 
 export const EVENTS = 'usage_events';
@@ -41,8 +42,11 @@ export class UsageLedger {
   private readonly events: Collection<UsageEventDoc>;
   private readonly postings: Collection<PostingDoc>;
   private readonly counters: Collection<CounterDoc>;
+  /** R16: gauge level documents, written by compare-and-set (gauge-ledger.ts). */
+  readonly gauges: GaugeLedger;
 
   constructor(db: Db) {
+    this.gauges = new GaugeLedger(db);
     this.events = db.collection<UsageEventDoc>(EVENTS);
     this.postings = db.collection<PostingDoc>(POSTINGS);
     this.counters = db.collection<CounterDoc>(COUNTERS);
@@ -262,8 +266,10 @@ export class UsageLedger {
    * way. Atomic with removing its entry, so it happens at most once.
    */
   async compensate(counterId: string, entry: PendingEntry): Promise<boolean> {
-    const inc: Record<string, Micros> = { used: -entry.inc };
+    const inc: Record<string, Micros | number> = { used: -entry.inc };
     for (const [hour, quantity] of Object.entries(entry.hours)) inc[`hours.${hour}`] = -quantity;
+    // A gauge's level moved: its compare-and-set writers must see it (R16).
+    if (entry.gauge) inc.seq = 1;
     if (entry.member !== undefined) inc[`members.${entry.member}`] = -entry.inc;
     const result = await this.counters.updateOne(
       { _id: counterId, 'pending.id': entry.id },

@@ -12,6 +12,10 @@ export const usageResolvers: Resolvers = {
       authorize(principal, 'usage:write', input.accountId);
       return services.usage.recordUsage(input, { actor: principal.actor, requestId });
     },
+    async setUsage(_root, { input }, { principal, services, requestId }) {
+      authorize(principal, 'usage:write', input.accountId);
+      return services.usage.setUsage(input, { actor: principal.actor, requestId });
+    },
     async recordUsageBatch(_root, { events }, { principal, services, requestId }) {
       authorize(principal, 'usage:write');
       for (const accountId of new Set(events.map((event) => event.accountId))) authorize(principal, 'usage:write', accountId);

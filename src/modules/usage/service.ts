@@ -15,7 +15,13 @@ import { UsageLedger } from './repository.js';
 import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
 import { UsageSweeper } from './sweeper.js';
 import type { Decide, GrantedCapacity, OpenTerms } from './terms.js';
-import { validateBatchSize, validateUsageEvent, type UsageEventInputShape } from './validation.js';
+import {
+  type SetUsageInputShape,
+  validateBatchSize,
+  validateSetUsage,
+  validateUsageEvent,
+  type UsageEventInputShape,
+} from './validation.js';
 
 export interface UsageServiceDeps {
   db: Db;
@@ -83,6 +89,19 @@ export class UsageService {
   async recordUsage(input: UsageEventInputShape, caller: Caller): Promise<UsageReceiptView> {
     const receivedAt = new Date();
     const command = validateUsageEvent(input, { now: receivedAt, retentionDays: this.deps.retentionDays });
+    const [receipt] = await this.engine.ingest([command], { ...caller, receivedAt });
+    (this.deps.telemetry ?? NO_TELEMETRY).usageRecorded(receipt!.status, 1);
+    return receipt!;
+  }
+
+  /**
+   * setUsage (R16): sets a GAUGE's level, exactly once per idempotency key (the same key
+   * space as recordUsage). The engine turns it into the delta from the level it finds,
+   * atomically (gauge-update.ts).
+   */
+  async setUsage(input: SetUsageInputShape, caller: Caller): Promise<UsageReceiptView> {
+    const receivedAt = new Date();
+    const command = validateSetUsage(input, { now: receivedAt, retentionDays: this.deps.retentionDays });
     const [receipt] = await this.engine.ingest([command], { ...caller, receivedAt });
     (this.deps.telemetry ?? NO_TELEMETRY).usageRecorded(receipt!.status, 1);
     return receipt!;

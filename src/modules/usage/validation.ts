@@ -43,7 +43,26 @@ export function validateBatchSize(count: number): void {
   if (count === 0) throw new BadInputError('recordUsageBatch needs at least one event.', { field: 'events' });
 }
 
-export function validateUsageEvent(input: UsageEventInputShape, context: ValidationContext, position?: number): UsageEventCommand {
+export interface SetUsageInputShape {
+  accountId: string;
+  feature: string;
+  value: string;
+  idempotencyKey: string;
+  timestamp?: Date | null;
+}
+
+/** setUsage (R16): the level to set, zero or more; the feature must turn out to be a GAUGE (plan.ts). */
+export function validateSetUsage(input: SetUsageInputShape, context: ValidationContext): UsageEventCommand {
+  const { value, ...rest } = input;
+  return { ...validateUsageEvent({ ...rest, quantity: value, properties: null }, context, undefined, true), set: true };
+}
+
+export function validateUsageEvent(
+  input: UsageEventInputShape,
+  context: ValidationContext,
+  position?: number,
+  setLevel = false,
+): UsageEventCommand {
   const where = position === undefined ? '' : `events[${position}]: `;
   const fail = (message: string, field: string): never => {
     throw new BadInputError(`${where}${message}`, { field, ...(position === undefined ? {} : { index: position }) });
@@ -62,9 +81,11 @@ export function validateUsageEvent(input: UsageEventInputShape, context: Validat
 
   let quantity: Micros;
   try {
-    quantity = parseQuantity(input.quantity, { field: 'quantity', maxUnits: MAX_EVENT_UNITS });
+    quantity = setLevel
+      ? parseQuantity(input.quantity, { field: 'value', allowZero: true, maxUnits: MAX_EVENT_UNITS })
+      : parseDelta(input.quantity);
   } catch (error) {
-    if (error instanceof BadInputError) fail(error.message, 'quantity');
+    if (error instanceof BadInputError) fail(error.message, setLevel ? 'value' : 'quantity');
     throw error;
   }
 
@@ -97,6 +118,17 @@ export function validateUsageEvent(input: UsageEventInputShape, context: Validat
 }
 
 type Fail = (message: string, field: string) => never;
+
+/**
+ * A quantity that may be signed: a GAUGE takes negative deltas (R16). Whether the sign is
+ * allowed depends on the feature's type, known only once terms are read (plan.ts refuses
+ * a negative quantity on a METERED feature before anything is written). Never zero.
+ */
+function parseDelta(text: string): Micros {
+  const trimmed = String(text).trim();
+  if (!trimmed.startsWith('-')) return parseQuantity(trimmed, { field: 'quantity', maxUnits: MAX_EVENT_UNITS });
+  return -parseQuantity(trimmed.slice(1), { field: 'quantity', maxUnits: MAX_EVENT_UNITS });
+}
 
 function validateIdempotencyKey(key: unknown, fail: Fail): void {
   if (typeof key !== 'string' || key.length === 0) fail('idempotencyKey must be a non-empty string.', 'idempotencyKey');
