@@ -79,6 +79,8 @@ export function postingAuditEntries(posting: PostingDoc, events: UsageEventDoc[]
       quantity: toMicros(event.quantity),
       timestamp: event.timestamp,
       reason: decision.reason,
+      // setUsage (R16): `quantity` is the level set, not a delta.
+      ...(event.set ? { set: true } : {}),
     };
   };
   if (accepted.length > 0) {
