@@ -167,6 +167,19 @@ describe('setUsage is validated and authorised', () => {
     expect(await first.database.db.collection('usage_events').countDocuments({ accountId })).toBe(0);
   });
 
+  it('refuses a pooled gauge: a level is one account’s', async () => {
+    const response = await first.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { key } }`, {
+      input: {
+        key: `gauge_pool_${key().slice(-8)}`.replaceAll('-', ''),
+        name: 'x',
+        currency: 'USD',
+        entitlements: [{ feature: 'seats', included: '5', pooled: true }],
+      },
+    });
+    expect(errorCode(response)).toBe('BAD_USER_INPUT');
+    expect(response.errors![0]!.extensions?.field).toMatch(/pooled$/);
+  });
+
   it('needs usage:write on the account, and audits the change', async () => {
     const { accountId } = await gaugeAccount(first);
     const input = { accountId, feature: 'seats', value: '1', idempotencyKey: key() };
