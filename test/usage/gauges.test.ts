@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import { invoicePreviewOk, table } from '../support/rating-fixtures.js';
-import { CHECK_USED, key, recordUsage, recordUsageOk, usedNow } from '../support/usage-fixtures.js';
+import { CHECK_USED, key, recordBatch, recordUsage, recordUsageOk, usedNow } from '../support/usage-fixtures.js';
 import { defineSeats, expectGaugeConsistent, gaugeAccount, setUsage, setUsageOk } from './gauge-fixtures.js';
 import { gql } from '../support/fixtures.js';
 
@@ -95,6 +95,41 @@ describe('a HARD seat limit (R16)', () => {
     expect(await set('0')).toMatchObject({ status: 'ACCEPTED', reason: 'INCLUDED' });
     expect(await level(accountId)).toBe('0');
     await expectGaugeConsistent(first.database.db, accountId);
+  });
+});
+
+describe('batches and series', () => {
+  it('applies a batch of deltas in order, and Account.usage gives the net change per bucket', async () => {
+    const { accountId } = await gaugeAccount(first, { included: '5' });
+    const at = (day: number) => `2026-03-0${day}T12:00:00Z`;
+    const batch = await recordBatch(first, [
+      seat(accountId, '3', at(1)),
+      seat(accountId, '4', at(1)),
+      seat(accountId, '-1', at(2)),
+      seat(accountId, '2', at(2)),
+    ]);
+    expect(batch.errors).toBeUndefined();
+    expect(batch.data!.recordUsageBatch.receipts.map((receipt) => [receipt.status, receipt.reason])).toEqual([
+      ['ACCEPTED', 'INCLUDED'],
+      ['REJECTED', 'QUOTA_EXCEEDED'],
+      ['ACCEPTED', 'INCLUDED'],
+      ['ACCEPTED', 'INCLUDED'],
+    ]);
+    expect(await level(accountId)).toBe('4');
+    const series = await gql(
+      first,
+      `query ($id: ID!) { _entities(representations: [{ __typename: "Account", id: $id }]) { ... on Account {
+        usage(feature: "seats", from: "2026-03-01T00:00:00Z", to: "2026-03-04T00:00:00Z", granularity: DAY) { total points { start used } } } } }`,
+      { id: accountId },
+    );
+    expect(series._entities[0].usage).toEqual({
+      total: '4',
+      points: [
+        { start: '2026-03-01T00:00:00.000Z', used: '3' },
+        { start: '2026-03-02T00:00:00.000Z', used: '1' },
+        { start: '2026-03-03T00:00:00.000Z', used: '0' },
+      ],
+    });
   });
 });
 
