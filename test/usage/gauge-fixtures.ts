@@ -81,14 +81,22 @@ export async function setUsageOk(instance: TestInstance, input: SetUsageInput): 
  * and every posting is settled. Returns the level.
  */
 export async function expectGaugeConsistent(db: Db, accountId: string): Promise<bigint> {
-  const level = await db.collection<any>('usage_counters').findOne({ _id: `${accountId}|seats|level` });
-  const postings = await db.collection<any>('usage_postings').find({ accountId }).toArray();
-  for (const posting of postings) if (posting.state !== 'POSTED') throw new Error(`posting ${posting._id} is still ${posting.state}`);
-  const applied = postings.filter((posting) => posting.appliedAs).reduce((sum, posting) => sum + BigInt(posting.inc), 0n);
-  const used = BigInt(level?.used ?? 0n);
-  if (used !== applied) throw new Error(`level ${used} but settled postings applied ${applied}`);
-  const hours = Object.values((level?.hours ?? {}) as Record<string, bigint>).reduce((sum, value) => sum + BigInt(value), 0n);
-  if (hours !== used) throw new Error(`hour buckets sum to ${hours}, level is ${used}`);
-  if ((level?.pending ?? []).length > 0) throw new Error(`level still has pending entries ${JSON.stringify(level.pending)}`);
-  return used;
+  // Pending entries are pulled after the response (housekeeping): give them a moment.
+  for (let waited = 0; ; waited += 50) {
+    const level = await db.collection<any>('usage_counters').findOne({ _id: `${accountId}|seats|level` });
+    const postings = await db.collection<any>('usage_postings').find({ accountId }).toArray();
+    const pending = (level?.pending ?? []).map((entry: { id: string }) => entry.id);
+    const reserved = postings.filter((posting) => posting.state !== 'POSTED').map((posting) => posting._id);
+    if (pending.length > 0 || reserved.length > 0) {
+      if (waited > 5_000) throw new Error(`still in flight: pending ${JSON.stringify(pending)}, reserved ${JSON.stringify(reserved)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
+    const applied = postings.filter((posting) => posting.appliedAs).reduce((sum, posting) => sum + BigInt(posting.inc), 0n);
+    const used = BigInt(level?.used ?? 0n);
+    if (used !== applied) throw new Error(`level ${used} but settled postings applied ${applied}`);
+    const hours = Object.values((level?.hours ?? {}) as Record<string, bigint>).reduce((sum, value) => sum + BigInt(value), 0n);
+    if (hours !== used) throw new Error(`hour buckets sum to ${hours}, level is ${used}`);
+    return used;
+  }
 }

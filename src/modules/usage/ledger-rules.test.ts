@@ -54,7 +54,10 @@ describe('validateUsageEvent', () => {
   });
 
   it('names the event of a batch that is wrong', () => {
-    expect(() => validateUsageEvent({ ...valid, quantity: '-1' }, context, 17)).toThrow(/^events\[17\]: quantity must not be negative/);
+    expect(() => validateUsageEvent({ ...valid, quantity: '0' }, context, 17)).toThrow(/^events\[17\]: quantity must be greater than zero/);
+    // R16: the sign is judged once the feature's type is known (gauges take signed deltas;
+    // plan.ts refuses a negative quantity on a METERED feature, naming the event too).
+    expect(validateUsageEvent({ ...valid, quantity: '-1' }, context, 17).quantity).toBe(-1_000_000n);
   });
 
   it('refuses properties that are not a JSON object of safe keys', () => {

@@ -82,9 +82,9 @@ export function assertRecordable(command: UsageEventCommand, terms: EffectiveTer
       },
     );
   }
-  if (command.quantity <= 0n && !command.set && terms.featureType !== 'GAUGE') {
+  if (command.quantity < 0n && !command.set && terms.featureType !== 'GAUGE') {
     throw new BadInputError(
-      `${where}quantity must be greater than zero for METERED feature "${command.feature}"; only GAUGE features take signed deltas.`,
+      `${where}quantity must not be negative for METERED feature "${command.feature}"; only GAUGE features take signed deltas.`,
       { field: 'quantity', ...(position === undefined ? {} : { index: position }) },
     );
   }
