@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritePoint } from '../../src/modules/usage/faults.js';
 import { errorCode } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
-import { key, recordUsageOk, usedNow, type Receipt } from '../support/usage-fixtures.js';
+import { key, recordUsage, recordUsageOk, usedNow, type Receipt } from '../support/usage-fixtures.js';
 import { defineSeats, expectGaugeConsistent, gaugeAccount, setUsage, setUsageOk } from './gauge-fixtures.js';
 
 let one: TestInstance;
@@ -87,8 +87,8 @@ describe('property: random histories of deltas and sets on a HARD gauge', () => 
 
 const WRITES: WritePoint[] = ['events.inserted', 'counter.updated', 'audit.written', 'posting.posted', 'pending.pulled'];
 
-describe('a crash after any write of setUsage (R7)', () => {
-  it('is recovered by a retry on the other instance, and the level is set once', async () => {
+describe('a crash during a gauge change (R7)', () => {
+  it('after any write of setUsage is recovered by a retry on the other instance, and the level is set once', async () => {
     await Promise.all(
       WRITES.map(async (point) => {
         const { accountId } = await gaugeAccount(one, { included: '10', thresholds: [50] });
@@ -119,6 +119,21 @@ describe('a crash after any write of setUsage (R7)', () => {
         expect(alerts, point).toBe(1);
         const audit = await one.database.db.collection('audit_log').countDocuments({ accountId, action: 'usage.accepted' });
         expect(audit, point).toBe(2 + 1);
+      }),
+    );
+  }, 60_000);
+
+  it('is recovered by the sweeper without a retry, adopting the crashed attempt exactly once', async () => {
+    await Promise.all(
+      (['counter.updated', 'audit.written', 'posting.posted'] as const).map(async (point) => {
+        const { accountId } = await gaugeAccount(one, { included: '10' });
+        await recordUsageOk(two, { accountId, feature: 'seats', quantity: '3', idempotencyKey: key() });
+        const input = { accountId, feature: 'seats', quantity: '-2', idempotencyKey: key(point.replace('.', '_')) };
+        one.services.usage.faults.arm(point, { accountId });
+        expect(errorCode(await recordUsage(one, input)), point).toBe('INTERNAL_SERVER_ERROR');
+        expect(await expectGaugeConsistent(one.database.db, accountId), point).toBe(1_000_000n);
+        expect(await recordUsageOk(two, input), point).toMatchObject({ status: 'DUPLICATE', originalStatus: 'ACCEPTED' });
+        expect(await usedNow(two, accountId, 'seats'), point).toBe('1');
       }),
     );
   }, 60_000);
