@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/index.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
-import { memberKey } from '../../shared/counter-key.js';
+import { gaugeLevelId, memberKey } from '../../shared/counter-key.js';
 import { counterId as counterIdOf, hourKey, type CounterDoc } from './counters.js';
 import type { PostingDoc } from './model.js';
 import type { UsageLedger } from './repository.js';
@@ -49,6 +49,12 @@ export async function reconcileCounter(
     throw new BadInputError(
       `The period starting ${target.periodStart.toISOString()} began before the ${deps.retentionDays}-day retention window: some of its events may have been deleted, so its counter cannot be recomputed from them.`,
       { field: 'periodStart' },
+    );
+  }
+  if (await ledger.counter(gaugeLevelId(target.accountId, target.feature))) {
+    throw new BadInputError(
+      `Feature "${target.feature}" is a GAUGE: its level is kept by compare-and-set in one document (docs/gauges.md), not summed per period, so reconcileUsage does not apply to it.`,
+      { field: 'feature' },
     );
   }
   const id = counterIdOf(target.accountId, target.feature, target.periodStart);
