@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
+import { gaugeMutations } from './gauge-mutations.js';
 import { type AuditedMutation, integrationMutations } from './integration-mutations.js';
 
 let allotment: TestInstance;
@@ -290,6 +291,8 @@ const MUTATIONS: AuditedMutation[] = [
       },
     ],
   },
+  // Gauges (R16).
+  ...gaugeMutations({ send, accountId, contractId, run }),
   // Webhooks and billing (R21, R22), after the invoice they sync is final.
   ...integrationMutations({ send, instance: () => allotment, accountId, billedContractId: `${contractId}_billed` }),
 ];

@@ -80,7 +80,12 @@ export class UsageEngine {
    * Records events (one for recordUsage, up to 1,000 for a batch) and returns one receipt
    * per input position. Everything that can be refused is refused before the first write.
    */
-  async ingest(commands: readonly UsageEventCommand[], origin: RequestOrigin): Promise<UsageReceiptView[]> {
+  async ingest(
+    commands: readonly UsageEventCommand[],
+    origin: RequestOrigin,
+    /** recordUsageBatch, even of one event: refusals then name the event by position. */
+    batch = commands.length > 1,
+  ): Promise<UsageReceiptView[]> {
     const { ledger } = this.deps;
     // In-request duplicates: the first occurrence is the original (R7 within one batch).
     const { originals, duplicateOf } = inRequestDuplicates(commands);
@@ -96,7 +101,7 @@ export class UsageEngine {
       originals.map((index) => commands[index]!),
     );
     originals.forEach((index, position) => {
-      assertRecordable(commands[index]!, terms[position]!, commands.length > 1 ? index : undefined);
+      assertRecordable(commands[index]!, terms[position]!, batch ? index : undefined);
     });
     const receipts: Array<UsageReceiptView | undefined> = new Array(commands.length);
 

@@ -112,7 +112,7 @@ export class UsageService {
     const receivedAt = new Date();
     const context = { now: receivedAt, retentionDays: this.deps.retentionDays };
     const commands = inputs.map((input, index) => validateUsageEvent(input, context, index));
-    const receipts = await this.engine.ingest(commands, { ...caller, receivedAt });
+    const receipts = await this.engine.ingest(commands, { ...caller, receivedAt }, true);
     const count = (status: UsageReceiptView['status']) => receipts.filter((receipt) => receipt.status === status).length;
     const telemetry = this.deps.telemetry ?? NO_TELEMETRY;
     for (const status of ['ACCEPTED', 'DUPLICATE', 'REJECTED'] as const)
