@@ -11,6 +11,8 @@ import { MICROS_PER_UNIT, formatQuantity, parseQuantity, toMicros, type Micros }
 import type { OverageTerms, PriceTier, PricingModel } from './model.js';
 
 export const MAX_TIERS = 50;
+/** Tier prices are per unit: a tiered price's block (`per`) is always one unit. */
+export const ONE_UNIT: Micros = MICROS_PER_UNIT;
 
 export interface PriceTierInputShape {
   upTo?: string | null;
@@ -125,5 +127,3 @@ export function overageFromStored<T extends OverageTerms>(overage: T): T {
     ...(overage.tiers ? { tiers: overage.tiers.map((tier) => ({ ...tier, upTo: tier.upTo === null ? null : toMicros(tier.upTo) })) } : {}),
   };
 }
-
-export const ONE_UNIT: Micros = MICROS_PER_UNIT;

@@ -4,8 +4,7 @@
  * calls `decide` and `hardCeiling` at its enforcement point, the GraphQL layer formats.
  */
 import { maxMicros, type Micros } from '../../shared/quantity.js';
-import type { Enforcement } from '../catalog/index.js';
-import { marginalUnitPrice } from '../catalog/index.js';
+import { type Enforcement, marginalUnitPrice } from '../catalog/index.js';
 import type { EffectiveTerms } from './model.js';
 
 export type DecisionReason =
