@@ -226,3 +226,46 @@ describe('properties of tiered charges', () => {
     );
   });
 });
+
+describe('properties of a tiered invoice line', () => {
+  const prices = (model: 'GRADUATED' | 'VOLUME'): OveragePrice => ({
+    unitPrice: '7',
+    per: q('1'),
+    rounding: 'EXACT',
+    model,
+    tiers: TYPOGRAPHIC,
+  });
+  const line = (model: 'GRADUATED' | 'VOLUME', used: bigint, granted: bigint) =>
+    rateInvoice({
+      contractId: 'ctr_test',
+      currency: 'USD',
+      period: MARCH,
+      baseFees: [],
+      usage: [
+        {
+          ...usage('fonts', MARCH, { included: q('100'), price: prices(model) }, '0'),
+          used,
+          granted,
+          grantBurn: granted > 0n ? [{ grantId: 'grant_a', units: granted }] : [],
+        },
+      ],
+    }).lines[0]!;
+
+  it('bills exactly the tiered charge of the units beyond included and grants, and its tiers add up to it', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('GRADUATED' as const, 'VOLUME' as const),
+        fc.bigInt({ min: 0n, max: 400_000_000n }),
+        fc.bigInt({ min: 0n, max: 50_000_000n }),
+        (model, used, granted) => {
+          const billable = used > q('100') ? (used - q('100') > granted ? used - q('100') - granted : 0n) : 0n;
+          const expected = priceTiers(model, TYPOGRAPHIC, new Money(billable.toString()).div(1_000_000)).amount;
+          const rated = line(model, used, granted);
+          expect(new Money(rated.amount).equals(expected)).toBe(true);
+          expect(rated.quantity).toBe(new Money(billable.toString()).div(1_000_000).toFixed());
+          expect((rated.tiers ?? []).reduce((sum, tier) => sum.plus(tier.amount), new Money(0)).equals(expected)).toBe(true);
+        },
+      ),
+    );
+  });
+});
