@@ -7,7 +7,7 @@
  * To add a section: write bench/sections/<name>.ts exporting a BenchSection, and list it here.
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { readOptions, startBenchEnvironment, type BenchSection } from './harness.js';
+import { printTarget, readOptions, startBenchEnvironment, type BenchSection } from './harness.js';
 import { checkEntitlementSection } from './sections/check-entitlement.js';
 import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
@@ -49,6 +49,9 @@ async function main(): Promise<void> {
       context.report(`== ${section.name}: ${section.description}`);
       await section.run(context);
     }
+    context.report();
+    context.report('== targets (issue 19), same-run ratios');
+    for (const entry of context.targets) context.report(printTarget(entry));
     context.report();
     context.report(
       `load average at end: ${loadavg()
