@@ -12,11 +12,14 @@ import { MongoClient } from 'mongodb';
 
 /** What one load run does per request. */
 export type LoadTarget =
-  /** `body` may contain `%N%`, replaced by a number unique to each request (idempotency keys). */
-  | { kind: 'graphql'; url: string; body: string }
+  /**
+   * `body` may contain `%N%`, replaced by a number unique to each request (idempotency
+   * keys), and `%K%`, replaced by the request's number modulo `spread` (which account).
+   */
+  | { kind: 'graphql'; url: string; body: string; spread?: number }
   | { kind: 'mongo-find-by-id'; uri: string; dbName: string; collection: string; id: string }
   /** What one single-event posting costs the database at least: insert the event, `$inc` its counter. */
-  | { kind: 'mongo-insert-and-inc'; uri: string; dbName: string; collection: string; counterId: string }
+  | { kind: 'mongo-insert-and-inc'; uri: string; dbName: string; collection: string; counterId: string; spread?: number }
   /** `$inc` on one document: the ceiling of a hot counter. */
   | { kind: 'mongo-inc-one'; uri: string; dbName: string; collection: string; id: string };
 
@@ -56,12 +59,13 @@ async function prepare(target: LoadTarget): Promise<{ issue: Issue; close(): Pro
   if (target.kind === 'graphql') {
     const url = new URL(target.url);
     const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-    const fixed = target.body.includes('%N%') ? null : Buffer.from(target.body);
-    const [head, tail] = target.body.split('%N%');
+    const fixed = /%[NK]%/.test(target.body) ? null : Buffer.from(target.body);
+    const run = `${process.pid}-${Date.now().toString(36)}`;
     let n = 0;
     const issue: Issue = () =>
       new Promise((resolve, reject) => {
-        const body = fixed ?? Buffer.from(`${head}${process.pid}-${Date.now().toString(36)}-${n++}${tail}`);
+        const i = n++;
+        const body = fixed ?? Buffer.from(target.body.replaceAll('%N%', `${run}-${i}`).replaceAll('%K%', String(i % (target.spread ?? 1))));
         const req = httpRequest(
           {
             host: url.hostname,

@@ -13,15 +13,19 @@ import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
 import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
 import { poolsSection } from './sections/pools.js';
+import { roundTripsSection } from './sections/round-trips.js';
+import { usageSingleSection } from './sections/usage-single.js';
 
 const SECTIONS: BenchSection[] = [
   checkEntitlementSection,
+  roundTripsSection,
   readYourWritesSection,
   usageBatchSection,
   // Before the pools' writes: on the stand-in, a change stream opened late in a long run
   // reads a large oplog and can take over 10 s to acknowledge its subscriptions.
   alertsSection,
   idleSubscriptionsSection,
+  usageSingleSection,
   poolsSection,
 ];
 
