@@ -51,7 +51,10 @@ async function main(): Promise<void> {
     for (const section of selected) {
       context.report();
       context.report(`== ${section.name}: ${section.description}`);
-      await section.run(context);
+      // One section failing (a timeout on a loaded machine) must not cost the others' figures.
+      await section.run(context).catch((error: unknown) => {
+        context.report(`SECTION FAILED ${section.name}: ${error instanceof Error ? error.message : String(error)}`);
+      });
     }
     context.report();
     context.report('== targets (issue 19), same-run ratios');
