@@ -38,7 +38,7 @@ export interface BenchContext {
    * its event-loop busy share, and with BENCH_PROFILE_DIR set a V8 CPU profile of it
    * written to `<dir>/<label>.cpuprofile` (summarise with bench/profile-summary.ts).
    */
-  measured<T>(label: string, work: () => Promise<T>): Promise<{ value: T; busy: number; busyMs: number }>;
+  measured<T>(label: string, work: () => Promise<T>): Promise<{ value: T; busy: number; busyMs: number; cpuMs: number }>;
   /** Records and prints one issue-19 target: figure, raw baseline, ratio, target, MET/MISSED. */
   target(entry: TargetResult): void;
   /** Every target recorded so far, for the closing summary. */
@@ -122,9 +122,13 @@ export async function startBenchEnvironment(options: BenchOptions): Promise<Benc
     },
     async measured(label, work) {
       const before = performance.eventLoopUtilization();
+      // CPU time of this thread (the server's): unlike busy wall time, not inflated when
+      // other processes take the cores, so it compares across runs on a shared machine.
+      const cpuBefore = process.threadCpuUsage();
       const value = await profiled(label, work);
       const busy = performance.eventLoopUtilization(before);
-      return { value, busy: busy.utilization, busyMs: busy.active };
+      const cpu = process.threadCpuUsage(cpuBefore);
+      return { value, busy: busy.utilization, busyMs: busy.active, cpuMs: (cpu.user + cpu.system) / 1000 };
     },
     async graphql(query, variables = {}) {
       const response = await fetch(allotment.url, {

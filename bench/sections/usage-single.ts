@@ -36,7 +36,7 @@ export const usageSingleSection: BenchSection = {
     const http = describeLoad('recordUsage (HTTP, GraphQL)', rate, api.value);
     context.report(http.line);
     context.report(
-      `  server event loop busy ${(api.busy * 100).toFixed(0)}%, ${(api.busyMs / (rate * (context.options.seconds + context.options.warmupSeconds))).toFixed(3)} ms per event`,
+      `  server event loop busy ${(api.busy * 100).toFixed(0)}%, ${(api.cpuMs / ((api.value.completed * (context.options.seconds + context.options.warmupSeconds)) / context.options.seconds)).toFixed(3)} ms CPU per event`,
     );
     const raw = describeLoad(
       'raw insertOne + updateOne($inc)',
