@@ -74,10 +74,15 @@ export const alertsSection: BenchSection = {
           continue;
         }
         context.report(describe(`across, ${other.services.live.feedModes.alerts}`, across));
-        const p99 = summarize(across.fromSend).p99;
+        // Delivery is what the feed controls: from the writer's response to the subscriber.
+        // From sending adds the mutation's own latency (the recordUsage targets' business).
+        const p99 = summarize(across.latencies).p99;
+        const fromSend = summarize(across.fromSend).p99;
         context.target({
           name: `alert across instances, ${feed} path`,
-          figure: `p99 ${p99.toFixed(0)} ms from sending the mutation (${other.services.live.feedModes.alerts}${across.lost ? `, ${across.lost} lost` : ''})`,
+          figure:
+            `p99 ${p99.toFixed(0)} ms after the mutation's response (${fromSend.toFixed(0)} ms from sending it; ` +
+            `${other.services.live.feedModes.alerts}${across.lost ? `, ${across.lost} lost` : ''})`,
           baseline: '',
           ratio: '',
           target: `≤ ${bound} ms`,
