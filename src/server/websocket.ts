@@ -113,13 +113,21 @@ class ExpiringStream<T> implements AsyncIterableIterator<T> {
   private expiredFirst = false;
   /** Settles the outstanding `next()`; cleared once it is settled. */
   private pending: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
+  /**
+   * What the reaction on `expired` reaches, cut when the stream ends: a connection's
+   * `expired` may never settle (no token expiry), and must not keep every stream that
+   * ever ran on it alive.
+   */
+  private readonly link: { stream?: ExpiringStream<T> };
 
   constructor(
     private readonly iterator: AsyncIterator<T>,
     expired: Promise<void>,
     private readonly last: () => T,
   ) {
-    void expired.then(() => this.expire());
+    const link: { stream?: ExpiringStream<T> } = { stream: this };
+    this.link = link;
+    void expired.then(() => link.stream?.expire());
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -178,6 +186,7 @@ class ExpiringStream<T> implements AsyncIterableIterator<T> {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.link.stream = undefined;
     const pending = this.pending;
     this.pending = undefined;
     pending?.resolve(DONE as IteratorResult<T>);
