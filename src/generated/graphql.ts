@@ -4,7 +4,7 @@ import type { AccountRef, ContractDoc, PlanPin as PlanPinDoc, OverrideEntry } fr
 import type { AuditDoc } from '../modules/audit/index.js';
 import type { AlertDoc, EntitlementUpdateView } from '../modules/alerts/index.js';
 import type { EndpointView, DeliveryDoc } from '../modules/webhooks/index.js';
-import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms } from '../modules/catalog/index.js';
+import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms, CreditCost as CreditCostModel } from '../modules/catalog/index.js';
 import type { EntitlementView } from '../modules/entitlements/index.js';
 import type { UsageReceiptView, UsageBatchView, UsageSeriesView, UsagePointView, ReconciliationReport } from '../modules/usage/index.js';
 import type { InvoiceView, InvoiceLineView, RatedUsage, GrantBurn as InvoiceGrantBurnModel, PendingCorrection as PendingCorrectionModel, BillingExportView, BillingLineView } from '../modules/rating/index.js';
@@ -318,6 +318,7 @@ export type ContractInput = {
 export type ContractOverride = {
   __typename?: 'ContractOverride';
   config?: Maybe<Scalars['JSON']['output']>;
+  credits?: Maybe<CreditCost>;
   enabled?: Maybe<Scalars['Boolean']['output']>;
   enforcement?: Maybe<Enforcement>;
   feature: Scalars['ID']['output'];
@@ -345,6 +346,19 @@ export type ContractStatusChange = {
   __typename?: 'ContractStatusChange';
   at: Scalars['DateTime']['output'];
   status: ContractStatus;
+};
+
+/** A credit cost (R14): each unit of the entitlement's feature burns `perUnit` units of `feature`. */
+export type CreditCost = {
+  __typename?: 'CreditCost';
+  feature: Scalars['ID']['output'];
+  perUnit: Scalars['Decimal']['output'];
+};
+
+export type CreditCostInput = {
+  feature: Scalars['ID']['input'];
+  /** Credits per unit, > 0, up to 6 decimals. */
+  perUnit: Scalars['Decimal']['input'];
 };
 
 export type DecisionReason =
@@ -389,6 +403,14 @@ export type Entitlement = {
   config?: Maybe<Scalars['JSON']['output']>;
   /** The contracts whose terms were merged, oldest first. */
   contractIds: Array<Scalars['ID']['output']>;
+  /**
+   * R14: the credit feature this feature burns; null when it is counted on its own. The
+   * figures are then in this feature's own units: `used` is its own usage in the period,
+   * `remaining` = credits left ÷ creditsPerUnit, `capacity` = used + remaining.
+   */
+  creditFeature?: Maybe<Scalars['ID']['output']>;
+  /** Credits burned per unit of this feature; null when it burns none. */
+  creditsPerUnit?: Maybe<Scalars['Decimal']['output']>;
   delinquent: Scalars['Boolean']['output'];
   /** Why there is no access; null when hasAccess. */
   denialReason?: Maybe<DecisionReason>;
@@ -446,6 +468,8 @@ export type EntitlementDecision = {
  */
 export type EntitlementOverrideInput = {
   config?: InputMaybe<Scalars['JSON']['input']>;
+  /** R14: burn credits of another feature per unit; null makes the feature count on its own again. */
+  credits?: InputMaybe<CreditCostInput>;
   enabled?: InputMaybe<Scalars['Boolean']['input']>;
   enforcement?: InputMaybe<Enforcement>;
   feature: Scalars['ID']['input'];
@@ -971,6 +995,8 @@ export type PendingCorrection = {
 export type PlanEntitlement = {
   __typename?: 'PlanEntitlement';
   config?: Maybe<Scalars['JSON']['output']>;
+  /** R14: each unit burns `perUnit` units of a credit feature; null when the feature is counted on its own. */
+  credits?: Maybe<CreditCost>;
   enabled: Scalars['Boolean']['output'];
   enforcement: Enforcement;
   feature: Feature;
@@ -986,6 +1012,12 @@ export type PlanEntitlement = {
 
 export type PlanEntitlementInput = {
   config?: InputMaybe<Scalars['JSON']['input']>;
+  /**
+   * R14: each unit of this feature burns `perUnit` units of the credit feature `feature`
+   * (METERED, with an entitlement of its own in the same plan, not itself burning credits).
+   * The burn is enforced against the credit feature's capacity. See docs/credits.md.
+   */
+  credits?: InputMaybe<CreditCostInput>;
   enabled?: InputMaybe<Scalars['Boolean']['input']>;
   enforcement?: InputMaybe<Enforcement>;
   feature: Scalars['ID']['input'];
@@ -1439,6 +1471,8 @@ export type ResolversTypes = ResolversObject<{
   ContractOverride: ResolverTypeWrapper<OverrideEntry>;
   ContractStatus: ContractStatus;
   ContractStatusChange: ResolverTypeWrapper<ContractStatusChange>;
+  CreditCost: ResolverTypeWrapper<CreditCostModel>;
+  CreditCostInput: CreditCostInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   DecisionReason: DecisionReason;
@@ -1512,6 +1546,8 @@ export type ResolversParentTypes = ResolversObject<{
   ContractInput: ContractInput;
   ContractOverride: OverrideEntry;
   ContractStatusChange: ContractStatusChange;
+  CreditCost: CreditCostModel;
+  CreditCostInput: CreditCostInput;
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   Entitlement: EntitlementView;
@@ -1662,6 +1698,7 @@ export type ContractResolvers<ContextType = Context, ParentType extends Resolver
 
 export type ContractOverrideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContractOverride'] = ResolversParentTypes['ContractOverride']> = ResolversObject<{
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  credits?: Resolver<Maybe<ResolversTypes['CreditCost']>, ParentType, ContextType>;
   enabled?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   enforcement?: Resolver<Maybe<ResolversTypes['Enforcement']>, ParentType, ContextType>;
   feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -1679,6 +1716,11 @@ export type ContractStatusChangeResolvers<ContextType = Context, ParentType exte
   status?: Resolver<ResolversTypes['ContractStatus'], ParentType, ContextType>;
 }>;
 
+export type CreditCostResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CreditCost'] = ResolversParentTypes['CreditCost']> = ResolversObject<{
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  perUnit?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -1693,6 +1735,8 @@ export type EntitlementResolvers<ContextType = Context, ParentType extends Resol
   capacity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   contractIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  creditFeature?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  creditsPerUnit?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   delinquent?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   denialReason?: Resolver<Maybe<ResolversTypes['DecisionReason']>, ParentType, ContextType>;
   enforcement?: Resolver<ResolversTypes['Enforcement'], ParentType, ContextType>;
@@ -1898,6 +1942,7 @@ export type PendingCorrectionResolvers<ContextType = Context, ParentType extends
 
 export type PlanEntitlementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PlanEntitlement'] = ResolversParentTypes['PlanEntitlement']> = ResolversObject<{
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  credits?: Resolver<Maybe<ResolversTypes['CreditCost']>, ParentType, ContextType>;
   enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   enforcement?: Resolver<ResolversTypes['Enforcement'], ParentType, ContextType>;
   feature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType>;
@@ -2046,6 +2091,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   Contract?: ContractResolvers<ContextType>;
   ContractOverride?: ContractOverrideResolvers<ContextType>;
   ContractStatusChange?: ContractStatusChangeResolvers<ContextType>;
+  CreditCost?: CreditCostResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   Entitlement?: EntitlementResolvers<ContextType>;

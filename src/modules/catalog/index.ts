@@ -18,6 +18,7 @@ export { createCatalogLoaders, type CatalogLoaders } from './loaders.js';
 export {
   DEFAULT_THRESHOLDS,
   planVersionId,
+  type CreditCost,
   type Enforcement,
   type EntitlementTerms,
   type FeatureDoc,
@@ -26,4 +27,5 @@ export {
   type PlanVersionDoc,
   type Rounding,
 } from './model.js';
+export { assertCreditLinks, withOverrides, type CreditCostInputShape } from './credits.js';
 export { KEY_PATTERN, parseKey, parseOverride, type OverrideInputShape } from './validation.js';

@@ -36,6 +36,10 @@ export const catalogResolvers: Resolvers = {
     included: (terms) => (terms.included === null ? null : formatQuantity(terms.included)),
     grace: (terms) => formatQuantity(terms.grace),
     pooled: (terms) => terms.pooled === true,
+    credits: (terms) => terms.credits ?? null,
+  },
+  CreditCost: {
+    perUnit: (cost) => formatQuantity(cost.perUnit),
   },
   Overage: {
     per: (overage) => formatQuantity(overage.per),

@@ -4,6 +4,7 @@ import { parseCurrency, parseMoney } from '../../shared/money.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import type { ResetPeriod } from '../../shared/periods.js';
 import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
+import { assertCreditLinks } from './credits.js';
 import type { CatalogRepository } from './repository.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
 
@@ -159,7 +160,8 @@ export class CatalogService {
       }
       seen.add(entitlement.feature);
     });
-    const features = new Map((await this.repository.findFeatures([...seen])).map((doc) => [doc._id, doc]));
+    const creditKeys = input.entitlements.flatMap((entitlement) => (entitlement.credits ? [entitlement.credits.feature] : []));
+    const features = new Map((await this.repository.findFeatures([...seen, ...creditKeys])).map((doc) => [doc._id, doc]));
     const entitlements = input.entitlements.map((entitlement, index) => {
       const feature = features.get(entitlement.feature);
       if (!feature) {
@@ -172,6 +174,8 @@ export class CatalogService {
       }
       return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`);
     });
+    const position = new Map(entitlements.map((terms, index) => [terms.feature, index]));
+    assertCreditLinks(entitlements, features, (feature) => `entitlements[${position.get(feature)}]`);
     return {
       key,
       name: parseName(input.name, 'name'),

@@ -83,6 +83,7 @@ export const contractResolvers: Resolvers = {
     thresholds: (entry) => entry.override.thresholds ?? null,
     config: (entry) => entry.override.config ?? null,
     pooled: (entry) => entry.override.pooled ?? null,
+    credits: (entry) => entry.override.credits ?? null,
   },
   Mutation: {
     upsertContract(_root, { input }, { principal, requestId, services }) {

@@ -17,6 +17,7 @@ import { type ContractInputShape, parseExternalId } from './validation.js';
 
 export type { ContractInputShape } from './validation.js';
 import type { ContractRepository } from './repository.js';
+import { assertOverrideCredits } from './credits.js';
 
 const MAX_PINS = 1_000;
 const WRITE_ATTEMPTS = 8;
@@ -240,7 +241,9 @@ export class ContractService {
     const change = parseOverride(input, feature);
     return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
       const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
-      return { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
+      const next = { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
+      if (change.credits) await assertOverrideCredits(this.catalog, next, featureKey);
+      return next;
     });
   }
 

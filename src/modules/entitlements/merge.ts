@@ -134,6 +134,8 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
     currency: oldest.plan?.currency ?? null,
     // Only present when true: terms without pools keep their exact shape.
     ...(all.some((terms) => terms.pooled === true) ? { pooled: true } : {}),
+    // R14: the oldest contributing contract that sets a credit cost decides it.
+    ...(metered && all.some((terms) => terms.credits) ? { credits: all.find((terms) => terms.credits)!.credits! } : {}),
   };
 }
 

@@ -224,7 +224,7 @@ export class RatingService {
           .reverse()
           .map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id))
           .find(Boolean);
-      if (!cadence) continue;
+      if (!cadence || cadence.credits) continue; // R14: a burning feature's usage is rated on its credit feature
       for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, life)) {
         if (usagePeriod.start.getTime() > now.getTime()) continue;
         candidates.push({ feature, period: usagePeriod, counterId: counterId(contract.accountId, feature._id, usagePeriod.start) });

@@ -88,6 +88,8 @@ export interface PendingEntry {
   rejected: Array<{ seq: number; reason: DecisionReason }>;
   /** R13: the pool member (memberKey) whose share this increment also raised; absent when not pooled. */
   member?: string;
+  /** R14: the burning feature's own units raised with the credits (`inc`), undone with them. */
+  burn?: { feature: string; inc: Micros; hours: Record<string, Micros> };
 }
 
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */

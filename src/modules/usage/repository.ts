@@ -226,6 +226,7 @@ export class UsageLedger {
       // A member that never drew has no field yet: "not above the guard" matches it too.
       if (args.memberGuard != null) filter[`members.${entry.member}`] = { $not: { $gt: args.memberGuard } };
     }
+    if (entry.burn) Object.assign(inc, burnIncrements(entry.burn, 1n));
     try {
       const before = await this.counters.findOneAndUpdate(
         filter,
@@ -265,6 +266,7 @@ export class UsageLedger {
     const inc: Record<string, Micros> = { used: -entry.inc };
     for (const [hour, quantity] of Object.entries(entry.hours)) inc[`hours.${hour}`] = -quantity;
     if (entry.member !== undefined) inc[`members.${entry.member}`] = -entry.inc;
+    if (entry.burn) Object.assign(inc, burnIncrements(entry.burn, -1n));
     const result = await this.counters.updateOne(
       { _id: counterId, 'pending.id': entry.id },
       { $inc: inc, $pull: { pending: { id: entry.id } }, $set: { updatedAt: new Date() } },
@@ -322,14 +324,25 @@ export class UsageLedger {
       .toArray();
   }
 
-  /** The hour buckets of the feature's counters whose period overlaps [start, end). */
+  /**
+   * The hour buckets of the feature's counters whose period overlaps [start, end), and
+   * (R14) its own units' buckets on the credit counters it burned.
+   */
   async counterHours(accountId: string, feature: string, start: Date, end: Date): Promise<Array<Pick<CounterDoc, '_id' | 'hours'>>> {
-    return this.counters
+    const docs = await this.counters
       .find(
-        { accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
-        { projection: { hours: 1 } },
+        {
+          accountId,
+          $and: [
+            { $or: [{ feature }, { [`burns.${feature}`]: { $exists: true } }] },
+            { $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
+          ],
+          periodStart: { $lt: end },
+        },
+        { projection: { feature: 1, hours: 1, [`burns.${feature}.hours`]: 1 } },
       )
       .toArray();
+    return docs.map((doc) => ({ _id: doc._id, hours: doc.feature === feature ? doc.hours : (doc.burns?.[feature]?.hours ?? {}) }));
   }
 
   /** The latest period starts of a feature's counters, newest first. */
@@ -367,4 +380,11 @@ export function replayableAuditId(at: Date, ...parts: string[]): ObjectId {
   bytes.writeUInt16BE(ms % 1000, 4);
   createHash('sha256').update(parts.join('\u0000')).digest().copy(bytes, 6, 0, 6);
   return new ObjectId(bytes);
+}
+
+/** A burning feature's own units and hour buckets on a credit counter (R14), signed. */
+function burnIncrements(burn: NonNullable<PendingEntry['burn']>, sign: bigint): Record<string, Micros> {
+  const inc: Record<string, Micros> = { [`burns.${burn.feature}.used`]: sign * burn.inc };
+  for (const [hour, quantity] of Object.entries(burn.hours)) inc[`burns.${burn.feature}.hours.${hour}`] = sign * quantity;
+  return inc;
 }
