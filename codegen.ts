@@ -74,6 +74,7 @@ const config: CodegenConfig = {
           BillingExport: '../modules/rating/index.js#BillingExportView',
           BillingLine: '../modules/rating/index.js#BillingLineView',
           Grant: '../modules/grants/index.js#GrantView',
+          AutoTopUp: '../modules/topups/index.js#AutoTopUpDoc',
           GrantBurn: '../modules/grants/index.js#BurnExplanation',
           GrantPeriodBurn: '../modules/grants/index.js#GrantPeriodBurnView',
           BurnLine: '../modules/grants/index.js#BurnLine as BurnLineModel',

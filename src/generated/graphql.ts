@@ -9,6 +9,7 @@ import type { EntitlementView } from '../modules/entitlements/index.js';
 import type { UsageReceiptView, UsageBatchView, UsageSeriesView, UsagePointView, ReconciliationReport } from '../modules/usage/index.js';
 import type { InvoiceView, InvoiceLineView, RatedUsage, GrantBurn as InvoiceGrantBurnModel, PendingCorrection as PendingCorrectionModel, BillingExportView, BillingLineView } from '../modules/rating/index.js';
 import type { GrantView, BurnExplanation, GrantPeriodBurnView, BurnLine as BurnLineModel } from '../modules/grants/index.js';
+import type { AutoTopUpDoc } from '../modules/topups/index.js';
 import type { Context } from '../server/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -44,6 +45,8 @@ export type Account = {
    * `first` is 1-200. Scope: entitlements:read.
    */
   alerts: Array<UsageAlert>;
+  /** The account's auto top-ups, by feature. Scope: entitlements:read. */
+  autoTopUps: Array<AutoTopUp>;
   /** Direct children, by id. Scope: entitlements:read. */
   children: Array<Account>;
   /** Every contract of the account, oldest first. Scope: entitlements:read. */
@@ -164,6 +167,35 @@ export type AuditEntry = {
   requestId?: Maybe<Scalars['String']['output']>;
   targetId: Scalars['ID']['output'];
   targetType: Scalars['String']['output'];
+};
+
+/**
+ * An account's auto top-up of a credit feature (R14): when the credits left in the period
+ * fall below `below`, a PREPAID grant of `amount` is issued (actor `system:auto-top-up`),
+ * exactly once per crossing, and billed as a TOP_UP line when it has a `price`.
+ */
+export type AutoTopUp = {
+  __typename?: 'AutoTopUp';
+  accountId: Scalars['ID']['output'];
+  amount: Scalars['Decimal']['output'];
+  below: Scalars['Decimal']['output'];
+  enabled: Scalars['Boolean']['output'];
+  feature: Scalars['ID']['output'];
+  /** Billed per top-up as a TOP_UP invoice line; null when free. */
+  price?: Maybe<Scalars['Decimal']['output']>;
+};
+
+export type AutoTopUpInput = {
+  accountId: Scalars['ID']['input'];
+  /** Credits per top-up (a PREPAID grant). */
+  amount: Scalars['Decimal']['input'];
+  /** Top up when the credits left fall below this. */
+  below: Scalars['Decimal']['input'];
+  /** false keeps the setting but stops topping up. */
+  enabled?: InputMaybe<Scalars['Boolean']['input']>;
+  /** The credit feature (METERED). */
+  feature: Scalars['ID']['input'];
+  price?: InputMaybe<Scalars['Decimal']['input']>;
 };
 
 /** A billing period's invoice as a billing system imports it. */
@@ -812,6 +844,8 @@ export type Mutation = {
    * counted stays where it was. Audited. Scope: contracts:write.
    */
   setAccountParent: Account;
+  /** Sets (replaces) an account's auto top-up of one credit feature. Scope: grants:write. */
+  setAutoTopUp: AutoTopUp;
   /** The account's customer in the billing system (billing:write). */
   setBillingCustomer: Account;
   /**
@@ -915,6 +949,11 @@ export type MutationSetAccountLimitArgs = {
 export type MutationSetAccountParentArgs = {
   accountId: Scalars['ID']['input'];
   parentId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type MutationSetAutoTopUpArgs = {
+  input: AutoTopUpInput;
 };
 
 
@@ -1460,6 +1499,8 @@ export type ResolversTypes = ResolversObject<{
   AuditEdge: ResolverTypeWrapper<Omit<AuditEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   AuditEntry: ResolverTypeWrapper<AuditDoc>;
+  AutoTopUp: ResolverTypeWrapper<AutoTopUpDoc>;
+  AutoTopUpInput: AutoTopUpInput;
   BillingExport: ResolverTypeWrapper<BillingExportView>;
   BillingLine: ResolverTypeWrapper<BillingLineView>;
   BillingProvider: BillingProvider;
@@ -1538,6 +1579,8 @@ export type ResolversParentTypes = ResolversObject<{
   AuditEdge: Omit<AuditEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
   String: Scalars['String']['output'];
   AuditEntry: AuditDoc;
+  AutoTopUp: AutoTopUpDoc;
+  AutoTopUpInput: AutoTopUpInput;
   BillingExport: BillingExportView;
   BillingLine: BillingLineView;
   BillingSync: BillingSync;
@@ -1596,6 +1639,7 @@ export type ResolversParentTypes = ResolversObject<{
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account'], FederationReferenceType extends FederationReferenceTypes['Account'] = FederationReferenceTypes['Account']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Account']> | FederationReferenceType, FederationReferenceType, ContextType>;
   alerts?: Resolver<Array<ResolversTypes['UsageAlert']>, ParentType, ContextType, RequireFields<AccountAlertsArgs, 'first'>>;
+  autoTopUps?: Resolver<Array<ResolversTypes['AutoTopUp']>, ParentType, ContextType>;
   children?: Resolver<Array<ResolversTypes['Account']>, ParentType, ContextType>;
   contracts?: Resolver<Array<ResolversTypes['Contract']>, ParentType, ContextType>;
   entitlement?: Resolver<Maybe<ResolversTypes['Entitlement']>, ParentType, ContextType, RequireFields<AccountEntitlementArgs, 'feature'>>;
@@ -1628,6 +1672,15 @@ export type AuditEntryResolvers<ContextType = Context, ParentType extends Resolv
   requestId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   targetId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   targetType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type AutoTopUpResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AutoTopUp'] = ResolversParentTypes['AutoTopUp']> = ResolversObject<{
+  accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  below?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  price?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 }>;
 
 export type BillingExportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['BillingExport'] = ResolversParentTypes['BillingExport']> = ResolversObject<{
@@ -1909,6 +1962,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   redeliverWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationRedeliverWebhookArgs, 'deliveryId'>>;
   setAccountLimit?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetAccountLimitArgs, 'accountId' | 'feature'>>;
   setAccountParent?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetAccountParentArgs, 'accountId'>>;
+  setAutoTopUp?: Resolver<ResolversTypes['AutoTopUp'], ParentType, ContextType, RequireFields<MutationSetAutoTopUpArgs, 'input'>>;
   setBillingCustomer?: Resolver<ResolversTypes['Account'], ParentType, ContextType, RequireFields<MutationSetBillingCustomerArgs, 'accountId' | 'customerId' | 'provider'>>;
   setContractStatus?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetContractStatusArgs, 'contractId' | 'status'>>;
   setEntitlementOverride?: Resolver<ResolversTypes['Contract'], ParentType, ContextType, RequireFields<MutationSetEntitlementOverrideArgs, 'contractId' | 'input'>>;
@@ -2084,6 +2138,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   AuditConnection?: AuditConnectionResolvers<ContextType>;
   AuditEdge?: AuditEdgeResolvers<ContextType>;
   AuditEntry?: AuditEntryResolvers<ContextType>;
+  AutoTopUp?: AutoTopUpResolvers<ContextType>;
   BillingExport?: BillingExportResolvers<ContextType>;
   BillingLine?: BillingLineResolvers<ContextType>;
   BillingSync?: BillingSyncResolvers<ContextType>;

@@ -19,8 +19,9 @@ import { billingIndexes, createBilling } from './billing/index.js';
 import { createHierarchy, type HierarchyEvents, hierarchyIndexes } from './hierarchy/index.js';
 import { SegmentIngestion } from './ingestion/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes, type RatingEvents } from './rating/index.js';
+import { AUTO_TOP_UP_ACTOR, createTopUps, topUpIndexes } from './topups/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
-import { createWebhooks, grantChanged, invoiceFinalized, thresholdCrossed, webhookIndexes } from './webhooks/index.js';
+import { createWebhooks, creditsToppedUp, grantChanged, invoiceFinalized, thresholdCrossed, webhookIndexes } from './webhooks/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -93,6 +94,21 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     telemetry,
   });
 
+  // Auto top-ups of credit features (R14): PREPAID grants once per crossing of `below`.
+  const topUps = createTopUps({
+    db,
+    audit,
+    logger: logger.child({ module: 'topups' }),
+    featureType: async (feature) => (await catalog.findFeatureTypes([feature])).get(feature) ?? null,
+    balance: async (pair) => {
+      const view = await entitlements.entitlementNow(pair);
+      return view && { hasAccess: view.terms.hasAccess, remaining: view.remaining, periodStart: view.terms.period?.start ?? null };
+    },
+    issuedUnder: async (pair, prefix) => (await grants.issuedUnder(pair, prefix)).length,
+    issue: (input, by) => grants.issue(input, by),
+    repairIntervalMs: 2_000,
+  });
+
   // Threshold alerts (R9) and live balances, across instances.
   const { alerts, live } = createAlerts({
     db,
@@ -144,6 +160,8 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     alerts.onCounterChange(change.pooled ? { ...change, members: await hierarchy.descendantsOf(change.accountId) } : change),
   );
   // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
+  // The credits left moved (R14): an auto top-up may be due, evaluated off the usage path.
+  events.on('CounterChanged', (change) => topUps.onCounterChange(change));
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
   // A pool owner's terms are its members' terms too (R13): their balances are recomputed.
   events.on('TermsChanged', async ({ accountId }) => {
@@ -154,6 +172,10 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
   events.on('GrantChanged', async (change) => {
     const event = grantChanged(change);
     if (event) await webhooks.record(event);
+  });
+  // An auto top-up's grant (R14) is also credits.topped_up, recorded at the same point.
+  events.on('GrantChanged', async (change) => {
+    if (change.action === 'issued' && change.issuedBy === AUTO_TOP_UP_ACTOR) await webhooks.record(creditsToppedUp(change));
   });
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
   // A grant on a pool owner is capacity its members draw on (R13): their balances are pushed.
@@ -182,6 +204,7 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     entitlements,
     grants,
     grantAnnouncer,
+    topUps,
     usage,
     alerts,
     live,
@@ -213,6 +236,7 @@ export const moduleIndexes: CollectionIndexes[] = [
   ...alertIndexes,
   ...usageIndexes,
   grantIndexes,
+  topUpIndexes,
   invoiceIndexes,
   ...webhookIndexes,
   ...billingIndexes,
@@ -225,8 +249,10 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
   services.usage.startSweeper();
   services.dispatcher.start();
   services.grantAnnouncer.start();
+  services.topUps.start();
   return {
     stop: async () => {
+      await services.topUps.stop();
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
       await services.hierarchy.membership.stop();

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { GRANT_ANNOUNCER_COMMENT } from '../../src/modules/grants/index.js';
 import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
+import { TOP_UP_CHECK_COMMENT, TOP_UP_REPAIR_COMMENT } from '../../src/modules/topups/index.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
 import { DISPATCHER_COMMENT } from '../../src/modules/webhooks/index.js';
 
@@ -16,6 +17,8 @@ const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([
   HIERARCHY_WATCH_COMMENT,
   DISPATCHER_COMMENT,
   GRANT_ANNOUNCER_COMMENT,
+  TOP_UP_REPAIR_COMMENT,
+  TOP_UP_CHECK_COMMENT,
 ]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';

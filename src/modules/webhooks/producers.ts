@@ -54,6 +54,28 @@ export const grantChanged = (change: GrantChange): WebhookEventInput | null =>
       }
     : null;
 
+export interface IssuedGrant extends GrantChange {
+  amount?: bigint;
+  price?: string;
+}
+
+/**
+ * credits.topped_up for a grant an auto top-up issued (R14; the caller knows which). It
+ * rides on the grant's own exactly-once announcement, so it is recorded once per grant.
+ */
+export const creditsToppedUp = (change: IssuedGrant): WebhookEventInput => ({
+  type: 'credits.topped_up',
+  sourceId: change.grantId,
+  accountId: change.accountId,
+  data: {
+    grantId: change.grantId,
+    accountId: change.accountId,
+    feature: change.feature,
+    amount: change.amount === undefined ? null : formatQuantity(change.amount),
+    price: change.price ?? null,
+  },
+});
+
 export interface FinalizedInvoice {
   invoiceId: string;
   contractId: string;
