@@ -5,7 +5,6 @@ import type { Micros } from '../../shared/quantity.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import type { CatalogReads } from '../catalog/index.js';
 import type { GrantedSource, EffectiveTerms } from '../entitlements/index.js';
-import type { Period } from '../../shared/periods.js';
 import { grantedInPeriod, standingIn, type BurnLedger } from './burn.js';
 import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
 import type { GrantAction, GrantCounters, GrantDoc, GrantEvents } from './model.js';

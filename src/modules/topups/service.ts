@@ -220,5 +220,5 @@ export class AutoTopUpService {
 }
 
 function isBelow(balance: CreditBalance | null, below: Micros): boolean {
-  return balance !== null && balance.hasAccess && balance.remaining !== null && balance.periodStart !== null && balance.remaining < below;
+  return balance?.hasAccess === true && balance.remaining !== null && balance.periodStart !== null && balance.remaining < below;
 }
