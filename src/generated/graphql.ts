@@ -688,7 +688,9 @@ export type InvoiceLineKind =
    * amount 0 while usage is within the included amount (or overage is not priced); a metered
    * feature without usage has one zero line, so every metered feature is on the invoice.
    */
-  | 'OVERAGE';
+  | 'OVERAGE'
+  /** R14: a priced auto top-up of a credit feature (quantity 1 at its price). */
+  | 'TOP_UP';
 
 /**
  * The invoice of one billing period of a contract (R12): live until finalised, then frozen.

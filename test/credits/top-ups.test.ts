@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { gql } from '../support/fixtures.js';
+import { invoicePreviewOk } from '../support/rating-fixtures.js';
 import { signToken, startTestInstance, TEST_JWT_SECRET, type TestInstance } from '../support/harness.js';
 import { key, recordUsageOk } from '../support/usage-fixtures.js';
 import { aiAccount, creditCounter, creditEntitlement, defineAiFeatures, SET_AUTO_TOP_UP } from './fixtures.js';
@@ -118,6 +119,41 @@ describe('setAutoTopUp', () => {
     expect(grants).toHaveLength(1);
     expect(grants[0]).toMatchObject({ kind: 'PREPAID', amount: 100_000_000n, price: '49', issuedBy: 'system:auto-top-up' });
     expect(await creditEntitlement(one, accountId, 'ai_credits')).toMatchObject({ capacity: '200', remaining: '125', granted: '100' });
+  });
+});
+
+describe('billing', () => {
+  it('a priced top-up is one TOP_UP line at its price; burning features are rated on the credit feature only', async () => {
+    const { accountId, contractId } = await aiAccount(one, {
+      credits: '100',
+      baseFee: '10',
+      enforcement: 'SOFT',
+      overage: { unitPrice: '0.5' },
+    });
+    await recordUsageOk(one, { accountId, feature: 'gpt_large', quantity: '30', idempotencyKey: key() }); // 75 credits
+    await topUp(one, accountId, { below: '50', amount: '100', price: '49.99' });
+    await recordUsageOk(one, { accountId, feature: 'gpt_small', quantity: '500', idempotencyKey: key() }); // 50 more: 125 of 200
+    const invoice = await invoicePreviewOk(two, contractId);
+    const grants = await topUpGrants(accountId);
+    expect(grants).toHaveLength(1);
+    const lines = invoice.lines.filter((line: any) => line.kind === 'TOP_UP');
+    expect(lines).toEqual([expect.objectContaining({ feature: 'ai_credits', quantity: '1', unitPrice: '49.99', amount: '49.99' })]);
+    expect(lines[0].description).toMatch(/^AI credits auto top-up on \d{4}-\d\d-\d\d: 100 credit$/);
+    // No line for the burning features: their usage is the credit feature's.
+    expect(invoice.lines.map((line: any) => line.feature).filter(Boolean)).not.toContain('gpt_large');
+    // 125 credits used: 100 included, 25 covered by the top-up (credited), nothing beyond.
+    const usage = invoice.usage.find((entry: any) => entry.feature === 'ai_credits');
+    expect(usage).toMatchObject({ used: '125', coveredByIncluded: '100', coveredByGrants: '25', overage: '0' });
+    expect(invoice.total).toBe('59.99');
+
+    // A second crossing (150 of 200 used is 50 left, not below; 151 is) is a second top-up and line.
+    await recordUsageOk(two, { accountId, feature: 'gpt_large', quantity: '10.4', idempotencyKey: key() }); // 26 more: 151
+    const deadline = Date.now() + 10_000;
+    while ((await topUpGrants(accountId)).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await topUpGrants(accountId)).map((grant) => grant.idempotencyKey.slice(-2))).toEqual([':0', ':1']);
+    const again = await invoicePreviewOk(one, contractId);
+    expect(again.lines.filter((line: any) => line.kind === 'TOP_UP')).toHaveLength(2);
+    expect(again.total).toBe('109.98');
   });
 });
 

@@ -24,6 +24,8 @@ import { formatAmount, roundToMinor } from './currency.js';
 import { baseFeeSubject, day, days, groupDigits, lineId, usageSubject } from './lines.js';
 import type { InvoiceLineView, RatedUsage } from './model.js';
 import { rateUsage, type GrantBurn, type UsageFigures, type UsageTerms } from './overage.js';
+import type { TopUpCharge } from './sources.js';
+import { topUpLines } from './top-ups.js';
 
 /** One usage period of one metered feature, with everything needed to rate it. */
 export interface UsagePeriodInput {
@@ -36,6 +38,8 @@ export interface UsagePeriodInput {
   granted: Micros;
   used: Micros;
   grantBurn: GrantBurn[];
+  /** R14: priced top-ups of this feature issued in the usage period. */
+  topUps?: readonly TopUpCharge[];
 }
 
 /** A metered feature of the contract whose usage another contract's invoice rates (shared, R4). */
@@ -104,6 +108,7 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
     const lastOfFeature = ordered[i + 1]?.feature !== entry.feature;
     const featureUsed = ordered.some((other) => other.feature === entry.feature && other.used > 0n);
     if (entry.used > 0n || (lastOfFeature && !featureUsed)) lines.push(...usageLines(contractId, period, currency, entry, figures));
+    lines.push(...topUpLines(contractId, period, currency, entry));
   });
 
   for (const shared of [...(input.ratedElsewhere ?? [])].sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0))) {

@@ -22,7 +22,7 @@ import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-pla
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
 import { rateInvoice, type UsagePeriodInput } from './rate.js';
 import type { UsageOwnerRepository, InvoiceRepository } from './repository.js';
-import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
+import { type GrantCoverage, type GrantCoverageSource, grantFigures, type LateUsageSource, type MarkPeriodFinal } from './sources.js';
 
 /** Per-request loaders for the immutable catalog documents (the request's `ctx.loaders` fit). */
 export interface RatingSources {
@@ -317,9 +317,8 @@ export class RatingService {
           counterId: usage.counterId,
           period: usage.period,
           terms: usage.terms,
-          granted: coverage.granted,
           used: used.get(usage.counterId) ?? 0n,
-          grantBurn: coverage.burn,
+          ...grantFigures(coverage),
         };
       }),
     );
@@ -342,7 +341,7 @@ export class RatingService {
     };
   }
 
-  /** The grants' part, or none when the grants module has no period there (no access, no usage). */
+  /** The grants' part (R5; R14 top-ups), or none when the grants module has no period there. */
   private async coverage(accountId: string, feature: string, period: Period, at: Date): Promise<GrantCoverage> {
     try {
       return await this.deps.grantCoverage({ accountId, feature, period, at });
