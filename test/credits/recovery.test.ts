@@ -1,0 +1,100 @@
+/**
+ * Exactly-once through crashes (R7) for credit burns (R14): a batch of gpt_large and
+ * gpt_small events is killed right after each write of the ingestion path, then retried
+ * on another instance or left to the sweeper. The credit counter must end equal to the
+ * credits of its accepted events, each feature's own units equal to its accepted units,
+ * with nothing in flight, and the HARD credit balance never overshot.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WritePoint } from '../../src/modules/usage/faults.js';
+import { errorCode } from '../support/fixtures.js';
+import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { key, recordBatch, type UsageInput } from '../support/usage-fixtures.js';
+import { aiAccount, defineAiFeatures } from './fixtures.js';
+
+const INGESTION_WRITES: WritePoint[] = ['events.inserted', 'counter.updated', 'audit.written', 'posting.posted', 'pending.pulled'];
+const PER_UNIT: Record<string, bigint> = { gpt_large: 2_500_000n, gpt_small: 100_000n };
+
+let crashing: TestInstance;
+let survivor: TestInstance;
+beforeAll(async () => {
+  const env = { USAGE_LEASE_SECONDS: '1' };
+  crashing = await startTestInstance({ env });
+  survivor = await startTestInstance({ dbName: crashing.dbName, env });
+  await defineAiFeatures(crashing);
+});
+afterAll(async () => {
+  await survivor?.stop();
+  await crashing?.stop();
+});
+
+/** The credit counter and what its accepted events say it should hold, from the database alone. */
+async function creditLedger(accountId: string) {
+  const db = crashing.database.db;
+  const counter = (await db.collection<any>('usage_counters').findOne({ accountId, feature: 'ai_credits' })) ?? { used: 0n, pending: [] };
+  const postings = await db.collection<any>('usage_postings').find({ accountId }).toArray();
+  const events = await db
+    .collection<any>('usage_events')
+    .find({ postingId: { $in: postings.map((posting) => posting._id) } })
+    .toArray();
+  const byPosting = new Map(postings.map((posting) => [posting._id, posting]));
+  const own: Record<string, bigint> = { gpt_large: 0n, gpt_small: 0n };
+  let credits = 0n;
+  for (const event of events) {
+    const run = byPosting.get(event.postingId)!.outcomes?.find((r: any) => r.first <= event.seq && event.seq <= r.last);
+    if (run?.outcome !== 'ACCEPTED') continue;
+    own[event.feature] = own[event.feature]! + BigInt(event.quantity);
+    credits += (BigInt(event.quantity) * PER_UNIT[event.feature]!) / 1_000_000n;
+  }
+  const hours = Object.values((counter.hours ?? {}) as Record<string, bigint>).reduce((sum, value) => sum + BigInt(value), 0n);
+  return {
+    inFlight: postings.filter((posting) => posting.state !== 'POSTED').length + counter.pending.length,
+    used: BigInt(counter.used),
+    hours,
+    credits,
+    own,
+    burns: { gpt_large: BigInt(counter.burns?.gpt_large?.used ?? 0n), gpt_small: BigInt(counter.burns?.gpt_small?.used ?? 0n) },
+  };
+}
+
+async function settled(accountId: string) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ledger = await creditLedger(accountId);
+    if (ledger.inFlight === 0) return ledger;
+    if (Date.now() > deadline) throw new Error('recovery did not finish');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('a crash mid-batch of credit burns', () => {
+  it.each(['retry', 'sweeper'] as const)('is recovered by the %s: credits and own units exact, the HARD balance held', async (recovery) => {
+    await Promise.all(
+      INGESTION_WRITES.map(async (point) => {
+        const { accountId } = await aiAccount(crashing, { credits: '30' });
+        // 20 gpt_large (2.5 each) and 20 gpt_small (0.1 each) alternating: 52 credits asked of 30.
+        const events = Array.from(
+          { length: 40 },
+          (_, i): UsageInput => ({
+            accountId,
+            feature: i % 2 ? 'gpt_small' : 'gpt_large',
+            quantity: '1',
+            idempotencyKey: key(point.replace('.', '_')),
+          }),
+        );
+        crashing.services.usage.faults.arm(point, { accountId });
+        const response = await recordBatch(crashing, events);
+        if (point !== 'pending.pulled') expect(errorCode(response as never), point).toBe('INTERNAL_SERVER_ERROR');
+        if (recovery === 'sweeper') await settled(accountId);
+        await recordBatch(survivor, events);
+
+        const ledger = await settled(accountId);
+        expect(ledger.used, point).toBe(ledger.credits);
+        expect(ledger.hours, point).toBe(ledger.credits);
+        expect(ledger.burns, point).toEqual(ledger.own);
+        expect(ledger.used <= 30_000_000n, point).toBe(true);
+        expect(ledger.used >= 27_500_000n, point).toBe(true);
+      }),
+    );
+  });
+});
