@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritePoint } from '../../src/modules/usage/faults.js';
-import { errorCode } from '../support/fixtures.js';
+import { errorCode, gql } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { key, recordBatch, type UsageInput } from '../support/usage-fixtures.js';
 import { aiAccount, defineAiFeatures } from './fixtures.js';
@@ -96,5 +96,41 @@ describe('a crash mid-batch of credit burns', () => {
         expect(ledger.used >= 27_500_000n, point).toBe(true);
       }),
     );
+  });
+});
+
+describe('reconcileUsage on a credit counter', () => {
+  const RECONCILE = `mutation ($accountId: ID!, $feature: ID!, $periodStart: DateTime!) {
+    reconcileUsage(accountId: $accountId, feature: $feature, periodStart: $periodStart) { observed expected drift repaired acceptedEvents } }`;
+
+  it('recomputes the credits and each feature’s own units from the events, and repairs drift', async () => {
+    const { accountId } = await aiAccount(crashing, { credits: '100' });
+    await recordBatch(crashing, [
+      { accountId, feature: 'gpt_large', quantity: '3', idempotencyKey: key() },
+      { accountId, feature: 'gpt_small', quantity: '0.000001', idempotencyKey: key() },
+    ]);
+    const counters = crashing.database.db.collection<any>('usage_counters');
+    const counter = await counters.findOne({ accountId, feature: 'ai_credits' });
+    const variables = { accountId, feature: 'ai_credits', periodStart: counter.periodStart.toISOString() };
+    // 3 × 2.5 + 0.000001 × 0.1 (rounded up to 0.000001) = 7.500001 credits: no drift.
+    expect((await gql(survivor, RECONCILE, variables)).reconcileUsage).toMatchObject({ expected: '7.500001', drift: '0', repaired: false });
+
+    await counters.updateOne({ _id: counter._id }, { $inc: { used: 2_000_000n, 'burns.gpt_large.used': 1_000_000n } });
+    expect((await gql(survivor, RECONCILE, variables)).reconcileUsage).toMatchObject({
+      observed: '9.500001',
+      expected: '7.500001',
+      drift: '2',
+      repaired: true,
+      acceptedEvents: 2,
+    });
+    const repaired = await counters.findOne({ _id: counter._id });
+    expect(BigInt(repaired.used)).toBe(7_500_001n);
+    expect(BigInt(repaired.burns.gpt_large.used)).toBe(3_000_000n);
+    expect(BigInt(repaired.burns.gpt_small.used)).toBe(1n);
+
+    // Only the own units drifted: found and repaired too.
+    await counters.updateOne({ _id: counter._id }, { $inc: { 'burns.gpt_small.used': 5n } });
+    expect((await gql(survivor, RECONCILE, variables)).reconcileUsage).toMatchObject({ drift: '0', repaired: true });
+    expect(BigInt((await counters.findOne({ _id: counter._id })).burns.gpt_small.used)).toBe(1n);
   });
 });

@@ -28,6 +28,8 @@ export interface UsageEventDoc {
   postingId: string;
   /** Position within the posting: HARD limits are decided in this order. */
   seq: number;
+  /** R14: the credits one unit burned when it was recorded (not part of the payload); absent when it burns none. */
+  creditsPerUnit?: Micros;
 }
 
 /** A contiguous run of members (by seq) that ended the same way. */

@@ -154,6 +154,8 @@ export function planPostings(
         properties: command.properties,
         postingId: posting._id,
         seq,
+        // Recorded so that reconciliation can recompute the credit counter (R14).
+        ...(refusal === null && resolved.burn ? { creditsPerUnit: resolved.burn.perUnit } : {}),
       },
     });
   });

@@ -98,8 +98,11 @@ export class UsageLedger {
   }
 
   /** The events of these postings, streamed: what reconciliation sums. */
-  eventsOfPostings(postingIds: string[]): AsyncIterable<Pick<UsageEventDoc, '_id' | 'postingId' | 'seq' | 'quantity' | 'timestamp'>> {
-    return this.events.find({ postingId: { $in: postingIds } }, { projection: { postingId: 1, seq: 1, quantity: 1, timestamp: 1 } });
+  eventsOfPostings(
+    postingIds: string[],
+  ): AsyncIterable<Pick<UsageEventDoc, '_id' | 'postingId' | 'seq' | 'quantity' | 'timestamp' | 'feature' | 'creditsPerUnit'>> {
+    const projection = { postingId: 1, seq: 1, quantity: 1, timestamp: 1, feature: 1, creditsPerUnit: 1 };
+    return this.events.find({ postingId: { $in: postingIds } }, { projection });
   }
 
   // ---- postings --------------------------------------------------------------------------
@@ -308,10 +311,11 @@ export class UsageLedger {
     used: Micros,
     hours: Record<string, Micros>,
     members?: Record<string, Micros>,
+    burns?: CounterDoc['burns'],
   ): Promise<boolean> {
     const repaired = await this.counters.updateOne(
       { _id: counterId, used: observedUsed, 'pending.0': { $exists: false } },
-      { $set: { used, hours, ...(members ? { members } : {}), updatedAt: new Date() } },
+      { $set: { used, hours, ...(members ? { members } : {}), ...(burns ? { burns } : {}), updatedAt: new Date() } },
     );
     return repaired.matchedCount === 1;
   }
