@@ -164,7 +164,8 @@ async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[], owner
     acceptedEvents++;
     const hour = hourKey(event.timestamp);
     if (event.creditsPerUnit !== undefined) {
-      const burn = (burns[event.feature] ??= { used: 0n, hours: {} });
+      const burn = burns[event.feature] ?? { used: 0n, hours: {} };
+      burns[event.feature] = burn;
       burn.used += own;
       burn.hours[hour] = (burn.hours[hour] ?? 0n) + own;
     }
