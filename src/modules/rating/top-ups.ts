@@ -10,9 +10,19 @@ import type { BilledPeriod } from './base-fee.js';
 import { formatAmount } from './currency.js';
 import { day, groupDigits, lineId } from './lines.js';
 import type { InvoiceLineView } from './model.js';
-import type { UsagePeriodInput } from './rate.js';
+import type { Period } from '../../shared/periods.js';
+import type { TopUpCharge } from './sources.js';
 
-export function topUpLines(contractId: string, billing: BilledPeriod, currency: string, entry: UsagePeriodInput): InvoiceLineView[] {
+/** The usage period a top-up was issued in, with its feature (rate.ts's UsagePeriodInput fits). */
+export interface TopUpPeriod {
+  feature: string;
+  featureName: string;
+  unit: string | null;
+  period: Period;
+  topUps?: readonly TopUpCharge[];
+}
+
+export function topUpLines(contractId: string, billing: BilledPeriod, currency: string, entry: TopUpPeriod): InvoiceLineView[] {
   return [...(entry.topUps ?? [])]
     .sort((a, b) => a.issuedAt.getTime() - b.issuedAt.getTime())
     .map((topUp) => {
