@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, publishPlan } from '../support/fixtures.js';
-import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { countCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { key, recordBatch, recordUsageOk, type UsageInput } from '../support/usage-fixtures.js';
 import { aiAccount, CREDIT_CHECK, creditCounter, creditEntitlement, defineAiFeatures } from './fixtures.js';
 
@@ -241,5 +241,30 @@ describe('validation of a credit-based plan', () => {
     expect(refused.errors?.[0]?.message).toMatch(/chains are not allowed|no entitlement/);
     await gql(one, override, { contractId, input: { feature: 'gpt_large', credits: null, included: '5' } });
     expect(await creditEntitlement(one, accountId, 'gpt_large')).toMatchObject({ creditFeature: null, capacity: '5', used: '0' });
+  });
+});
+
+describe('the check path', () => {
+  const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { allowed remaining } }`;
+  /** Reads of one checkEntitlements request (the second of two: plan versions and features are cached by then). */
+  async function readsOf(checks: Array<{ accountId: string; feature: string }>): Promise<number> {
+    await gql(one, CHECKS, { checks });
+    const before = one.commands.length;
+    expect((await gql(one, CHECKS, { checks })).checkEntitlements).toHaveLength(checks.length);
+    return countCommands(one, ['find', 'aggregate', 'getMore'], before);
+  }
+
+  it('costs burning features no read more than their credit feature, however many checks', async () => {
+    const accounts = await Promise.all(Array.from({ length: 10 }, () => aiAccount(one)));
+    const credit = await readsOf(accounts.map(({ accountId }) => ({ accountId, feature: 'ai_credits' })));
+    const burning = await readsOf(
+      accounts.flatMap(({ accountId }) => [
+        { accountId, feature: 'gpt_large' },
+        { accountId, feature: 'gpt_small' },
+      ]),
+    );
+    const one1 = await readsOf([{ accountId: accounts[0]!.accountId, feature: 'gpt_large' }]);
+    expect(burning).toBe(credit);
+    expect(one1).toBe(credit);
   });
 });
