@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritePoint } from '../../src/modules/usage/faults.js';
+import { UsageReads } from '../../src/modules/usage/index.js';
 import { errorCode, gql } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { key, recordBatch, type UsageInput } from '../support/usage-fixtures.js';
@@ -132,5 +133,21 @@ describe('reconcileUsage on a credit counter', () => {
     await counters.updateOne({ _id: counter._id }, { $inc: { 'burns.gpt_small.used': 5n } });
     expect((await gql(survivor, RECONCILE, variables)).reconcileUsage).toMatchObject({ drift: '0', repaired: true });
     expect(BigInt((await counters.findOne({ _id: counter._id })).burns.gpt_small.used)).toBe(1n);
+  });
+});
+
+describe('a void of a credit grant', () => {
+  it('waits for burning usage still in flight on the credit counter, not only the credit feature’s own', async () => {
+    const { accountId } = await aiAccount(crashing, { credits: '100' });
+    const reads = new UsageReads(crashing.database.db);
+    const later = new Date(Date.now() + 60_000);
+    expect(await reads.hasUsageInFlight(accountId, 'ai_credits', later)).toBe(false);
+    // A gpt_large posting left RESERVED (its writer died after the counter update).
+    crashing.services.usage.faults.arm('counter.updated', { accountId });
+    await recordBatch(crashing, [{ accountId, feature: 'gpt_large', quantity: '1', idempotencyKey: key() }]);
+    expect(await reads.hasUsageInFlight(accountId, 'ai_credits', later)).toBe(true);
+    expect(await reads.hasUsageInFlight(accountId, 'gpt_small', later)).toBe(false);
+    await settled(accountId);
+    expect(await reads.hasUsageInFlight(accountId, 'ai_credits', later)).toBe(false);
   });
 });

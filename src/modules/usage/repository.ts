@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
-import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
+import { COUNTERS, counterId, counterIndexes, type CounterDoc } from './counters.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 
 export const EVENTS = 'usage_events';
@@ -171,8 +171,10 @@ export class UsageLedger {
 
   /** Whether a posting of (account, feature) received before `receivedBefore` is still RESERVED. */
   async hasReservedPosting(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
+    // R14: a burning feature's posting lands on the credit feature's counter (`account|feature|period`).
+    const onCounter = { counterId: { $regex: `^${escapeRegex(counterId(accountId, feature, new Date(0)).replace(/[^|]*$/, ''))}` } };
     const posting = await this.postings.findOne(
-      { state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } },
+      { state: 'RESERVED', accountId, receivedAt: { $lt: receivedBefore }, $or: [{ feature }, onCounter] },
       { projection: { _id: 1 } },
     );
     return posting !== null;
@@ -391,4 +393,8 @@ function burnIncrements(burn: NonNullable<PendingEntry['burn']>, sign: bigint): 
   const inc: Record<string, Micros> = { [`burns.${burn.feature}.used`]: sign * burn.inc };
   for (const [hour, quantity] of Object.entries(burn.hours)) inc[`burns.${burn.feature}.hours.${hour}`] = sign * quantity;
   return inc;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
