@@ -58,6 +58,7 @@ const config: CodegenConfig = {
           PlanEntitlement: '../modules/catalog/index.js#EntitlementTerms',
           Overage: '../modules/catalog/index.js#OverageTerms',
           CreditCost: '../modules/catalog/index.js#CreditCost as CreditCostModel',
+          PriceTier: '../modules/catalog/index.js#PriceTier as PriceTierModel',
           PlanPin: '../modules/contracts/index.js#PlanPin as PlanPinDoc',
           ContractOverride: '../modules/contracts/index.js#OverrideEntry',
           Entitlement: '../modules/entitlements/index.js#EntitlementView',

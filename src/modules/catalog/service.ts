@@ -6,6 +6,7 @@ import type { ResetPeriod } from '../../shared/periods.js';
 import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
 import { assertCreditLinks } from './credits.js';
 import type { CatalogRepository } from './repository.js';
+import { parseMinimumCommit } from './minimum-commit.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
 
 export interface FeatureInputShape {
@@ -21,6 +22,7 @@ export interface PlanInputShape {
   currency: string;
   baseFee?: string | null;
   billingPeriod?: ResetPeriod | null;
+  minimumCommit?: string | null;
   entitlements: readonly PlanEntitlementInputShape[];
 }
 
@@ -160,6 +162,7 @@ export class CatalogService {
       }
       seen.add(entitlement.feature);
     });
+    const currency = parseCurrency(input.currency);
     const creditKeys = input.entitlements.flatMap((entitlement) => (entitlement.credits ? [entitlement.credits.feature] : []));
     const features = new Map((await this.repository.findFeatures([...seen, ...creditKeys])).map((doc) => [doc._id, doc]));
     const entitlements = input.entitlements.map((entitlement, index) => {
@@ -172,16 +175,17 @@ export class CatalogService {
           },
         );
       }
-      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`);
+      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`, currency);
     });
     const position = new Map(entitlements.map((terms, index) => [terms.feature, index]));
     assertCreditLinks(entitlements, features, (feature) => `entitlements[${position.get(feature)}]`);
     return {
       key,
       name: parseName(input.name, 'name'),
-      currency: parseCurrency(input.currency),
+      currency,
       baseFee: input.baseFee == null ? null : parseMoney(input.baseFee, 'baseFee').toFixed(),
       billingPeriod,
+      ...parseMinimumCommit(input.minimumCommit, currency),
       entitlements,
     };
   }
