@@ -3,7 +3,8 @@ import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb
 import { coalescedReader } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
-import { COUNTERS, counterId, counterIndexes, type CounterDoc } from './counters.js';
+import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
+import { burnIncrements, counterIdPrefixPattern } from './counter-paths.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 
 export const EVENTS = 'usage_events';
@@ -182,7 +183,7 @@ export class UsageLedger {
   /** Whether a posting of (account, feature) received before `receivedBefore` is still RESERVED. */
   async hasReservedPosting(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
     // R14: a burning feature's posting lands on the credit feature's counter (`account|feature|period`).
-    const onCounter = { counterId: { $regex: `^${escapeRegex(counterId(accountId, feature, new Date(0)).replace(/[^|]*$/, ''))}` } };
+    const onCounter = { counterId: { $regex: counterIdPrefixPattern(accountId, feature) } };
     const posting = await this.postings.findOne(
       { state: 'RESERVED', accountId, receivedAt: { $lt: receivedBefore }, $or: [{ feature }, onCounter] },
       { projection: { _id: 1 } },
@@ -396,15 +397,4 @@ export function replayableAuditId(at: Date, ...parts: string[]): ObjectId {
   bytes.writeUInt16BE(ms % 1000, 4);
   createHash('sha256').update(parts.join('\u0000')).digest().copy(bytes, 6, 0, 6);
   return new ObjectId(bytes);
-}
-
-/** A burning feature's own units and hour buckets on a credit counter (R14), signed. */
-function burnIncrements(burn: NonNullable<PendingEntry['burn']>, sign: bigint): Record<string, Micros> {
-  const inc: Record<string, Micros> = { [`burns.${burn.feature}.used`]: sign * burn.inc };
-  for (const [hour, quantity] of Object.entries(burn.hours)) inc[`burns.${burn.feature}.hours.${hour}`] = sign * quantity;
-  return inc;
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
