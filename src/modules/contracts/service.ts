@@ -156,7 +156,7 @@ export class ContractService {
           throw error;
         }
         await this.record('contract.upserted', null, created, by);
-        return created;
+        return this.asNow([created])[0]!;
       }
 
       if (existing.billingAnchor.getTime() !== billingAnchor.getTime()) {
