@@ -149,6 +149,45 @@ describe('a trial ending (R18)', () => {
   });
 });
 
+describe('a trial end owed after a crash', () => {
+  it('is announced by the pass, and a replay after the audit entry writes nothing twice', async () => {
+    const trialEndsAt = new Date('2026-11-20T00:00:00Z');
+    // What a process that stored the end and died before announcing it leaves behind.
+    await a.database.db.collection('contracts').insertOne({
+      _id: 'ctr_t_crash' as never,
+      accountId: 'acct_t_crash',
+      planKey: 'pro',
+      planVersion: 1,
+      planHistory: [{ planKey: 'pro', planVersion: 1, effectiveAt: new Date('2026-11-06T00:00:00Z') }],
+      status: 'ACTIVE',
+      statusHistory: [
+        { status: 'TRIALING', at: new Date('2026-11-06T00:00:00Z') },
+        { status: 'ACTIVE', at: trialEndsAt },
+      ],
+      canceledAt: null,
+      startsAt: new Date('2026-11-06T00:00:00Z'),
+      endsAt: null,
+      billingAnchor: new Date('2026-11-06T00:00:00Z'),
+      trialEndsAt,
+      trialConversion: 'ACTIVATE',
+      trialEnd: { at: trialEndsAt, status: 'ACTIVE', announced: false },
+      overrides: {},
+      revision: 2,
+      createdAt: new Date('2026-11-06T00:00:00Z'),
+      updatedAt: new Date(),
+    });
+    expect(await b.services.trials.pass()).toBeGreaterThanOrEqual(1);
+    expect(await trialAudits('ctr_t_crash')).toHaveLength(1);
+    expect(await trialEvents('acct_t_crash')).toHaveLength(1);
+    // Died after the audit entry and the event, before clearing the flag: the replay adds nothing.
+    await a.database.db.collection('contracts').updateOne({ _id: 'ctr_t_crash' as never }, { $set: { 'trialEnd.announced': false } });
+    await Promise.all([a.services.trials.pass(), b.services.trials.pass()]);
+    expect(await trialAudits('ctr_t_crash')).toHaveLength(1);
+    expect(await trialEvents('acct_t_crash')).toHaveLength(1);
+    expect((await a.database.db.collection('contracts').findOne({ _id: 'ctr_t_crash' as never }))!.trialEnd.announced).toBe(true);
+  });
+});
+
 describe('trial input', () => {
   const base = { accountId: 'acct_t_input', planKey: 'pro', startsAt: '2026-01-01T00:00:00Z' };
 
