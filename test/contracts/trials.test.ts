@@ -77,7 +77,7 @@ async function trial(id: string, leftMs: number, trialConversion?: 'ACTIVATE' | 
 
 describe('a trial ending (R18)', () => {
   it('flips to ACTIVE at its instant in a check, with no job running', async () => {
-    const { created, trialEndsAt } = await trial('ctr_t_active', 2_000);
+    const { created, trialEndsAt } = await trial('ctr_t_active', 5_000);
     expect(created).toMatchObject({ status: 'TRIALING', trialEndsAt: iso(trialEndsAt), trialConversion: 'ACTIVATE' });
     expect(await check(a, 'acct_ctr_t_active')).toMatchObject({ allowed: true, reason: 'INCLUDED' });
     expect((await contract(a, 'ctr_t_active')).status).toBe('TRIALING');
@@ -101,7 +101,7 @@ describe('a trial ending (R18)', () => {
   });
 
   it('with CANCEL, loses access at its instant', async () => {
-    const { trialEndsAt } = await trial('ctr_t_cancel', 2_000, 'CANCEL');
+    const { trialEndsAt } = await trial('ctr_t_cancel', 5_000, 'CANCEL');
     expect(await check(a, 'acct_ctr_t_cancel')).toMatchObject({ allowed: true });
     await sleepUntil(trialEndsAt + 20);
     expect(await check(a, 'acct_ctr_t_cancel')).toMatchObject({ allowed: false, reason: 'CONTRACT_INACTIVE' });
@@ -227,6 +227,8 @@ describe('trial input', () => {
     const changed = await a.graphql(UPSERT, { input: { ...input, trialEndsAt: '2026-10-20T00:00:00Z' } });
     expect(errorCode(changed)).toBe('BAD_USER_INPUT');
     expect(changed.errors![0]!.message).toMatch(/no longer in trial/);
+    // A late TRIALING from the billing system does not restart the trial.
+    expect((await gql(a, UPSERT, { input: { ...input, status: 'TRIALING' } })).upsertContract.status).toBe('ACTIVE');
   });
 });
 

@@ -105,7 +105,8 @@ export interface TrialInputShape {
  * TRIALING (unless it is sent SUSPENDED, PAST_DUE or CANCELED). On an existing contract an
  * omitted `trialEndsAt` keeps the trial; a contract still in trial stays TRIALING (the
  * input's default ACTIVE does not end it: setContractStatus does), and its trial may move
- * to a later end, or an earlier one not before now; once ended it cannot change.
+ * to a later end, or an earlier one not before now; once ended it cannot change, and a
+ * TRIALING sent after the end keeps the status the trial converted to.
  */
 export function trialFields(
   input: TrialInputShape,
@@ -144,6 +145,8 @@ export function trialFields(
       { field: 'trialEndsAt' },
     );
   }
+  // A billing system still sending TRIALING just after the end does not restart the trial.
+  if (!inTrial && requested === 'TRIALING') return { status: existing.status, trialEndsAt, trialConversion: conversion };
   return { status: inTrial && converts ? 'TRIALING' : requested, trialEndsAt, trialConversion: conversion };
 }
 
