@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { TRIAL_PASS_COMMENT } from '../../src/modules/contracts/index.js';
 import { GRANT_ANNOUNCER_COMMENT } from '../../src/modules/grants/index.js';
 import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
@@ -16,6 +17,7 @@ const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([
   HIERARCHY_WATCH_COMMENT,
   DISPATCHER_COMMENT,
   GRANT_ANNOUNCER_COMMENT,
+  TRIAL_PASS_COMMENT,
 ]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -117,7 +119,7 @@ export async function startTestInstance(
   };
 }
 
-/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher, the grant announcer), which are not a request's round trips. */
+/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher, the grant announcer, the trial pass), which are not a request's round trips. */
 export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
   return instance.commands.slice(from).filter((event) => !BACKGROUND_COMMENTS.has(event.command.comment));
 }

@@ -48,7 +48,7 @@ export function createContractAddOns(deps: {
 }
 
 export { addOnsAt, type ContractAddOns } from './add-ons.js';
-export { settleTrial, trialInterval, type TrialEnded, type TrialEvents, type TrialSettler } from './trials.js';
+export { settleTrial, TRIAL_PASS_COMMENT, trialInterval, type TrialEnded, type TrialEvents, type TrialSettler } from './trials.js';
 
 export { contractIndexes } from './repository.js';
 export type { ContractBilling, ContractEvents, ContractInputShape, ContractReads, ContractService } from './service.js';

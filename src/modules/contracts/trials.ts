@@ -29,6 +29,8 @@ import { statusesOf } from './plan-history.js';
 import type { ContractRepository } from './repository.js';
 
 export const TRIAL_ACTOR = 'system:trial';
+/** Tags the trial pass's reads, so round-trip counting in tests can tell them from a request's. */
+export const TRIAL_PASS_COMMENT = 'allotment:trial-pass';
 const SETTLE_ATTEMPTS = 8;
 const PASS_LIMIT = 100;
 
@@ -200,7 +202,7 @@ export class TrialSettler {
     const found = await this.deps.repository.collection
       .find(
         { $or: [{ status: 'TRIALING', trialEndsAt: { $lte: now } }, { 'trialEnd.announced': false }] },
-        { projection: { _id: 1 }, limit: PASS_LIMIT },
+        { projection: { _id: 1 }, limit: PASS_LIMIT, comment: TRIAL_PASS_COMMENT },
       )
       .toArray();
     let settled = 0;
