@@ -154,6 +154,21 @@ describe('attaching an add-on (R17)', () => {
     expect((await check('acct_pin', '1')).capacity).toBe('1000300');
   });
 
+  it('re-arms threshold alerts like an upgrade: capacity grew, so 80 % fires again when crossed again', async () => {
+    await upsertContract(allotment, { id: 'ctr_alerts', accountId: 'acct_alerts', planKey: 'starter', startsAt: '2026-01-01T00:00:00Z' });
+    const record = (quantity: string, idempotencyKey: string) =>
+      gql(allotment, RECORD, { input: { accountId: 'acct_alerts', feature: 'api_calls', quantity, idempotencyKey } });
+    const fired = () => allotment.database.db.collection('usage_alerts').find({ accountId: 'acct_alerts', threshold: 80 }).toArray();
+    await record('850000', 'al-1');
+    expect(await fired()).toHaveLength(1);
+    // 850,000 of 2,000,000 is 42.5 %: below 80 % again, so the threshold re-arms.
+    await gql(allotment, ATTACH, { contractId: 'ctr_alerts', addOnKey: 'api_boost', quantity: 2 });
+    await record('800000', 'al-2');
+    const alerts = await fired();
+    expect(alerts).toHaveLength(2);
+    expect(alerts.map((alert) => String(alert.capacity))).toContain(String(2_000_000_000_000n));
+  });
+
   it('audits publishing, attaching and detaching with before and after', async () => {
     const published = await auditOf('api_boost@1', 'add_on.published');
     expect(published).toHaveLength(1);

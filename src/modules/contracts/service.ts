@@ -362,6 +362,7 @@ export class ContractService {
     target?: { before: unknown; after: unknown },
   ) {
     await this.writeAudit(action, before, after, by, target);
+    if (after.trialEnd?.announced === false) this.deps.trialDue?.(after._id); // this write stored a trial's end (R18)
     await this.deps.events
       .publish('TermsChanged', { accountId: after.accountId, contractId: after._id })
       .catch((error: unknown) =>
