@@ -188,6 +188,30 @@ describe('a trial end owed after a crash', () => {
   });
 });
 
+describe('a failed outbox write at the trial end', () => {
+  it('leaves the announcement owed; the pass then writes the webhook once, and the audit entry stays single', async () => {
+    const accountId = 'acct_ctr_t_fault';
+    // Every attempt of instance a fails before its outbox write until the fault is used up.
+    a.services.webhooks.faults.arm({ accountId, times: 2 });
+    const { trialEndsAt } = await trial('ctr_t_fault', 1_000);
+    await sleepUntil(trialEndsAt + 20);
+    await expect(a.services.trials.settle('ctr_t_fault')).rejects.toThrow(/injected fault/);
+    // Access follows the instant all the same; the audit entry was written before the failure.
+    expect(await check(a, accountId)).toMatchObject({ allowed: true });
+    expect(await trialAudits('ctr_t_fault')).toHaveLength(1);
+    expect(await trialEvents(accountId)).toHaveLength(0);
+    const owed = await a.database.db.collection('contracts').findOne({ _id: 'ctr_t_fault' as never });
+    expect(owed).toMatchObject({ status: 'ACTIVE', trialEnd: { announced: false } });
+
+    await b.services.trials.pass();
+    await waitUntil(async () => (await trialEvents(accountId)).length === 1);
+    await Promise.all([a.services.trials.pass(), b.services.trials.pass()]);
+    expect(await trialEvents(accountId)).toHaveLength(1);
+    expect(await trialAudits('ctr_t_fault')).toHaveLength(1);
+    expect((await a.database.db.collection('contracts').findOne({ _id: 'ctr_t_fault' as never }))!.trialEnd.announced).toBe(true);
+  });
+});
+
 describe('trial input', () => {
   const base = { accountId: 'acct_t_input', planKey: 'pro', startsAt: '2026-01-01T00:00:00Z' };
 
