@@ -212,9 +212,13 @@ describe('refusals', () => {
     });
     await gql(allotment, PUBLISH_ADD_ON, { input: { ...API_BOOST, key: 'euro_boost', currency: 'EUR' } });
     await gql(allotment, PUBLISH_ADD_ON, { input: { ...API_BOOST, key: 'yearly_boost', billingPeriod: 'YEAR' } });
+    await gql(allotment, PUBLISH_ADD_ON, {
+      input: { ...API_BOOST, key: 'huge_boost', entitlements: [{ feature: 'api_calls', included: '400000000000' }] },
+    });
     const cases: Array<[Record<string, unknown>, string, string | RegExp]> = [
       [{ contractId: 'ctr_bad', addOnKey: 'api_boost', quantity: 0 }, 'quantity', /whole number from 1/],
       [{ contractId: 'ctr_bad', addOnKey: 'api_boost', quantity: -2 }, 'quantity', /whole number from 1/],
+      [{ contractId: 'ctr_bad', addOnKey: 'huge_boost', quantity: 3 }, 'quantity', /exceeds the maximum of 1000000000000 units/],
       [{ contractId: 'ctr_bad', addOnKey: 'missing' }, 'addOnKey', /Unknown add-on "missing"/],
       [{ contractId: 'ctr_bad', addOnKey: 'euro_boost' }, 'addOnKey', /priced in EUR but contract "ctr_bad" bills in USD/],
       [{ contractId: 'ctr_bad', addOnKey: 'yearly_boost' }, 'addOnKey', /billed per YEAR/],

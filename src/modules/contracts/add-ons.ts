@@ -11,6 +11,7 @@
  * is a compare-and-set on the contract's revision, audited, and announced as TermsChanged.
  */
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
+import { formatQuantity, MAX_TERM_UNITS, MICROS_PER_UNIT } from '../../shared/quantity.js';
 import type { Logger } from '../../logger.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { Actor, AuditLog } from '../audit/index.js';
@@ -21,6 +22,8 @@ import type { ContractRepository } from './repository.js';
 import { contractsNow } from './trials.js';
 
 const MAX_SEGMENTS = 200;
+/** An add-on's included amount × quantity stays within what one term may hold. */
+const MAX_INCLUDED = MAX_TERM_UNITS * MICROS_PER_UNIT;
 const MAX_QUANTITY = 1_000_000;
 const WRITE_ATTEMPTS = 8;
 
@@ -77,6 +80,13 @@ export class ContractAddOns {
         throw new BadInputError(
           `Add-on ${addOn.key}@${addOn.version} is billed per ${addOn.billingPeriod} but contract "${contract._id}" per ${plan.billingPeriod}; publish an add-on with billingPeriod ${plan.billingPeriod}.`,
           { field: 'addOnKey' },
+        );
+      }
+      const tooLarge = addOn.entitlements.find((terms) => terms.included !== null && terms.included * BigInt(quantity) > MAX_INCLUDED);
+      if (tooLarge) {
+        throw new BadInputError(
+          `quantity ${quantity} × ${formatQuantity(tooLarge.included!)} included ${tooLarge.feature} exceeds the maximum of ${MAX_TERM_UNITS} units; attach fewer.`,
+          { field: 'quantity' },
         );
       }
       if (open && open.quantity === quantity) return contract;
