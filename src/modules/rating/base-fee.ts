@@ -4,7 +4,7 @@
  * The rule: each plan pin charges its base fee × (its milliseconds in the period ÷ the
  * period's milliseconds), counting only the time the contract is billed: from startsAt to
  * its billing end (endsAt, or `canceledAt` when canceled earlier; plan-history.ts
- * billingEnd), less any time it spent CANCELED before being revived. Descriptions give the
+ * billingEnd), less any time it spent CANCELED before being revived and its trial (R18). Descriptions give the
  * share in days. Boundaries are instants, so this is "by seconds" whenever they
  * fall on whole seconds, as they do in practice. A pin that covers the whole period charges
  * its fee exactly. Prorated shares are rational numbers (10 of 31 days), so they are the
