@@ -59,6 +59,7 @@ const config: CodegenConfig = {
           ContractAddOn: '../modules/contracts/index.js#AddOnSegment',
           PlanEntitlement: '../modules/catalog/index.js#EntitlementTerms',
           Overage: '../modules/catalog/index.js#OverageTerms',
+          PriceTier: '../modules/catalog/index.js#PriceTier as PriceTierModel',
           PlanPin: '../modules/contracts/index.js#PlanPin as PlanPinDoc',
           ContractOverride: '../modules/contracts/index.js#OverrideEntry',
           Entitlement: '../modules/entitlements/index.js#EntitlementView',

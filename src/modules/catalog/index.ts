@@ -28,6 +28,16 @@ export {
   type FeatureType,
   type OverageTerms,
   type PlanVersionDoc,
+  type PriceTier,
+  type PricingModel,
   type Rounding,
 } from './model.js';
+export {
+  assertOverageCurrency,
+  isTiered,
+  marginalUnitPrice,
+  overageComparisonPrice,
+  overageFromStored,
+  tierIndexAt,
+} from './tiers.js';
 export { KEY_PATTERN, parseKey, parseOverride, type OverrideInputShape } from './validation.js';

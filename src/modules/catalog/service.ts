@@ -6,6 +6,7 @@ import type { ResetPeriod } from '../../shared/periods.js';
 import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
 import type { CatalogRepository } from './repository.js';
 import type { AddOnCatalog, AddOnInputShape, AddOnVersionDoc } from './add-ons.js';
+import { parseMinimumCommit } from './minimum-commit.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
 
 export interface FeatureInputShape {
@@ -21,6 +22,7 @@ export interface PlanInputShape {
   currency: string;
   baseFee?: string | null;
   billingPeriod?: ResetPeriod | null;
+  minimumCommit?: string | null;
   entitlements: readonly PlanEntitlementInputShape[];
 }
 
@@ -163,6 +165,7 @@ export class CatalogService {
       }
       seen.add(entitlement.feature);
     });
+    const currency = parseCurrency(input.currency);
     const features = new Map((await this.repository.findFeatures([...seen])).map((doc) => [doc._id, doc]));
     const entitlements = input.entitlements.map((entitlement, index) => {
       const feature = features.get(entitlement.feature);
@@ -174,14 +177,15 @@ export class CatalogService {
           },
         );
       }
-      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`);
+      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`, currency);
     });
     return {
       key,
       name: parseName(input.name, 'name'),
-      currency: parseCurrency(input.currency),
+      currency,
       baseFee: input.baseFee == null ? null : parseMoney(input.baseFee, 'baseFee').toFixed(),
       billingPeriod,
+      ...parseMinimumCommit(input.minimumCommit, currency),
       entitlements,
     };
   }

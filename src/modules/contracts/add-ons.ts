@@ -18,6 +18,7 @@ import type { Actor, AuditLog } from '../audit/index.js';
 import { type AddOnVersionDoc, type CatalogReads, parseKey } from '../catalog/index.js';
 import type { AddOnSegment, ContractDoc } from './model.js';
 import { planPinAt } from './plan-history.js';
+import { compareAndSet } from './compare-and-set.js';
 import type { ContractRepository } from './repository.js';
 import { contractsNow } from './trials.js';
 
@@ -160,13 +161,8 @@ export class ContractAddOns {
       const [existing] = contractsNow([stored], new Date());
       const next = await change(existing!);
       // Nothing to store (the same quantity again): audited all the same, as every mutation is (R10).
-      const written: ContractDoc = next === existing ? next : { ...next, revision: (stored.revision ?? 0) + 1, updatedAt: new Date() };
-      if (written !== existing) {
-        const before = await collection.findOneAndReplace({ _id: stored._id, revision: stored.revision ?? null } as never, written, {
-          returnDocument: 'before',
-        });
-        if (!before) continue;
-      }
+      const written = next === existing ? next : await compareAndSet(collection, stored, next);
+      if (!written) continue;
       await this.deps.audit.record({
         actor: by.actor,
         action,

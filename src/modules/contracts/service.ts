@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import {
+  assertOverageCurrency,
   type CatalogReads,
   parseKey,
   parseOverride,
@@ -15,6 +16,7 @@ import type { ContractDoc, ContractStatus, EntitlementOverride } from './model.j
 import { pinPlanId, pinsOf, windowsOverlap, withPins, withStatus } from './plan-history.js';
 import { type ContractInputShape, parseExternalId } from './validation.js';
 import { contractsNow, trialFields } from './trials.js';
+import { compareAndSet } from './compare-and-set.js';
 
 export type { ContractInputShape } from './validation.js';
 import type { ContractRepository } from './repository.js';
@@ -247,6 +249,9 @@ export class ContractService {
       throw new BadInputError(`Unknown feature "${featureKey}": define it with defineFeature first.`, { field: 'input.feature' });
     const change = parseOverride(input, feature);
     return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
+      // A contract keeps one currency: tier flat fees must be payable in it (R15).
+      const plan = change.overage ? await this.catalog.findPlanVersion(contract.planKey, contract.planVersion) : null;
+      if (plan) assertOverageCurrency(change.overage, plan.currency, 'input.overage');
       const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
       return { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
     });
@@ -291,16 +296,8 @@ export class ContractService {
   }
 
   /** Replaces the document only if its revision is still the one read; null when it moved. */
-  private async compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
-    const written: ContractDoc = { ...next, revision: (existing.revision ?? 0) + 1, updatedAt: new Date() };
-    const before = await this.repository.collection.findOneAndReplace(
-      { _id: existing._id, revision: existing.revision ?? null } as never,
-      written,
-      {
-        returnDocument: 'before',
-      },
-    );
-    return before ? written : null;
+  private compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
+    return compareAndSet(this.repository.collection, existing, next);
   }
 
   private async resolvePlan(planKey: string, version: number | null | undefined): Promise<PlanVersionDoc> {

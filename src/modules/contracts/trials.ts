@@ -26,6 +26,7 @@ import { type Periodic, startPeriodic } from '../../shared/periodic.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ContractDoc, ContractStatus, TrialConversion } from './model.js';
 import { statusesOf } from './plan-history.js';
+import { compareAndSet } from './compare-and-set.js';
 import type { ContractRepository } from './repository.js';
 
 export const TRIAL_ACTOR = 'system:trial';
@@ -218,11 +219,8 @@ export class TrialSettler {
       if (!stored) return false;
       let contract = settleTrial(stored, now);
       if (contract !== stored) {
-        const written: ContractDoc = { ...contract, revision: (stored.revision ?? 0) + 1, updatedAt: new Date() };
-        const before = await collection.findOneAndReplace({ _id: stored._id, revision: stored.revision ?? null } as never, written, {
-          returnDocument: 'before',
-        });
-        if (!before) continue;
+        const written = await compareAndSet(collection, stored, contract);
+        if (!written) continue;
         contract = written;
       }
       if (!contract.trialEnd || contract.trialEnd.announced) return false;
