@@ -55,6 +55,8 @@ const config: CodegenConfig = {
           EntitlementUpdate: '../modules/alerts/index.js#EntitlementUpdateView',
           Feature: '../modules/catalog/index.js#FeatureDoc',
           PlanVersion: '../modules/catalog/index.js#PlanVersionDoc',
+          AddOnVersion: '../modules/catalog/index.js#AddOnVersionDoc',
+          ContractAddOn: '../modules/contracts/index.js#AddOnSegment',
           PlanEntitlement: '../modules/catalog/index.js#EntitlementTerms',
           Overage: '../modules/catalog/index.js#OverageTerms',
           CreditCost: '../modules/catalog/index.js#CreditCost as CreditCostModel',

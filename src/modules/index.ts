@@ -11,8 +11,16 @@ import { EventBus } from '../shared/events.js';
 import { NO_TELEMETRY, type DomainTelemetry } from '../shared/telemetry.js';
 import { type AlertEvents, alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
-import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
-import { type ContractEvents, contractIndexes, createContractLoaders, createContracts } from './contracts/index.js';
+import { addOnIndexes, catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
+import {
+  type ContractEvents,
+  contractIndexes,
+  createContractAddOns,
+  createContractLoaders,
+  createContracts,
+  createTrialSettler,
+  type TrialEvents,
+} from './contracts/index.js';
 import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
 import { billingIndexes, createBilling } from './billing/index.js';
@@ -21,7 +29,15 @@ import { SegmentIngestion } from './ingestion/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes, type RatingEvents } from './rating/index.js';
 import { AUTO_TOP_UP_ACTOR, createTopUps, topUpIndexes } from './topups/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
-import { createWebhooks, creditsToppedUp, grantChanged, invoiceFinalized, thresholdCrossed, webhookIndexes } from './webhooks/index.js';
+import {
+  createWebhooks,
+  creditsToppedUp,
+  grantChanged,
+  invoiceFinalized,
+  thresholdCrossed,
+  trialEnded,
+  webhookIndexes,
+} from './webhooks/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -32,7 +48,7 @@ export interface ModuleDeps {
 }
 
 /** Every domain event, by the module that publishes it. */
-export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
+export type DomainEvents = UsageEvents & ContractEvents & TrialEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
 
 export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
@@ -40,7 +56,11 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
 
   // Features and versioned plans (R1, R2); contracts pinning them (R3), publishing TermsChanged.
   const catalog = createCatalog(db, audit);
-  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
+  // Trials (R18): a read seeing a trial end due triggers the settler; its pass catches the rest.
+  const trials = createTrialSettler({ db, audit, events, logger: logger.child({ module: 'trials' }), intervalMs: config.trialSweepMs });
+  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }), trials });
+  // Add-ons attached to contracts (R17); publishes TermsChanged.
+  const contractAddOns = createContractAddOns({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
 
   // Account hierarchies and members' caps (R13); publishes HierarchyChanged.
   const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }) });
@@ -186,6 +206,8 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
   events.on('HierarchyChanged', async ({ accountId }) => {
     for (const account of [accountId, ...(await hierarchy.descendantsOf(accountId))]) await alerts.onTermsChanged(account);
   });
+  // A trial ended (R18), published by the settler once the end is stored: contract.trial_ended.
+  events.on('TrialEnded', (trial) => webhooks.record(trialEnded(trial)));
   // An alert was stored (awaited inside usage's exactly-once point): its webhook outbox row.
   events.on('AlertFired', (alert) => webhooks.record(thresholdCrossed(alert)));
   // An invoice was finalised (and on each repeat): invoice.finalized, and the Stripe sync when configured.
@@ -199,6 +221,8 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     audit,
     catalog,
     contracts,
+    contractAddOns,
+    trials,
     hierarchy,
     terms,
     entitlements,
@@ -233,6 +257,7 @@ export const moduleIndexes: CollectionIndexes[] = [
   contractIndexes,
   hierarchyIndexes,
   catalogIndexes,
+  addOnIndexes,
   ...alertIndexes,
   ...usageIndexes,
   grantIndexes,
@@ -249,10 +274,12 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
   services.usage.startSweeper();
   services.dispatcher.start();
   services.grantAnnouncer.start();
+  services.trials.start();
   services.topUps.start();
   return {
     stop: async () => {
       await services.topUps.stop();
+      await services.trials.stop();
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
       await services.hierarchy.membership.stop();

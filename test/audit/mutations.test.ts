@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import { type AuditedMutation, integrationMutations } from './integration-mutations.js';
+import { addOnMutations } from './add-on-mutations.js';
 
 let allotment: TestInstance;
 let operatorToken: string;
@@ -310,6 +311,8 @@ const MUTATIONS: AuditedMutation[] = [
   },
   // Webhooks and billing (R21, R22), after the invoice they sync is final.
   ...integrationMutations({ send, instance: () => allotment, accountId, billedContractId: `${contractId}_billed` }),
+  // Add-ons (R17), last: an attached add-on changes capacity.
+  ...addOnMutations({ send, accountId, contractId, feature, addOnKey: `boost_${run}` }),
 ];
 
 describe('the audit trail (R10)', () => {

@@ -22,6 +22,10 @@ export const catalogResolvers: Resolvers = {
       authorize(principal, 'catalog:write');
       return services.catalog.publishPlan(input, { actor: principal.actor, requestId });
     },
+    publishAddOn(_root, { input }, { principal, requestId, services }) {
+      authorize(principal, 'catalog:write');
+      return services.catalog.publishAddOn(input, { actor: principal.actor, requestId });
+    },
   },
   Feature: {
     key: (feature) => feature._id,

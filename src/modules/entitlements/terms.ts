@@ -136,7 +136,7 @@ export class TermsService {
     const keys = lists.flat().flatMap((contract) => {
       if (!isInForceAt(contract, at)) return [];
       const plan = plans.get(pinPlanId(planPinAt(contract, at)));
-      return contractFeatures(contract, plan).filter((feature) => {
+      return contractFeatures(contract, plan, at).filter((feature) => {
         const override = contract.overrides?.[feature];
         const base = plan?.entitlements.find((terms) => terms.feature === feature);
         return (override?.pooled ?? base?.pooled) === true;
@@ -150,7 +150,7 @@ export class TermsService {
     const plans = await this.loadPlans(contracts, at, sources);
     const keys = contracts
       .filter((contract) => isInForceAt(contract, at))
-      .flatMap((contract) => contractFeatures(contract, plans.get(pinPlanId(planPinAt(contract, at)))));
+      .flatMap((contract) => contractFeatures(contract, plans.get(pinPlanId(planPinAt(contract, at))), at));
     return [...new Set(keys)].sort();
   }
 
@@ -159,7 +159,7 @@ export class TermsService {
     const planId = pinPlanId(planPinAt(contract, at));
     const plan = await sources.planVersionById.load(planId);
     const plans = new Map(plan ? [[planId, plan]] : []);
-    const features = contractFeatures(contract, plan).sort();
+    const features = contractFeatures(contract, plan, at).sort();
     const featureTypes = await this.deps.catalog.findFeatureTypes(features);
     return features.map((feature) =>
       mergeEffectiveTerms({

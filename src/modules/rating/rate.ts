@@ -59,6 +59,8 @@ export interface RatingInput {
   currency: string;
   period: BilledPeriod;
   baseFees: readonly BaseFeeCharge[];
+  /** R17: the ADD_ON lines (add-on-fees.ts), listed after the base fees. */
+  addOnLines?: readonly InvoiceLineView[];
   usage: readonly UsagePeriodInput[];
   /** Zero lines pointing at the invoice that rates a shared feature. */
   ratedElsewhere?: readonly RatedElsewhere[];
@@ -101,6 +103,8 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
       prorated: fee.prorated,
     });
   }
+
+  lines.push(...(input.addOnLines ?? []));
 
   const usage: RatedUsage[] = [];
   const ordered = [...input.usage].sort((a, b) =>

@@ -11,6 +11,7 @@ import type { Period } from '../../shared/periods.js';
 import { contractFeatures, contractTerms } from '../entitlements/index.js';
 import type { CounterReader } from '../usage/index.js';
 import { counterId } from '../../shared/counter-key.js';
+import { addOnFeaturesIn, addOnInvoiceLines } from './add-on-fees.js';
 import { periodFees } from './minimum-commit.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
@@ -202,22 +203,21 @@ export class RatingService {
     const lastInstant = governingInstant(period, life, now);
     const currency = planAt(lastInstant).currency;
     const { baseFees, minimumCommits } = periodFees(contract, plans, period, currency);
-
     // The features any pin in force during the period speaks about, metered ones rated.
     const pins = pinsOf(contract);
     const inPeriod = pins.filter((pin, i) => {
       const next = pins[i + 1];
       return pin.effectiveAt < period.end && (!next || next.effectiveAt > period.start);
     });
-    const keys = [...new Set(inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin)))))].sort();
+    const pinFeatures = inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin))));
+    const keys = [...new Set([...pinFeatures, ...addOnFeaturesIn(contract, period)])].sort();
     const features = (await sources.featureByKey.loadMany(keys)).filter(
       (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && doc.type === 'METERED',
     );
-
     // This contract's usage periods rated in the billing period (its anchor, its cadence).
     const candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }> = [];
     for (const feature of features) {
-      const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id);
+      const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id, at);
       const cadence =
         termsAt(lastInstant) ??
         [...inPeriod]
@@ -326,6 +326,7 @@ export class RatingService {
     const rated = rateInvoice({
       ...plan, // currency, period, base fees and minimum commits
       contractId: contract._id,
+      addOnLines: addOnInvoiceLines(contract, period, currency),
       usage: inputs,
       ratedElsewhere: ratedElsewhere(plan),
     });
@@ -350,7 +351,6 @@ export class RatingService {
   }
 
   // ---- finalising ---------------------------------------------------------------------------
-
   /**
    * `used` of each counter without its late postings, read when nothing is in flight: two
    * reads around the late-postings read that agree, with no pending entry, mean every

@@ -76,6 +76,29 @@ export const creditsToppedUp = (change: IssuedGrant): WebhookEventInput => ({
   },
 });
 
+/** R18: a trial converted (ACTIVE) or ended the contract (CANCELED); one event per contract and trial end. */
+export interface EndedTrial {
+  contractId: string;
+  accountId: string;
+  trialEndsAt: Date;
+  status: string;
+  endedAt: Date;
+}
+
+export const trialEnded = (trial: EndedTrial): WebhookEventInput => ({
+  type: 'contract.trial_ended',
+  sourceId: `${trial.contractId}@${trial.endedAt.toISOString()}`,
+  accountId: trial.accountId,
+  at: trial.endedAt,
+  data: {
+    contractId: trial.contractId,
+    accountId: trial.accountId,
+    trialEndsAt: trial.trialEndsAt.toISOString(),
+    status: trial.status,
+    endedAt: trial.endedAt.toISOString(),
+  },
+});
+
 export interface FinalizedInvoice {
   invoiceId: string;
   contractId: string;
