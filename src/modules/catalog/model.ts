@@ -64,6 +64,17 @@ export interface EntitlementTerms {
    * feature (docs/hierarchies.md). Absent on documents written before pools existed.
    */
   pooled?: boolean;
+  /**
+   * R14: each unit of this feature burns `perUnit` units of the credit feature, on the
+   * credit feature's counter (docs/credits.md). Absent when the feature is not credit-based.
+   */
+  credits?: CreditCost | null;
+}
+
+/** A credit cost (R14): `perUnit` micro-units of the credit `feature` per unit. */
+export interface CreditCost {
+  feature: string;
+  perUnit: Micros;
 }
 
 export interface PlanVersionDoc {

@@ -22,6 +22,10 @@ export const catalogResolvers: Resolvers = {
       authorize(principal, 'catalog:write');
       return services.catalog.publishPlan(input, { actor: principal.actor, requestId });
     },
+    publishAddOn(_root, { input }, { principal, requestId, services }) {
+      authorize(principal, 'catalog:write');
+      return services.catalog.publishAddOn(input, { actor: principal.actor, requestId });
+    },
   },
   Feature: {
     key: (feature) => feature._id,
@@ -36,6 +40,10 @@ export const catalogResolvers: Resolvers = {
     included: (terms) => (terms.included === null ? null : formatQuantity(terms.included)),
     grace: (terms) => formatQuantity(terms.grace),
     pooled: (terms) => terms.pooled === true,
+    credits: (terms) => terms.credits ?? null,
+  },
+  CreditCost: {
+    perUnit: (cost) => formatQuantity(cost.perUnit),
   },
   Overage: {
     per: (overage) => formatQuantity(overage.per),

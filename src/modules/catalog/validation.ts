@@ -6,6 +6,7 @@ import { BadInputError } from '../../shared/errors.js';
 import { parseMoney } from '../../shared/money.js';
 import { MAX_TERM_UNITS, parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { ResetPeriod } from '../../shared/periods.js';
+import { parseCreditCost, type CreditCostInputShape } from './credits.js';
 import {
   DEFAULT_THRESHOLDS,
   type Enforcement,
@@ -166,6 +167,7 @@ export interface PlanEntitlementInputShape {
   thresholds?: readonly number[] | null;
   config?: unknown;
   pooled?: boolean | null;
+  credits?: CreditCostInputShape | null;
 }
 
 /**
@@ -191,6 +193,7 @@ export function parsePlanEntitlement(
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
     ...(input.pooled ? { pooled: true } : {}),
+    ...(input.credits ? { credits: parseCreditCost(input.credits, feature, `${field}.credits`) } : {}),
   };
 }
 
@@ -228,6 +231,7 @@ export const OVERRIDE_FIELDS = [
   'thresholds',
   'config',
   'pooled',
+  'credits',
 ] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 
@@ -258,6 +262,8 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
   if (present('thresholds')) override.thresholds = parseThresholds(input.thresholds!, `${field}.thresholds`);
   if (present('config')) override.config = parseConfig(input.config, `${field}.config`);
   if (present('pooled')) override.pooled = input.pooled!;
+  // null removes the credit cost: the feature is counted on its own counter again.
+  if (present('credits')) override.credits = input.credits === null ? null : parseCreditCost(input.credits!, feature, `${field}.credits`);
   if (Object.keys(override).length === 0) {
     throw new BadInputError(`The override for "${feature._id}" sets no field: give at least one of ${OVERRIDE_FIELDS.join(', ')}.`);
   }

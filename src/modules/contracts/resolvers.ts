@@ -60,6 +60,9 @@ export const contractResolvers: Resolvers = {
     planHistory: (contract) => pinsOf(contract),
     canceledAt: (contract) => (contract.status === 'CANCELED' ? (contract.canceledAt ?? null) : null),
     statusHistory: (contract) => statusesOf(contract),
+    addOns: (contract) => contract.addOns ?? [],
+    trialEndsAt: (contract) => contract.trialEndsAt ?? null,
+    trialConversion: (contract) => contract.trialConversion ?? 'ACTIVATE',
     overrides: (contract) =>
       Object.entries(contract.overrides ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
@@ -83,6 +86,7 @@ export const contractResolvers: Resolvers = {
     thresholds: (entry) => entry.override.thresholds ?? null,
     config: (entry) => entry.override.config ?? null,
     pooled: (entry) => entry.override.pooled ?? null,
+    credits: (entry) => entry.override.credits ?? null,
   },
   Mutation: {
     upsertContract(_root, { input }, { principal, requestId, services }) {
@@ -104,6 +108,14 @@ export const contractResolvers: Resolvers = {
     setContractStatus(_root, { contractId, status }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
       return services.contracts.setStatus(contractId, status, { actor: principal.actor, requestId });
+    },
+    attachAddOn(_root, { contractId, addOnKey, quantity, effectiveAt }, { principal, requestId, services }) {
+      authorize(principal, 'contracts:write');
+      return services.contractAddOns.attach({ contractId, addOnKey, quantity, effectiveAt }, { actor: principal.actor, requestId });
+    },
+    detachAddOn(_root, { contractId, addOnKey, effectiveAt }, { principal, requestId, services }) {
+      authorize(principal, 'contracts:write');
+      return services.contractAddOns.detach({ contractId, addOnKey, effectiveAt }, { actor: principal.actor, requestId });
     },
   },
 };

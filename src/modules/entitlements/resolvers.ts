@@ -110,5 +110,7 @@ export const entitlementResolvers: Resolvers = {
     pooledFrom: (view) => view.terms.pool?.ownerId ?? null,
     accountUsed: (view) => formatQuantity(view.accountUsed ?? view.used),
     accountLimit: (view) => fmt(view.terms.pool?.limit ?? null),
+    creditFeature: (view) => view.terms.burn?.creditFeature ?? null,
+    creditsPerUnit: (view) => fmt(view.terms.burn?.perUnit ?? null),
   },
 };

@@ -1,5 +1,6 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { ContractDoc } from '../contracts/index.js';
+import { creditsFor, decisionInOwnUnits, viewInOwnUnits } from './credits.js';
 import { buildEntitlementView, decide, type Decision, type EntitlementView } from './decision.js';
 import type { GrantedSource } from './granted.js';
 import type { EffectiveTerms } from './model.js';
@@ -19,12 +20,16 @@ export interface EntitlementState {
   granted: Micros;
   /** This account's own draw (R13): its share of a pool counter, or `used` when not pooled. */
   accountUsed: Micros;
+  /** R14: a burning feature's own units in the period (`used` is then the credits burned by all). */
+  ownUsed?: Micros;
 }
 
 /** What entitlements read of the usage module's counters: `used` per counter, members' shares of pools. */
 export interface UsageTotals {
   usedByIds(ids: readonly string[]): Promise<Map<string, Micros>>;
   memberShares?(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]>;
+  /** R14: burning features' own units recorded on their credit counters. */
+  burnUsed?(pairs: ReadonlyArray<{ counterId: string; feature: string }>): Promise<Micros[]>;
 }
 
 /**
@@ -64,9 +69,7 @@ export class EntitlementService {
   }
 
   async entitlements(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
-    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted, accountUsed }) =>
-      buildEntitlementView(terms, used, granted, accountUsed),
-    );
+    return (await this.evaluate(requests, at, sources)).map(viewOf);
   }
 
   /** Features the account draws from its ancestors' pools (R13), for Account.entitlements. */
@@ -96,8 +99,12 @@ export class EntitlementService {
 
   async check(requests: readonly CheckRequest[], at: Date, sources?: TermsSources): Promise<Decision[]> {
     const states = await this.evaluate(requests, at, sources);
-    return states.map(({ terms, used, granted, accountUsed }, i) => {
-      const decision = decide(terms, used, granted, requests[i]!.requested);
+    return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {
+      const requested = requests[i]!.requested;
+      // R14: decided in credits, answered in the feature's own units.
+      if (terms.burn)
+        return decisionInOwnUnits(decide(terms, used, granted, creditsFor(requested, terms.burn.perUnit)), terms, ownUsed ?? 0n, requested);
+      const decision = decide(terms, used, granted, requested);
       // A member's cap on its draw from the pool (R13), whatever the pool's enforcement.
       const limit = terms.pool?.limit ?? null;
       if (decision.allowed && limit !== null && accountUsed + requests[i]!.requested > limit) {
@@ -114,9 +121,7 @@ export class EntitlementService {
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
     const terms = await this.deps.terms.ownTerms(contract, at, sources);
-    return (await this.withFigures(terms, at)).map(({ terms, used, granted, accountUsed }) =>
-      buildEntitlementView(terms, used, granted, accountUsed),
-    );
+    return (await this.withFigures(terms, at)).map(viewOf);
   }
 
   private async withFigures(terms: EffectiveTerms[], at: Date): Promise<EntitlementState[]> {
@@ -124,11 +129,16 @@ export class EntitlementService {
     const draws = terms.flatMap((entry) =>
       entry.pool && entry.counterId ? [{ counterId: entry.counterId, memberId: entry.pool.memberId }] : [],
     );
-    const [used, granted, shares] = await Promise.all([
+    const burns = terms.flatMap((entry) =>
+      entry.burn && entry.counterId ? [{ counterId: entry.counterId, feature: entry.burn.feature }] : [],
+    );
+    const [used, granted, shares, burned] = await Promise.all([
       this.deps.counters.usedByIds(counterIds),
       this.deps.granted.grantedFor(terms, at),
       draws.length > 0 && this.deps.counters.memberShares ? this.deps.counters.memberShares(draws) : Promise.resolve([] as Micros[]),
+      burns.length > 0 && this.deps.counters.burnUsed ? this.deps.counters.burnUsed(burns) : Promise.resolve([] as Micros[]),
     ]);
+    const burnedOf = new Map(burns.map((burn, i) => [`${burn.counterId}\u0000${burn.feature}`, burned[i] ?? 0n]));
     const shareOf = new Map(draws.map((draw, i) => [`${draw.counterId}\u0000${draw.memberId}`, shares[i] ?? 0n]));
     return terms.map((entry, i) => {
       const counted = entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n;
@@ -137,7 +147,14 @@ export class EntitlementService {
         used: counted,
         granted: granted[i] ?? 0n,
         accountUsed: entry.pool ? (shareOf.get(`${entry.counterId}\u0000${entry.pool.memberId}`) ?? 0n) : counted,
+        ...(entry.burn ? { ownUsed: burnedOf.get(`${entry.counterId}\u0000${entry.burn.feature}`) ?? 0n } : {}),
       };
     });
   }
+}
+
+/** The entitlement view of one state; a burning feature's in its own units (R14). */
+function viewOf({ terms, used, granted, accountUsed, ownUsed }: EntitlementState): EntitlementView {
+  const view = buildEntitlementView(terms, used, granted, accountUsed);
+  return terms.burn ? viewInOwnUnits(view, ownUsed ?? 0n) : view;
 }

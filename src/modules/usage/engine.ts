@@ -2,6 +2,7 @@ import type { Logger } from '../../logger.js';
 import { IdempotencyKeyReusedError } from '../../shared/errors.js';
 import type { AuditInput, AuditLog } from '../audit/index.js';
 import type { FaultInjector, WritePoint } from './faults.js';
+import type { GaugeLedger } from './gauge-ledger.js';
 import { GuardedUpdate } from './guarded-update.js';
 import type { UsagePublisher } from './events.js';
 import { eventId, samePayload } from './idempotency.js';
@@ -56,6 +57,8 @@ export interface EnginePlugins {
 
 export interface EngineDeps {
   ledger: UsageLedger;
+  /** R16: gauge level documents. */
+  gauges: GaugeLedger;
   audit: AuditLog;
   /** Publishes CounterChanged at the exactly-once point. */
   events: UsagePublisher;

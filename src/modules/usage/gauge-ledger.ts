@@ -28,6 +28,8 @@ export class GaugeLedger {
     feature: string;
     entry: PendingEntry;
     expectSeq: number | null;
+    /** The level read with `expectSeq`: a stale write's undo (the sweeper) moves it without `seq`. */
+    expectUsed: Micros;
     peaks: Record<string, Micros>;
     levels: Record<string, Micros>;
   }): Promise<boolean> {
@@ -42,6 +44,7 @@ export class GaugeLedger {
       _id: args.levelId,
       'pending.id': { $ne: entry.id },
       seq: args.expectSeq === null ? { $exists: false } : args.expectSeq,
+      ...(args.expectSeq === null ? {} : { used: args.expectUsed }),
     };
     try {
       const result = await this.counters.updateOne(

@@ -9,6 +9,7 @@ import { ensureLease } from './lease.js';
 import type { CounterChange, PendingEntry, PostingDoc } from './model.js';
 import type { Member } from './plan.js';
 import type { UsageLedger } from './repository.js';
+import type { GaugeLedger } from './gauge-ledger.js';
 import type { Decide } from './terms.js';
 
 /**
@@ -27,6 +28,7 @@ const MAX_GAUGE_ATTEMPTS = 1_000;
 
 export interface GaugeUpdateDeps {
   ledger: UsageLedger;
+  gauges: GaugeLedger;
   faults: FaultInjector;
   decide: () => Decide;
   leaseMs: number;
@@ -43,7 +45,7 @@ export async function applyGauge(
   const sets = new Set(members.filter((member) => member.doc.set).map((member) => member.doc.seq));
   const entryId = `${posting._id}#${posting.attempt}`;
   for (let attempt = 0; attempt < MAX_GAUGE_ATTEMPTS; attempt++) {
-    const level = await deps.ledger.gauges.read(levelId);
+    const level = await deps.gauges.read(levelId);
     if (resumed && attempt === 0) {
       // A previous attempt may have applied before dying: its entry is the proof. Adopt it.
       const adopted = level?.pending.find((entry) => entry.id.startsWith(`${posting._id}#`));
@@ -62,12 +64,13 @@ export async function applyGauge(
       rejected: rejectedOf(group.decisions),
       gauge: { seq: seq + 1, before: observed },
     };
-    const applied = await deps.ledger.gauges.apply({
+    const applied = await deps.gauges.apply({
       levelId,
       accountId: posting.accountId,
       feature: posting.feature,
       entry,
       expectSeq: level ? seq : null,
+      expectUsed: observed,
       peaks: group.peaks,
       levels: group.levels,
     });

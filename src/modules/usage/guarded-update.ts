@@ -4,8 +4,10 @@ import { capacityOf } from '../entitlements/index.js';
 import { isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberTerms, type Settlement } from './decisions.js';
 import type { FaultInjector } from './faults.js';
+import type { GaugeLedger } from './gauge-ledger.js';
 import { applyGauge } from './gauge-update.js';
 import { ensureLease } from './lease.js';
+import { burnOf } from './burns.js';
 import { beyondIncluded, memberTerms, narrow, withAllGrants, type GrantsPlugin, type PreparedTerms } from './member-terms.js';
 import type { CounterChange, DecisionReason, PendingEntry, PostingDoc } from './model.js';
 import type { Member } from './plan.js';
@@ -27,6 +29,8 @@ export type { Settlement } from './decisions.js';
 
 export interface GuardedUpdateDeps {
   ledger: UsageLedger;
+  /** R16: gauge level documents (gauge-ledger.ts). */
+  gauges: GaugeLedger;
   faults: FaultInjector;
   /** Read at each call: the grants module plugs in after construction. */
   plugins: GrantsPlugin & { readonly decide: Decide };
@@ -55,7 +59,13 @@ export class GuardedUpdate {
     let { terms, complete } = prepared ? await narrow(plugins, await prepared, members) : await memberTerms(plugins, members);
     if (members[0]!.terms.featureType === 'GAUGE') {
       // R16: a level, decided by compare-and-set (gauge-update.ts).
-      const gauge = { ledger, faults: this.deps.faults, decide: () => plugins.decide, leaseMs: this.deps.leaseMs };
+      const gauge = {
+        ledger,
+        gauges: this.deps.gauges,
+        faults: this.deps.faults,
+        decide: () => plugins.decide,
+        leaseMs: this.deps.leaseMs,
+      };
       return applyGauge(gauge, posting, members, complete ? terms : await withAllGrants(plugins, terms), resumed);
     }
     /** Fetches the remaining grants once usage from `used` on goes beyond `included`. */
@@ -82,6 +92,7 @@ export class GuardedUpdate {
     const member = pool ? memberKey(pool.memberId) : undefined;
     const limit = pool?.limit ?? null;
     const hard = needsObservedUsage(terms) || limit !== null;
+    const burn = terms.find((entry) => entry.terms.burn)?.terms.burn?.creditFeature;
     for (let attempt = 0; attempt < MAX_COUNTER_ATTEMPTS; attempt++) {
       // A HARD batch is decided against the counter's value. The last value this instance
       // saw is tried first: the guard makes a wrong guess fail safely, and a re-read follows.
@@ -123,11 +134,13 @@ export class GuardedUpdate {
         hours: group.hours,
         rejected: group.decisions.filter((d) => d.outcome === 'REJECTED').map(({ seq, reason }) => ({ seq, reason })),
         ...(member === undefined ? {} : { member }),
+        ...(burn === undefined ? {} : { burn: burnOf(terms, group.decisions) }),
       };
       const result = await ledger.applyToCounter({
         counterId,
         accountId: pool?.ownerId ?? posting.accountId,
-        feature: posting.feature,
+        // The counter's own feature: the credit feature when the posting burns credits (R14).
+        feature: burn ?? posting.feature,
         periodStart: posting.period.start,
         periodEnd: posting.period.end,
         entry,
@@ -214,7 +227,8 @@ function counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros
   return {
     // A pool counter's alerts are the pool's, once (R13): they belong to its owner.
     accountId: pool?.ownerId ?? posting.accountId,
-    feature: posting.feature,
+    // A credit counter's alerts are the credit feature's (R14).
+    feature: current.terms.burn?.creditFeature ?? posting.feature,
     counterId: posting.counterId!,
     period: posting.period!,
     before,

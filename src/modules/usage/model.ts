@@ -30,6 +30,8 @@ export interface UsageEventDoc {
   postingId: string;
   /** Position within the posting: HARD limits are decided in this order. */
   seq: number;
+  /** R14: the credits one unit burned when it was recorded (not part of the payload); absent when it burns none. */
+  creditsPerUnit?: Micros;
 }
 
 /** A contiguous run of members (by seq) that ended the same way. */
@@ -92,6 +94,8 @@ export interface PendingEntry {
   member?: string;
   /** R16: a gauge change, applied by compare-and-set on `seq`: the level before it and its sequence number. */
   gauge?: { seq: number; before: Micros };
+  /** R14: the burning feature's own units raised with the credits (`inc`), undone with them. */
+  burn?: { feature: string; inc: Micros; hours: Record<string, Micros> };
 }
 
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */

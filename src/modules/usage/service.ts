@@ -8,6 +8,7 @@ import { decide as entitlementDecide } from '../entitlements/index.js';
 import { isPeriodFinal } from './counters.js';
 import { UsageEngine, type EnginePlugins } from './engine.js';
 import { FaultInjector } from './faults.js';
+import { GaugeLedger } from './gauge-ledger.js';
 import type { UsagePublisher } from './events.js';
 import type { LateUsage, UsageBatchView, UsageReceiptView } from './model.js';
 import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
@@ -68,6 +69,7 @@ export class UsageService {
     const logger = deps.logger.child({ module: 'usage' });
     this.engine = new UsageEngine({
       ledger: this.ledger,
+      gauges: new GaugeLedger(deps.db),
       audit: deps.audit,
       events: deps.events,
       faults: this.faults,
