@@ -6,6 +6,8 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 export type DecisionReason =
   /** No contract gives access now (suspended, canceled, ended or not started). */
   | 'CONTRACT_INACTIVE'
+  /** R20: the request's properties do not satisfy the entitlement's dimension rules (a missing property fails). Denied, nothing counted. */
+  | 'DIMENSION_NOT_ALLOWED'
   /** Fits in the included amount (also: any use of a BOOLEAN or unlimited feature with access). */
   | 'INCLUDED'
   /** The feature is disabled or absent in every active contract, or the account has no contract. */
@@ -14,6 +16,8 @@ export type DecisionReason =
   | 'OVERAGE'
   /** HARD limit: beyond capacity + grace. Denied. */
   | 'QUOTA_EXCEEDED'
+  /** R19: beyond the rate limit's units in the current window. Denied; see retryAfter. */
+  | 'RATE_LIMITED'
   /** The feature is not defined in the catalog. */
   | 'UNKNOWN_FEATURE'
   /** HARD limit: beyond capacity but within grace. Allowed. */

@@ -25,5 +25,8 @@ export {
   type OverageTerms,
   type PlanVersionDoc,
   type Rounding,
+  type DimensionRule,
+  type RateLimit,
+  type RateWindow,
 } from './model.js';
 export { KEY_PATTERN, parseKey, parseOverride, type OverrideInputShape } from './validation.js';

@@ -15,6 +15,7 @@ import {
   type OverageTerms,
   type Rounding,
 } from './model.js';
+import { parseAllowRules, parseRateLimit, type DimensionRuleInputShape, type RateLimitInputShape } from './rules-validation.js';
 
 export const KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_THRESHOLDS = 20;
@@ -123,6 +124,8 @@ export interface PlanEntitlementInputShape {
   thresholds?: readonly number[] | null;
   config?: unknown;
   pooled?: boolean | null;
+  rateLimit?: RateLimitInputShape | null;
+  allow?: readonly DimensionRuleInputShape[] | null;
 }
 
 /**
@@ -142,6 +145,8 @@ export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: 
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
     ...(input.pooled ? { pooled: true } : {}),
+    ...(input.rateLimit ? { rateLimit: parseRateLimit(input.rateLimit, feature.type, `${field}.rateLimit`) } : {}),
+    ...(input.allow && input.allow.length > 0 ? { allow: parseAllowRules(input.allow, `${field}.allow`) } : {}),
   };
 }
 
@@ -169,6 +174,8 @@ export const OVERRIDE_FIELDS = [
   'thresholds',
   'config',
   'pooled',
+  'rateLimit',
+  'allow',
 ] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 
@@ -198,6 +205,10 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
   if (present('thresholds')) override.thresholds = parseThresholds(input.thresholds!, `${field}.thresholds`);
   if (present('config')) override.config = parseConfig(input.config, `${field}.config`);
   if (present('pooled')) override.pooled = input.pooled!;
+  // null (or an empty list of rules) removes what the plan sets.
+  if (present('rateLimit'))
+    override.rateLimit = input.rateLimit === null ? null : parseRateLimit(input.rateLimit!, feature.type, `${field}.rateLimit`);
+  if (present('allow')) override.allow = input.allow === null ? null : parseAllowRules(input.allow!, `${field}.allow`);
   if (Object.keys(override).length === 0) {
     throw new BadInputError(`The override for "${feature._id}" sets no field: give at least one of ${OVERRIDE_FIELDS.join(', ')}.`);
   }

@@ -16,7 +16,9 @@ export type DecisionReason =
   | 'QUOTA_EXCEEDED'
   | 'NOT_ENTITLED'
   | 'CONTRACT_INACTIVE'
-  | 'UNKNOWN_FEATURE';
+  | 'UNKNOWN_FEATURE'
+  | 'RATE_LIMITED'
+  | 'DIMENSION_NOT_ALLOWED';
 
 export interface Decision {
   allowed: boolean;
@@ -34,6 +36,8 @@ export interface Decision {
   periodStart: Date | null;
   periodEnd: Date | null;
   delinquent: boolean;
+  /** RATE_LIMITED: when the window ends (R19). */
+  retryAfter?: Date | null;
 }
 
 /** capacity = included + granted (R5); null when unlimited or not metered. */
