@@ -41,7 +41,8 @@ export function rateWindowId(accountId: string, feature: string, window: RateWin
  */
 export function dimensionsAllowed(sets: readonly (readonly DimensionRule[])[] | null | undefined, properties: unknown): boolean {
   if (!sets || sets.length === 0) return true;
-  const props = typeof properties === 'object' && properties !== null && !Array.isArray(properties) ? (properties as Record<string, unknown>) : {};
+  const props =
+    typeof properties === 'object' && properties !== null && !Array.isArray(properties) ? (properties as Record<string, unknown>) : {};
   return sets.some((rules) =>
     rules.every((rule) => {
       const value = Object.hasOwn(props, rule.key) ? props[rule.key] : undefined;

@@ -44,4 +44,3 @@ export const catalogResolvers: Resolvers = {
     per: (overage) => formatQuantity(overage.per),
   },
 };
-

@@ -28,7 +28,9 @@ export interface DimensionRuleInputShape {
 /** A positive exact limit per SECOND, MINUTE or HOUR; METERED features only. */
 export function parseRateLimit(input: RateLimitInputShape, type: FeatureType, field: string): RateLimit {
   if (type !== 'METERED') {
-    throw new BadInputError(`${field} applies to METERED features only: usage of a BOOLEAN feature is never counted. Remove it.`, { field });
+    throw new BadInputError(`${field} applies to METERED features only: usage of a BOOLEAN feature is never counted. Remove it.`, {
+      field,
+    });
   }
   if (!WINDOWS.has(input.window)) throw new BadInputError(`${field}.window must be SECOND, MINUTE or HOUR.`, { field: `${field}.window` });
   return { limit: parseQuantity(input.limit, { field: `${field}.limit`, maxUnits: MAX_TERM_UNITS }), window: input.window };
@@ -62,7 +64,9 @@ export function parseAllowRules(input: readonly DimensionRuleInputShape[], field
     const values = new Set<string>();
     for (const value of rule.values) {
       if (value.length === 0 || value.length > MAX_DIMENSION_VALUE || CONTROL_CHARS.test(value)) {
-        throw new BadInputError(`${where}.values must be 1-${MAX_DIMENSION_VALUE} printable characters each.`, { field: `${where}.values` });
+        throw new BadInputError(`${where}.values must be 1-${MAX_DIMENSION_VALUE} printable characters each.`, {
+          field: `${where}.values`,
+        });
       }
       if (values.has(value)) {
         throw new BadInputError(`${where}.values lists "${value}" twice.`, { field: `${where}.values` });

@@ -18,3 +18,4 @@ export {
 export type { AccessStatus, EffectiveTerms, PoolDraw } from './model.js';
 export { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded, unitOveragePrice } from './merge.js';
 export { createEntitlementLoaders, type ViewRequest } from './loaders.js';
+export { termsApply } from './rules.js';

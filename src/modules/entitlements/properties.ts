@@ -13,7 +13,9 @@ export function parseCheckProperties(value: unknown, field: string): Record<stri
   if (entries.length > MAX_KEYS) throw new BadInputError(`${field} may hold at most ${MAX_KEYS} keys; got ${entries.length}.`, { field });
   for (const [key, inner] of entries) {
     if (key.length === 0 || key.startsWith('$') || key.includes('.')) {
-      throw new BadInputError(`${field} has the key "${key.slice(0, 60)}": keys must not be empty, start with "$" or contain ".".`, { field });
+      throw new BadInputError(`${field} has the key "${key.slice(0, 60)}": keys must not be empty, start with "$" or contain ".".`, {
+        field,
+      });
     }
     if (typeof inner !== 'string') {
       throw new BadInputError(`${field}.${key.slice(0, 60)} must be a string: dimension rules compare string values.`, { field });

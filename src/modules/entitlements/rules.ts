@@ -38,7 +38,10 @@ export function mergeAllow(contributing: ReadonlyArray<{ contractId: string; ter
 
 /** Whether the request's properties let these terms apply (R20). */
 export function termsApply(terms: EffectiveTerms, properties: unknown): boolean {
-  return dimensionsAllowed(terms.allow?.map((set) => set.rules), properties);
+  return dimensionsAllowed(
+    terms.allow?.map((set) => set.rules),
+    properties,
+  );
 }
 
 /** A rate window as read for a check: units counted in the window containing the instant. */
@@ -48,7 +51,12 @@ export interface RateWindowState {
 }
 
 /** R19 for a check: whether `requested` fits in the window now; `retryAfter` when it does not. */
-export function rateFits(limit: RateLimit, state: RateWindowState | null, requested: Micros, at: Date): { fits: boolean; retryAfter: Date } {
+export function rateFits(
+  limit: RateLimit,
+  state: RateWindowState | null,
+  requested: Micros,
+  at: Date,
+): { fits: boolean; retryAfter: Date } {
   const end = state?.end ?? windowAt(limit.window, at).end;
   return { fits: (state?.count ?? 0n) + requested <= limit.limit, retryAfter: end };
 }
@@ -81,8 +89,14 @@ export function ruleDecision(
   at: Date,
 ): { allowed: false; reason: 'DIMENSION_NOT_ALLOWED' | 'RATE_LIMITED'; overageUnits: 0n; retryAfter: Date | null } | null {
   if (!terms.hasAccess) return null;
-  if (!termsApply(terms, request.properties)) return { allowed: false, reason: 'DIMENSION_NOT_ALLOWED', overageUnits: 0n, retryAfter: null };
+  if (!termsApply(terms, request.properties))
+    return { allowed: false, reason: 'DIMENSION_NOT_ALLOWED', overageUnits: 0n, retryAfter: null };
   if (!terms.rateLimit) return null;
-  const { fits, retryAfter } = rateFits(terms.rateLimit, windows.get(windowIdOf(terms.rateLimit, request, at)) ?? null, request.requested, at);
+  const { fits, retryAfter } = rateFits(
+    terms.rateLimit,
+    windows.get(windowIdOf(terms.rateLimit, request, at)) ?? null,
+    request.requested,
+    at,
+  );
   return fits ? null : { allowed: false, reason: 'RATE_LIMITED', overageUnits: 0n, retryAfter };
 }

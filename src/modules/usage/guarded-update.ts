@@ -30,6 +30,8 @@ export interface Settlement {
   late: boolean;
   decisions: MemberDecision[];
   change: CounterChange | null;
+  /** R19: when the rate window that refused members ends (set by settle.ts). */
+  retryAfter?: Date | null;
 }
 
 export interface GuardedUpdateDeps {

@@ -4,6 +4,7 @@ import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
+import { rateWindowIndexes } from './rate-windows.js';
 
 export const EVENTS = 'usage_events';
 export const POSTINGS = 'usage_postings';
@@ -30,6 +31,7 @@ export const usageIndexes: CollectionIndexes[] = [
     ],
   },
   counterIndexes,
+  rateWindowIndexes,
 ];
 
 /**
@@ -346,7 +348,7 @@ export class UsageLedger {
 /** What settling writes onto a posting (§6 step 3). */
 export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'inc' | 'late' | 'outcomes' | 'postedAt'>> & {
   state: 'POSTED';
-};
+} & Pick<PostingDoc, 'retryAfter'>;
 
 /** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
 function fenced(posting: PostingDoc): Record<string, unknown> {

@@ -12,6 +12,7 @@ import type { UsagePublisher } from './events.js';
 import type { LateUsage, UsageBatchView, UsageReceiptView } from './model.js';
 import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
 import { UsageLedger } from './repository.js';
+import { RateWindows } from './rate-windows.js';
 import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
 import { UsageSweeper } from './sweeper.js';
 import type { Decide, GrantedCapacity, OpenTerms } from './terms.js';
@@ -70,6 +71,7 @@ export class UsageService {
       leaseMs: deps.leaseMs,
       retentionDays: deps.retentionDays,
       instanceId: randomUUID().slice(0, 8),
+      rateWindows: new RateWindows(deps.db),
     });
     this.sweeper = new UsageSweeper({
       engine: this.engine,
