@@ -13,6 +13,7 @@ import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
 import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
 import { poolsSection } from './sections/pools.js';
+import { rateLimitsSection } from './sections/rate-limits.js';
 
 const SECTIONS: BenchSection[] = [
   checkEntitlementSection,
@@ -23,6 +24,7 @@ const SECTIONS: BenchSection[] = [
   alertsSection,
   idleSubscriptionsSection,
   poolsSection,
+  rateLimitsSection,
 ];
 
 async function main(): Promise<void> {
