@@ -60,7 +60,7 @@ export type UsageStatus =
   | 'ACCEPTED'
   /** This idempotency key was already recorded; the receipt is the original's (see originalStatus). Counted once. */
   | 'DUPLICATE'
-  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), or contract inactive (CONTRACT_INACTIVE). */
+  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), contract inactive (CONTRACT_INACTIVE), rate limit (RATE_LIMITED, see retryAfter) or dimension rules (DIMENSION_NOT_ALLOWED). */
   | 'REJECTED';
 
 export type ReceiptFragment = { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean };
