@@ -67,8 +67,8 @@ export class RateGate {
 
   async admit(posting: PostingDoc, members: Member[], resumed: boolean): Promise<GateResult> {
     const open: GateResult = { passed: members, limited: [], retryAfter: null, windowId: null };
-    const limit = posting.counterId === null ? null : rateLimitOf(members);
-    if (limit === null || members.length === 0) return open;
+    const limit = posting.counterId === null || members.length === 0 ? null : rateLimitOf(members);
+    if (limit === null) return open;
     const { start, end } = windowAt(limit.window, posting.receivedAt);
     const window = {
       _id: rateWindowId(posting.accountId, posting.feature, limit.window, start),
