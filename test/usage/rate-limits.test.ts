@@ -175,6 +175,22 @@ describe('rate limits (R19)', () => {
     await expectLedgerConsistent(first.database.db, accountId);
   });
 
+  it('a crash after the window update is finished by the sweeper, and a retry then gets the original receipt', async () => {
+    const { accountId } = await ruledAccount(first, { included: '3', enforcement: 'HARD', rateLimit: { limit: '5', window: 'HOUR' } });
+    await clearOfHourEnd();
+    expect(await record(first, one(accountId, '3'))).toMatchObject({ status: 'ACCEPTED' });
+    // Admitted by the window (3 + 2 <= 5), then refused by the quota: the sweeper's resume releases it.
+    first.services.usage.faults.arm('rate.consumed', { accountId });
+    const input = one(accountId, '2');
+    expect((await first.graphql(RECORD, { input })).errors?.[0]?.message).toContain('injected fault after rate.consumed');
+    const deadline = Date.now() + 8_000;
+    while ((await ledgerOf(first.database.db, accountId)).postings.some((posting) => posting.state !== 'POSTED') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await record(second, input)).toMatchObject({ status: 'DUPLICATE', originalStatus: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
+    expect(BigInt((await windowsOf(accountId))[0].count)).toBe(3_000_000n);
+    await expectLedgerConsistent(first.database.db, accountId);
+  });
+
   it('refuses a bad rate limit with BAD_USER_INPUT naming the field', async () => {
     const publish = (rateLimit: unknown, feature = 'api_calls') =>
       first.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { key } }`, {
