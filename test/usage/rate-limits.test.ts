@@ -97,7 +97,7 @@ describe('rate limits (R19)', () => {
   it('the next window accepts again', async () => {
     const { accountId } = await ruledAccount(first, { rateLimit: { limit: '1', window: 'SECOND' } });
     await untilNextWindow(1_000);
-    const receipts = [];
+    const receipts: Array<{ reason: string | null; retryAfter: string; timestamp: string }> = [];
     // Sequential sends until one lands in a full window (the first one usually does).
     for (let i = 0; i < 10 && !receipts.some((receipt) => receipt.reason === 'RATE_LIMITED'); i++)
       receipts.push(await record(first, one(accountId)));

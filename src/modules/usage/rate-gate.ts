@@ -63,7 +63,21 @@ export interface GateResult {
 }
 
 export class RateGate {
+  /** Housekeeping writes off the request path, awaited by drain() before the database closes. */
+  private readonly background = new Set<Promise<void>>();
+
   constructor(private readonly deps: { windows: RateWindows; faults: FaultInjector; logger: Logger }) {}
+
+  async drain(): Promise<void> {
+    await Promise.all([...this.background]);
+  }
+
+  private later(write: Promise<void>, message: string, windowId: string): void {
+    const tracked: Promise<void> = write
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, windowId }, message))
+      .finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
 
   async admit(posting: PostingDoc, members: Member[], resumed: boolean): Promise<GateResult> {
     const open: GateResult = { passed: members, limited: [], retryAfter: null, windowId: null };
@@ -114,11 +128,11 @@ export class RateGate {
       this.deps.faults.after('rate.consumed', posting.accountId);
       if (before === null) {
         // A new window opened: the pair's long-ended ones go (off the request path).
-        this.deps.windows
-          .deleteEnded(posting.accountId, posting.feature, new Date(start.getTime() - ENDED_WINDOW_KEEP_MS))
-          .catch((error: unknown) => {
-            this.deps.logger.warn({ err: error, windowId: window._id }, 'deleting ended rate windows failed; the next window retries');
-          });
+        this.later(
+          this.deps.windows.deleteEnded(posting.accountId, posting.feature, new Date(start.getTime() - ENDED_WINDOW_KEEP_MS)),
+          'deleting ended rate windows failed; the next window retries',
+          window._id,
+        );
       }
       return result(decision.limited);
     }
@@ -138,12 +152,11 @@ export class RateGate {
   /** Once POSTED: the posting's entries leave the window document (housekeeping; failures are harmless). */
   pullLater(posting: PostingDoc, gate: GateResult): void {
     if (gate.windowId === null) return;
-    this.deps.windows.pull(gate.windowId, posting._id).catch((error: unknown) => {
-      this.deps.logger.warn(
-        { err: error, windowId: gate.windowId },
-        'pulling a settled rate window entry failed; the window expires anyway',
-      );
-    });
+    this.later(
+      this.deps.windows.pull(gate.windowId, posting._id),
+      'pulling a settled rate window entry failed; the window expires anyway',
+      gate.windowId,
+    );
   }
 }
 

@@ -72,7 +72,7 @@ export class PostingSettler {
 
   /** Waits for pulls still in flight (before the database closes). */
   async drain(): Promise<void> {
-    await Promise.all([...this.pulls]);
+    await Promise.all([...this.pulls, this.rateGate?.drain()]);
   }
 
   /** §6 step 3, fenced: only the current owner of the current attempt may settle. */
