@@ -63,27 +63,28 @@ export type UsageStatus =
   /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), contract inactive (CONTRACT_INACTIVE), rate limit (RATE_LIMITED, see retryAfter) or dimension rules (DIMENSION_NOT_ALLOWED). */
   | 'REJECTED';
 
-export type ReceiptFragment = { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean };
+export type ReceiptFragment = { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null };
 
 export type CheckEntitlementQueryVariables = Exact<{
   accountId: string | number;
   feature: string | number;
   requestedUnits?: string | null | undefined;
+  properties?: unknown;
 }>;
 
 
-export type CheckEntitlementQuery = { checkEntitlement: { allowed: boolean, reason: DecisionReason, accountId: string, feature: string, requested: string, used: string, capacity: string | null, remaining: string | null, enforcement: Enforcement, overageUnits: string, periodStart: string | null, periodEnd: string | null } };
+export type CheckEntitlementQuery = { checkEntitlement: { allowed: boolean, reason: DecisionReason, accountId: string, feature: string, requested: string, used: string, capacity: string | null, remaining: string | null, enforcement: Enforcement, overageUnits: string, periodStart: string | null, periodEnd: string | null, retryAfter: string | null } };
 
 export type RecordUsageMutationVariables = Exact<{
   input: UsageEventInput;
 }>;
 
 
-export type RecordUsageMutation = { recordUsage: { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean } };
+export type RecordUsageMutation = { recordUsage: { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null } };
 
 export type RecordUsageBatchMutationVariables = Exact<{
   events: Array<UsageEventInput> | UsageEventInput;
 }>;
 
 
-export type RecordUsageBatchMutation = { recordUsageBatch: { accepted: number, duplicates: number, rejected: number, receipts: Array<{ idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean }> } };
+export type RecordUsageBatchMutation = { recordUsageBatch: { accepted: number, duplicates: number, rejected: number, receipts: Array<{ idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null }> } };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAllotmentClient, EntitlementDeniedError } from '../../src/client/index.js';
 import { gql, upsertContract } from '../support/fixtures.js';
-import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import { checkRuled, RECORD, ruledAccount } from '../support/rules-fixtures.js';
 import { defineUsageFeatures, expectLedgerConsistent, key, ledgerOf, usedNow } from '../support/usage-fixtures.js';
 
@@ -80,6 +81,19 @@ describe('dimension rules (R20)', () => {
     ]);
     // A check never counts anything.
     expect(await usedNow(first, accountId, 'api_calls')).toBe('0');
+  });
+
+  it('the typed client guards with properties: the check and the recorded event both carry them', async () => {
+    const { accountId } = await ruledAccount(first, { included: '100', allow: REGIONS });
+    const client = createAllotmentClient({ url: first.url, token: await signToken() });
+    const { receipt } = await client.guard(accountId, 'api_calls', '2', () => 'done', { properties: { region: 'eu' } });
+    expect(receipt).toMatchObject({ status: 'ACCEPTED', retryAfter: null });
+    const denied = await client
+      .guard(accountId, 'api_calls', '2', () => 'never', { properties: { region: 'apac' } })
+      .catch((error) => error);
+    expect(denied).toBeInstanceOf(EntitlementDeniedError);
+    expect(denied.decision).toMatchObject({ allowed: false, reason: 'DIMENSION_NOT_ALLOWED' });
+    expect(await usedNow(first, accountId, 'api_calls')).toBe('2');
   });
 
   it('breaks Account.usage down by region from accepted events only', async () => {
