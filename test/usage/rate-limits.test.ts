@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideWindow } from '../../src/modules/usage/rate-gate.js';
 import { gql } from '../support/fixtures.js';
+import { pool } from '../hierarchy/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { checkRuled, RECORD, ruledAccount, untilNextWindow } from '../support/rules-fixtures.js';
 import { defineUsageFeatures, expectLedgerConsistent, key, ledgerOf, recordUsageOk, usedNow } from '../support/usage-fixtures.js';
@@ -189,6 +190,25 @@ describe('rate limits (R19)', () => {
     expect(await record(second, input)).toMatchObject({ status: 'DUPLICATE', originalStatus: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
     expect(BigInt((await windowsOf(accountId))[0].count)).toBe(3_000_000n);
     await expectLedgerConsistent(first.database.db, accountId);
+  });
+
+  it('a pool member is held to the pool rate limit in its own window (R13)', async () => {
+    const { contractId, members, ownerId } = await pool(first, { included: '100', members: 2 });
+    await gql(
+      first,
+      `mutation ($id: ID!, $input: EntitlementOverrideInput!) { setEntitlementOverride(contractId: $id, input: $input) { id } }`,
+      {
+        id: contractId,
+        input: { feature: 'api_calls', rateLimit: { limit: '2', window: 'HOUR' } },
+      },
+    );
+    await clearOfHourEnd();
+    const [a, b] = members as [string, string];
+    for (const member of [a, a, b, b]) expect(await record(first, one(member))).toMatchObject({ status: 'ACCEPTED' });
+    expect(await record(second, one(a))).toMatchObject({ status: 'REJECTED', reason: 'RATE_LIMITED' });
+    expect(await checkRuled(second, b)).toMatchObject({ allowed: false, reason: 'RATE_LIMITED' });
+    expect(await usedNow(first, ownerId, 'api_calls')).toBe('4');
+    expect((await windowsOf(a)).map((window) => BigInt(window.count))).toEqual([2_000_000n]);
   });
 
   it('refuses a bad rate limit with BAD_USER_INPUT naming the field', async () => {
