@@ -57,6 +57,7 @@ const config: CodegenConfig = {
           PlanVersion: '../modules/catalog/index.js#PlanVersionDoc',
           PlanEntitlement: '../modules/catalog/index.js#EntitlementTerms',
           Overage: '../modules/catalog/index.js#OverageTerms',
+          PriceTier: '../modules/catalog/index.js#PriceTier as PriceTierModel',
           PlanPin: '../modules/contracts/index.js#PlanPin as PlanPinDoc',
           ContractOverride: '../modules/contracts/index.js#OverrideEntry',
           Entitlement: '../modules/entitlements/index.js#EntitlementView',

@@ -4,7 +4,7 @@ import type { AccountRef, ContractDoc, PlanPin as PlanPinDoc, OverrideEntry } fr
 import type { AuditDoc } from '../modules/audit/index.js';
 import type { AlertDoc, EntitlementUpdateView } from '../modules/alerts/index.js';
 import type { EndpointView, DeliveryDoc } from '../modules/webhooks/index.js';
-import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms } from '../modules/catalog/index.js';
+import type { FeatureDoc, PlanVersionDoc, EntitlementTerms, OverageTerms, PriceTier as PriceTierModel } from '../modules/catalog/index.js';
 import type { EntitlementView } from '../modules/entitlements/index.js';
 import type { UsageReceiptView, UsageBatchView, UsageSeriesView, UsagePointView, ReconciliationReport } from '../modules/usage/index.js';
 import type { InvoiceView, InvoiceLineView, RatedUsage, GrantBurn as InvoiceGrantBurnModel, PendingCorrection as PendingCorrectionModel, BillingExportView, BillingLineView } from '../modules/rating/index.js';
@@ -663,6 +663,11 @@ export type InvoiceLine = {
   prorated: Scalars['Boolean']['output'];
   /** BASE_FEE: the share of the period (1 unless prorated). OVERAGE, CREDIT: blocks of `per`. */
   quantity: Scalars['Decimal']['output'];
+  /**
+   * R15: on a tiered OVERAGE line (GRADUATED or VOLUME), the charge of each tier reached, in
+   * order; empty otherwise (and when no unit is billable: no tier is reached, no flat fee).
+   */
+  tiers: Array<InvoiceLineTier>;
   /** BASE_FEE: the fee for a whole period. OVERAGE: the price of one block. CREDIT: its negative. */
   unitPrice?: Maybe<Scalars['Decimal']['output']>;
 };
@@ -673,12 +678,36 @@ export type InvoiceLineKind =
   /** Overage blocks covered by credit grants, taken back (negative amount); described by the grants' reasons. */
   | 'CREDIT'
   /**
+   * R15: brings the period up to the plan's minimum commit: when base fee plus usage charges
+   * (BASE_FEE, OVERAGE and CREDIT lines) fall below the floor, this line adds the difference.
+   * One per billing period; the floor is prorated like the base fee (docs/pricing.md).
+   */
+  | 'MINIMUM_COMMIT'
+  /**
    * A metered feature's usage in one usage period: the units beyond the included amount, in
    * blocks of `per` at `unitPrice`. Every usage period with usage has one, with quantity and
    * amount 0 while usage is within the included amount (or overage is not priced); a metered
    * feature without usage has one zero line, so every metered feature is on the invoice.
    */
   | 'OVERAGE';
+
+/**
+ * R15: one tier's part of a tiered OVERAGE line: `units` × `unitPrice` + `flatFee` = `amount`.
+ * GRADUATED lists every tier up to the last one reached; VOLUME the one tier the total falls in.
+ */
+export type InvoiceLineTier = {
+  __typename?: 'InvoiceLineTier';
+  amount: Scalars['Decimal']['output'];
+  flatFee: Scalars['Decimal']['output'];
+  /** The previous tier's upTo (0 for the first): the tier holds the units above it. */
+  from: Scalars['Decimal']['output'];
+  /** 1 for the first tier of the price. */
+  tier: Scalars['Int']['output'];
+  unitPrice: Scalars['Decimal']['output'];
+  units: Scalars['Decimal']['output'];
+  /** Null for the last, unbounded tier. */
+  upTo?: Maybe<Scalars['Decimal']['output']>;
+};
 
 /**
  * The invoice of one billing period of a contract (R12): live until finalised, then frozen.
@@ -734,6 +763,8 @@ export type InvoiceUsage = {
   included?: Maybe<Scalars['Decimal']['output']>;
   /** R13: a pool's usage per account (the owner first); empty when the feature is not pooled. */
   members: Array<PoolMemberUsage>;
+  /** R15: PER_UNIT, GRADUATED or VOLUME; null when overage is not priced. */
+  model?: Maybe<PricingModel>;
   netBlocks: Scalars['Decimal']['output'];
   /** Billable units: used − coveredByIncluded − coveredByGrants. */
   overage: Scalars['Decimal']['output'];
@@ -742,8 +773,10 @@ export type InvoiceUsage = {
   /** The usage period (the entitlement's resetPeriod); the same as the billing period unless they differ. */
   periodStart: Scalars['DateTime']['output'];
   rounding?: Maybe<Rounding>;
+  /** R15: the tiers of a GRADUATED or VOLUME price; null otherwise. */
+  tiers?: Maybe<Array<PriceTier>>;
   unit?: Maybe<Scalars['String']['output']>;
-  /** Overage price of one block and its size; null when overage is not priced. */
+  /** Overage price of one block and its size; null when overage is not priced, or tiered. */
   unitPrice?: Maybe<Scalars['Decimal']['output']>;
   used: Scalars['Decimal']['output'];
 };
@@ -975,19 +1008,32 @@ export type MutationVoidGrantArgs = {
   reason: Scalars['String']['input'];
 };
 
-/** The price of overage: `unitPrice` per block of `per` units. */
+/** The price of overage: `unitPrice` per block of `per` units, or tiers (R15). */
 export type Overage = {
   __typename?: 'Overage';
+  model: PricingModel;
+  /** Always 1 with tiers: tier prices are per unit. */
   per: Scalars['Decimal']['output'];
+  /** With tiers: UP bills a started unit as a whole one, EXACT pro rata. */
   rounding: Rounding;
+  /** GRADUATED and VOLUME: the tiers, ascending; null for PER_UNIT. */
+  tiers?: Maybe<Array<PriceTier>>;
+  /** PER_UNIT: the price of one block. With tiers: the first tier's unit price. */
   unitPrice: Scalars['Decimal']['output'];
 };
 
 export type OverageInput = {
+  model?: InputMaybe<PricingModel>;
+  /** With tiers it must be 1: tier prices are per unit. */
   per?: InputMaybe<Scalars['Decimal']['input']>;
   rounding?: InputMaybe<Rounding>;
-  /** Price of one block of `per` units, e.g. "0.20"; must be greater than zero. */
-  unitPrice: Scalars['Decimal']['input'];
+  /** GRADUATED and VOLUME only: 1-50 tiers, ascending, the last without upTo. */
+  tiers?: InputMaybe<Array<PriceTierInput>>;
+  /**
+   * PER_UNIT: the price of one block of `per` units, e.g. "0.20"; required, greater than
+   * zero. With tiers it may be omitted and is ignored if given.
+   */
+  unitPrice?: InputMaybe<Scalars['Decimal']['input']>;
 };
 
 export type PageInfo = {
@@ -1064,6 +1110,11 @@ export type PlanInput = {
   currency: Scalars['String']['input'];
   entitlements: Array<PlanEntitlementInput>;
   key: Scalars['ID']['input'];
+  /**
+   * R15: a floor per billing period, e.g. "3000": when base fee plus usage charges fall
+   * below it, a MINIMUM_COMMIT line adds the difference. Prorated like the base fee.
+   */
+  minimumCommit?: InputMaybe<Scalars['Decimal']['input']>;
   name: Scalars['String']['input'];
 };
 
@@ -1085,6 +1136,11 @@ export type PlanVersion = {
   currency: Scalars['String']['output'];
   entitlements: Array<PlanEntitlement>;
   key: Scalars['ID']['output'];
+  /**
+   * R15: the per-period floor: when base fee plus usage charges fall below it, a
+   * MINIMUM_COMMIT line adds the difference. Null when the plan has none.
+   */
+  minimumCommit?: Maybe<Scalars['Decimal']['output']>;
   name: Scalars['String']['output'];
   publishedAt: Scalars['DateTime']['output'];
   /** The actor (token subject) who published this version. */
@@ -1098,6 +1154,39 @@ export type PoolMemberUsage = {
   accountId: Scalars['ID']['output'];
   quantity: Scalars['Decimal']['output'];
 };
+
+/** One price tier: the units up to and including `upTo`, the next tier starting just above. */
+export type PriceTier = {
+  __typename?: 'PriceTier';
+  /** Charged once when the period's billable units reach this tier (0 when none). */
+  flatFee: Scalars['Decimal']['output'];
+  /** The price of one unit in this tier. */
+  unitPrice: Scalars['Decimal']['output'];
+  /** Null: no upper bound (always, and only, the last tier). */
+  upTo?: Maybe<Scalars['Decimal']['output']>;
+};
+
+/** R15: one price tier. Tiers are ascending; only the last omits `upTo`. */
+export type PriceTierInput = {
+  /** Charged once when the billable units reach this tier; on the currency's minor unit. */
+  flatFee?: InputMaybe<Scalars['Decimal']['input']>;
+  /** The price of one unit in this tier; may be 0. */
+  unitPrice: Scalars['Decimal']['input'];
+  /** Units up to and including this bound; omit (null) on the last tier only. */
+  upTo?: InputMaybe<Scalars['Decimal']['input']>;
+};
+
+/**
+ * R15: how billable units (beyond included and grants) are priced. Tiers follow Stripe's
+ * tiered prices (docs/pricing.md).
+ */
+export type PricingModel =
+  /** Each tier's units at that tier's unitPrice, plus the flatFee of every tier reached. */
+  | 'GRADUATED'
+  /** Blocks of `per` units at `unitPrice` a block. */
+  | 'PER_UNIT'
+  /** Every unit at the unitPrice of the tier the total falls in, plus that tier's flatFee. */
+  | 'VOLUME';
 
 export type Query = {
   __typename?: 'Query';
@@ -1555,6 +1644,7 @@ export type ResolversTypes = ResolversObject<{
   InvoiceGrantBurn: ResolverTypeWrapper<InvoiceGrantBurnModel>;
   InvoiceLine: ResolverTypeWrapper<InvoiceLineView>;
   InvoiceLineKind: InvoiceLineKind;
+  InvoiceLineTier: ResolverTypeWrapper<InvoiceLineTier>;
   InvoicePreview: ResolverTypeWrapper<InvoiceView>;
   InvoiceUsage: ResolverTypeWrapper<RatedUsage>;
   IssueGrantInput: IssueGrantInput;
@@ -1570,6 +1660,9 @@ export type ResolversTypes = ResolversObject<{
   PlanPin: ResolverTypeWrapper<PlanPinDoc>;
   PlanVersion: ResolverTypeWrapper<PlanVersionDoc>;
   PoolMemberUsage: ResolverTypeWrapper<PoolMemberUsage>;
+  PriceTier: ResolverTypeWrapper<PriceTierModel>;
+  PriceTierInput: PriceTierInput;
+  PricingModel: PricingModel;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RateLimit: ResolverTypeWrapper<RateLimit>;
   RateLimitInput: RateLimitInput;
@@ -1628,6 +1721,7 @@ export type ResolversParentTypes = ResolversObject<{
   GrantPeriodBurn: GrantPeriodBurnView;
   InvoiceGrantBurn: InvoiceGrantBurnModel;
   InvoiceLine: InvoiceLineView;
+  InvoiceLineTier: InvoiceLineTier;
   InvoicePreview: InvoiceView;
   InvoiceUsage: RatedUsage;
   IssueGrantInput: IssueGrantInput;
@@ -1643,6 +1737,8 @@ export type ResolversParentTypes = ResolversObject<{
   PlanPin: PlanPinDoc;
   PlanVersion: PlanVersionDoc;
   PoolMemberUsage: PoolMemberUsage;
+  PriceTier: PriceTierModel;
+  PriceTierInput: PriceTierInput;
   Query: Record<PropertyKey, never>;
   RateLimit: RateLimit;
   RateLimitInput: RateLimitInput;
@@ -1922,7 +2018,18 @@ export type InvoiceLineResolvers<ContextType = Context, ParentType extends Resol
   planVersion?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   prorated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  tiers?: Resolver<Array<ResolversTypes['InvoiceLineTier']>, ParentType, ContextType>;
   unitPrice?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+}>;
+
+export type InvoiceLineTierResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoiceLineTier'] = ResolversParentTypes['InvoiceLineTier']> = ResolversObject<{
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  flatFee?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  tier?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  units?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  upTo?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 }>;
 
 export type InvoicePreviewResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InvoicePreview'] = ResolversParentTypes['InvoicePreview']> = ResolversObject<{
@@ -1954,12 +2061,14 @@ export type InvoiceUsageResolvers<ContextType = Context, ParentType extends Reso
   grossBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   members?: Resolver<Array<ResolversTypes['PoolMemberUsage']>, ParentType, ContextType>;
+  model?: Resolver<Maybe<ResolversTypes['PricingModel']>, ParentType, ContextType>;
   netBlocks?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   overage?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   per?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   periodStart?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   rounding?: Resolver<Maybe<ResolversTypes['Rounding']>, ParentType, ContextType>;
+  tiers?: Resolver<Maybe<Array<ResolversTypes['PriceTier']>>, ParentType, ContextType>;
   unit?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   unitPrice?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -1993,8 +2102,10 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 }>;
 
 export type OverageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Overage'] = ResolversParentTypes['Overage']> = ResolversObject<{
+  model?: Resolver<ResolversTypes['PricingModel'], ParentType, ContextType>;
   per?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   rounding?: Resolver<ResolversTypes['Rounding'], ParentType, ContextType>;
+  tiers?: Resolver<Maybe<Array<ResolversTypes['PriceTier']>>, ParentType, ContextType>;
   unitPrice?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
@@ -2043,6 +2154,7 @@ export type PlanVersionResolvers<ContextType = Context, ParentType extends Resol
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   entitlements?: Resolver<Array<ResolversTypes['PlanEntitlement']>, ParentType, ContextType>;
   key?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  minimumCommit?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   publishedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   publishedBy?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -2052,6 +2164,12 @@ export type PlanVersionResolvers<ContextType = Context, ParentType extends Resol
 export type PoolMemberUsageResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolMemberUsage'] = ResolversParentTypes['PoolMemberUsage']> = ResolversObject<{
   accountId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+}>;
+
+export type PriceTierResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PriceTier'] = ResolversParentTypes['PriceTier']> = ResolversObject<{
+  flatFee?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  upTo?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -2193,6 +2311,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   GrantPeriodBurn?: GrantPeriodBurnResolvers<ContextType>;
   InvoiceGrantBurn?: InvoiceGrantBurnResolvers<ContextType>;
   InvoiceLine?: InvoiceLineResolvers<ContextType>;
+  InvoiceLineTier?: InvoiceLineTierResolvers<ContextType>;
   InvoicePreview?: InvoicePreviewResolvers<ContextType>;
   InvoiceUsage?: InvoiceUsageResolvers<ContextType>;
   JSON?: GraphQLScalarType;
@@ -2204,6 +2323,7 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PlanPin?: PlanPinResolvers<ContextType>;
   PlanVersion?: PlanVersionResolvers<ContextType>;
   PoolMemberUsage?: PoolMemberUsageResolvers<ContextType>;
+  PriceTier?: PriceTierResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RateLimit?: RateLimitResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;

@@ -24,9 +24,19 @@ export {
   type FeatureType,
   type OverageTerms,
   type PlanVersionDoc,
+  type PriceTier,
+  type PricingModel,
   type Rounding,
   type DimensionRule,
   type RateLimit,
   type RateWindow,
 } from './model.js';
+export {
+  assertOverageCurrency,
+  isTiered,
+  marginalUnitPrice,
+  overageComparisonPrice,
+  overageFromStored,
+  tierIndexAt,
+} from './tiers.js';
 export { KEY_PATTERN, parseKey, parseOverride, type OverrideInputShape } from './validation.js';

@@ -7,6 +7,18 @@ export type { DimensionRule, RateLimit, RateWindow } from '../../shared/rate-win
 export type FeatureType = 'BOOLEAN' | 'METERED';
 export type Enforcement = 'HARD' | 'SOFT' | 'NONE';
 export type Rounding = 'UP' | 'EXACT';
+/** R15: PER_UNIT is blocks of `per` at `unitPrice`; the tiered models follow Stripe (docs/pricing.md). */
+export type PricingModel = 'PER_UNIT' | 'GRADUATED' | 'VOLUME';
+
+/** One price tier (R15): units up to and including `upTo` (null: no bound, the last tier). */
+export interface PriceTier {
+  /** Micro-units; null only on the last tier. */
+  upTo: Micros | null;
+  /** Exact money string: the price of one unit in this tier. */
+  unitPrice: string;
+  /** Exact money string on the currency's minor unit: charged once when the tier is reached. */
+  flatFee: string;
+}
 
 export interface FeatureDoc {
   /** The feature key, `^[a-z][a-z0-9_]{0,63}$` (R1). */
@@ -24,6 +36,13 @@ export interface OverageTerms {
   /** Block size in micro-units (e.g. 1,000 units for "$0.20 per 1,000"). */
   per: Micros;
   rounding: Rounding;
+  /**
+   * R15: GRADUATED or VOLUME with `tiers`; absent means PER_UNIT (every document written
+   * before tiers existed). With tiers, `unitPrice` holds the first tier's unit price and
+   * `per` is one unit, so readers unaware of tiers still see a sane price.
+   */
+  model?: Exclude<PricingModel, 'PER_UNIT'>;
+  tiers?: PriceTier[];
 }
 
 /** One feature's terms in a plan version, or after an override is applied. */
@@ -59,6 +78,8 @@ export interface PlanVersionDoc {
   /** Exact money string per billing period, or null when the plan has no base fee. */
   baseFee: string | null;
   billingPeriod: ResetPeriod;
+  /** R15: the per-period floor (exact money string); absent or null when the plan has none. */
+  minimumCommit?: string | null;
   entitlements: EntitlementTerms[];
   publishedAt: Date;
   publishedBy: string;

@@ -42,5 +42,13 @@ export const catalogResolvers: Resolvers = {
   },
   Overage: {
     per: (overage) => formatQuantity(overage.per),
+    model: (overage) => overage.model ?? 'PER_UNIT',
+    tiers: (overage) => overage.tiers ?? null,
+  },
+  PriceTier: {
+    upTo: (tier) => (tier.upTo === null ? null : formatQuantity(tier.upTo)),
+  },
+  PlanVersion: {
+    minimumCommit: (plan) => plan.minimumCommit ?? null,
   },
 };

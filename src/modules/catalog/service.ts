@@ -5,6 +5,7 @@ import type { Actor, AuditLog } from '../audit/index.js';
 import type { ResetPeriod } from '../../shared/periods.js';
 import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
 import type { CatalogRepository } from './repository.js';
+import { parseMinimumCommit } from './minimum-commit.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
 
 export interface FeatureInputShape {
@@ -20,6 +21,7 @@ export interface PlanInputShape {
   currency: string;
   baseFee?: string | null;
   billingPeriod?: ResetPeriod | null;
+  minimumCommit?: string | null;
   entitlements: readonly PlanEntitlementInputShape[];
 }
 
@@ -159,6 +161,7 @@ export class CatalogService {
       }
       seen.add(entitlement.feature);
     });
+    const currency = parseCurrency(input.currency);
     const features = new Map((await this.repository.findFeatures([...seen])).map((doc) => [doc._id, doc]));
     const entitlements = input.entitlements.map((entitlement, index) => {
       const feature = features.get(entitlement.feature);
@@ -170,14 +173,15 @@ export class CatalogService {
           },
         );
       }
-      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`);
+      return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`, currency);
     });
     return {
       key,
       name: parseName(input.name, 'name'),
-      currency: parseCurrency(input.currency),
+      currency,
       baseFee: input.baseFee == null ? null : parseMoney(input.baseFee, 'baseFee').toFixed(),
       billingPeriod,
+      ...parseMinimumCommit(input.minimumCommit, currency),
       entitlements,
     };
   }

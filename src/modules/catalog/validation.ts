@@ -13,9 +13,11 @@ import {
   type FeatureDoc,
   type FeatureType,
   type OverageTerms,
+  type PricingModel,
   type Rounding,
 } from './model.js';
 import { parseAllowRules, parseRateLimit, type DimensionRuleInputShape, type RateLimitInputShape } from './rules-validation.js';
+import { ONE_UNIT, parseTiers, type PriceTierInputShape } from './tiers.js';
 
 export const KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_THRESHOLDS = 20;
@@ -60,12 +62,26 @@ export function parseThresholds(values: readonly number[], field: string): numbe
 }
 
 export interface OverageInputShape {
-  unitPrice: string;
+  /** Required for PER_UNIT; ignored with tiers (R15). */
+  unitPrice?: string | null;
   per?: string | null;
   rounding?: Rounding | null;
+  model?: PricingModel | null;
+  tiers?: readonly PriceTierInputShape[] | null;
 }
 
-export function parseOverage(input: OverageInputShape, field: string): OverageTerms {
+/** `currency` checks tier flat fees; overrides pass none and check later (assertOverageCurrency). */
+export function parseOverage(input: OverageInputShape, field: string, currency?: string): OverageTerms {
+  const model = input.model ?? 'PER_UNIT';
+  if (model !== 'PER_UNIT') return parseTieredOverage(input, model, field, currency);
+  if (input.tiers != null) {
+    throw new BadInputError(`${field}.tiers apply only to GRADUATED or VOLUME prices: set ${field}.model, or remove the tiers.`, {
+      field: `${field}.tiers`,
+    });
+  }
+  if (input.unitPrice == null) {
+    throw new BadInputError(`${field}.unitPrice is required for a PER_UNIT price, e.g. "0.20".`, { field: `${field}.unitPrice` });
+  }
   const unitPrice = parseMoney(input.unitPrice, `${field}.unitPrice`);
   if (unitPrice.isZero()) {
     throw new BadInputError(`${field}.unitPrice must be greater than zero; omit overage to leave overage unpriced.`, {
@@ -77,6 +93,32 @@ export function parseOverage(input: OverageInputShape, field: string): OverageTe
     per: parseQuantity(input.per ?? '1', { field: `${field}.per` }),
     rounding: input.rounding ?? 'EXACT',
   };
+}
+
+/**
+ * GRADUATED or VOLUME: tier prices are per unit, so `per` may only be 1; `rounding` UP
+ * bills a started unit as a whole one. `unitPrice`, if given, is ignored (SPEC R15): the
+ * stored one is the first tier's, for readers that know nothing of tiers.
+ */
+function parseTieredOverage(
+  input: OverageInputShape,
+  model: Exclude<PricingModel, 'PER_UNIT'>,
+  field: string,
+  currency?: string,
+): OverageTerms {
+  if (input.tiers == null) {
+    throw new BadInputError(`${field}.tiers are required for a ${model} price: list them ascending, the last without upTo.`, {
+      field: `${field}.tiers`,
+    });
+  }
+  const per = parseQuantity(input.per ?? '1', { field: `${field}.per` });
+  if (per !== ONE_UNIT) {
+    throw new BadInputError(`${field}.per must be 1 with tiers: tier prices are per unit. Scale upTo and unitPrice instead.`, {
+      field: `${field}.per`,
+    });
+  }
+  const tiers = parseTiers(input.tiers, model, `${field}.tiers`, currency);
+  return { unitPrice: tiers[0]!.unitPrice, per, rounding: input.rounding ?? 'EXACT', model, tiers };
 }
 
 /** Config is stored as given; keys starting with "$" would be read by MongoDB as operators. */
@@ -132,7 +174,12 @@ export interface PlanEntitlementInputShape {
  * One plan entitlement. Quantity terms only make sense for METERED features, so a BOOLEAN
  * feature given `included`, `grace` or `overage` is refused rather than silently ignored.
  */
-export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: FeatureDoc, field: string): EntitlementTerms {
+export function parsePlanEntitlement(
+  input: PlanEntitlementInputShape,
+  feature: FeatureDoc,
+  field: string,
+  currency?: string,
+): EntitlementTerms {
   if (feature.type === 'BOOLEAN') assertNoQuantityTerms(input, feature.type, field);
   return {
     feature: feature._id,
@@ -141,7 +188,7 @@ export function parsePlanEntitlement(input: PlanEntitlementInputShape, feature: 
     resetPeriod: input.resetPeriod ?? 'MONTH',
     enforcement: input.enforcement ?? 'HARD',
     grace: feature.type === 'METERED' && input.grace != null ? parseGrace(input.grace, `${field}.grace`) : 0n,
-    overage: feature.type === 'METERED' && input.overage ? parseOverage(input.overage, `${field}.overage`) : null,
+    overage: feature.type === 'METERED' && input.overage ? parseOverage(input.overage, `${field}.overage`, currency) : null,
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
     ...(input.pooled ? { pooled: true } : {}),

@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import {
+  assertOverageCurrency,
   type CatalogReads,
   parseKey,
   parseOverride,
@@ -239,6 +240,9 @@ export class ContractService {
       throw new BadInputError(`Unknown feature "${featureKey}": define it with defineFeature first.`, { field: 'input.feature' });
     const change = parseOverride(input, feature);
     return this.mutate(contractId, 'contract.override_set', by, async (contract) => {
+      // A contract keeps one currency: tier flat fees must be payable in it (R15).
+      const plan = change.overage ? await this.catalog.findPlanVersion(contract.planKey, contract.planVersion) : null;
+      if (plan) assertOverageCurrency(change.overage, plan.currency, 'input.overage');
       const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
       return { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
     });

@@ -123,3 +123,27 @@ describe('entitlement figures', () => {
     expect(view(terms({ included: null }), units(5))).toMatchObject({ capacity: null, remaining: null, percentUsed: null, overage: 0n });
   });
 });
+
+describe('entitlement overagePrice with tiers (R15): the price of the next billable unit', () => {
+  // Stripe's Typographic tiers: 1-5 at 7, 6-10 at 6.50, 11+ at 6; 100 included, 10 granted.
+  const tiers = [
+    { upTo: units(5), unitPrice: '7', flatFee: '0' },
+    { upTo: units(10), unitPrice: '6.5', flatFee: '0' },
+    { upTo: null, unitPrice: '6', flatFee: '0' },
+  ];
+  const tiered = (model: 'GRADUATED' | 'VOLUME') =>
+    terms({ enforcement: 'SOFT', overage: { unitPrice: '7', per: units(1), rounding: 'EXACT', model, tiers } });
+
+  it.each([
+    // used (capacity 110), next unit's price
+    [50, '7'], // within capacity: the first billable unit is in tier 1
+    [110, '7'],
+    [114, '7'],
+    [115, '6.5'], // 5 billable: the 6th falls in tier 2
+    [120, '6'], // 10 billable: the 11th falls in tier 3
+    [500, '6'],
+  ])('with %s used, the next unit costs %s (GRADUATED and VOLUME alike)', (used, price) => {
+    expect(buildEntitlementView(tiered('GRADUATED'), units(used), units(10)).overagePrice).toBe(price);
+    expect(buildEntitlementView(tiered('VOLUME'), units(used), units(10)).overagePrice).toBe(price);
+  });
+});

@@ -4,8 +4,7 @@
  * calls `decide` and `hardCeiling` at its enforcement point, the GraphQL layer formats.
  */
 import { maxMicros, type Micros } from '../../shared/quantity.js';
-import type { Enforcement } from '../catalog/index.js';
-import { unitOveragePrice } from './merge.js';
+import { type Enforcement, marginalUnitPrice } from '../catalog/index.js';
 import type { EffectiveTerms } from './model.js';
 
 export type DecisionReason =
@@ -107,7 +106,10 @@ export interface EntitlementView {
   overage: Micros;
   /** used ÷ capacity × 100, rounded down to 4 decimals; null when unlimited or capacity is 0. */
   percentUsed: number | null;
-  /** unitPrice ÷ per, exact decimal string. */
+  /**
+   * The price of the next billable unit, exact: unitPrice ÷ per; with tiers (R15) the unit
+   * price of the tier the next billable unit (beyond capacity) falls in.
+   */
   overagePrice: string | null;
   /** This account's own draw when pooled (R13); `used` otherwise. */
   accountUsed?: Micros;
@@ -125,7 +127,7 @@ export function buildEntitlementView(terms: EffectiveTerms, used: Micros, grante
     overage: limited ? maxMicros(0n, used - capacity) : 0n,
     // Integer arithmetic to the last step: the Float is produced at the edge only.
     percentUsed: limited && capacity > 0n ? Number((used * 1_000_000n) / capacity) / 10_000 : null,
-    overagePrice: terms.overage ? unitOveragePrice(terms.overage).toFixed() : null,
+    overagePrice: terms.overage ? marginalUnitPrice(terms.overage, limited ? maxMicros(0n, used - capacity) : 0n).toFixed() : null,
     ...(accountUsed !== undefined && accountUsed !== used ? { accountUsed } : {}),
   };
 }

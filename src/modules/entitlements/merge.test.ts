@@ -99,6 +99,33 @@ describe('merging the contracts in force (R4)', () => {
     expect(merged.overage).toEqual({ unitPrice: '0.20', per: units(1000), rounding: 'UP' });
   });
 
+  it('compares a tiered overage (R15) by its first billable unit: tier 1 price plus flat fee, oldest on a tie', () => {
+    const tiered = (unitPrice: string, flatFee: string) => ({
+      unitPrice,
+      per: units(1),
+      rounding: 'EXACT' as const,
+      model: 'GRADUATED' as const,
+      tiers: [
+        { upTo: units(10), unitPrice, flatFee },
+        { upTo: null, unitPrice: '0.01', flatFee: '0' },
+      ],
+    });
+    const perUnit = { unitPrice: '1', per: units(1), rounding: 'EXACT' as const };
+    const later = { startsAt: new Date('2026-02-01T00:00:00Z') };
+    const pick = (first: object, second: object) => {
+      const a = plan('a', 1, [terms('api_calls', { overage: first as never })]);
+      const b = plan('b', 1, [terms('api_calls', { overage: second as never })]);
+      return merge([contract('c1', a), contract('c2', b, later)], [a, b]).overage;
+    };
+    // 0.50 + 0 < 1: the tiered price wins though per-unit is older.
+    expect(pick(perUnit, tiered('0.50', '0'))).toEqual(tiered('0.50', '0'));
+    // 0 + 100 flat > 1: a free first tier with a flat fee does not undercut a 1.00 unit price.
+    expect(pick(perUnit, tiered('0', '100'))).toEqual(perUnit);
+    // 1 = 1: the oldest contract's price stays.
+    expect(pick(tiered('1', '0'), perUnit)).toEqual(tiered('1', '0'));
+    expect(pick(perUnit, tiered('1', '0'))).toEqual(perUnit);
+  });
+
   it('lets unlimited win and NONE beat SOFT', () => {
     const a = plan('a', 1, [terms('api_calls', { included: null, enforcement: 'SOFT' })]);
     const b = plan('b', 1, [terms('api_calls', { enforcement: 'NONE' })]);

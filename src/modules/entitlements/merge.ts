@@ -2,14 +2,15 @@
  * The effective entitlement of one feature for one account at one instant (R4), as pure
  * functions over already-loaded documents: no I/O, so every rule is unit-tested directly.
  */
-import { Money } from '../../shared/money.js';
-import { formatQuantity, type Micros } from '../../shared/quantity.js';
+import type { Money } from '../../shared/money.js';
+import type { Micros } from '../../shared/quantity.js';
 import {
   DEFAULT_THRESHOLDS,
   type Enforcement,
   type EntitlementTerms,
   type FeatureType,
   type OverageTerms,
+  overageComparisonPrice,
   type PlanVersionDoc,
 } from '../catalog/index.js';
 import { compareOldestFirst, type ContractDoc, type ContractStatus, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
@@ -79,7 +80,8 @@ export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): stri
  * - included: the sum, and unlimited (null) wins;
  * - enforcement: the least restrictive;
  * - grace: the sum;
- * - overage: the lowest price per unit (unitPrice ÷ per), oldest contract on a tie;
+ * - overage: the lowest price per unit (unitPrice ÷ per; tiered prices by their first
+ *   billable unit, see unitOveragePrice), oldest contract on a tie;
  * - thresholds: the union, sorted;
  * - config: a shallow merge, oldest first (a newer contract's keys win);
  * - delinquent when any contributing contract is PAST_DUE.
@@ -184,9 +186,14 @@ function sumIncluded(all: readonly EntitlementTerms[]): Micros | null {
   return sum;
 }
 
-/** Price of one unit, exact. */
+/**
+ * The price R4 compares, exact: one unit's (unitPrice ÷ per); for a tiered price (R15)
+ * what the first billable unit costs, the first tier's unit price plus its flat fee
+ * (catalog overageComparisonPrice). It does not depend on usage, so the merge is fixed
+ * for an instant; the oldest contract wins a tie.
+ */
 export function unitOveragePrice(overage: OverageTerms): InstanceType<typeof Money> {
-  return new Money(overage.unitPrice).div(new Money(formatQuantity(overage.per)));
+  return overageComparisonPrice(overage);
 }
 
 function cheapestOverage(all: readonly EntitlementTerms[]): OverageTerms | null {

@@ -47,8 +47,16 @@ export interface BilledPeriod {
   end: Date;
 }
 
-/** The pins' intervals inside the period while the contract is in force; pins without a fee are skipped. */
-export function baseFeeSegments(contract: ContractDoc, plans: ReadonlyMap<string, PlanVersionDoc>, period: BilledPeriod): FeeSegment[] {
+/**
+ * The pins' intervals inside the period while the contract is in force; pins without a fee
+ * are skipped. `feeOf` picks the per-period amount: the base fee, or the minimum commit (R15).
+ */
+export function baseFeeSegments(
+  contract: ContractDoc,
+  plans: ReadonlyMap<string, PlanVersionDoc>,
+  period: BilledPeriod,
+  feeOf: (plan: PlanVersionDoc) => string | null = (plan) => plan.baseFee,
+): FeeSegment[] {
   const pins: PlanPin[] = pinsOf(contract);
   const lifeStart = contract.startsAt.getTime();
   const lifeEnd = billingEnd(contract)?.getTime() ?? Infinity;
@@ -61,13 +69,14 @@ export function baseFeeSegments(contract: ContractDoc, plans: ReadonlyMap<string
     if (end <= start) return;
     const plan = plans.get(pinPlanId(pin));
     if (!plan) throw new Error(`plan history names missing plan version ${pinPlanId(pin)}`);
-    if (plan.baseFee === null || new Money(plan.baseFee).isZero()) return;
+    const fee = feeOf(plan);
+    if (fee === null || new Money(fee).isZero()) return;
     for (const [from, to] of subtract(start, end, canceled)) {
       segments.push({
         planKey: pin.planKey,
         planVersion: pin.planVersion,
         planName: plan.name,
-        fee: plan.baseFee,
+        fee,
         start: new Date(from),
         end: new Date(to),
       });

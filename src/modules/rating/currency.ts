@@ -5,44 +5,9 @@
  */
 import { Decimal } from 'decimal.js';
 import { Money } from '../../shared/money.js';
+import { minorDigits } from '../../shared/minor-units.js';
 
-/** ISO 4217 currencies whose minor unit is not the usual hundredth. */
-const MINOR_DIGITS: Readonly<Record<string, number>> = {
-  // no minor unit
-  BIF: 0,
-  CLP: 0,
-  DJF: 0,
-  GNF: 0,
-  ISK: 0,
-  JPY: 0,
-  KMF: 0,
-  KRW: 0,
-  PYG: 0,
-  RWF: 0,
-  UGX: 0,
-  UYI: 0,
-  VND: 0,
-  VUV: 0,
-  XAF: 0,
-  XOF: 0,
-  XPF: 0,
-  // thousandths
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-  // ten-thousandths
-  CLF: 4,
-  UYW: 4,
-};
-
-/** Fractional digits of the currency's minor unit (2 unless ISO 4217 says otherwise). */
-export function minorDigits(currency: string): number {
-  return MINOR_DIGITS[currency] ?? 2;
-}
+export { minorDigits };
 
 /** Half-even rounding to the minor unit, e.g. 2000.0004 USD → 2000.00. */
 export function roundToMinor(amount: Money, currency: string): Money {

@@ -1,7 +1,7 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { GrantBurn, OveragePrice } from './overage.js';
 
-export type InvoiceLineKind = 'BASE_FEE' | 'OVERAGE' | 'CREDIT';
+export type InvoiceLineKind = 'BASE_FEE' | 'OVERAGE' | 'CREDIT' | 'MINIMUM_COMMIT';
 
 /** One invoice line as GraphQL and the billing export see it: every amount an exact string. */
 export interface InvoiceLineView {
@@ -24,6 +24,20 @@ export interface InvoiceLineView {
   prorated: boolean;
   /** R13: a pool's units per account on its OVERAGE line; absent otherwise. */
   members?: PoolMemberUsage[];
+  /** R15: a tiered OVERAGE line's charge per tier reached; absent otherwise. */
+  tiers?: InvoiceLineTier[];
+}
+
+/** One tier's part of a tiered OVERAGE line (R15), every figure an exact string. */
+export interface InvoiceLineTier {
+  tier: number;
+  /** The previous tier's upTo ("0" for the first): the tier holds units above it. */
+  from: string;
+  upTo: string | null;
+  units: string;
+  unitPrice: string;
+  flatFee: string;
+  amount: string;
 }
 
 /** One account's units in a pooled usage period (R13). */

@@ -9,6 +9,9 @@
  *   it is rounded half-even to BLOCK_SCALE (12) fractional digits, far below any minor unit.
  * The amount is blocks × unitPrice, exact (no rounding to cents here).
  *
+ * Tiered prices (R15, tiers.ts) apply to the billable units only, those the included amount
+ * and the grants left: gross and net blocks are both those units, and there is no credit.
+ *
  * Grants show as a credit: the OVERAGE line bills every unit beyond the included amount
  * (grossBlocks), and the CREDIT line takes back the blocks the grants covered
  * (grossBlocks − netBlocks). The two lines add up to exactly netBlocks × unitPrice, the
@@ -16,7 +19,8 @@
  */
 import { Money } from '../../shared/money.js';
 import { maxMicros, minMicros, type Micros } from '../../shared/quantity.js';
-import type { Rounding } from '../catalog/index.js';
+import { isTiered, type PriceTier, type PricingModel, type Rounding } from '../catalog/index.js';
+import { priceTiers, type TierAmount } from './tiers.js';
 
 export const BLOCK_SCALE = 12;
 const BLOCK_FACTOR = 10n ** BigInt(BLOCK_SCALE);
@@ -27,6 +31,9 @@ export interface OveragePrice {
   /** Block size in micro-units. */
   per: Micros;
   rounding: Rounding;
+  /** R15: GRADUATED or VOLUME with tiers (per is then one unit); absent for PER_UNIT. */
+  model?: Exclude<PricingModel, 'PER_UNIT'>;
+  tiers?: PriceTier[];
 }
 
 export interface UsageTerms {
@@ -64,6 +71,8 @@ export interface UsageFigures {
   creditAmount: Money;
   /** overageAmount + creditAmount = netBlocks × unitPrice. */
   amount: Money;
+  /** R15, tiered prices only: each tier's part of the billable units (tiers.ts). */
+  tiers?: TierAmount[];
 }
 
 /** Blocks of `per` for `units`: a ceiling for UP; exact (or 12-digit half-even) for EXACT. */
@@ -101,6 +110,16 @@ export function rateUsage(terms: UsageTerms, used: Micros, grantBurn: readonly G
       overageAmount: zero,
       creditAmount: zero,
       amount: zero,
+    };
+  }
+  if (isTiered(terms.price)) {
+    // Tiers apply to the billable units (R15): grants reduce them first, so no CREDIT line.
+    const quantity = blocksOf(overage, terms.price);
+    const charge = priceTiers(terms.price.model, terms.price.tiers, quantity);
+    return {
+      ...{ used, coveredByIncluded, beyondIncluded, coveredByGrants, overage },
+      ...{ grossBlocks: quantity, netBlocks: quantity, creditedBlocks: zero },
+      ...{ overageAmount: charge.amount, creditAmount: zero, amount: charge.amount, tiers: charge.tiers },
     };
   }
   const unitPrice = new Money(terms.price.unitPrice);

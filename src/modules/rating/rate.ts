@@ -24,6 +24,9 @@ import { formatAmount, roundToMinor } from './currency.js';
 import { baseFeeSubject, day, days, groupDigits, lineId, usageSubject } from './lines.js';
 import type { InvoiceLineView, RatedUsage } from './model.js';
 import { rateUsage, type GrantBurn, type UsageFigures, type UsageTerms } from './overage.js';
+import { isTiered } from '../catalog/index.js';
+import { tieredUsageLine } from './tiered-line.js';
+import { minimumCommitLine } from './minimum-commit.js';
 
 /** One usage period of one metered feature, with everything needed to rate it. */
 export interface UsagePeriodInput {
@@ -55,6 +58,8 @@ export interface RatingInput {
   usage: readonly UsagePeriodInput[];
   /** Zero lines pointing at the invoice that rates a shared feature. */
   ratedElsewhere?: readonly RatedElsewhere[];
+  /** R15: each plan pin's prorated minimum commit in the period (minimum-commit.ts). */
+  minimumCommits?: readonly BaseFeeCharge[];
 }
 
 export interface RatedInvoice {
@@ -123,6 +128,9 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
     });
   }
 
+  const floor = minimumCommitLine(contractId, period, currency, input.minimumCommits ?? [], lines);
+  if (floor) lines.push(floor);
+
   const exact = lines.reduce((sum, line) => sum.plus(line.amount), new Money(0));
   const rounded = money(roundToMinor(exact, currency));
   return { lines, usage, total: rounded, exactTotal: money(exact), amountDue: rounded };
@@ -180,7 +188,7 @@ function usageLines(
         feature: entry.feature,
         description: `${entry.featureName}${within}: ${status}`,
         quantity: '0',
-        unitPrice: price ? money(new Money(price.unitPrice)) : null,
+        unitPrice: price && !isTiered(price) ? money(new Money(price.unitPrice)) : null,
         amount: money(new Money(0)),
         periodStart: entry.period.start,
         periodEnd: entry.period.end,
@@ -189,6 +197,12 @@ function usageLines(
         prorated: false,
       },
     ];
+  }
+  if (isTiered(price)) {
+    const line = { id: lineId(contractId, billing.start, 'OVERAGE', subject), feature: entry.feature, periodStart: entry.period.start };
+    const rest = { periodEnd: entry.period.end, planKey: null, planVersion: null, prorated: false };
+    const title = `${entry.featureName}${within}`;
+    return [tieredUsageLine({ line: { ...line, ...rest }, title, price, figures, grantBurn: entry.grantBurn, currency })];
   }
   const blockSize = groupDigits(formatQuantity(price.per));
   const rounding = price.rounding === 'UP' ? 'rounded up' : 'pro rata';

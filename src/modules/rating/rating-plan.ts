@@ -28,6 +28,8 @@ export interface RatingPlan {
   period: BilledPeriod;
   currency: string;
   baseFees: BaseFeeCharge[];
+  /** R15: the prorated minimum commit of each plan pin in the period; empty without one. */
+  minimumCommits: BaseFeeCharge[];
   /** The usage periods this invoice rates: those it owns. */
   usage: PlannedUsage[];
   /** Every usage period of this contract the billing period covers, owned or not. */

@@ -44,6 +44,7 @@ export const ratingResolvers: Resolvers = {
   },
   InvoiceLine: {
     members: (line) => (line.members ?? []).map(({ accountId, quantity }) => ({ accountId, quantity: formatQuantity(toMicros(quantity)) })),
+    tiers: (line) => line.tiers ?? [],
   },
   InvoiceUsage: {
     members: (usage) =>
@@ -54,7 +55,9 @@ export const ratingResolvers: Resolvers = {
     coveredByIncluded: (usage) => formatQuantity(usage.coveredByIncluded),
     coveredByGrants: (usage) => formatQuantity(usage.coveredByGrants),
     overage: (usage) => formatQuantity(usage.overage),
-    unitPrice: (usage) => usage.price?.unitPrice ?? null,
+    unitPrice: (usage) => (usage.price && !usage.price.tiers ? usage.price.unitPrice : null),
+    model: (usage) => (usage.price ? (usage.price.model ?? 'PER_UNIT') : null),
+    tiers: (usage) => usage.price?.tiers ?? null,
     per: (usage) => (usage.price ? formatQuantity(usage.price.per) : null),
     rounding: (usage) => usage.price?.rounding ?? null,
     grants: (usage) => usage.grantBurn,

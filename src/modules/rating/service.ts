@@ -11,7 +11,7 @@ import type { Period } from '../../shared/periods.js';
 import { contractFeatures, contractTerms } from '../entitlements/index.js';
 import type { CounterReader } from '../usage/index.js';
 import { counterId } from '../../shared/counter-key.js';
-import { baseFeeSegments, prorateBaseFees } from './base-fee.js';
+import { periodFees } from './minimum-commit.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
 import { rateUsage } from './overage.js';
@@ -201,7 +201,7 @@ export class RatingService {
     const period = resolveBillingPeriod(billed, (at) => planAt(at).billingPeriod, requested, now);
     const lastInstant = governingInstant(period, life, now);
     const currency = planAt(lastInstant).currency;
-    const baseFees = prorateBaseFees(baseFeeSegments(contract, plans, period), period, currency);
+    const { baseFees, minimumCommits } = periodFees(contract, plans, period, currency);
 
     // The features any pin in force during the period speaks about, metered ones rated.
     const pins = pinsOf(contract);
@@ -238,7 +238,7 @@ export class RatingService {
       if (!owner || owner.ownerId !== contract._id) continue;
       usage.push({ ...candidate, at: owner.at, terms: { included: owner.included, price: owner.overage }, owner });
     }
-    return { contract, period, currency, baseFees, usage, candidates, owners };
+    return { contract, period, currency, baseFees, minimumCommits, usage, candidates, owners };
   }
 
   /**
@@ -325,10 +325,8 @@ export class RatingService {
     );
     // A feature this invoice rates none of, because another contract owns its usage: a zero line says where it is.
     const rated = rateInvoice({
+      ...plan, // currency, period, base fees and minimum commits
       contractId: contract._id,
-      currency,
-      period,
-      baseFees: plan.baseFees,
       usage: inputs,
       ratedElsewhere: ratedElsewhere(plan),
     });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { toMicros } from '../../shared/quantity.js';
 import type { AuditInput } from '../audit/index.js';
+import { overageFromStored } from '../catalog/index.js';
 import type { InvoiceDoc, InvoiceView, RatedUsage } from './model.js';
 import type { UsageOwnership } from './ownership.js';
 import type { UsageOwnerDoc } from './repository.js';
@@ -61,7 +62,7 @@ export function fromOwnerDoc(doc: UsageOwnerDoc): UsageOwnership {
     ownerId: doc.ownerId,
     contributorIds: doc.contributorIds,
     included: doc.included === null ? null : toMicros(doc.included),
-    overage: doc.overage ? { ...doc.overage, per: toMicros(doc.overage.per) } : null,
+    overage: doc.overage ? overageFromStored(doc.overage) : null,
     at: doc.at,
   };
 }
@@ -86,7 +87,7 @@ export function fromStored(doc: InvoiceDoc): InvoiceView {
         coveredByGrants: micros(usage.coveredByGrants),
         overage: micros(usage.overage),
         grantBurn: usage.grantBurn.map((burn) => ({ ...burn, units: micros(burn.units) })),
-        price: usage.price ? { ...usage.price, per: micros(usage.price.per) } : null,
+        price: usage.price ? overageFromStored(usage.price) : null,
       }),
     ),
     // Snapshots written before exactTotal existed stored the exact sum as `total`.
