@@ -3,6 +3,10 @@
  * (auth open, logs silent), a GraphQL helper, a way to run open-loop load from a worker
  * thread, and a reporter. Sections live in bench/sections/ and are listed in run.ts.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startAllotment, type RunningAllotment } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -29,6 +33,57 @@ export interface BenchContext {
   load(target: LoadTarget, overrides?: Partial<Omit<LoadPlan, 'target'>>): Promise<LoadResult>;
   /** Prints a line of the section's report. */
   report(line?: string): void;
+  /**
+   * Runs `work` and measures the server thread meanwhile (this thread runs the server):
+   * its event-loop busy share, and with BENCH_PROFILE_DIR set a V8 CPU profile of it
+   * written to `<dir>/<label>.cpuprofile` (summarise with bench/profile-summary.ts).
+   */
+  measured<T>(label: string, work: () => Promise<T>): Promise<{ value: T; busy: number; busyMs: number; cpuMs: number }>;
+  /** Records and prints one issue-19 target: figure, raw baseline, ratio, target, MET/MISSED. */
+  target(entry: TargetResult): void;
+  /** Every target recorded so far, for the closing summary. */
+  targets: TargetResult[];
+}
+
+export interface TargetResult {
+  name: string;
+  /** The figure, as printed (with its unit). */
+  figure: string;
+  /** The raw baseline it is compared with, same run; '' when the target is absolute. */
+  baseline: string;
+  /** The compared ratio, e.g. `2.4x` or `81 %`; '' when absolute. */
+  ratio: string;
+  target: string;
+  met: boolean;
+}
+
+export function printTarget(entry: TargetResult): string {
+  return (
+    `TARGET ${entry.name}: ${entry.figure}` +
+    (entry.baseline ? ` | raw ${entry.baseline}` : '') +
+    (entry.ratio ? ` | ratio ${entry.ratio}` : '') +
+    ` | target ${entry.target} | ${entry.met ? 'MET' : 'MISSED'}`
+  );
+}
+
+let profileSession: Session | undefined;
+
+async function profiled<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir) return work();
+  if (!profileSession) {
+    profileSession = new Session();
+    profileSession.connect();
+    await profileSession.post('Profiler.enable');
+  }
+  await profileSession.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = await profileSession.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${label}.cpuprofile`), JSON.stringify(profile));
+  }
 }
 
 export interface BenchSection {
@@ -53,11 +108,28 @@ export async function startBenchEnvironment(options: BenchOptions): Promise<Benc
   const config = loadConfig({ NODE_ENV: 'development', PORT: '0', MONGODB_DB: dbName, LOG_LEVEL: 'silent' });
   const allotment = await startAllotment({ config, logger, mongodbUri: database.uri });
 
+  const targets: TargetResult[] = [];
+  const report = (line = '') => void process.stdout.write(`${line}\n`);
   return {
     options,
     database,
     allotment,
     dbName,
+    targets,
+    target(entry) {
+      targets.push(entry);
+      report(printTarget(entry));
+    },
+    async measured(label, work) {
+      const before = performance.eventLoopUtilization();
+      // CPU time of this thread (the server's): unlike busy wall time, not inflated when
+      // other processes take the cores, so it compares across runs on a shared machine.
+      const cpuBefore = process.threadCpuUsage();
+      const value = await profiled(label, work);
+      const busy = performance.eventLoopUtilization(before);
+      const cpu = process.threadCpuUsage(cpuBefore);
+      return { value, busy: busy.utilization, busyMs: busy.active, cpuMs: (cpu.user + cpu.system) / 1000 };
+    },
     async graphql(query, variables = {}) {
       const response = await fetch(allotment.url, {
         method: 'POST',
@@ -77,7 +149,7 @@ export async function startBenchEnvironment(options: BenchOptions): Promise<Benc
         maxInFlight: 1024,
         ...overrides,
       }),
-    report: (line = '') => process.stdout.write(`${line}\n`),
+    report,
     async stop() {
       await allotment.database.db.dropDatabase().catch(() => undefined);
       await allotment.stop();

@@ -32,26 +32,46 @@ export function createContextFactory(deps: { authenticator: Authenticator; servi
   return async function buildContext(request: ContextRequest): Promise<Context> {
     const principal = request.principal ?? (await deps.authenticator.authenticate(request.authorization));
     const requestId = sanitizeRequestId(request.requestId) ?? randomUUID();
-    // Built on first use: a long-lived subscription that never reads through them should
-    // not hold a request's worth of DataLoaders and a child logger (2-3 KB each).
-    let logger: Logger | undefined;
-    let loaders: Loaders | undefined;
-    return {
-      principal,
-      requestId,
-      get logger() {
-        // Inside an HTTP request the logger's mixin already adds the request id.
-        const scoped = requestScope.getStore()?.requestId === requestId;
-        logger ??= deps.logger.child(scoped ? { actor: principal.actor } : { requestId, actor: principal.actor });
-        return logger;
-      },
-      services: deps.services,
-      get loaders() {
-        loaders ??= createLoaders(deps.services);
-        return loaders;
-      },
-    };
+    return new RequestContext(principal, requestId, deps);
   };
+}
+
+/**
+ * A request's context. The logger and the loaders are built on first use: a long-lived
+ * subscription that never reads through them should not hold a request's worth of
+ * DataLoaders and a child logger (2-3 KB each), and most checks never log. They are
+ * getters on the prototype, with their state in one own object: Apollo copies the
+ * context per request with `Object.assign` (own enumerable properties only), which would
+ * otherwise call own getters and build both for every request; the copy shares `lazy`.
+ */
+class RequestContext implements Context {
+  private readonly lazy: { logger?: Logger; loaders?: Loaders };
+
+  constructor(
+    readonly principal: Principal,
+    readonly requestId: string,
+    private readonly deps: { services: Services; logger: Logger },
+  ) {
+    this.lazy = {};
+  }
+
+  get services(): Services {
+    return this.deps.services;
+  }
+
+  get logger(): Logger {
+    // Inside an HTTP request the logger's mixin already adds the request id.
+    const scoped = requestScope.getStore()?.requestId === this.requestId;
+    this.lazy.logger ??= this.deps.logger.child(
+      scoped ? { actor: this.principal.actor } : { requestId: this.requestId, actor: this.principal.actor },
+    );
+    return this.lazy.logger;
+  }
+
+  get loaders(): Loaders {
+    this.lazy.loaders ??= createLoaders(this.deps.services);
+    return this.lazy.loaders;
+  }
 }
 export type ContextFactory = ReturnType<typeof createContextFactory>;
 

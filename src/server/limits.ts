@@ -67,6 +67,10 @@ const {
 } = graphqlRuntime;
 
 /** The one code of every limit refusal (documented in docs/limits.md and the README). */
+
+/** The token check's memo of accepted query texts (see assertTokenBudget). */
+const TOKEN_CACHE_ENTRIES = 1_000;
+const TOKEN_CACHE_MAX_LENGTH = 4_096;
 export const LIMIT_ERROR_CODE = 'QUERY_TOO_COMPLEX';
 
 export interface LimitsConfig {
@@ -206,7 +210,23 @@ export function createLimits(config: LimitsConfig): Limits {
     armorRule(costLimitRule, { maxCost: config.maxCost, flattenFragments: true, ignoreIntrospection: true }, 'maxCost', config.maxCost),
   ];
 
+  /**
+   * Short query texts already found within the token budget. Clients send the same few
+   * operations over and over (variables vary, the text does not), so lexing each again
+   * is waste on the hot path. Bounded in entries and in each text's length; a flood of
+   * distinct texts only churns it (oldest first).
+   */
+  const withinBudget = new Set<string>();
   function assertTokenBudget(query: string): void {
+    if (withinBudget.has(query)) return;
+    lexTokenBudget(query);
+    if (query.length <= TOKEN_CACHE_MAX_LENGTH) {
+      if (withinBudget.size >= TOKEN_CACHE_ENTRIES) withinBudget.delete(withinBudget.values().next().value!);
+      withinBudget.add(query);
+    }
+  }
+
+  function lexTokenBudget(query: string): void {
     const lexer = new Lexer(new Source(query));
     let count = 0;
     // Lexing stops at the first token over the limit: refusing costs at most maxTokens tokens.

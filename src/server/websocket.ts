@@ -97,48 +97,106 @@ export function endWhenExpired<T>(
 ): AsyncIterableIterator<T> & {
   return(): Promise<IteratorResult<T>>;
 } {
-  const iterator = source[Symbol.asyncIterator]();
-  const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-  let finished = false;
-  let release!: () => void;
-  const released = new Promise<'released'>((resolve) => (release = () => resolve('released')));
-  const expiredSignal = expired.then(() => 'expired' as const);
-  async function finish(): Promise<void> {
-    if (finished) return;
-    finished = true;
-    release();
+  return new ExpiringStream(source[Symbol.asyncIterator](), expired, last);
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * endWhenExpired's stream. Thousands of these sit idle at once (one per subscription), so
+ * it is a class (methods shared on the prototype) holding one pending `next()` at a time,
+ * with one reaction on `expired`, instead of per-subscription closures, a race and an
+ * async frame per wait (issue 19: idle subscription memory, docs/performance.md).
+ */
+class ExpiringStream<T> implements AsyncIterableIterator<T> {
+  private finished = false;
+  private expiredFirst = false;
+  /** Settles the outstanding `next()`; cleared once it is settled. */
+  private pending: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
+  /**
+   * What the reaction on `expired` reaches, cut when the stream ends: a connection's
+   * `expired` may never settle (no token expiry), and must not keep every stream that
+   * ever ran on it alive.
+   */
+  private readonly link: { stream?: ExpiringStream<T> };
+
+  constructor(
+    private readonly iterator: AsyncIterator<T>,
+    expired: Promise<void>,
+    private readonly last: () => T,
+  ) {
+    const link: { stream?: ExpiringStream<T> } = { stream: this };
+    this.link = link;
+    void expired.then(() => link.stream?.expire());
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.finished) return Promise.resolve(DONE as IteratorResult<T>);
+    if (this.expiredFirst) {
+      this.finish();
+      return Promise.resolve({ done: false, value: this.last() });
+    }
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      const pending = { resolve, reject };
+      this.pending = pending;
+      this.iterator.next().then(
+        (outcome) => {
+          if (this.pending !== pending) return; // released or expired meanwhile
+          this.pending = undefined;
+          if (outcome.done) this.finish();
+          resolve(outcome);
+        },
+        (error: unknown) => {
+          if (this.pending !== pending) return;
+          this.pending = undefined;
+          reject(error);
+        },
+      );
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.finish();
+    return Promise.resolve(DONE as IteratorResult<T>);
+  }
+
+  throw(error: unknown): Promise<IteratorResult<T>> {
+    this.finish();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private expire(): void {
+    if (this.finished) return;
+    const pending = this.pending;
+    if (!pending) {
+      // Nobody is waiting: the next read gets the last result.
+      this.expiredFirst = true;
+      return;
+    }
+    this.pending = undefined;
+    this.finish();
+    pending.resolve({ done: false, value: this.last() });
+  }
+
+  /** Ends the stream once: a waiting read gets the end, and the source is released. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.link.stream = undefined;
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.resolve(DONE as IteratorResult<T>);
     try {
-      await iterator.return?.();
+      // The source failing to close must not keep the client's stream open.
+      this.iterator.return?.()?.catch(() => undefined);
     } catch {
-      // the source failing to close must not keep the client's stream open
+      // as above, for a source whose return() throws synchronously
     }
   }
-  const wrapper = {
-    async next(): Promise<IteratorResult<T>> {
-      if (finished) return DONE;
-      const outcome = await Promise.race([iterator.next(), expiredSignal, released]);
-      if (outcome === 'released') return DONE;
-      if (outcome === 'expired') {
-        if (finished) return DONE;
-        await finish();
-        return { done: false, value: last() };
-      }
-      if (outcome.done) await finish();
-      return outcome;
-    },
-    async return(): Promise<IteratorResult<T>> {
-      await finish();
-      return DONE;
-    },
-    async throw(error: unknown): Promise<IteratorResult<T>> {
-      await finish();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return wrapper;
-    },
-  };
-  return wrapper;
 }
 
 /**

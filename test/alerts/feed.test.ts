@@ -130,6 +130,27 @@ describe('polling feed', () => {
     expect(delivered.map((r) => r.n)).toEqual([7]);
   });
 
+  it('reads in full only rows it has not seen: polls over seen rows ask for ids alone', async () => {
+    const { collection, delivered, feed } = follow('polling');
+    await feed.start();
+    await collection.insertMany(Array.from({ length: 20 }, (_, i) => row(i + 1)));
+    await waitFor(() => delivered.length === 20, 10_000, '20 rows');
+    const from = instance.commands.length;
+    await settle(300); // several polls, every row still inside the overlap window
+    await collection.insertOne(row(21));
+    await waitFor(() => delivered.length === 21, 10_000, 'the 21st row');
+    const finds = instance.commands
+      .slice(from)
+      .filter((event) => event.commandName === 'find' && event.command.find === collection.collectionName);
+    const idsOnly = finds.filter((event) => JSON.stringify(event.command.projection) === JSON.stringify({ _id: 1 }));
+    const full = finds.filter((event) => event.command.projection === undefined);
+    expect(idsOnly.length).toBeGreaterThanOrEqual(3);
+    // One full read, for the one new row, by id.
+    expect(full).toHaveLength(1);
+    expect(full[0]!.command.filter).toEqual({ _id: { $in: ['r21'] } });
+    expect(delivered.map((r) => r.n)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+  });
+
   it('stops polling when stopped', async () => {
     const { collection, delivered, feed } = follow('polling');
     await feed.start();

@@ -40,7 +40,7 @@ export interface LiveUpdatesOptions<V> {
  *   `alertQueueBound` (1,000) alerts behind is ended with an error, not buffered.
  * - Latency: on the instance that stored it, an alert is pushed before the mutation's
  *   response is sent. Other instances get it from the change stream within milliseconds;
- *   with the polling fallback, within `pollIntervalMs` (250 ms) plus one query.
+ *   with the polling fallback, within `pollIntervalMs` (100 ms) plus two small queries.
  * - Live balances are coalesced: at most one recomputation per 100 ms per (account,
  *   feature) and one update per 100 ms per subscription; the last state always arrives.
  */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb';
+import { coalescedReader } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
@@ -50,6 +51,15 @@ export class UsageLedger {
     this.counters = db.collection<CounterDoc>(COUNTERS);
   }
 
+  /**
+   * recordUsage's retry pre-check, one `find` per event-loop turn for every request in
+   * flight (src/db/coalesce.ts: nothing cached, so a retry still sees its first write).
+   */
+  private readonly eventById = coalescedReader<string, UsageEventDoc | null>(async (ids) => {
+    const found = new Map((await this.events.find({ _id: { $in: [...ids] } }).toArray()).map((doc) => [doc._id, doc]));
+    return ids.map((id) => found.get(id) ?? null);
+  });
+
   // ---- events ----------------------------------------------------------------------------
 
   /**
@@ -80,7 +90,7 @@ export class UsageLedger {
 
   /** The stored event with this id (R7: the same key again is a retry). */
   async event(eventId: string): Promise<UsageEventDoc | null> {
-    return this.events.findOne({ _id: eventId });
+    return this.eventById.load(eventId);
   }
 
   /** Stored events by id, for the members of a request that collided on the unique index. */
