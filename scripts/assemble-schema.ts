@@ -45,6 +45,7 @@ export const SCHEMA_SLICES = [
   'src/modules/rating/schema.graphql',
   'src/modules/audit/schema.graphql',
   'src/modules/webhooks/schema.graphql',
+  'src/modules/topups/schema.graphql',
   'src/modules/billing/schema.graphql',
 ];
 

@@ -75,6 +75,8 @@ const EnvSchema = z
     STRIPE_API_BASE: z.url().optional(),
     /** Sync every finalised invoice of an account with a Stripe customer, without a syncInvoice call. */
     STRIPE_SYNC_ON_FINALIZE: z.enum(['true', 'false']).default('false'),
+    /** R18: how often the trial pass stores and announces trial ends nobody read (checks never wait for it). */
+    TRIAL_SWEEP_SECONDS: z.coerce.number().min(0.1).max(86_400).default(5),
     /** Segment ingestion (docs/segment.md): JSON object from event name to feature key. */
     SEGMENT_EVENTS: z
       .string()
@@ -137,6 +139,8 @@ export interface Config {
   stripe: { apiKey?: string; apiBase?: string; syncOnFinalize: boolean };
   /** Segment event name → feature key. */
   segmentEvents: Record<string, string>;
+  /** R18: the trial pass's interval (docs/trials.md). */
+  trialSweepMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -187,5 +191,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     stripe: { apiKey: e.STRIPE_API_KEY, apiBase: e.STRIPE_API_BASE, syncOnFinalize: e.STRIPE_SYNC_ON_FINALIZE === 'true' },
     segmentEvents: JSON.parse(e.SEGMENT_EVENTS) as Record<string, string>,
+    trialSweepMs: Math.round(e.TRIAL_SWEEP_SECONDS * 1000),
   };
 }

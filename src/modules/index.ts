@@ -11,16 +11,33 @@ import { EventBus } from '../shared/events.js';
 import { NO_TELEMETRY, type DomainTelemetry } from '../shared/telemetry.js';
 import { type AlertEvents, alertIndexes, createAlerts } from './alerts/index.js';
 import { AuditLog, auditIndexes } from './audit/index.js';
-import { catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
-import { type ContractEvents, contractIndexes, createContractLoaders, createContracts } from './contracts/index.js';
+import { addOnIndexes, catalogIndexes, createCatalog, createCatalogLoaders } from './catalog/index.js';
+import {
+  type ContractEvents,
+  contractIndexes,
+  createContractAddOns,
+  createContractLoaders,
+  createContracts,
+  createTrialSettler,
+  type TrialEvents,
+} from './contracts/index.js';
 import { createEntitlementLoaders, EntitlementService, TermsService } from './entitlements/index.js';
 import { createGrantLoaders, createGrants, type GrantEvents, grantIndexes } from './grants/index.js';
 import { billingIndexes, createBilling } from './billing/index.js';
 import { createHierarchy, type HierarchyEvents, hierarchyIndexes } from './hierarchy/index.js';
 import { SegmentIngestion } from './ingestion/index.js';
 import { createRating, grantCoverageFrom, invoiceIndexes, type RatingEvents } from './rating/index.js';
+import { AUTO_TOP_UP_ACTOR, createTopUps, topUpIndexes } from './topups/index.js';
 import { termsTimeline, type UsageEvents, UsageReads, UsageService, usageIndexes } from './usage/index.js';
-import { createWebhooks, grantChanged, invoiceFinalized, thresholdCrossed, webhookIndexes } from './webhooks/index.js';
+import {
+  createWebhooks,
+  creditsToppedUp,
+  grantChanged,
+  invoiceFinalized,
+  thresholdCrossed,
+  trialEnded,
+  webhookIndexes,
+} from './webhooks/index.js';
 
 export interface ModuleDeps {
   db: Db;
@@ -31,7 +48,7 @@ export interface ModuleDeps {
 }
 
 /** Every domain event, by the module that publishes it. */
-export type DomainEvents = UsageEvents & ContractEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
+export type DomainEvents = UsageEvents & ContractEvents & TrialEvents & GrantEvents & HierarchyEvents & AlertEvents & RatingEvents;
 
 export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }: ModuleDeps) {
   const events = new EventBus<DomainEvents>();
@@ -39,7 +56,11 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
 
   // Features and versioned plans (R1, R2); contracts pinning them (R3), publishing TermsChanged.
   const catalog = createCatalog(db, audit);
-  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
+  // Trials (R18): a read seeing a trial end due triggers the settler; its pass catches the rest.
+  const trials = createTrialSettler({ db, audit, events, logger: logger.child({ module: 'trials' }), intervalMs: config.trialSweepMs });
+  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }), trials });
+  // Add-ons attached to contracts (R17); publishes TermsChanged.
+  const contractAddOns = createContractAddOns({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
 
   // Account hierarchies and members' caps (R13); publishes HierarchyChanged.
   const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }) });
@@ -93,6 +114,21 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     telemetry,
   });
 
+  // Auto top-ups of credit features (R14): PREPAID grants once per crossing of `below`.
+  const topUps = createTopUps({
+    db,
+    audit,
+    logger: logger.child({ module: 'topups' }),
+    featureType: async (feature) => (await catalog.findFeatureTypes([feature])).get(feature) ?? null,
+    balance: async (pair) => {
+      const view = await entitlements.entitlementNow(pair);
+      return view && { hasAccess: view.terms.hasAccess, remaining: view.remaining, periodStart: view.terms.period?.start ?? null };
+    },
+    issuedUnder: async (pair, prefix) => (await grants.issuedUnder(pair, prefix)).length,
+    issue: (input, by) => grants.issue(input, by),
+    repairIntervalMs: 2_000,
+  });
+
   // Threshold alerts (R9) and live balances, across instances.
   const { alerts, live } = createAlerts({
     db,
@@ -144,6 +180,8 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     alerts.onCounterChange(change.pooled ? { ...change, members: await hierarchy.descendantsOf(change.accountId) } : change),
   );
   // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
+  // The credits left moved (R14): an auto top-up may be due, evaluated off the usage path.
+  events.on('CounterChanged', (change) => topUps.onCounterChange(change));
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
   // A pool owner's terms are its members' terms too (R13): their balances are recomputed.
   events.on('TermsChanged', async ({ accountId }) => {
@@ -155,6 +193,10 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     const event = grantChanged(change);
     if (event) await webhooks.record(event);
   });
+  // An auto top-up's grant (R14) is also credits.topped_up, recorded at the same point.
+  events.on('GrantChanged', async (change) => {
+    if (change.action === 'issued' && change.issuedBy === AUTO_TOP_UP_ACTOR) await webhooks.record(creditsToppedUp(change));
+  });
   events.on('GrantChanged', (change) => alerts.onGrantChanged(change));
   // A grant on a pool owner is capacity its members draw on (R13): their balances are pushed.
   events.on('GrantChanged', async ({ accountId, feature }) => {
@@ -164,6 +206,8 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
   events.on('HierarchyChanged', async ({ accountId }) => {
     for (const account of [accountId, ...(await hierarchy.descendantsOf(accountId))]) await alerts.onTermsChanged(account);
   });
+  // A trial ended (R18), published by the settler once the end is stored: contract.trial_ended.
+  events.on('TrialEnded', (trial) => webhooks.record(trialEnded(trial)));
   // An alert was stored (awaited inside usage's exactly-once point): its webhook outbox row.
   events.on('AlertFired', (alert) => webhooks.record(thresholdCrossed(alert)));
   // An invoice was finalised (and on each repeat): invoice.finalized, and the Stripe sync when configured.
@@ -177,11 +221,14 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     audit,
     catalog,
     contracts,
+    contractAddOns,
+    trials,
     hierarchy,
     terms,
     entitlements,
     grants,
     grantAnnouncer,
+    topUps,
     usage,
     alerts,
     live,
@@ -210,9 +257,11 @@ export const moduleIndexes: CollectionIndexes[] = [
   contractIndexes,
   hierarchyIndexes,
   catalogIndexes,
+  addOnIndexes,
   ...alertIndexes,
   ...usageIndexes,
   grantIndexes,
+  topUpIndexes,
   invoiceIndexes,
   ...webhookIndexes,
   ...billingIndexes,
@@ -225,8 +274,12 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
   services.usage.startSweeper();
   services.dispatcher.start();
   services.grantAnnouncer.start();
+  services.trials.start();
+  services.topUps.start();
   return {
     stop: async () => {
+      await services.topUps.stop();
+      await services.trials.stop();
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
       await services.hierarchy.membership.stop();

@@ -13,6 +13,7 @@ import { entitlementResolvers } from './entitlements/resolvers.js';
 import { grantResolvers } from './grants/resolvers.js';
 import { hierarchyResolvers } from './hierarchy/resolvers.js';
 import { ratingResolvers } from './rating/resolvers.js';
+import { topUpResolvers } from './topups/resolvers.js';
 import { usageResolvers } from './usage/resolvers.js';
 import { webhookResolvers } from './webhooks/resolvers.js';
 import { billingResolvers } from './billing/resolvers.js';
@@ -27,6 +28,7 @@ export const resolvers: Resolvers[] = [
   alertResolvers,
   usageResolvers,
   grantResolvers,
+  topUpResolvers,
   ratingResolvers,
   webhookResolvers,
   billingResolvers,

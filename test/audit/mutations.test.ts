@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode } from '../support/fixtures.js';
 import { signToken, startTestInstance, type TestInstance } from '../support/harness.js';
 import { type AuditedMutation, integrationMutations } from './integration-mutations.js';
+import { addOnMutations } from './add-on-mutations.js';
 
 let allotment: TestInstance;
 let operatorToken: string;
@@ -290,8 +291,28 @@ const MUTATIONS: AuditedMutation[] = [
       },
     ],
   },
+  // Auto top-ups of a credit feature (R14).
+  {
+    field: 'setAutoTopUp',
+    requestId: 'req-set-auto-top-up',
+    send: (id) =>
+      send(id, `mutation ($input: AutoTopUpInput!) { setAutoTopUp(input: $input) { enabled } }`, {
+        input: { accountId, feature, below: '1', amount: '5', price: '2.50' },
+      }),
+    expected: [
+      {
+        action: 'auto_top_up.set',
+        targetType: 'AutoTopUp',
+        targetId: `${accountId}/${feature}`,
+        before: null,
+        after: { accountId, feature, price: '2.5', enabled: true },
+      },
+    ],
+  },
   // Webhooks and billing (R21, R22), after the invoice they sync is final.
   ...integrationMutations({ send, instance: () => allotment, accountId, billedContractId: `${contractId}_billed` }),
+  // Add-ons (R17), last: an attached add-on changes capacity.
+  ...addOnMutations({ send, accountId, contractId, feature, addOnKey: `boost_${run}` }),
 ];
 
 describe('the audit trail (R10)', () => {

@@ -5,12 +5,16 @@
  */
 import type { Db } from 'mongodb';
 import type { AuditLog } from '../audit/index.js';
+import { AddOnCatalog } from './add-ons.js';
 import { CatalogRepository } from './repository.js';
 import { CatalogService } from './service.js';
 
 export function createCatalog(db: Db, audit: AuditLog): CatalogService {
-  return new CatalogService(new CatalogRepository(db), audit);
+  const repository = new CatalogRepository(db);
+  return new CatalogService(repository, audit, new AddOnCatalog(db, audit, (keys) => repository.findFeatures(keys)));
 }
+
+export { addOnIndexes, addOnVersionId, type AddOnInputShape, type AddOnVersionDoc } from './add-ons.js';
 
 export { catalogIndexes } from './repository.js';
 export type { CatalogReads, CatalogService, FeatureInputShape, PlanInputShape } from './service.js';
@@ -18,6 +22,7 @@ export { createCatalogLoaders, type CatalogLoaders } from './loaders.js';
 export {
   DEFAULT_THRESHOLDS,
   planVersionId,
+  type CreditCost,
   type Enforcement,
   type EntitlementTerms,
   type FeatureDoc,
@@ -31,6 +36,7 @@ export {
   type RateLimit,
   type RateWindow,
 } from './model.js';
+export { assertCreditLinks, withOverrides, type CreditCostInputShape } from './credits.js';
 export {
   assertOverageCurrency,
   isTiered,

@@ -66,6 +66,17 @@ export interface EntitlementTerms {
   rateLimit?: RateLimit | null;
   /** R20: the entitlement applies only when a request's properties satisfy every rule; absent, null or empty: always. */
   allow?: DimensionRule[] | null;
+  /**
+   * R14: each unit of this feature burns `perUnit` units of the credit feature, on the
+   * credit feature's counter (docs/credits.md). Absent when the feature is not credit-based.
+   */
+  credits?: CreditCost | null;
+}
+
+/** A credit cost (R14): `perUnit` micro-units of the credit `feature` per unit. */
+export interface CreditCost {
+  feature: string;
+  perUnit: Micros;
 }
 
 export interface PlanVersionDoc {

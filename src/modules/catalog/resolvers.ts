@@ -23,6 +23,10 @@ export const catalogResolvers: Resolvers = {
       authorize(principal, 'catalog:write');
       return services.catalog.publishPlan(input, { actor: principal.actor, requestId });
     },
+    publishAddOn(_root, { input }, { principal, requestId, services }) {
+      authorize(principal, 'catalog:write');
+      return services.catalog.publishAddOn(input, { actor: principal.actor, requestId });
+    },
   },
   Feature: {
     key: (feature) => feature._id,
@@ -39,6 +43,10 @@ export const catalogResolvers: Resolvers = {
     pooled: (terms) => terms.pooled === true,
     rateLimit: (terms) => rateLimitView(terms.rateLimit),
     allow: (terms) => terms.allow ?? [],
+    credits: (terms) => terms.credits ?? null,
+  },
+  CreditCost: {
+    perUnit: (cost) => formatQuantity(cost.perUnit),
   },
   Overage: {
     per: (overage) => formatQuantity(overage.per),

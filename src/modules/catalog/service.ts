@@ -4,7 +4,9 @@ import { parseCurrency, parseMoney } from '../../shared/money.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import type { ResetPeriod } from '../../shared/periods.js';
 import { planVersionId, type FeatureDoc, type FeatureType, type PlanVersionDoc } from './model.js';
+import { assertCreditLinks } from './credits.js';
 import type { CatalogRepository } from './repository.js';
+import type { AddOnCatalog, AddOnInputShape, AddOnVersionDoc } from './add-ons.js';
 import { parseMinimumCommit } from './minimum-commit.js';
 import { parseKey, parseName, parsePlanEntitlement, parseUnit, type PlanEntitlementInputShape } from './validation.js';
 
@@ -33,13 +35,16 @@ const PUBLISH_ATTEMPTS = 8;
 export type CatalogReads = Pick<
   CatalogService,
   'findFeatures' | 'findFeatureTypes' | 'findPlanVersions' | 'findPlanVersion' | 'findLatestPlanVersion'
->;
+> &
+  Partial<Pick<CatalogService, 'findAddOnVersion' | 'findLatestAddOnVersion'>>;
 
 /** Features and versioned plans (R1, R2). Every write is audited. */
 export class CatalogService {
   constructor(
     private readonly repository: CatalogRepository,
     private readonly audit: AuditLog,
+    /** Add-on versions (R17, add-ons.ts): their own key namespace and collection. */
+    private readonly addOns?: AddOnCatalog,
   ) {}
 
   /**
@@ -162,7 +167,8 @@ export class CatalogService {
       seen.add(entitlement.feature);
     });
     const currency = parseCurrency(input.currency);
-    const features = new Map((await this.repository.findFeatures([...seen])).map((doc) => [doc._id, doc]));
+    const creditKeys = input.entitlements.flatMap((entitlement) => (entitlement.credits ? [entitlement.credits.feature] : []));
+    const features = new Map((await this.repository.findFeatures([...seen, ...creditKeys])).map((doc) => [doc._id, doc]));
     const entitlements = input.entitlements.map((entitlement, index) => {
       const feature = features.get(entitlement.feature);
       if (!feature) {
@@ -175,6 +181,8 @@ export class CatalogService {
       }
       return parsePlanEntitlement(entitlement, feature, `entitlements[${index}]`, currency);
     });
+    const position = new Map(entitlements.map((terms, index) => [terms.feature, index]));
+    assertCreditLinks(entitlements, features, (feature) => `entitlements[${position.get(feature)}]`);
     return {
       key,
       name: parseName(input.name, 'name'),
@@ -207,5 +215,24 @@ export class CatalogService {
 
   findLatestPlanVersion(key: string): Promise<PlanVersionDoc | null> {
     return this.repository.findLatestPlanVersion(key);
+  }
+
+  // ---- add-ons (R17) --------------------------------------------------------------------
+
+  publishAddOn(input: AddOnInputShape, by: Actor): Promise<AddOnVersionDoc> {
+    return this.addOnCatalog().publish(input, by);
+  }
+
+  findAddOnVersion(key: string, version: number): Promise<AddOnVersionDoc | null> {
+    return this.addOnCatalog().find(key, version);
+  }
+
+  findLatestAddOnVersion(key: string): Promise<AddOnVersionDoc | null> {
+    return this.addOnCatalog().findLatest(key);
+  }
+
+  private addOnCatalog(): AddOnCatalog {
+    if (!this.addOns) throw new Error('this catalog was built without add-ons');
+    return this.addOns;
   }
 }

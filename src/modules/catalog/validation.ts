@@ -6,6 +6,7 @@ import { BadInputError } from '../../shared/errors.js';
 import { parseMoney } from '../../shared/money.js';
 import { MAX_TERM_UNITS, parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { ResetPeriod } from '../../shared/periods.js';
+import { parseCreditCost, type CreditCostInputShape } from './credits.js';
 import {
   DEFAULT_THRESHOLDS,
   type Enforcement,
@@ -168,6 +169,7 @@ export interface PlanEntitlementInputShape {
   pooled?: boolean | null;
   rateLimit?: RateLimitInputShape | null;
   allow?: readonly DimensionRuleInputShape[] | null;
+  credits?: CreditCostInputShape | null;
 }
 
 /**
@@ -194,6 +196,7 @@ export function parsePlanEntitlement(
     ...(input.pooled ? { pooled: true } : {}),
     ...(input.rateLimit ? { rateLimit: parseRateLimit(input.rateLimit, feature.type, `${field}.rateLimit`) } : {}),
     ...(input.allow && input.allow.length > 0 ? { allow: parseAllowRules(input.allow, `${field}.allow`) } : {}),
+    ...(input.credits ? { credits: parseCreditCost(input.credits, feature, `${field}.credits`) } : {}),
   };
 }
 
@@ -223,6 +226,7 @@ export const OVERRIDE_FIELDS = [
   'pooled',
   'rateLimit',
   'allow',
+  'credits',
 ] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
 
@@ -256,6 +260,8 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
   if (present('rateLimit'))
     override.rateLimit = input.rateLimit === null ? null : parseRateLimit(input.rateLimit!, feature.type, `${field}.rateLimit`);
   if (present('allow')) override.allow = input.allow === null ? null : parseAllowRules(input.allow!, `${field}.allow`);
+  // null removes the credit cost: the feature is counted on its own counter again.
+  if (present('credits')) override.credits = input.credits === null ? null : parseCreditCost(input.credits!, feature, `${field}.credits`);
   if (Object.keys(override).length === 0) {
     throw new BadInputError(`The override for "${feature._id}" sets no field: give at least one of ${OVERRIDE_FIELDS.join(', ')}.`);
   }

@@ -1,4 +1,4 @@
-import type { EntitlementTerms } from '../catalog/index.js';
+import type { AddOnVersionDoc, EntitlementTerms } from '../catalog/index.js';
 
 export type ContractStatus = 'TRIALING' | 'ACTIVE' | 'PAST_DUE' | 'SUSPENDED' | 'CANCELED';
 
@@ -51,6 +51,13 @@ export interface ContractDoc {
   finalizedThrough?: Date | null;
   /** Per-feature overrides, keyed by feature key. */
   overrides?: Record<string, EntitlementOverride>;
+  /** R18: TRIALING until this instant, then ACTIVE, or CANCELED when `trialConversion` is CANCEL (trials.ts). */
+  trialEndsAt?: Date | null;
+  trialConversion?: TrialConversion;
+  /** The trial's end once a write stored it; `announced` false while its audit entry and event are owed. */
+  trialEnd?: TrialEnd | null;
+  /** R17: every add-on segment, in attach order (add-ons.ts). */
+  addOns?: AddOnSegment[];
   /** Bumped by every write; writes are compare-and-set on it (no transactions, SPEC §5). */
   revision?: number;
   createdAt: Date;
@@ -75,4 +82,25 @@ export interface OverrideEntry {
 /** Oldest first: by `startsAt`, then id. The order R4's merge breaks ties in, and listings use. */
 export function compareOldestFirst(a: ContractDoc, b: ContractDoc): number {
   return a.startsAt.getTime() - b.startsAt.getTime() || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+}
+
+export type TrialConversion = 'ACTIVATE' | 'CANCEL';
+
+export interface TrialEnd {
+  at: Date;
+  status: ContractStatus;
+  announced: boolean;
+}
+
+/**
+ * An add-on version attached to a contract with a quantity over [effectiveAt, endsAt).
+ * The version is immutable, so it is kept on the contract: terms come from the document
+ * every check loads already, with no extra read. A quantity change closes the segment and
+ * opens another one with the same pinned version.
+ */
+export interface AddOnSegment {
+  addOn: AddOnVersionDoc;
+  quantity: number;
+  effectiveAt: Date;
+  endsAt: Date | null;
 }

@@ -8,7 +8,12 @@ export const CONTRACTS = 'contracts';
 
 export const contractIndexes: CollectionIndexes = {
   collection: CONTRACTS,
-  indexes: [{ key: { accountId: 1, startsAt: 1 }, name: 'by_account' }],
+  indexes: [
+    { key: { accountId: 1, startsAt: 1 }, name: 'by_account' },
+    // The trial pass (R18, trials.ts): trials past their end, and trial ends still to announce.
+    { key: { status: 1, trialEndsAt: 1 }, name: 'by_trial_end' },
+    { key: { 'trialEnd.announced': 1 }, name: 'by_trial_announcement' },
+  ],
 };
 
 export class ContractRepository {

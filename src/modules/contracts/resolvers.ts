@@ -61,6 +61,9 @@ export const contractResolvers: Resolvers = {
     planHistory: (contract) => pinsOf(contract),
     canceledAt: (contract) => (contract.status === 'CANCELED' ? (contract.canceledAt ?? null) : null),
     statusHistory: (contract) => statusesOf(contract),
+    addOns: (contract) => contract.addOns ?? [],
+    trialEndsAt: (contract) => contract.trialEndsAt ?? null,
+    trialConversion: (contract) => contract.trialConversion ?? 'ACTIVATE',
     overrides: (contract) =>
       Object.entries(contract.overrides ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
@@ -86,6 +89,7 @@ export const contractResolvers: Resolvers = {
     pooled: (entry) => entry.override.pooled ?? null,
     rateLimit: (entry) => rateLimitView(entry.override.rateLimit),
     allow: (entry) => entry.override.allow ?? null,
+    credits: (entry) => entry.override.credits ?? null,
   },
   Mutation: {
     upsertContract(_root, { input }, { principal, requestId, services }) {
@@ -107,6 +111,14 @@ export const contractResolvers: Resolvers = {
     setContractStatus(_root, { contractId, status }, { principal, requestId, services }) {
       authorize(principal, 'contracts:write');
       return services.contracts.setStatus(contractId, status, { actor: principal.actor, requestId });
+    },
+    attachAddOn(_root, { contractId, addOnKey, quantity, effectiveAt }, { principal, requestId, services }) {
+      authorize(principal, 'contracts:write');
+      return services.contractAddOns.attach({ contractId, addOnKey, quantity, effectiveAt }, { actor: principal.actor, requestId });
+    },
+    detachAddOn(_root, { contractId, addOnKey, effectiveAt }, { principal, requestId, services }) {
+      authorize(principal, 'contracts:write');
+      return services.contractAddOns.detach({ contractId, addOnKey, effectiveAt }, { actor: principal.actor, requestId });
     },
   },
 };

@@ -15,9 +15,12 @@ import {
 import type { ContractDoc, ContractStatus, EntitlementOverride } from './model.js';
 import { pinPlanId, pinsOf, windowsOverlap, withPins, withStatus } from './plan-history.js';
 import { type ContractInputShape, parseExternalId } from './validation.js';
+import { contractsNow, trialFields } from './trials.js';
+import { compareAndSet } from './compare-and-set.js';
 
 export type { ContractInputShape } from './validation.js';
 import type { ContractRepository } from './repository.js';
+import { assertOverrideCredits } from './credits.js';
 
 const MAX_PINS = 1_000;
 const WRITE_ATTEMPTS = 8;
@@ -29,6 +32,8 @@ export interface ContractServiceDeps {
   /** Publishes TermsChanged after every stored write. */
   events: EventPublisher<ContractEvents>;
   logger: Logger;
+  /** R18: a read saw a trial end due or not yet announced (TrialSettler.due). */
+  trialDue?: (contractId: string) => void;
 }
 
 /** What other modules read of the contracts. */
@@ -57,16 +62,24 @@ export class ContractService {
     this.catalog = deps.catalog;
   }
 
+  private asNow = (docs: ContractDoc[]) => contractsNow(docs, new Date(), this.deps.trialDue);
+
   // ---- reads other modules ask for (ContractReads) ----------------------------------------
 
   /** One `find` for any number of ids (DataLoader batches into this). */
-  findByIds(ids: readonly string[]): Promise<ContractDoc[]> {
-    return this.repository.findByIds(ids);
+  async findByIds(ids: readonly string[]): Promise<ContractDoc[]> {
+    return this.asNow(await this.repository.findByIds(ids));
   }
 
   /** The contracts of any number of accounts, oldest first; concurrent requests share one query. */
-  findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
-    return this.repository.findByAccountIds(accountIds);
+  async findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
+    return this.asNow(await this.repository.findByAccountIds(accountIds));
+  }
+
+  /** The stored contract as it stands now (R18); a write stores the trial's end with it. */
+  private async load(id: string): Promise<ContractDoc | null> {
+    const doc = await this.repository.collection.findOne({ _id: id });
+    return doc && this.asNow([doc])[0]!;
   }
 
   // ---- writes (R3) -----------------------------------------------------------------------
@@ -80,7 +93,7 @@ export class ContractService {
    */
   async closeBillingThrough(contractId: string, periodEnd: Date): Promise<ContractDoc> {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const existing = await this.repository.collection.findOne({ _id: contractId });
+      const existing = await this.load(contractId);
       if (!existing) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
       if (existing.finalizedThrough && existing.finalizedThrough.getTime() >= periodEnd.getTime()) return existing;
       const written = await this.compareAndSet(existing, { ...existing, finalizedThrough: periodEnd });
@@ -105,15 +118,15 @@ export class ContractService {
       throw new BadInputError(`endsAt (${endsAt.toISOString()}) must be after startsAt (${startsAt.toISOString()}).`, { field: 'endsAt' });
     }
     const billingAnchor = input.billingAnchor ?? startsAt;
-    const status = input.status ?? 'ACTIVE';
 
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const existing = await this.repository.collection.findOne({ _id: id });
+      const existing = await this.load(id);
       if (existing && existing.accountId !== accountId) {
         throw new BadInputError(`Contract "${id}" belongs to account "${existing.accountId}"; a contract cannot move to another account.`, {
           field: 'accountId',
         });
       }
+      const { status, ...trial } = trialFields({ ...input, startsAt, endsAt }, existing, new Date());
       const keepPinned = existing && existing.planKey === planKey && input.planVersion == null;
       const plan = await this.resolvePlan(planKey, keepPinned ? existing.planVersion : input.planVersion);
       await this.assertCurrencyCompatible({ _id: id, accountId, startsAt, endsAt, status }, plan.currency);
@@ -133,6 +146,7 @@ export class ContractService {
           startsAt,
           endsAt,
           billingAnchor,
+          ...trial,
           overrides: {},
           revision: 1,
           createdAt: now,
@@ -145,7 +159,7 @@ export class ContractService {
           throw error;
         }
         await this.record('contract.upserted', null, created, by);
-        return created;
+        return this.asNow([created])[0]!;
       }
 
       if (existing.billingAnchor.getTime() !== billingAnchor.getTime()) {
@@ -170,7 +184,7 @@ export class ContractService {
         const effectiveAt = new Date(Math.max(now.getTime(), startsAt.getTime(), last.effectiveAt.getTime()));
         pins.push({ planKey: plan.key, planVersion: plan.version, effectiveAt });
       }
-      const next: ContractDoc = { ...withStatus(existing, status, now), ...withPins(pins), startsAt, endsAt, billingAnchor };
+      const next: ContractDoc = { ...withStatus(existing, status, now), ...withPins(pins), startsAt, endsAt, billingAnchor, ...trial };
       const written = await this.compareAndSet(existing, next);
       if (!written) continue;
       await this.record('contract.upserted', existing, written, by);
@@ -193,17 +207,13 @@ export class ContractService {
       if (effectiveAt.getTime() < contract.startsAt.getTime()) {
         throw new BadInputError(
           `effectiveAt (${effectiveAt.toISOString()}) is before the contract starts (${contract.startsAt.toISOString()}).`,
-          {
-            field: 'effectiveAt',
-          },
+          { field: 'effectiveAt' },
         );
       }
       if (contract.endsAt && effectiveAt.getTime() >= contract.endsAt.getTime()) {
         throw new BadInputError(
           `effectiveAt (${effectiveAt.toISOString()}) is not before the contract ends (${contract.endsAt.toISOString()}).`,
-          {
-            field: 'effectiveAt',
-          },
+          { field: 'effectiveAt' },
         );
       }
       const finalized = contract.finalizedThrough ?? null;
@@ -244,7 +254,9 @@ export class ContractService {
       const plan = change.overage ? await this.catalog.findPlanVersion(contract.planKey, contract.planVersion) : null;
       if (plan) assertOverageCurrency(change.overage, plan.currency, 'input.overage');
       const merged: EntitlementOverride = { ...contract.overrides?.[featureKey], ...change };
-      return { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
+      const next = { ...contract, overrides: { ...contract.overrides, [featureKey]: merged } };
+      if (change.credits) await assertOverrideCredits(this.catalog, next, featureKey);
+      return next;
     });
   }
 
@@ -275,7 +287,7 @@ export class ContractService {
     change: (contract: ContractDoc) => Promise<ContractDoc>,
   ): Promise<ContractDoc> {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const existing = await this.repository.collection.findOne({ _id: contractId });
+      const existing = await this.load(contractId);
       if (!existing) throw new NotFoundError(`Contract "${contractId}" does not exist; create it with upsertContract.`);
       const next = await change(existing);
       const written = await this.compareAndSet(existing, next);
@@ -287,16 +299,8 @@ export class ContractService {
   }
 
   /** Replaces the document only if its revision is still the one read; null when it moved. */
-  private async compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
-    const written: ContractDoc = { ...next, revision: (existing.revision ?? 0) + 1, updatedAt: new Date() };
-    const before = await this.repository.collection.findOneAndReplace(
-      { _id: existing._id, revision: existing.revision ?? null } as never,
-      written,
-      {
-        returnDocument: 'before',
-      },
-    );
-    return before ? written : null;
+  private compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
+    return compareAndSet(this.repository.collection, existing, next);
   }
 
   private async resolvePlan(planKey: string, version: number | null | undefined): Promise<PlanVersionDoc> {
@@ -358,6 +362,7 @@ export class ContractService {
     target?: { before: unknown; after: unknown },
   ) {
     await this.writeAudit(action, before, after, by, target);
+    if (after.trialEnd?.announced === false) this.deps.trialDue?.(after._id); // this write stored a trial's end (R18)
     await this.deps.events
       .publish('TermsChanged', { accountId: after.accountId, contractId: after._id })
       .catch((error: unknown) =>

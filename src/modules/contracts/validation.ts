@@ -3,7 +3,7 @@
  * shape `upsertContract` takes.
  */
 import { BadInputError } from '../../shared/errors.js';
-import type { ContractStatus } from './model.js';
+import type { ContractStatus, TrialConversion } from './model.js';
 
 /** Ids come from other systems; they end up in counter ids, so "|" and control characters are out. */
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$/;
@@ -27,4 +27,6 @@ export interface ContractInputShape {
   startsAt: Date;
   endsAt?: Date | null;
   billingAnchor?: Date | null;
+  trialEndsAt?: Date | null;
+  trialConversion?: TrialConversion | null;
 }

@@ -15,7 +15,8 @@ export {
   type DecisionReason,
   type EntitlementView,
 } from './decision.js';
-export type { AccessStatus, EffectiveTerms, PoolDraw } from './model.js';
+export type { AccessStatus, CreditBurn, EffectiveTerms, PoolDraw } from './model.js';
+export { creditsFor, unitsFor } from './credits.js';
 export { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded, unitOveragePrice } from './merge.js';
 export { createEntitlementLoaders, type ViewRequest } from './loaders.js';
 export { termsApply } from './rules.js';

@@ -13,7 +13,16 @@ import {
   overageComparisonPrice,
   type PlanVersionDoc,
 } from '../catalog/index.js';
-import { compareOldestFirst, type ContractDoc, type ContractStatus, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
+import {
+  compareOldestFirst,
+  type ContractDoc,
+  type ContractStatus,
+  isInForceAt,
+  pinPlanId,
+  planPinAt,
+  settleTrial,
+} from '../contracts/index.js';
+import { addOnFeaturesAt, withAddOns } from './add-on-terms.js';
 import { counterId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
 import { periodContaining, type ResetPeriod } from '../../shared/periods.js';
@@ -42,18 +51,30 @@ function absentTerms(feature: string): EntitlementTerms {
 
 /**
  * One contract's terms for a feature under a given plan version: the plan's entitlement
- * with the contract's overrides laid over it. Null when neither mentions the feature.
+ * with the contract's overrides laid over it, and, given an instant, merged with the
+ * add-ons in force then (R17, add-on-terms.ts). Null when none mentions the feature.
  */
-export function contractTerms(contract: ContractDoc, plan: PlanVersionDoc | null | undefined, feature: string): EntitlementTerms | null {
+export function contractTerms(
+  contract: ContractDoc,
+  plan: PlanVersionDoc | null | undefined,
+  feature: string,
+  at?: Date,
+): EntitlementTerms | null {
   const base = plan?.entitlements.find((terms) => terms.feature === feature);
   const override = contract.overrides?.[feature];
-  if (!base && !override) return null;
-  return { ...(base ?? absentTerms(feature)), ...override, feature };
+  const own = !base && !override ? null : { ...(base ?? absentTerms(feature)), ...override, feature };
+  return at ? withAddOns(own, contract, feature, at) : own;
 }
 
-/** The features a contract speaks about at `at`: its plan's, plus any it overrides. */
-export function contractFeatures(contract: ContractDoc, plan: PlanVersionDoc | null | undefined): string[] {
-  return [...new Set([...(plan?.entitlements.map((terms) => terms.feature) ?? []), ...Object.keys(contract.overrides ?? {})])];
+/** The features a contract speaks about at `at`: its plan's, any it overrides, and (given `at`) its add-ons'. */
+export function contractFeatures(contract: ContractDoc, plan: PlanVersionDoc | null | undefined, at?: Date): string[] {
+  return [
+    ...new Set([
+      ...(plan?.entitlements.map((terms) => terms.feature) ?? []),
+      ...Object.keys(contract.overrides ?? {}),
+      ...(at ? addOnFeaturesAt(contract, at) : []),
+    ]),
+  ];
 }
 
 export interface MergeInput {
@@ -96,10 +117,14 @@ export function planIdsNeeded(contracts: readonly ContractDoc[], at: Date): stri
 export function mergeEffectiveTerms({ accountId, feature, featureType, contracts, plans, at }: MergeInput): EffectiveTerms {
   if (!featureType) return deniedTerms(accountId, feature, null, 'UNKNOWN_FEATURE');
 
-  const inForce = contracts.filter((contract) => isInForceAt(contract, at)).sort(compareOldestFirst);
+  // A trial past its end has converted at that instant, whatever has run since (R18).
+  const inForce = contracts
+    .filter((contract) => isInForceAt(contract, at))
+    .map((contract) => settleTrial(contract, at))
+    .sort(compareOldestFirst);
   const withTerms = inForce.map((contract) => {
     const plan = plans.get(pinPlanId(planPinAt(contract, at))) ?? null;
-    return { contract, plan, terms: contractTerms(contract, plan, feature) };
+    return { contract, plan, terms: contractTerms(contract, plan, feature, at) };
   });
   const contributing = withTerms.filter(({ contract, terms }) => GRANTING.has(contract.status) && terms?.enabled === true);
 
@@ -138,6 +163,8 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
     // Only present when true: terms without pools keep their exact shape.
     ...(all.some((terms) => terms.pooled === true) ? { pooled: true } : {}),
     ...rulesOf(contributing, metered),
+    // R14: the oldest contributing contract that sets a credit cost decides it.
+    ...(metered && all.some((terms) => terms.credits) ? { credits: all.find((terms) => terms.credits)!.credits! } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
-import type { Enforcement, FeatureType, OverageTerms } from '../catalog/index.js';
+import type { CreditCost, Enforcement, FeatureType, OverageTerms } from '../catalog/index.js';
 import type { Period, ResetPeriod } from '../../shared/periods.js';
 import type { DimensionRule, RateLimit } from '../../shared/rate-window.js';
 
@@ -48,12 +48,29 @@ export interface EffectiveTerms {
   rateLimit?: RateLimit | null;
   /** R20: rule sets, any one of which admits a request; absent or null when unrestricted. */
   allow?: DimensionRuleSet[] | null;
+  /** R14: the merged entitlement burns credits of another feature (see `burn`). */
+  credits?: CreditCost;
+  /**
+   * R14: set when these are the credit feature's terms (its counter, capacity, grants,
+   * enforcement) drawn on by a burning feature: `feature` is then the credit feature.
+   */
+  burn?: CreditBurn | null;
 }
 
 /** One contributing contract's dimension rules (R20). */
 export interface DimensionRuleSet {
   contractId: string;
   rules: DimensionRule[];
+}
+
+/** A burning feature's draw on its credit feature (R14). */
+export interface CreditBurn {
+  /** The burning feature, whose own units the request is in. */
+  feature: string;
+  /** The credit feature: `feature` of these terms. */
+  creditFeature: string;
+  /** Credit micro-units per unit of the burning feature. */
+  perUnit: Micros;
 }
 
 /** A member's draw on an ancestor's pool (R13). */

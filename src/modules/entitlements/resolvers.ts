@@ -121,5 +121,7 @@ export const entitlementResolvers: Resolvers = {
     accountLimit: (view) => fmt(view.terms.pool?.limit ?? null),
     rateLimit: (view) => rateLimitView(view.terms.rateLimit),
     allow: (view) => view.terms.allow ?? null,
+    creditFeature: (view) => view.terms.burn?.creditFeature ?? null,
+    creditsPerUnit: (view) => fmt(view.terms.burn?.perUnit ?? null),
   },
 };

@@ -1,5 +1,6 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { ContractDoc } from '../contracts/index.js';
+import { creditsFor, decisionInOwnUnits, viewInOwnUnits } from './credits.js';
 import { buildEntitlementView, decide, type Decision, type EntitlementView } from './decision.js';
 import type { GrantedSource } from './granted.js';
 import type { EffectiveTerms } from './model.js';
@@ -22,6 +23,8 @@ export interface EntitlementState {
   granted: Micros;
   /** This account's own draw (R13): its share of a pool counter, or `used` when not pooled. */
   accountUsed: Micros;
+  /** R14: a burning feature's own units in the period (`used` is then the credits burned by all). */
+  ownUsed?: Micros;
 }
 
 /** What entitlements read of the usage module's counters: `used` per counter, members' shares of pools. */
@@ -30,6 +33,8 @@ export interface UsageTotals {
   memberShares?(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]>;
   /** R19: units counted in these rate windows (by rateWindowId), read without writing. */
   rateWindows?(ids: readonly string[]): Promise<Map<string, RateWindowState>>;
+  /** R14: burning features' own units recorded on their credit counters. */
+  burnUsed?(pairs: ReadonlyArray<{ counterId: string; feature: string }>): Promise<Micros[]>;
 }
 
 /**
@@ -69,9 +74,7 @@ export class EntitlementService {
   }
 
   async entitlements(requests: readonly TermsRequest[], at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
-    return (await this.evaluate(requests, at, sources)).map(({ terms, used, granted, accountUsed }) =>
-      buildEntitlementView(terms, used, granted, accountUsed),
-    );
+    return (await this.evaluate(requests, at, sources)).map(viewOf);
   }
 
   /** Features the account draws from its ancestors' pools (R13), for Account.entitlements. */
@@ -102,11 +105,15 @@ export class EntitlementService {
   async check(requests: readonly CheckRequest[], at: Date, sources?: TermsSources): Promise<Decision[]> {
     const states = await this.evaluate(requests, at, sources);
     const windows = await readRateWindows(this.deps.counters, requests, states, at);
-    return states.map(({ terms, used, granted, accountUsed }, i) => {
+    return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {
+      const requested = requests[i]!.requested;
       // R20 then R19, before the quota: the usage engine refuses in the same order.
       const ruled = ruleDecision(terms, requests[i]!, windows, at);
-      if (ruled) return { ...decide(terms, used, granted, requests[i]!.requested), ...ruled };
-      const decision = decide(terms, used, granted, requests[i]!.requested);
+      if (ruled) return { ...decide(terms, used, granted, requested), ...ruled };
+      // R14: decided in credits, answered in the feature's own units.
+      if (terms.burn)
+        return decisionInOwnUnits(decide(terms, used, granted, creditsFor(requested, terms.burn.perUnit)), terms, ownUsed ?? 0n, requested);
+      const decision = decide(terms, used, granted, requested);
       // A member's cap on its draw from the pool (R13), whatever the pool's enforcement.
       const limit = terms.pool?.limit ?? null;
       if (decision.allowed && limit !== null && accountUsed + requests[i]!.requested > limit) {
@@ -123,9 +130,7 @@ export class EntitlementService {
    */
   async contractEntitlements(contract: ContractDoc, at: Date, sources?: TermsSources): Promise<EntitlementView[]> {
     const terms = await this.deps.terms.ownTerms(contract, at, sources);
-    return (await this.withFigures(terms, at)).map(({ terms, used, granted, accountUsed }) =>
-      buildEntitlementView(terms, used, granted, accountUsed),
-    );
+    return (await this.withFigures(terms, at)).map(viewOf);
   }
 
   private async withFigures(terms: EffectiveTerms[], at: Date): Promise<EntitlementState[]> {
@@ -133,11 +138,16 @@ export class EntitlementService {
     const draws = terms.flatMap((entry) =>
       entry.pool && entry.counterId ? [{ counterId: entry.counterId, memberId: entry.pool.memberId }] : [],
     );
-    const [used, granted, shares] = await Promise.all([
+    const burns = terms.flatMap((entry) =>
+      entry.burn && entry.counterId ? [{ counterId: entry.counterId, feature: entry.burn.feature }] : [],
+    );
+    const [used, granted, shares, burned] = await Promise.all([
       this.deps.counters.usedByIds(counterIds),
       this.deps.granted.grantedFor(terms, at),
       draws.length > 0 && this.deps.counters.memberShares ? this.deps.counters.memberShares(draws) : Promise.resolve([] as Micros[]),
+      burns.length > 0 && this.deps.counters.burnUsed ? this.deps.counters.burnUsed(burns) : Promise.resolve([] as Micros[]),
     ]);
+    const burnedOf = new Map(burns.map((burn, i) => [`${burn.counterId}\u0000${burn.feature}`, burned[i] ?? 0n]));
     const shareOf = new Map(draws.map((draw, i) => [`${draw.counterId}\u0000${draw.memberId}`, shares[i] ?? 0n]));
     return terms.map((entry, i) => {
       const counted = entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n;
@@ -146,7 +156,14 @@ export class EntitlementService {
         used: counted,
         granted: granted[i] ?? 0n,
         accountUsed: entry.pool ? (shareOf.get(`${entry.counterId}\u0000${entry.pool.memberId}`) ?? 0n) : counted,
+        ...(entry.burn ? { ownUsed: burnedOf.get(`${entry.counterId}\u0000${entry.burn.feature}`) ?? 0n } : {}),
       };
     });
   }
+}
+
+/** The entitlement view of one state; a burning feature's in its own units (R14). */
+function viewOf({ terms, used, granted, accountUsed, ownUsed }: EntitlementState): EntitlementView {
+  const view = buildEntitlementView(terms, used, granted, accountUsed);
+  return terms.burn ? viewInOwnUnits(view, ownUsed ?? 0n) : view;
 }

@@ -3,6 +3,7 @@ import { type CatalogReads, createCatalogLoaders, type PlanVersionDoc } from '..
 import { type ContractDoc, type ContractReads, createContractLoaders, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
 import { contractFeatures, mergeEffectiveTerms, planIdsNeeded } from './merge.js';
 import type { EffectiveTerms } from './model.js';
+import { burnsCredits, burnTerms } from './credits.js';
 import { drawsFromPool, type PoolLineage, poolTermsFor } from './pools.js';
 
 export interface TermsRequest {
@@ -71,6 +72,30 @@ export class TermsService {
     at: Date,
     sources: TermsSources = this.newSources(),
   ): Promise<EffectiveTerms[]> {
+    return this.withCredits(await this.resolvePools(requests, at, sources), at, sources);
+  }
+
+  /**
+   * R14: a feature that burns credits is enforced with its credit feature's terms (the
+   * credit counter, capacity, grants), marked with the burn. The credit features' terms
+   * come from the contracts and plans already loaded: no further round trip for them.
+   */
+  private async withCredits(terms: EffectiveTerms[], at: Date, sources: TermsSources): Promise<EffectiveTerms[]> {
+    const burning = terms.flatMap((entry, i) => (burnsCredits(entry) ? [i] : []));
+    if (burning.length === 0) return terms;
+    const credit = await this.resolveTerms(
+      burning.map((i) => ({ accountId: terms[i]!.accountId, feature: terms[i]!.credits!.feature })),
+      at,
+      sources,
+    );
+    const result = [...terms];
+    burning.forEach((i, j) => {
+      result[i] = burnTerms(terms[i]!, credit[j]!);
+    });
+    return result;
+  }
+
+  private async resolvePools(requests: readonly TermsRequest[], at: Date, sources: TermsSources): Promise<EffectiveTerms[]> {
     const own = await this.resolveTerms(requests, at, sources);
     const pools = this.deps.pools;
     if (!pools) return own;
@@ -111,7 +136,7 @@ export class TermsService {
     const keys = lists.flat().flatMap((contract) => {
       if (!isInForceAt(contract, at)) return [];
       const plan = plans.get(pinPlanId(planPinAt(contract, at)));
-      return contractFeatures(contract, plan).filter((feature) => {
+      return contractFeatures(contract, plan, at).filter((feature) => {
         const override = contract.overrides?.[feature];
         const base = plan?.entitlements.find((terms) => terms.feature === feature);
         return (override?.pooled ?? base?.pooled) === true;
@@ -125,7 +150,7 @@ export class TermsService {
     const plans = await this.loadPlans(contracts, at, sources);
     const keys = contracts
       .filter((contract) => isInForceAt(contract, at))
-      .flatMap((contract) => contractFeatures(contract, plans.get(pinPlanId(planPinAt(contract, at)))));
+      .flatMap((contract) => contractFeatures(contract, plans.get(pinPlanId(planPinAt(contract, at))), at));
     return [...new Set(keys)].sort();
   }
 
@@ -134,7 +159,7 @@ export class TermsService {
     const planId = pinPlanId(planPinAt(contract, at));
     const plan = await sources.planVersionById.load(planId);
     const plans = new Map(plan ? [[planId, plan]] : []);
-    const features = contractFeatures(contract, plan).sort();
+    const features = contractFeatures(contract, plan, at).sort();
     const featureTypes = await this.deps.catalog.findFeatureTypes(features);
     return features.map((feature) =>
       mergeEffectiveTerms({

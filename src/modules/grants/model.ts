@@ -51,6 +51,8 @@ export interface GrantDoc {
    * until it is, the void counts from the start of its hour, which is never generous.
    */
   voidCut: HourCut | null;
+  /** R14: the price of an auto top-up (exact money string), billed as a TOP_UP line; absent otherwise. */
+  price?: string;
   /**
    * The GrantChanged announcements still owed (R21: no event lost), written in the same
    * write as the fact: `issued` by the insert, `voided` by the void's first write. Cleared
@@ -81,5 +83,15 @@ export type GrantCounters = Pick<CounterReader, 'hourUsedAt' | 'countersFor'>;
 /** Events the grants module publishes. */
 export interface GrantEvents {
   /** A grant was issued or voided: capacity changed now; `grew` when it became larger. */
-  GrantChanged: { accountId: string; feature: string; grantId: string; grew: boolean; action: GrantAction };
+  GrantChanged: {
+    accountId: string;
+    feature: string;
+    grantId: string;
+    grew: boolean;
+    action: GrantAction;
+    /** Who issued the grant (`system:auto-top-up` for an auto top-up, R14), its amount and price. */
+    issuedBy?: string;
+    amount?: Micros;
+    price?: string;
+  };
 }

@@ -5,7 +5,6 @@ import type { Micros } from '../../shared/quantity.js';
 import type { Actor, AuditLog } from '../audit/index.js';
 import type { CatalogReads } from '../catalog/index.js';
 import type { GrantedSource, EffectiveTerms } from '../entitlements/index.js';
-import type { Period } from '../../shared/periods.js';
 import { grantedInPeriod, standingIn, type BurnLedger } from './burn.js';
 import { BurnLedgers, groupByPair, toBurnGrant, type LedgerRequest, type TermsAt } from './ledger.js';
 import type { GrantAction, GrantCounters, GrantDoc, GrantEvents } from './model.js';
@@ -13,7 +12,8 @@ import { grantId, pairKey, type GrantRepository, type PairKey } from './reposito
 import { parseReason, sameRequest, validateIssueGrant, type IssueGrantInputShape } from './validation.js';
 import { awaitUsageSettled, SETTLE_MARGIN_MS } from './settle.js';
 import { grantWindow, isActiveAt, isEmptyWindow, startAtIssue } from './window.js';
-import { auditSnapshot, explainPeriod, viewOf, type BurnExplanation, type GrantListing, type GrantView } from './views.js';
+import { explainBurn } from './explain.js';
+import { auditSnapshot, viewOf, type BurnExplanation, type GrantListing, type GrantView } from './views.js';
 
 export type { BurnExplanation, GrantListing, GrantPeriodBurnView, GrantView } from './views.js';
 
@@ -135,6 +135,7 @@ export class GrantService implements GrantedSource {
       requestId: by.requestId,
       idempotencyKey: command.idempotencyKey,
       request: command.fingerprint,
+      ...(input.price ? { price: input.price } : {}),
       voidedAt: null,
       voidedBy: null,
       voidReason: null,
@@ -278,6 +279,9 @@ export class GrantService implements GrantedSource {
         grantId: grant._id,
         grew,
         action,
+        issuedBy: grant.issuedBy,
+        amount: grant.amount,
+        ...(grant.price ? { price: grant.price } : {}),
       });
     } catch (error) {
       this.deps.logger.warn({ err: error, grantId: grant._id, action }, 'GrantChanged reactions failed; the announcer retries');
@@ -354,40 +358,20 @@ export class GrantService implements GrantedSource {
   }
 
   /**
-   * The burn of one period, line by line: which grant covered how many units between
-   * which instants, what the included amount covered, and what nothing covered. `at`
-   * (default now) picks the period containing it.
+   * The burn of one period, line by line (explain.ts). `at` (default now) picks the period
+   * containing it.
    */
-  async explain(pair: PairKey, at: Date | null, now = new Date()): Promise<BurnExplanation> {
-    const instant = at ?? now;
-    const [terms] = await this.deps.openTerms()([pair], instant);
-    const period = terms?.period ?? (await this.periodOfCounterAt(pair, instant));
-    if (!period) {
-      throw new BadInputError(
-        `Account "${pair.accountId}" has no usage period for "${pair.feature}" at ${instant.toISOString()}: no contract gives access then and no usage was counted. Pass an instant inside a period.`,
-        { field: 'periodStart' },
-      );
-    }
-    const grants = await this.deps.repository.findForPairs([pair]);
-    const overlapping = grants.filter((grant) => {
-      const window = grantWindow(grant);
-      return (
-        !isEmptyWindow(window) && (period.end === null || window.start < period.end) && (window.end === null || window.end > period.start)
-      );
-    });
-    const ledger = (await this.ledgers.load([{ pair, grants, interest: new Set(overlapping.map((grant) => grant._id)), until: now }])).get(
-      pairKey(pair),
-    );
-    return explainPeriod({ ...pair, period, included: terms?.included ?? null }, overlapping, ledger, now);
+  explain(pair: PairKey, at: Date | null, now = new Date()): Promise<BurnExplanation> {
+    return explainBurn({ ...this.deps, ledgers: this.ledgers }, pair, at, now);
   }
 
-  /** Without access at an instant there are no terms to name its period; a counter there still does. */
-  private async periodOfCounterAt(pair: PairKey, instant: Date): Promise<Period | null> {
-    const counters = await this.deps.counters.countersFor([{ ...pair, from: instant, through: instant }]);
-    const containing = counters.find(
-      (counter) => counter.periodStart <= instant && (counter.periodEnd === null || instant < counter.periodEnd),
-    );
-    return containing ? { start: containing.periodStart, end: containing.periodEnd } : null;
+  /**
+   * R14: the grants of one pair issued under keys starting with `keyPrefix` (auto top-ups
+   * name theirs deterministically), oldest first.
+   */
+  async issuedUnder(pair: PairKey, keyPrefix: string): Promise<GrantDoc[]> {
+    const grants = await this.deps.repository.findForPairs([pair]);
+    return grants.filter((grant) => grant.idempotencyKey.startsWith(keyPrefix)).sort((a, b) => a.issuedAt.getTime() - b.issuedAt.getTime());
   }
 }
 

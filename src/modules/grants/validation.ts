@@ -20,6 +20,8 @@ export interface IssueGrantInputShape {
   priority?: number | null;
   effectiveAt?: Date | null;
   expiresAt?: Date | null;
+  /** R14: what an auto top-up costs (an exact money string), billed as a TOP_UP line; not in GraphQL's input. */
+  price?: string | null;
 }
 
 export interface IssueGrantCommand {

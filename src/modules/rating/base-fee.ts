@@ -4,7 +4,7 @@
  * The rule: each plan pin charges its base fee × (its milliseconds in the period ÷ the
  * period's milliseconds), counting only the time the contract is billed: from startsAt to
  * its billing end (endsAt, or `canceledAt` when canceled earlier; plan-history.ts
- * billingEnd), less any time it spent CANCELED before being revived. Descriptions give the
+ * billingEnd), less any time it spent CANCELED before being revived and its trial (R18). Descriptions give the
  * share in days. Boundaries are instants, so this is "by seconds" whenever they
  * fall on whole seconds, as they do in practice. A pin that covers the whole period charges
  * its fee exactly. Prorated shares are rational numbers (10 of 31 days), so they are the
@@ -18,7 +18,7 @@
  */
 import { Money } from '../../shared/money.js';
 import type { PlanVersionDoc } from '../catalog/index.js';
-import { type ContractDoc, type PlanPin, billingEnd, canceledIntervals, pinPlanId, pinsOf } from '../contracts/index.js';
+import { type ContractDoc, type PlanPin, billingEnd, canceledIntervals, pinPlanId, pinsOf, trialInterval } from '../contracts/index.js';
 import { allocateMinorUnits, fromMinorUnits } from './currency.js';
 
 export interface FeeSegment {
@@ -60,7 +60,7 @@ export function baseFeeSegments(
   const pins: PlanPin[] = pinsOf(contract);
   const lifeStart = contract.startsAt.getTime();
   const lifeEnd = billingEnd(contract)?.getTime() ?? Infinity;
-  const canceled = canceledIntervals(contract);
+  const canceled = unbilledIntervals(contract);
   const segments: FeeSegment[] = [];
   pins.forEach((pin, index) => {
     const next = pins[index + 1];
@@ -85,8 +85,14 @@ export function baseFeeSegments(
   return segments;
 }
 
+/** Time within the contract's life that is not billed: spans it was CANCELED in, and its trial (R18: no base fee for trial time). */
+export function unbilledIntervals(contract: ContractDoc): Array<{ start: number; end: number }> {
+  const trial = trialInterval(contract);
+  return [...canceledIntervals(contract), ...(trial ? [trial] : [])];
+}
+
 /** [start, end) less the given intervals, as the pieces left in order. */
-function subtract(start: number, end: number, holes: ReadonlyArray<{ start: number; end: number }>): Array<[number, number]> {
+export function subtract(start: number, end: number, holes: ReadonlyArray<{ start: number; end: number }>): Array<[number, number]> {
   let pieces: Array<[number, number]> = [[start, end]];
   for (const hole of holes) {
     pieces = pieces.flatMap(([from, to]): Array<[number, number]> => {

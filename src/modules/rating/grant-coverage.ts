@@ -25,6 +25,11 @@ export function grantCoverageFrom(grants: Pick<GrantService, 'explain'>): GrantC
           reason: entry.grant.doc.reason,
           units: entry.burned,
         })),
+      topUps: explanation.grants.flatMap(({ grant: { doc } }) =>
+        doc.price && doc.issuedAt >= period.start && (period.end === null || doc.issuedAt < period.end)
+          ? [{ grantId: doc._id, amount: doc.amount, price: doc.price, issuedAt: doc.issuedAt }]
+          : [],
+      ),
     };
   };
 }

@@ -1,7 +1,7 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { GrantBurn, OveragePrice } from './overage.js';
 
-export type InvoiceLineKind = 'BASE_FEE' | 'OVERAGE' | 'CREDIT' | 'MINIMUM_COMMIT';
+export type InvoiceLineKind = 'BASE_FEE' | 'OVERAGE' | 'CREDIT' | 'MINIMUM_COMMIT' | 'ADD_ON' | 'TOP_UP';
 
 /** One invoice line as GraphQL and the billing export see it: every amount an exact string. */
 export interface InvoiceLineView {

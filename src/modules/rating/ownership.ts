@@ -88,6 +88,7 @@ export function decideOwnership({ accountId, feature, period, contracts, plans, 
     add(contract.canceledAt);
     for (const change of statusesOf(contract)) add(change.at);
     for (const pin of pinsOf(contract)) add(pin.effectiveAt);
+    for (const segment of contract.addOns ?? []) [segment.effectiveAt, segment.endsAt].forEach(add);
   }
   const instants = [...breaks].sort((a, b) => a - b);
 
@@ -116,7 +117,7 @@ export function decideOwnership({ accountId, feature, period, contracts, plans, 
       // R3's instant: the period's last within the contract's term (not its status, which
       // only says whether it contributed).
       const at = governingInstant(period, contract.endsAt, now);
-      return { contract, at, terms: contractTerms(contract, plans.get(pinPlanId(planPinAt(contract, at))), feature) };
+      return { contract, at, terms: contractTerms(contract, plans.get(pinPlanId(planPinAt(contract, at))), feature, at) };
     })
     // The pin that governs the period decides it (R3): a feature it disables is not rated.
     .filter((member) => member.terms?.enabled === true);

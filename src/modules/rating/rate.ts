@@ -24,6 +24,8 @@ import { formatAmount, roundToMinor } from './currency.js';
 import { baseFeeSubject, day, days, groupDigits, lineId, usageSubject } from './lines.js';
 import type { InvoiceLineView, RatedUsage } from './model.js';
 import { rateUsage, type GrantBurn, type UsageFigures, type UsageTerms } from './overage.js';
+import type { TopUpCharge } from './sources.js';
+import { topUpLines } from './top-ups.js';
 import { isTiered } from '../catalog/index.js';
 import { tieredUsageLine } from './tiered-line.js';
 import { minimumCommitLine } from './minimum-commit.js';
@@ -39,6 +41,8 @@ export interface UsagePeriodInput {
   granted: Micros;
   used: Micros;
   grantBurn: GrantBurn[];
+  /** R14: priced top-ups of this feature issued in the usage period. */
+  topUps?: readonly TopUpCharge[];
 }
 
 /** A metered feature of the contract whose usage another contract's invoice rates (shared, R4). */
@@ -55,6 +59,8 @@ export interface RatingInput {
   currency: string;
   period: BilledPeriod;
   baseFees: readonly BaseFeeCharge[];
+  /** R17: the ADD_ON lines (add-on-fees.ts), listed after the base fees. */
+  addOnLines?: readonly InvoiceLineView[];
   usage: readonly UsagePeriodInput[];
   /** Zero lines pointing at the invoice that rates a shared feature. */
   ratedElsewhere?: readonly RatedElsewhere[];
@@ -98,6 +104,8 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
     });
   }
 
+  lines.push(...(input.addOnLines ?? []));
+
   const usage: RatedUsage[] = [];
   const ordered = [...input.usage].sort((a, b) =>
     a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : a.period.start.getTime() - b.period.start.getTime(),
@@ -109,6 +117,7 @@ export function rateInvoice(input: RatingInput): RatedInvoice {
     const lastOfFeature = ordered[i + 1]?.feature !== entry.feature;
     const featureUsed = ordered.some((other) => other.feature === entry.feature && other.used > 0n);
     if (entry.used > 0n || (lastOfFeature && !featureUsed)) lines.push(...usageLines(contractId, period, currency, entry, figures));
+    lines.push(...topUpLines(contractId, period, currency, entry));
   });
 
   for (const shared of [...(input.ratedElsewhere ?? [])].sort((a, b) => (a.feature < b.feature ? -1 : a.feature > b.feature ? 1 : 0))) {

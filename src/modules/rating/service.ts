@@ -11,6 +11,7 @@ import type { Period } from '../../shared/periods.js';
 import { contractFeatures, contractTerms } from '../entitlements/index.js';
 import type { CounterReader } from '../usage/index.js';
 import { counterId } from '../../shared/counter-key.js';
+import { addOnFeaturesIn, addOnInvoiceLines } from './add-on-fees.js';
 import { periodFees } from './minimum-commit.js';
 import { formatAmount } from './currency.js';
 import { invoiceId, type InvoiceDoc, type InvoiceView, type PendingCorrection, type RatingEvents } from './model.js';
@@ -22,7 +23,7 @@ import { type PlannedUsage, type RatingPlan, ratedElsewhere } from './rating-pla
 import { resolveBillingPeriod, usagePeriodsRatedIn } from './periods.js';
 import { rateInvoice, type UsagePeriodInput } from './rate.js';
 import type { UsageOwnerRepository, InvoiceRepository } from './repository.js';
-import type { GrantCoverage, GrantCoverageSource, LateUsageSource, MarkPeriodFinal } from './sources.js';
+import { type GrantCoverage, type GrantCoverageSource, grantFigures, type LateUsageSource, type MarkPeriodFinal } from './sources.js';
 
 /** Per-request loaders for the immutable catalog documents (the request's `ctx.loaders` fit). */
 export interface RatingSources {
@@ -202,29 +203,28 @@ export class RatingService {
     const lastInstant = governingInstant(period, life, now);
     const currency = planAt(lastInstant).currency;
     const { baseFees, minimumCommits } = periodFees(contract, plans, period, currency);
-
     // The features any pin in force during the period speaks about, metered ones rated.
     const pins = pinsOf(contract);
     const inPeriod = pins.filter((pin, i) => {
       const next = pins[i + 1];
       return pin.effectiveAt < period.end && (!next || next.effectiveAt > period.start);
     });
-    const keys = [...new Set(inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin)))))].sort();
+    const pinFeatures = inPeriod.flatMap((pin) => contractFeatures(contract, plans.get(pinPlanId(pin))));
+    const keys = [...new Set([...pinFeatures, ...addOnFeaturesIn(contract, period)])].sort();
     const features = (await sources.featureByKey.loadMany(keys)).filter(
       (doc): doc is FeatureDoc => !(doc instanceof Error) && doc !== null && doc.type === 'METERED',
     );
-
     // This contract's usage periods rated in the billing period (its anchor, its cadence).
     const candidates: Array<{ feature: FeatureDoc; period: Period; counterId: string }> = [];
     for (const feature of features) {
-      const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id);
+      const termsAt = (at: Date) => contractTerms(contract, planAt(at), feature._id, at);
       const cadence =
         termsAt(lastInstant) ??
         [...inPeriod]
           .reverse()
           .map((pin) => contractTerms(contract, plans.get(pinPlanId(pin)), feature._id))
           .find(Boolean);
-      if (!cadence) continue;
+      if (!cadence || cadence.credits) continue; // R14: a burning feature's usage is rated on its credit feature
       for (const usagePeriod of usagePeriodsRatedIn(contract.billingAnchor, cadence.resetPeriod, period, life)) {
         if (usagePeriod.start.getTime() > now.getTime()) continue;
         candidates.push({ feature, period: usagePeriod, counterId: counterId(contract.accountId, feature._id, usagePeriod.start) });
@@ -317,9 +317,8 @@ export class RatingService {
           counterId: usage.counterId,
           period: usage.period,
           terms: usage.terms,
-          granted: coverage.granted,
           used: used.get(usage.counterId) ?? 0n,
-          grantBurn: coverage.burn,
+          ...grantFigures(coverage),
         };
       }),
     );
@@ -327,6 +326,7 @@ export class RatingService {
     const rated = rateInvoice({
       ...plan, // currency, period, base fees and minimum commits
       contractId: contract._id,
+      addOnLines: addOnInvoiceLines(contract, period, currency),
       usage: inputs,
       ratedElsewhere: ratedElsewhere(plan),
     });
@@ -340,7 +340,7 @@ export class RatingService {
     };
   }
 
-  /** The grants' part, or none when the grants module has no period there (no access, no usage). */
+  /** The grants' part (R5; R14 top-ups), or none when the grants module has no period there. */
   private async coverage(accountId: string, feature: string, period: Period, at: Date): Promise<GrantCoverage> {
     try {
       return await this.deps.grantCoverage({ accountId, feature, period, at });
@@ -351,7 +351,6 @@ export class RatingService {
   }
 
   // ---- finalising ---------------------------------------------------------------------------
-
   /**
    * `used` of each counter without its late postings, read when nothing is in flight: two
    * reads around the late-postings read that agree, with no pending entry, mean every

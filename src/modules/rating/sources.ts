@@ -21,6 +21,22 @@ export interface GrantCoverage {
   granted: Micros;
   /** What each grant covered of the period's usage, recomputed from the hour buckets. */
   burn: GrantBurn[];
+  /** R14: priced auto top-ups issued in the period, billed as TOP_UP lines. */
+  topUps?: TopUpCharge[];
+}
+
+/** One priced top-up grant (R14). */
+export interface TopUpCharge {
+  grantId: string;
+  amount: Micros;
+  /** Exact money string. */
+  price: string;
+  issuedAt: Date;
+}
+
+/** A usage period's grant figures for rating (R5 granted and burn; R14 priced top-ups). */
+export function grantFigures(coverage: GrantCoverage): { granted: Micros; grantBurn: GrantBurn[]; topUps: TopUpCharge[] } {
+  return { granted: coverage.granted, grantBurn: coverage.burn, topUps: coverage.topUps ?? [] };
 }
 
 /** THE grants contribution to an invoice: one call per usage period rated. */

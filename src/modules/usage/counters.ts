@@ -33,6 +33,11 @@ export interface CounterDoc {
    * the owner's own usage is `used` minus the shares. Absent on unpooled counters.
    */
   members?: Record<string, Micros>;
+  /**
+   * A credit counter (R14): each burning feature's own units (`used`) and hour buckets,
+   * beside the credits they burned in `used`. Absent when nothing burned credits here.
+   */
+  burns?: Record<string, { used: Micros; hours: Record<string, Micros> }>;
   /** Applied posting attempts whose bookkeeping has not finished (see PendingEntry). */
   pending: PendingEntry[];
   /**
@@ -87,11 +92,14 @@ export class CounterReader {
     this.usedById = coalescedReader(async (keys) => {
       const split = keys.map((key) => key.split('\u0000') as [string, string | undefined]);
       const projection: Record<string, 1> = { used: 1 };
-      for (const [, member] of split) if (member !== undefined) projection[`members.${member}`] = 1;
+      // A burning feature's own units (R14) are keyed `b:<feature>` (no member key has ":").
+      const path = (member: string) => (member.startsWith('b:') ? `burns.${member.slice(2)}.used` : `members.${member}`);
+      for (const [, member] of split) if (member !== undefined) projection[path(member)] = 1;
       const docs = await this.collection.find({ _id: { $in: [...new Set(split.map(([id]) => id))] } }, { projection }).toArray();
       const byId = new Map(docs.map((doc) => [doc._id, doc]));
       return split.map(([id, member]) => {
         const doc = byId.get(id);
+        if (member?.startsWith('b:')) return toMicros(doc?.burns?.[member.slice(2)]?.used);
         return toMicros(member === undefined ? doc?.used : doc?.members?.[member]);
       });
     });
@@ -109,6 +117,14 @@ export class CounterReader {
     return loadAll(
       this.usedById,
       pairs.map(({ counterId, memberId }) => `${counterId}\u0000${memberKey(memberId)}`),
+    );
+  }
+
+  /** Burning features' own units on their credit counters (R14), in request order; 0 when none. */
+  async burnUsed(pairs: ReadonlyArray<{ counterId: string; feature: string }>): Promise<Micros[]> {
+    return loadAll(
+      this.usedById,
+      pairs.map(({ counterId, feature }) => `${counterId}\u0000b:${feature}`),
     );
   }
 

@@ -6,7 +6,10 @@ import type { Decide } from './terms.js';
 /** One event of a posting, in posting order, with the terms at its timestamp. */
 export interface MemberTerms {
   seq: number;
+  /** What the counter counts: the event's quantity, or the credits it burns (R14). */
   quantity: Micros;
+  /** R14: the event's own units when it burns credits (`quantity` is then in credits). */
+  units?: Micros;
   hourKey: string;
   /** The event's timestamp: terms and grants are those in force then. */
   at: Date;

@@ -5,6 +5,7 @@ import { isPeriodFinal, type CounterDoc } from './counters.js';
 import { decideGroup, needsObservedUsage, reasonsAt, type MemberDecision, type MemberTerms } from './decisions.js';
 import type { FaultInjector } from './faults.js';
 import { ensureLease } from './lease.js';
+import { burnOf } from './burns.js';
 import { beyondIncluded, memberTerms, narrow, withAllGrants, type GrantsPlugin, type PreparedTerms } from './member-terms.js';
 import type { CounterChange, DecisionReason, PendingEntry, PostingDoc } from './model.js';
 import type { Member } from './plan.js';
@@ -86,6 +87,7 @@ export class GuardedUpdate {
     const member = pool ? memberKey(pool.memberId) : undefined;
     const limit = pool?.limit ?? null;
     const hard = needsObservedUsage(terms) || limit !== null;
+    const burn = terms.find((entry) => entry.terms.burn)?.terms.burn?.creditFeature;
     for (let attempt = 0; attempt < MAX_COUNTER_ATTEMPTS; attempt++) {
       // A HARD batch is decided against the counter's value. The last value this instance
       // saw is tried first: the guard makes a wrong guess fail safely, and a re-read follows.
@@ -127,11 +129,13 @@ export class GuardedUpdate {
         hours: group.hours,
         rejected: group.decisions.filter((d) => d.outcome === 'REJECTED').map(({ seq, reason }) => ({ seq, reason })),
         ...(member === undefined ? {} : { member }),
+        ...(burn === undefined ? {} : { burn: burnOf(terms, group.decisions) }),
       };
       const result = await ledger.applyToCounter({
         counterId,
         accountId: pool?.ownerId ?? posting.accountId,
-        feature: posting.feature,
+        // The counter's own feature: the credit feature when the posting burns credits (R14).
+        feature: burn ?? posting.feature,
         periodStart: posting.period.start,
         periodEnd: posting.period.end,
         entry,
@@ -218,7 +222,8 @@ function counterChange(posting: PostingDoc, terms: MemberTerms[], before: Micros
   return {
     // A pool counter's alerts are the pool's, once (R13): they belong to its owner.
     accountId: pool?.ownerId ?? posting.accountId,
-    feature: posting.feature,
+    // A credit counter's alerts are the credit feature's (R14).
+    feature: current.terms.burn?.creditFeature ?? posting.feature,
     counterId: posting.counterId!,
     period: posting.period!,
     before,

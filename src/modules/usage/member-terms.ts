@@ -1,8 +1,9 @@
-import { toMicros, type Micros } from '../../shared/quantity.js';
+import type { Micros } from '../../shared/quantity.js';
 import { hourKey } from './counters.js';
 import type { MemberTerms } from './decisions.js';
 import type { PostingDoc } from './model.js';
 import type { Member } from './plan.js';
+import { burnQuantity } from './burns.js';
 import type { GrantedCapacity } from './terms.js';
 
 /**
@@ -68,7 +69,7 @@ export async function narrow(plugins: GrantsPlugin, prepared: PreparedTerms, mem
 export async function memberTerms(plugins: GrantsPlugin, members: Member[]): Promise<PreparedTerms> {
   const terms = members.map((member) => ({
     seq: member.doc.seq,
-    quantity: toMicros(member.doc.quantity),
+    ...burnQuantity(member),
     hourKey: hourKey(member.doc.timestamp),
     at: member.doc.timestamp,
     terms: member.terms,

@@ -28,6 +28,8 @@ export interface UsageEventDoc {
   postingId: string;
   /** Position within the posting: HARD limits are decided in this order. */
   seq: number;
+  /** R14: the credits one unit burned when it was recorded (not part of the payload); absent when it burns none. */
+  creditsPerUnit?: Micros;
 }
 
 /** A contiguous run of members (by seq) that ended the same way. */
@@ -90,6 +92,8 @@ export interface PendingEntry {
   rejected: Array<{ seq: number; reason: DecisionReason }>;
   /** R13: the pool member (memberKey) whose share this increment also raised; absent when not pooled. */
   member?: string;
+  /** R14: the burning feature's own units raised with the credits (`inc`), undone with them. */
+  burn?: { feature: string; inc: Micros; hours: Record<string, Micros> };
 }
 
 /** An accepted posting that landed in a period already final (R8): usage to re-rate. */

@@ -114,11 +114,14 @@ export function planPostings(
         : 'DIMENSION_NOT_ALLOWED';
     // One posting per (counter, account): members drawing on one pool (R13) post apart,
     // each with its own cap, since a posting is one account's unit of work.
+    // R14: features burning one credit counter post apart too: a posting burns for one feature.
     const group =
       refusal === null
         ? resolved.pool
           ? `${resolved.counterId!}|${command.accountId}`
-          : resolved.counterId!
+          : resolved.burn
+            ? `${resolved.counterId!}|burn:${command.feature}`
+            : resolved.counterId!
         : `${command.accountId}|${command.feature}|${refusal}`;
     let posting = byGroup.get(group);
     if (!posting) {
@@ -156,6 +159,8 @@ export function planPostings(
         properties: command.properties,
         postingId: posting._id,
         seq,
+        // Recorded so that reconciliation can recompute the credit counter (R14).
+        ...(refusal === null && resolved.burn ? { creditsPerUnit: resolved.burn.perUnit } : {}),
       },
     });
   });

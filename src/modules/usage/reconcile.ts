@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/index.js';
+import { creditsFor } from '../entitlements/index.js';
 import { BadInputError, NotFoundError } from '../../shared/errors.js';
 import { toMicros, type Micros } from '../../shared/quantity.js';
 import { memberKey } from '../../shared/counter-key.js';
@@ -73,11 +74,11 @@ export async function reconcileCounter(
     if (counter && counter.pending.length > 0 && (await settleEntries(ledger, counter, postings))) counter = await ledger.counter(id);
 
     const inFlight = postings.filter((posting) => posting.state === 'RESERVED').length;
-    const { expected, hours, members, acceptedEvents } = await acceptedTotals(ledger, postings, target.accountId);
+    const { expected, hours, members, burns, acceptedEvents } = await acceptedTotals(ledger, postings, target.accountId);
     const observed = counter ? toMicros(counter.used) : 0n;
     const driftedHours = countDriftedHours(counter?.hours ?? {}, hours);
     // A pool counter (R13) also holds each member's share: recomputed from their postings.
-    const driftedMembers = countDriftedHours(counter?.members ?? {}, members);
+    const driftedMembers = countDriftedHours(counter?.members ?? {}, members) + countDriftedBurns(counter?.burns ?? {}, burns);
     const report: ReconciliationReport = {
       counterId: id,
       accountId: target.accountId,
@@ -97,7 +98,9 @@ export async function reconcileCounter(
     // Guarded on the `used` observed and an empty `pending`: a concurrent increment makes
     // the repair fail and the next round re-read, instead of losing usage (R7's invariant).
     const pooled = counter.members !== undefined || Object.keys(members).length > 0;
-    if (await ledger.repairCounter(id, counter.used, expected, hours, pooled ? members : undefined)) {
+    // A credit counter (R14) also holds each burning feature's own units.
+    const burning = counter.burns !== undefined || Object.keys(burns).length > 0;
+    if (await ledger.repairCounter(id, counter.used, expected, hours, pooled ? members : undefined, burning ? burns : undefined)) {
       await deps.audit.record({
         actor: who.actor,
         requestId: who.requestId,
@@ -105,8 +108,20 @@ export async function reconcileCounter(
         action: 'usage.reconciled',
         targetType: 'UsageCounter',
         targetId: id,
-        before: { used: observed, hours: counter.hours, ...(pooled ? { members: counter.members ?? {} } : {}) },
-        after: { used: expected, hours, drift: report.drift, acceptedEvents, ...(pooled ? { members } : {}) },
+        before: {
+          used: observed,
+          hours: counter.hours,
+          ...(pooled ? { members: counter.members ?? {} } : {}),
+          ...(burning ? { burns: counter.burns ?? {} } : {}),
+        },
+        after: {
+          used: expected,
+          hours,
+          drift: report.drift,
+          acceptedEvents,
+          ...(pooled ? { members } : {}),
+          ...(burning ? { burns } : {}),
+        },
       });
       return { ...report, repaired: true };
     }
@@ -136,19 +151,39 @@ async function acceptedTotals(ledger: UsageLedger, postings: PostingDoc[], owner
   let acceptedEvents = 0;
   const hours: Record<string, Micros> = {};
   const members: Record<string, Micros> = {};
-  if (posted.size === 0) return { expected, hours, members, acceptedEvents };
+  const burns: NonNullable<CounterDoc['burns']> = {};
+  if (posted.size === 0) return { expected, hours, members, burns, acceptedEvents };
   for await (const event of ledger.eventsOfPostings([...posted.keys()])) {
     const posting = posted.get(event.postingId)!;
     const run = posting.outcomes?.find((candidate) => candidate.first <= event.seq && event.seq <= candidate.last);
     if (run?.outcome !== 'ACCEPTED') continue;
-    const quantity = toMicros(event.quantity);
+    const own = toMicros(event.quantity);
+    // R14: a burn counted its credits, rounded up as recorded.
+    const quantity = event.creditsPerUnit === undefined ? own : creditsFor(own, toMicros(event.creditsPerUnit));
     expected += quantity;
     acceptedEvents++;
     const hour = hourKey(event.timestamp);
+    if (event.creditsPerUnit !== undefined) {
+      const burn = burns[event.feature] ?? { used: 0n, hours: {} };
+      burns[event.feature] = burn;
+      burn.used += own;
+      burn.hours[hour] = (burn.hours[hour] ?? 0n) + own;
+    }
     hours[hour] = (hours[hour] ?? 0n) + quantity;
     if (posting.accountId !== ownerId) members[memberKey(posting.accountId)] = (members[memberKey(posting.accountId)] ?? 0n) + quantity;
   }
-  return { expected, hours, members, acceptedEvents };
+  return { expected, hours, members, burns, acceptedEvents };
+}
+
+/** Burning features whose own units or hour buckets differ from their events' (R14). */
+function countDriftedBurns(actual: NonNullable<CounterDoc['burns']>, expected: NonNullable<CounterDoc['burns']>): number {
+  let drifted = 0;
+  for (const feature of new Set([...Object.keys(actual), ...Object.keys(expected)])) {
+    const stored = actual[feature];
+    const counted = expected[feature];
+    if (toMicros(stored?.used) !== (counted?.used ?? 0n) || countDriftedHours(stored?.hours ?? {}, counted?.hours ?? {}) > 0) drifted++;
+  }
+  return drifted;
 }
 
 function countDriftedHours(actual: Record<string, unknown>, expected: Record<string, Micros>): number {

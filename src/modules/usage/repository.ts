@@ -4,6 +4,7 @@ import { coalescedReader } from '../../db/coalesce.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
+import { burnIncrements, counterIdPrefixPattern } from './counter-paths.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 import { rateWindowIndexes } from './rate-windows.js';
 
@@ -110,8 +111,11 @@ export class UsageLedger {
   }
 
   /** The events of these postings, streamed: what reconciliation sums. */
-  eventsOfPostings(postingIds: string[]): AsyncIterable<Pick<UsageEventDoc, '_id' | 'postingId' | 'seq' | 'quantity' | 'timestamp'>> {
-    return this.events.find({ postingId: { $in: postingIds } }, { projection: { postingId: 1, seq: 1, quantity: 1, timestamp: 1 } });
+  eventsOfPostings(
+    postingIds: string[],
+  ): AsyncIterable<Pick<UsageEventDoc, '_id' | 'postingId' | 'seq' | 'quantity' | 'timestamp' | 'feature' | 'creditsPerUnit'>> {
+    const projection = { postingId: 1, seq: 1, quantity: 1, timestamp: 1, feature: 1, creditsPerUnit: 1 };
+    return this.events.find({ postingId: { $in: postingIds } }, { projection });
   }
 
   // ---- postings --------------------------------------------------------------------------
@@ -180,8 +184,10 @@ export class UsageLedger {
 
   /** Whether a posting of (account, feature) received before `receivedBefore` is still RESERVED. */
   async hasReservedPosting(accountId: string, feature: string, receivedBefore: Date): Promise<boolean> {
+    // R14: a burning feature's posting lands on the credit feature's counter (`account|feature|period`).
+    const onCounter = { counterId: { $regex: counterIdPrefixPattern(accountId, feature) } };
     const posting = await this.postings.findOne(
-      { state: 'RESERVED', accountId, feature, receivedAt: { $lt: receivedBefore } },
+      { state: 'RESERVED', accountId, receivedAt: { $lt: receivedBefore }, $or: [{ feature }, onCounter] },
       { projection: { _id: 1 } },
     );
     return posting !== null;
@@ -238,6 +244,7 @@ export class UsageLedger {
       // A member that never drew has no field yet: "not above the guard" matches it too.
       if (args.memberGuard != null) filter[`members.${entry.member}`] = { $not: { $gt: args.memberGuard } };
     }
+    if (entry.burn) Object.assign(inc, burnIncrements(entry.burn, 1n));
     try {
       const before = await this.counters.findOneAndUpdate(
         filter,
@@ -277,6 +284,7 @@ export class UsageLedger {
     const inc: Record<string, Micros> = { used: -entry.inc };
     for (const [hour, quantity] of Object.entries(entry.hours)) inc[`hours.${hour}`] = -quantity;
     if (entry.member !== undefined) inc[`members.${entry.member}`] = -entry.inc;
+    if (entry.burn) Object.assign(inc, burnIncrements(entry.burn, -1n));
     const result = await this.counters.updateOne(
       { _id: counterId, 'pending.id': entry.id },
       { $inc: inc, $pull: { pending: { id: entry.id } }, $set: { updatedAt: new Date() } },
@@ -318,10 +326,11 @@ export class UsageLedger {
     used: Micros,
     hours: Record<string, Micros>,
     members?: Record<string, Micros>,
+    burns?: CounterDoc['burns'],
   ): Promise<boolean> {
     const repaired = await this.counters.updateOne(
       { _id: counterId, used: observedUsed, 'pending.0': { $exists: false } },
-      { $set: { used, hours, ...(members ? { members } : {}), updatedAt: new Date() } },
+      { $set: { used, hours, ...(members ? { members } : {}), ...(burns ? { burns } : {}), updatedAt: new Date() } },
     );
     return repaired.matchedCount === 1;
   }
@@ -334,14 +343,25 @@ export class UsageLedger {
       .toArray();
   }
 
-  /** The hour buckets of the feature's counters whose period overlaps [start, end). */
+  /**
+   * The hour buckets of the feature's counters whose period overlaps [start, end), and
+   * (R14) its own units' buckets on the credit counters it burned.
+   */
   async counterHours(accountId: string, feature: string, start: Date, end: Date): Promise<Array<Pick<CounterDoc, '_id' | 'hours'>>> {
-    return this.counters
+    const docs = await this.counters
       .find(
-        { accountId, feature, periodStart: { $lt: end }, $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
-        { projection: { hours: 1 } },
+        {
+          accountId,
+          $and: [
+            { $or: [{ feature }, { [`burns.${feature}`]: { $exists: true } }] },
+            { $or: [{ periodEnd: null }, { periodEnd: { $gt: start } }] },
+          ],
+          periodStart: { $lt: end },
+        },
+        { projection: { feature: 1, hours: 1, [`burns.${feature}.hours`]: 1 } },
       )
       .toArray();
+    return docs.map((doc) => ({ _id: doc._id, hours: doc.feature === feature ? doc.hours : (doc.burns?.[feature]?.hours ?? {}) }));
   }
 
   /** The latest period starts of a feature's counters, newest first. */

@@ -16,7 +16,7 @@ export type { WebhookService, EndpointView } from './service.js';
 export type { WebhookDispatcher } from './dispatcher.js';
 export type { DeliveryDoc, WebhookEventType } from './model.js';
 export { WEBHOOK_EVENT_TYPES } from './model.js';
-export { grantChanged, invoiceFinalized, thresholdCrossed } from './producers.js';
+export { creditsToppedUp, grantChanged, invoiceFinalized, thresholdCrossed, trialEnded } from './producers.js';
 
 export function createWebhooks(deps: { db: Db; audit: AuditLog; logger: Logger; options: DispatcherOptions }) {
   const repository = new WebhookRepository(deps.db);

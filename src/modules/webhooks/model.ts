@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The event types of R21. The last two have no producer yet (no auto top-up, no trials in this build). */
+/** The event types of R21. `credits.topped_up` has no producer in this build. */
 export const WEBHOOK_EVENT_TYPES = [
   'usage.threshold_crossed',
   'grant.issued',

@@ -54,6 +54,51 @@ export const grantChanged = (change: GrantChange): WebhookEventInput | null =>
       }
     : null;
 
+export interface IssuedGrant extends GrantChange {
+  amount?: bigint;
+  price?: string;
+}
+
+/**
+ * credits.topped_up for a grant an auto top-up issued (R14; the caller knows which). It
+ * rides on the grant's own exactly-once announcement, so it is recorded once per grant.
+ */
+export const creditsToppedUp = (change: IssuedGrant): WebhookEventInput => ({
+  type: 'credits.topped_up',
+  sourceId: change.grantId,
+  accountId: change.accountId,
+  data: {
+    grantId: change.grantId,
+    accountId: change.accountId,
+    feature: change.feature,
+    amount: change.amount === undefined ? null : formatQuantity(change.amount),
+    price: change.price ?? null,
+  },
+});
+
+/** R18: a trial converted (ACTIVE) or ended the contract (CANCELED); one event per contract and trial end. */
+export interface EndedTrial {
+  contractId: string;
+  accountId: string;
+  trialEndsAt: Date;
+  status: string;
+  endedAt: Date;
+}
+
+export const trialEnded = (trial: EndedTrial): WebhookEventInput => ({
+  type: 'contract.trial_ended',
+  sourceId: `${trial.contractId}@${trial.endedAt.toISOString()}`,
+  accountId: trial.accountId,
+  at: trial.endedAt,
+  data: {
+    contractId: trial.contractId,
+    accountId: trial.accountId,
+    trialEndsAt: trial.trialEndsAt.toISOString(),
+    status: trial.status,
+    endedAt: trial.endedAt.toISOString(),
+  },
+});
+
 export interface FinalizedInvoice {
   invoiceId: string;
   contractId: string;
