@@ -6,7 +6,6 @@ import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
 import { burnIncrements, counterIdPrefixPattern } from './counter-paths.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
-import { rateWindowIndexes } from './rate-windows.js';
 
 export const EVENTS = 'usage_events';
 export const POSTINGS = 'usage_postings';
@@ -33,7 +32,6 @@ export const usageIndexes: CollectionIndexes[] = [
     ],
   },
   counterIndexes,
-  rateWindowIndexes,
 ];
 
 /**
