@@ -13,6 +13,7 @@ import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
 import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
 import { poolsSection } from './sections/pools.js';
+import { rateLimitsSection } from './sections/rate-limits.js';
 import { roundTripsSection } from './sections/round-trips.js';
 import { usageSingleSection } from './sections/usage-single.js';
 
@@ -28,6 +29,7 @@ const SECTIONS: BenchSection[] = [
   idleSubscriptionsSection,
   usageSingleSection,
   poolsSection,
+  rateLimitsSection,
 ];
 
 async function main(): Promise<void> {

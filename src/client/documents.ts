@@ -14,12 +14,13 @@ export const RECEIPT_FRAGMENT = /* GraphQL */ `
     quantity
     timestamp
     late
+    retryAfter
   }
 `;
 
 export const CHECK_ENTITLEMENT = /* GraphQL */ `
-  query CheckEntitlement($accountId: ID!, $feature: ID!, $requestedUnits: Decimal) {
-    checkEntitlement(accountId: $accountId, feature: $feature, requestedUnits: $requestedUnits) {
+  query CheckEntitlement($accountId: ID!, $feature: ID!, $requestedUnits: Decimal, $properties: JSON) {
+    checkEntitlement(accountId: $accountId, feature: $feature, requestedUnits: $requestedUnits, properties: $properties) {
       allowed
       reason
       accountId
@@ -32,6 +33,7 @@ export const CHECK_ENTITLEMENT = /* GraphQL */ `
       overageUnits
       periodStart
       periodEnd
+      retryAfter
     }
   }
 `;

@@ -6,6 +6,8 @@ export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' |
 export type DecisionReason =
   /** No contract gives access now (suspended, canceled, ended or not started). */
   | 'CONTRACT_INACTIVE'
+  /** R20: the request's properties do not satisfy the entitlement's dimension rules (a missing property fails). Denied, nothing counted. */
+  | 'DIMENSION_NOT_ALLOWED'
   /** Fits in the included amount (also: any use of a BOOLEAN or unlimited feature with access). */
   | 'INCLUDED'
   /** GAUGE: the decrease would take the level below zero. Refused, nothing changed. */
@@ -16,6 +18,8 @@ export type DecisionReason =
   | 'OVERAGE'
   /** HARD limit: beyond capacity + grace. Denied. */
   | 'QUOTA_EXCEEDED'
+  /** R19: beyond the rate limit's units in the current window. Denied; see retryAfter. */
+  | 'RATE_LIMITED'
   /** The feature is not defined in the catalog. */
   | 'UNKNOWN_FEATURE'
   /** HARD limit: beyond capacity but within grace. Allowed. */
@@ -61,30 +65,31 @@ export type UsageStatus =
   | 'ACCEPTED'
   /** This idempotency key was already recorded; the receipt is the original's (see originalStatus). Counted once. */
   | 'DUPLICATE'
-  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), or contract inactive (CONTRACT_INACTIVE). */
+  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), contract inactive (CONTRACT_INACTIVE), rate limit (RATE_LIMITED, see retryAfter) or dimension rules (DIMENSION_NOT_ALLOWED). */
   | 'REJECTED';
 
-export type ReceiptFragment = { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean };
+export type ReceiptFragment = { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null };
 
 export type CheckEntitlementQueryVariables = Exact<{
   accountId: string | number;
   feature: string | number;
   requestedUnits?: string | null | undefined;
+  properties?: unknown;
 }>;
 
 
-export type CheckEntitlementQuery = { checkEntitlement: { allowed: boolean, reason: DecisionReason, accountId: string, feature: string, requested: string, used: string, capacity: string | null, remaining: string | null, enforcement: Enforcement, overageUnits: string, periodStart: string | null, periodEnd: string | null } };
+export type CheckEntitlementQuery = { checkEntitlement: { allowed: boolean, reason: DecisionReason, accountId: string, feature: string, requested: string, used: string, capacity: string | null, remaining: string | null, enforcement: Enforcement, overageUnits: string, periodStart: string | null, periodEnd: string | null, retryAfter: string | null } };
 
 export type RecordUsageMutationVariables = Exact<{
   input: UsageEventInput;
 }>;
 
 
-export type RecordUsageMutation = { recordUsage: { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean } };
+export type RecordUsageMutation = { recordUsage: { idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null } };
 
 export type RecordUsageBatchMutationVariables = Exact<{
   events: Array<UsageEventInput> | UsageEventInput;
 }>;
 
 
-export type RecordUsageBatchMutation = { recordUsageBatch: { accepted: number, duplicates: number, rejected: number, receipts: Array<{ idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean }> } };
+export type RecordUsageBatchMutation = { recordUsageBatch: { accepted: number, duplicates: number, rejected: number, receipts: Array<{ idempotencyKey: string, status: UsageStatus, originalStatus: UsageStatus | null, reason: DecisionReason | null, accountId: string, feature: string, quantity: string, timestamp: string, late: boolean, retryAfter: string | null }> } };

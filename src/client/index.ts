@@ -64,8 +64,19 @@ function toInput(event: UsageEvent): UsageEventInput {
 export function createAllotmentClient(options: TransportOptions) {
   const request = createTransport(options);
 
-  async function check(accountId: string, feature: string, requestedUnits = '1'): Promise<EntitlementDecision> {
-    const data = await request<CheckEntitlementQuery>(CHECK_ENTITLEMENT, { accountId, feature, requestedUnits });
+  /** `properties`: the request's dimensions, for dimension rules (R20), e.g. `{ region: 'eu' }`. */
+  async function check(
+    accountId: string,
+    feature: string,
+    requestedUnits = '1',
+    properties?: Record<string, string>,
+  ): Promise<EntitlementDecision> {
+    const data = await request<CheckEntitlementQuery>(CHECK_ENTITLEMENT, {
+      accountId,
+      feature,
+      requestedUnits,
+      ...(properties ? { properties } : {}),
+    });
     return data.checkEntitlement;
   }
 
@@ -93,13 +104,14 @@ export function createAllotmentClient(options: TransportOptions) {
     feature: string,
     units: string,
     fn: (decision: EntitlementDecision) => T | Promise<T>,
-    guardOptions: { idempotencyKey?: string } = {},
+    guardOptions: { idempotencyKey?: string; properties?: Record<string, string> } = {},
   ): Promise<{ result: T; decision: EntitlementDecision; receipt: ReceiptFragment }> {
     const idempotencyKey = guardOptions.idempotencyKey ?? randomUUID();
-    const decision = await check(accountId, feature, units);
+    const { properties } = guardOptions;
+    const decision = await check(accountId, feature, units, properties);
     if (!decision.allowed) throw new EntitlementDeniedError(decision);
     const result = await fn(decision);
-    const event = { accountId, feature, quantity: units, idempotencyKey };
+    const event = { accountId, feature, quantity: units, idempotencyKey, ...(properties ? { properties } : {}) };
     try {
       return { result, decision, receipt: await record(event) };
     } catch (error) {

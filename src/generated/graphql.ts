@@ -74,7 +74,8 @@ export type Account = {
   /**
    * Usage of a metered feature per UTC hour, day or month, every bucket present (zeros
    * included). Defaults: the last 48 hours (HOUR), 30 days (DAY) or 12 months (MONTH) up to
-   * now; `to` is exclusive. Scope: entitlements:read.
+   * now; `to` is exclusive. `groupBy` also breaks the series down by one property key
+   * (R20), from the event ledger: see UsageSeries.groups. Scope: entitlements:read.
    */
   usage: UsageSeries;
 };
@@ -137,6 +138,7 @@ export type AccountUsageArgs = {
   feature: Scalars['ID']['input'];
   from?: InputMaybe<Scalars['DateTime']['input']>;
   granularity?: InputMaybe<Granularity>;
+  groupBy?: InputMaybe<Scalars['String']['input']>;
   to?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
@@ -409,6 +411,8 @@ export type ContractInput = {
  */
 export type ContractOverride = {
   __typename?: 'ContractOverride';
+  /** Null when not overridden, or overridden to none (see `fields`). */
+  allow?: Maybe<Array<DimensionRule>>;
   config?: Maybe<Scalars['JSON']['output']>;
   credits?: Maybe<CreditCost>;
   enabled?: Maybe<Scalars['Boolean']['output']>;
@@ -419,6 +423,8 @@ export type ContractOverride = {
   included?: Maybe<Scalars['Decimal']['output']>;
   overage?: Maybe<Overage>;
   pooled?: Maybe<Scalars['Boolean']['output']>;
+  /** Null when not overridden, or overridden to none (see `fields`). */
+  rateLimit?: Maybe<RateLimit>;
   resetPeriod?: Maybe<ResetPeriod>;
   thresholds?: Maybe<Array<Scalars['Int']['output']>>;
 };
@@ -456,6 +462,8 @@ export type CreditCostInput = {
 export type DecisionReason =
   /** No contract gives access now (suspended, canceled, ended or not started). */
   | 'CONTRACT_INACTIVE'
+  /** R20: the request's properties do not satisfy the entitlement's dimension rules (a missing property fails). Denied, nothing counted. */
+  | 'DIMENSION_NOT_ALLOWED'
   /** Fits in the included amount (also: any use of a BOOLEAN or unlimited feature with access). */
   | 'INCLUDED'
   /** GAUGE: the decrease would take the level below zero. Refused, nothing changed. */
@@ -466,12 +474,38 @@ export type DecisionReason =
   | 'OVERAGE'
   /** HARD limit: beyond capacity + grace. Denied. */
   | 'QUOTA_EXCEEDED'
+  /** R19: beyond the rate limit's units in the current window. Denied; see retryAfter. */
+  | 'RATE_LIMITED'
   /** The feature is not defined in the catalog. */
   | 'UNKNOWN_FEATURE'
   /** HARD limit: beyond capacity but within grace. Allowed. */
   | 'WITHIN_GRACE'
   /** Fits in capacity only thanks to credit grants. */
   | 'WITHIN_GRANTS';
+
+/** The request's `properties[key]` must be one of `values` (R20). */
+export type DimensionRule = {
+  __typename?: 'DimensionRule';
+  key: Scalars['String']['output'];
+  values: Array<Scalars['String']['output']>;
+};
+
+export type DimensionRuleInput = {
+  /** A property key (1-64 characters, no "$" start, no "."); at most 10 rules, one per key. */
+  key: Scalars['String']['input'];
+  /** 1-100 distinct allowed string values. */
+  values: Array<Scalars['String']['input']>;
+};
+
+/**
+ * R20 with several contracts: the entitlement applies when the request satisfies every rule
+ * of at least one set (each contributing contract with rules gives one set).
+ */
+export type DimensionRuleSet = {
+  __typename?: 'DimensionRuleSet';
+  contractId: Scalars['ID']['output'];
+  rules: Array<DimensionRule>;
+};
 
 export type Enforcement =
   /** Requests beyond capacity + grace are denied (QUOTA_EXCEEDED). */
@@ -493,6 +527,8 @@ export type Entitlement = {
   accountLimit?: Maybe<Scalars['Decimal']['output']>;
   /** This account's own usage in the period: its draw from the pool, or `used` when not pooled. */
   accountUsed: Scalars['Decimal']['output'];
+  /** R20: the rule sets, any one of which admits a request; null when unrestricted (any contributing contract without rules). */
+  allow?: Maybe<Array<DimensionRuleSet>>;
   capacity?: Maybe<Scalars['Decimal']['output']>;
   config?: Maybe<Scalars['JSON']['output']>;
   /** The contracts whose terms were merged, oldest first. */
@@ -524,6 +560,8 @@ export type Entitlement = {
   periodStart?: Maybe<Scalars['DateTime']['output']>;
   /** R13: the pool owner's account id when this entitlement is drawn from an ancestor's pool; null when it is the account's own. */
   pooledFrom?: Maybe<Scalars['ID']['output']>;
+  /** R19: the merged rate limit (the most generous across contracts; none if any contract has none); null when none. */
+  rateLimit?: Maybe<RateLimit>;
   remaining?: Maybe<Scalars['Decimal']['output']>;
   resetPeriod: ResetPeriod;
   thresholds: Array<Scalars['Int']['output']>;
@@ -533,6 +571,8 @@ export type Entitlement = {
 export type EntitlementCheckInput = {
   accountId: Scalars['ID']['input'];
   feature: Scalars['ID']['input'];
+  /** R20: the request's dimensions, e.g. {"region": "eu"}: a JSON object of string values. */
+  properties?: InputMaybe<Scalars['JSON']['input']>;
   requestedUnits?: InputMaybe<Scalars['Decimal']['input']>;
 };
 
@@ -552,6 +592,8 @@ export type EntitlementDecision = {
   /** max(0, capacity − used), before this request. */
   remaining?: Maybe<Scalars['Decimal']['output']>;
   requested: Scalars['Decimal']['output'];
+  /** RATE_LIMITED: when the current window ends (fixed windows, R19); null otherwise. */
+  retryAfter?: Maybe<Scalars['DateTime']['output']>;
   /** Used in the current period, before this request. */
   used: Scalars['Decimal']['output'];
 };
@@ -561,6 +603,8 @@ export type EntitlementDecision = {
  * `included: null` means unlimited and `overage: null` removes overage pricing.
  */
 export type EntitlementOverrideInput = {
+  /** R20: null or [] removes the plan's dimension rules for this contract. */
+  allow?: InputMaybe<Array<DimensionRuleInput>>;
   config?: InputMaybe<Scalars['JSON']['input']>;
   /** R14: burn credits of another feature per unit; null makes the feature count on its own again. */
   credits?: InputMaybe<CreditCostInput>;
@@ -572,6 +616,8 @@ export type EntitlementOverrideInput = {
   overage?: InputMaybe<OverageInput>;
   /** Makes this contract's entitlement a pool for descendant accounts (R13). */
   pooled?: InputMaybe<Scalars['Boolean']['input']>;
+  /** R19: null removes the plan's rate limit for this contract. */
+  rateLimit?: InputMaybe<RateLimitInput>;
   resetPeriod?: InputMaybe<ResetPeriod>;
   thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
 };
@@ -1195,6 +1241,8 @@ export type PendingCorrection = {
 /** One feature's terms in a plan version. */
 export type PlanEntitlement = {
   __typename?: 'PlanEntitlement';
+  /** R20: the entitlement applies only when the request's properties satisfy every rule; empty when unrestricted. */
+  allow: Array<DimensionRule>;
   config?: Maybe<Scalars['JSON']['output']>;
   /** R14: each unit burns `perUnit` units of a credit feature; null when the feature is counted on its own. */
   credits?: Maybe<CreditCost>;
@@ -1207,11 +1255,15 @@ export type PlanEntitlement = {
   overage?: Maybe<Overage>;
   /** Shared with descendant accounts that have no entitlement of their own (R13). */
   pooled: Scalars['Boolean']['output'];
+  /** R19: the rate limit; null when none. */
+  rateLimit?: Maybe<RateLimit>;
   resetPeriod: ResetPeriod;
   thresholds: Array<Scalars['Int']['output']>;
 };
 
 export type PlanEntitlementInput = {
+  /** R20: apply only when the request's properties carry an allowed value for every rule (else DIMENSION_NOT_ALLOWED). */
+  allow?: InputMaybe<Array<DimensionRuleInput>>;
   config?: InputMaybe<Scalars['JSON']['input']>;
   /**
    * R14: each unit of this feature burns `perUnit` units of the credit feature `feature`
@@ -1231,6 +1283,8 @@ export type PlanEntitlementInput = {
    * own for this feature draw from this account's capacity. See docs/hierarchies.md.
    */
   pooled?: InputMaybe<Scalars['Boolean']['input']>;
+  /** R19: refuse usage beyond `limit` units per window (RATE_LIMITED). */
+  rateLimit?: InputMaybe<RateLimitInput>;
   resetPeriod?: InputMaybe<ResetPeriod>;
   /** Percentages of capacity (1..1000) that raise usage alerts; default [80, 90, 100]. */
   thresholds?: InputMaybe<Array<Scalars['Int']['input']>>;
@@ -1370,6 +1424,7 @@ export type QueryCheckEntitlementArgs = {
   accountId: Scalars['ID']['input'];
   at?: InputMaybe<Scalars['DateTime']['input']>;
   feature: Scalars['ID']['input'];
+  properties?: InputMaybe<Scalars['JSON']['input']>;
   requestedUnits?: InputMaybe<Scalars['Decimal']['input']>;
 };
 
@@ -1389,6 +1444,25 @@ export type QueryWebhookDeliveriesArgs = {
   endpointId: Scalars['ID']['input'];
   first?: InputMaybe<Scalars['Int']['input']>;
 };
+
+/** At most `limit` units per fixed window (R19); usage beyond it is REJECTED with RATE_LIMITED. See docs/rate-limits.md. */
+export type RateLimit = {
+  __typename?: 'RateLimit';
+  limit: Scalars['Decimal']['output'];
+  window: RateWindow;
+};
+
+export type RateLimitInput = {
+  /** Units per window; greater than zero. METERED features only. */
+  limit: Scalars['Decimal']['input'];
+  window: RateWindow;
+};
+
+/** The fixed UTC windows a rate limit counts in (R19): each starts on a whole second, minute or hour. */
+export type RateWindow =
+  | 'HOUR'
+  | 'MINUTE'
+  | 'SECOND';
 
 export type ResetPeriod =
   | 'DAY'
@@ -1514,6 +1588,15 @@ export type UsageEventInput = {
   timestamp?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
+/** Accepted usage of one value of the `groupBy` property. */
+export type UsageGroup = {
+  __typename?: 'UsageGroup';
+  points: Array<UsagePoint>;
+  total: Scalars['Decimal']['output'];
+  /** The property's value; null for events without it (or with a non-string value). */
+  value?: Maybe<Scalars['String']['output']>;
+};
+
 export type UsagePoint = {
   __typename?: 'UsagePoint';
   /** Start of the UTC hour, day or month. */
@@ -1535,6 +1618,8 @@ export type UsageReceipt = {
   quantity: Scalars['Decimal']['output'];
   /** Why it was accepted (INCLUDED, WITHIN_GRANTS, WITHIN_GRACE, OVERAGE) or rejected. */
   reason?: Maybe<DecisionReason>;
+  /** RATE_LIMITED: when the window that refused it ends (R19); null otherwise. */
+  retryAfter?: Maybe<Scalars['DateTime']['output']>;
   status: UsageStatus;
   timestamp: Scalars['DateTime']['output'];
 };
@@ -1566,6 +1651,12 @@ export type UsageSeries = {
   __typename?: 'UsageSeries';
   feature: Scalars['ID']['output'];
   granularity: Granularity;
+  /**
+   * With `groupBy`: one series per value, largest total first, from accepted events in
+   * the range (at most 100 values and 100,000 events; beyond is BAD_USER_INPUT: narrow the
+   * range). Null without `groupBy`.
+   */
+  groups?: Maybe<Array<UsageGroup>>;
   points: Array<UsagePoint>;
   total: Scalars['Decimal']['output'];
 };
@@ -1575,7 +1666,7 @@ export type UsageStatus =
   | 'ACCEPTED'
   /** This idempotency key was already recorded; the receipt is the original's (see originalStatus). Counted once. */
   | 'DUPLICATE'
-  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), or contract inactive (CONTRACT_INACTIVE). */
+  /** Not counted: HARD limit reached (QUOTA_EXCEEDED), no access (NOT_ENTITLED), contract inactive (CONTRACT_INACTIVE), rate limit (RATE_LIMITED, see retryAfter) or dimension rules (DIMENSION_NOT_ALLOWED). */
   | 'REJECTED';
 
 /** One event to one endpoint. status: PENDING (retried with backoff), SUCCEEDED or FAILED. */
@@ -1721,8 +1812,8 @@ export type ResolversTypes = ResolversObject<{
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
-  AddOnInput: AddOnInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  AddOnInput: AddOnInput;
   AddOnVersion: ResolverTypeWrapper<AddOnVersionDoc>;
   AuditConnection: ResolverTypeWrapper<Omit<AuditConnection, 'edges'> & { edges: Array<ResolversTypes['AuditEdge']> }>;
   AuditEdge: ResolverTypeWrapper<Omit<AuditEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
@@ -1746,6 +1837,9 @@ export type ResolversTypes = ResolversObject<{
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   DecisionReason: DecisionReason;
+  DimensionRule: ResolverTypeWrapper<DimensionRule>;
+  DimensionRuleInput: DimensionRuleInput;
+  DimensionRuleSet: ResolverTypeWrapper<DimensionRuleSet>;
   Enforcement: Enforcement;
   Entitlement: ResolverTypeWrapper<EntitlementView>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
@@ -1785,6 +1879,9 @@ export type ResolversTypes = ResolversObject<{
   PriceTierInput: PriceTierInput;
   PricingModel: PricingModel;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RateLimit: ResolverTypeWrapper<RateLimit>;
+  RateLimitInput: RateLimitInput;
+  RateWindow: RateWindow;
   ResetPeriod: ResetPeriod;
   Rounding: Rounding;
   SetUsageInput: SetUsageInput;
@@ -1793,6 +1890,7 @@ export type ResolversTypes = ResolversObject<{
   UsageAlert: ResolverTypeWrapper<AlertDoc>;
   UsageBatchResult: ResolverTypeWrapper<UsageBatchView>;
   UsageEventInput: UsageEventInput;
+  UsageGroup: ResolverTypeWrapper<Omit<UsageGroup, 'points'> & { points: Array<ResolversTypes['UsagePoint']> }>;
   UsagePoint: ResolverTypeWrapper<UsagePointView>;
   UsageReceipt: ResolverTypeWrapper<UsageReceiptView>;
   UsageReconciliation: ResolverTypeWrapper<ReconciliationReport>;
@@ -1810,8 +1908,8 @@ export type ResolversParentTypes = ResolversObject<{
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   Boolean: Scalars['Boolean']['output'];
-  AddOnInput: AddOnInput;
   String: Scalars['String']['output'];
+  AddOnInput: AddOnInput;
   AddOnVersion: AddOnVersionDoc;
   AuditConnection: Omit<AuditConnection, 'edges'> & { edges: Array<ResolversParentTypes['AuditEdge']> };
   AuditEdge: Omit<AuditEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
@@ -1831,6 +1929,9 @@ export type ResolversParentTypes = ResolversObject<{
   CreditCostInput: CreditCostInput;
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  DimensionRule: DimensionRule;
+  DimensionRuleInput: DimensionRuleInput;
+  DimensionRuleSet: DimensionRuleSet;
   Entitlement: EntitlementView;
   Float: Scalars['Float']['output'];
   EntitlementCheckInput: EntitlementCheckInput;
@@ -1863,11 +1964,14 @@ export type ResolversParentTypes = ResolversObject<{
   PriceTier: PriceTierModel;
   PriceTierInput: PriceTierInput;
   Query: Record<PropertyKey, never>;
+  RateLimit: RateLimit;
+  RateLimitInput: RateLimitInput;
   SetUsageInput: SetUsageInput;
   Subscription: Record<PropertyKey, never>;
   UsageAlert: AlertDoc;
   UsageBatchResult: UsageBatchView;
   UsageEventInput: UsageEventInput;
+  UsageGroup: Omit<UsageGroup, 'points'> & { points: Array<ResolversParentTypes['UsagePoint']> };
   UsagePoint: UsagePointView;
   UsageReceipt: UsageReceiptView;
   UsageReconciliation: ReconciliationReport;
@@ -2014,6 +2118,7 @@ export type ContractAddOnResolvers<ContextType = Context, ParentType extends Res
 }>;
 
 export type ContractOverrideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ContractOverride'] = ResolversParentTypes['ContractOverride']> = ResolversObject<{
+  allow?: Resolver<Maybe<Array<ResolversTypes['DimensionRule']>>, ParentType, ContextType>;
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   credits?: Resolver<Maybe<ResolversTypes['CreditCost']>, ParentType, ContextType>;
   enabled?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
@@ -2024,6 +2129,7 @@ export type ContractOverrideResolvers<ContextType = Context, ParentType extends 
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   overage?: Resolver<Maybe<ResolversTypes['Overage']>, ParentType, ContextType>;
   pooled?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  rateLimit?: Resolver<Maybe<ResolversTypes['RateLimit']>, ParentType, ContextType>;
   resetPeriod?: Resolver<Maybe<ResolversTypes['ResetPeriod']>, ParentType, ContextType>;
   thresholds?: Resolver<Maybe<Array<ResolversTypes['Int']>>, ParentType, ContextType>;
 }>;
@@ -2046,9 +2152,20 @@ export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
   name: 'Decimal';
 }
 
+export type DimensionRuleResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DimensionRule'] = ResolversParentTypes['DimensionRule']> = ResolversObject<{
+  key?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  values?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type DimensionRuleSetResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DimensionRuleSet'] = ResolversParentTypes['DimensionRuleSet']> = ResolversObject<{
+  contractId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rules?: Resolver<Array<ResolversTypes['DimensionRule']>, ParentType, ContextType>;
+}>;
+
 export type EntitlementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Entitlement'] = ResolversParentTypes['Entitlement']> = ResolversObject<{
   accountLimit?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   accountUsed?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  allow?: Resolver<Maybe<Array<ResolversTypes['DimensionRuleSet']>>, ParentType, ContextType>;
   capacity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   contractIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
@@ -2068,6 +2185,7 @@ export type EntitlementResolvers<ContextType = Context, ParentType extends Resol
   periodEnd?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   periodStart?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   pooledFrom?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  rateLimit?: Resolver<Maybe<ResolversTypes['RateLimit']>, ParentType, ContextType>;
   remaining?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   resetPeriod?: Resolver<ResolversTypes['ResetPeriod'], ParentType, ContextType>;
   thresholds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -2087,6 +2205,7 @@ export type EntitlementDecisionResolvers<ContextType = Context, ParentType exten
   reason?: Resolver<ResolversTypes['DecisionReason'], ParentType, ContextType>;
   remaining?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   requested?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  retryAfter?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
 
@@ -2278,6 +2397,7 @@ export type PendingCorrectionResolvers<ContextType = Context, ParentType extends
 }>;
 
 export type PlanEntitlementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PlanEntitlement'] = ResolversParentTypes['PlanEntitlement']> = ResolversObject<{
+  allow?: Resolver<Array<ResolversTypes['DimensionRule']>, ParentType, ContextType>;
   config?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   credits?: Resolver<Maybe<ResolversTypes['CreditCost']>, ParentType, ContextType>;
   enabled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -2287,6 +2407,7 @@ export type PlanEntitlementResolvers<ContextType = Context, ParentType extends R
   included?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   overage?: Resolver<Maybe<ResolversTypes['Overage']>, ParentType, ContextType>;
   pooled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  rateLimit?: Resolver<Maybe<ResolversTypes['RateLimit']>, ParentType, ContextType>;
   resetPeriod?: Resolver<ResolversTypes['ResetPeriod'], ParentType, ContextType>;
   thresholds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
@@ -2332,6 +2453,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   webhookDeliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<QueryWebhookDeliveriesArgs, 'endpointId' | 'first'>>;
 }>;
 
+export type RateLimitResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RateLimit'] = ResolversParentTypes['RateLimit']> = ResolversObject<{
+  limit?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  window?: Resolver<ResolversTypes['RateWindow'], ParentType, ContextType>;
+}>;
+
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   entitlementUpdated?: SubscriptionResolver<ResolversTypes['EntitlementUpdate'], "entitlementUpdated", ParentType, ContextType, RequireFields<SubscriptionEntitlementUpdatedArgs, 'accountId'>>;
   usageAlerts?: SubscriptionResolver<ResolversTypes['UsageAlert'], "usageAlerts", ParentType, ContextType, RequireFields<SubscriptionUsageAlertsArgs, 'accountId'>>;
@@ -2357,6 +2483,12 @@ export type UsageBatchResultResolvers<ContextType = Context, ParentType extends 
   rejected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type UsageGroupResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageGroup'] = ResolversParentTypes['UsageGroup']> = ResolversObject<{
+  points?: Resolver<Array<ResolversTypes['UsagePoint']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  value?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type UsagePointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsagePoint'] = ResolversParentTypes['UsagePoint']> = ResolversObject<{
   start?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   used?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -2371,6 +2503,7 @@ export type UsageReceiptResolvers<ContextType = Context, ParentType extends Reso
   originalStatus?: Resolver<Maybe<ResolversTypes['UsageStatus']>, ParentType, ContextType>;
   quantity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   reason?: Resolver<Maybe<ResolversTypes['DecisionReason']>, ParentType, ContextType>;
+  retryAfter?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['UsageStatus'], ParentType, ContextType>;
   timestamp?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
@@ -2393,6 +2526,7 @@ export type UsageReconciliationResolvers<ContextType = Context, ParentType exten
 export type UsageSeriesResolvers<ContextType = Context, ParentType extends ResolversParentTypes['UsageSeries'] = ResolversParentTypes['UsageSeries']> = ResolversObject<{
   feature?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   granularity?: Resolver<ResolversTypes['Granularity'], ParentType, ContextType>;
+  groups?: Resolver<Maybe<Array<ResolversTypes['UsageGroup']>>, ParentType, ContextType>;
   points?: Resolver<Array<ResolversTypes['UsagePoint']>, ParentType, ContextType>;
   total?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 }>;
@@ -2441,6 +2575,8 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   CreditCost?: CreditCostResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
+  DimensionRule?: DimensionRuleResolvers<ContextType>;
+  DimensionRuleSet?: DimensionRuleSetResolvers<ContextType>;
   Entitlement?: EntitlementResolvers<ContextType>;
   EntitlementDecision?: EntitlementDecisionResolvers<ContextType>;
   EntitlementUpdate?: EntitlementUpdateResolvers<ContextType>;
@@ -2464,9 +2600,11 @@ export type Resolvers<ContextType = Context> = ResolversObject<{
   PoolMemberUsage?: PoolMemberUsageResolvers<ContextType>;
   PriceTier?: PriceTierResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RateLimit?: RateLimitResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   UsageAlert?: UsageAlertResolvers<ContextType>;
   UsageBatchResult?: UsageBatchResultResolvers<ContextType>;
+  UsageGroup?: UsageGroupResolvers<ContextType>;
   UsagePoint?: UsagePointResolvers<ContextType>;
   UsageReceipt?: UsageReceiptResolvers<ContextType>;
   UsageReconciliation?: UsageReconciliationResolvers<ContextType>;

@@ -33,6 +33,9 @@ export {
   type PriceTier,
   type PricingModel,
   type Rounding,
+  type DimensionRule,
+  type RateLimit,
+  type RateWindow,
 } from './model.js';
 export { assertCreditLinks, withOverrides, type CreditCostInputShape } from './credits.js';
 export {

@@ -1,5 +1,8 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { ResetPeriod } from '../../shared/periods.js';
+import type { DimensionRule, RateLimit } from '../../shared/rate-window.js';
+
+export type { DimensionRule, RateLimit, RateWindow } from '../../shared/rate-window.js';
 
 export type FeatureType = 'BOOLEAN' | 'METERED' | 'GAUGE';
 
@@ -64,6 +67,10 @@ export interface EntitlementTerms {
    * feature (docs/hierarchies.md). Absent on documents written before pools existed.
    */
   pooled?: boolean;
+  /** R19: at most `limit` units per fixed window; absent or null when not rate limited. */
+  rateLimit?: RateLimit | null;
+  /** R20: the entitlement applies only when a request's properties satisfy every rule; absent, null or empty: always. */
+  allow?: DimensionRule[] | null;
   /**
    * R14: each unit of this feature burns `perUnit` units of the credit feature, on the
    * credit feature's counter (docs/credits.md). Absent when the feature is not credit-based.

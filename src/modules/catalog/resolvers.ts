@@ -1,3 +1,4 @@
+import { rateLimitView } from '../../shared/rate-window.js';
 import type { Resolvers } from '../../generated/graphql.js';
 import { authorize } from '../../shared/scopes.js';
 import { formatQuantity } from '../../shared/quantity.js';
@@ -40,6 +41,8 @@ export const catalogResolvers: Resolvers = {
     included: (terms) => (terms.included === null ? null : formatQuantity(terms.included)),
     grace: (terms) => formatQuantity(terms.grace),
     pooled: (terms) => terms.pooled === true,
+    rateLimit: (terms) => rateLimitView(terms.rateLimit),
+    allow: (terms) => terms.allow ?? [],
     credits: (terms) => terms.credits ?? null,
   },
   CreditCost: {

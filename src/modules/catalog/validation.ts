@@ -18,6 +18,7 @@ import {
   type PricingModel,
   type Rounding,
 } from './model.js';
+import { parseAllowRules, parseRateLimit, type DimensionRuleInputShape, type RateLimitInputShape } from './rules-validation.js';
 import { ONE_UNIT, parseTiers, type PriceTierInputShape } from './tiers.js';
 
 export const KEY_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
@@ -167,6 +168,8 @@ export interface PlanEntitlementInputShape {
   thresholds?: readonly number[] | null;
   config?: unknown;
   pooled?: boolean | null;
+  rateLimit?: RateLimitInputShape | null;
+  allow?: readonly DimensionRuleInputShape[] | null;
   credits?: CreditCostInputShape | null;
 }
 
@@ -193,6 +196,8 @@ export function parsePlanEntitlement(
     thresholds: input.thresholds ? parseThresholds(input.thresholds, `${field}.thresholds`) : [...DEFAULT_THRESHOLDS],
     config: parseConfig(input.config, `${field}.config`),
     ...(input.pooled ? { pooled: true } : {}),
+    ...(input.rateLimit ? { rateLimit: parseRateLimit(input.rateLimit, feature.type, `${field}.rateLimit`) } : {}),
+    ...(input.allow && input.allow.length > 0 ? { allow: parseAllowRules(input.allow, `${field}.allow`) } : {}),
     ...(input.credits ? { credits: parseCreditCost(input.credits, feature, `${field}.credits`) } : {}),
   };
 }
@@ -231,6 +236,8 @@ export const OVERRIDE_FIELDS = [
   'thresholds',
   'config',
   'pooled',
+  'rateLimit',
+  'allow',
   'credits',
 ] as const;
 export type OverrideField = (typeof OVERRIDE_FIELDS)[number];
@@ -262,6 +269,10 @@ export function parseOverride(input: OverrideInputShape, feature: FeatureDoc): P
   if (present('thresholds')) override.thresholds = parseThresholds(input.thresholds!, `${field}.thresholds`);
   if (present('config')) override.config = parseConfig(input.config, `${field}.config`);
   if (present('pooled')) override.pooled = input.pooled!;
+  // null (or an empty list of rules) removes what the plan sets.
+  if (present('rateLimit'))
+    override.rateLimit = input.rateLimit === null ? null : parseRateLimit(input.rateLimit!, feature.type, `${field}.rateLimit`);
+  if (present('allow')) override.allow = input.allow === null ? null : parseAllowRules(input.allow!, `${field}.allow`);
   // null removes the credit cost: the feature is counted on its own counter again.
   if (present('credits')) override.credits = input.credits === null ? null : parseCreditCost(input.credits!, feature, `${field}.credits`);
   if (Object.keys(override).length === 0) {

@@ -2,6 +2,7 @@ import type { Resolvers } from '../../generated/graphql.js';
 import { authorize, requireScope } from '../../shared/scopes.js';
 import { BadInputError, ForbiddenError } from '../../shared/errors.js';
 import { formatQuantity } from '../../shared/quantity.js';
+import { rateLimitView } from '../../shared/rate-window.js';
 import type { OverrideEntry } from './model.js';
 import { pinPlanId, planPinAt, pinsOf, statusesOf } from './plan-history.js';
 
@@ -86,6 +87,8 @@ export const contractResolvers: Resolvers = {
     thresholds: (entry) => entry.override.thresholds ?? null,
     config: (entry) => entry.override.config ?? null,
     pooled: (entry) => entry.override.pooled ?? null,
+    rateLimit: (entry) => rateLimitView(entry.override.rateLimit),
+    allow: (entry) => entry.override.allow ?? null,
     credits: (entry) => entry.override.credits ?? null,
   },
   Mutation: {

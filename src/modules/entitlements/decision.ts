@@ -17,7 +17,9 @@ export type DecisionReason =
   | 'CONTRACT_INACTIVE'
   | 'UNKNOWN_FEATURE'
   /** R16: a gauge's decrease that would take its level below zero (refused, not clamped). */
-  | 'LEVEL_BELOW_ZERO';
+  | 'LEVEL_BELOW_ZERO'
+  | 'RATE_LIMITED'
+  | 'DIMENSION_NOT_ALLOWED';
 
 export interface Decision {
   allowed: boolean;
@@ -35,6 +37,8 @@ export interface Decision {
   periodStart: Date | null;
   periodEnd: Date | null;
   delinquent: boolean;
+  /** RATE_LIMITED: when the window ends (R19). */
+  retryAfter?: Date | null;
 }
 
 /** capacity = included + granted (R5); null when unlimited or not metered. */

@@ -19,3 +19,4 @@ export type { AccessStatus, CreditBurn, EffectiveTerms, PoolDraw } from './model
 export { creditsFor, unitsFor } from './credits.js';
 export { contractFeatures, contractTerms, mergeEffectiveTerms, planIdsNeeded, unitOveragePrice } from './merge.js';
 export { createEntitlementLoaders, type ViewRequest } from './loaders.js';
+export { termsApply } from './rules.js';

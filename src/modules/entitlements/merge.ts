@@ -27,6 +27,7 @@ import { addOnFeaturesAt, withAddOns } from './add-on-terms.js';
 import { counterId, gaugeLevelId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
 import { periodContaining, type ResetPeriod } from '../../shared/periods.js';
+import { mergeAllow, mergeRateLimit } from './rules.js';
 
 /** Statuses that give access (R4); PAST_DUE does, flagged delinquent. */
 const GRANTING: ReadonlySet<ContractStatus> = new Set<ContractStatus>(['TRIALING', 'ACTIVE', 'PAST_DUE']);
@@ -163,9 +164,18 @@ export function mergeEffectiveTerms({ accountId, feature, featureType, contracts
     currency: oldest.plan?.currency ?? null,
     // Only present when true: terms without pools keep their exact shape.
     ...(all.some((terms) => terms.pooled === true) ? { pooled: true } : {}),
+    ...rulesOf(contributing, metered),
     // R14: the oldest contributing contract that sets a credit cost decides it.
     ...(metered && all.some((terms) => terms.credits) ? { credits: all.find((terms) => terms.credits)!.credits! } : {}),
   };
+}
+
+/** R19, R20 (entitlements/rules.ts); present only when set, so terms without them keep their exact shape. */
+function rulesOf(contributing: ReadonlyArray<{ contract: ContractDoc; terms: EntitlementTerms | null }>, metered: boolean) {
+  const all = contributing.map(({ terms }) => terms!);
+  const rateLimit = metered ? mergeRateLimit(all) : null;
+  const allow = mergeAllow(contributing.map(({ contract, terms }) => ({ contractId: contract._id, terms: terms! })));
+  return { ...(rateLimit ? { rateLimit } : {}), ...(allow ? { allow } : {}) };
 }
 
 function deniedTerms(

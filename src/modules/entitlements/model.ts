@@ -1,6 +1,7 @@
 import type { Micros } from '../../shared/quantity.js';
 import type { CreditCost, Enforcement, FeatureType, OverageTerms } from '../catalog/index.js';
 import type { Period, ResetPeriod } from '../../shared/periods.js';
+import type { DimensionRule, RateLimit } from '../../shared/rate-window.js';
 
 /** Why an account has, or lacks, access before any quantity is considered. */
 export type AccessStatus = 'ENTITLED' | 'UNKNOWN_FEATURE' | 'NOT_ENTITLED' | 'CONTRACT_INACTIVE';
@@ -43,6 +44,10 @@ export interface EffectiveTerms {
    * other field is then the owner's (`accountId`, `counterId`, capacity, thresholds).
    */
   pool?: PoolDraw | null;
+  /** R19: the merged rate limit (entitlements/rules.ts); absent or null when none. */
+  rateLimit?: RateLimit | null;
+  /** R20: rule sets, any one of which admits a request; absent or null when unrestricted. */
+  allow?: DimensionRuleSet[] | null;
   /** R14: the merged entitlement burns credits of another feature (see `burn`). */
   credits?: CreditCost;
   /**
@@ -50,6 +55,12 @@ export interface EffectiveTerms {
    * enforcement) drawn on by a burning feature: `feature` is then the credit feature.
    */
   burn?: CreditBurn | null;
+}
+
+/** One contributing contract's dimension rules (R20). */
+export interface DimensionRuleSet {
+  contractId: string;
+  rules: DimensionRule[];
 }
 
 /** A burning feature's draw on its credit feature (R14). */

@@ -4,6 +4,8 @@ import { BadInputError } from '../../shared/errors.js';
 import { formatQuantity, parseQuantity, type Micros } from '../../shared/quantity.js';
 import type { Decision } from './decision.js';
 import { type CheckRequest, MAX_CHECKS } from './service.js';
+import { parseCheckProperties } from './properties.js';
+import { rateLimitView } from '../../shared/rate-window.js';
 
 const fmt = (micros: Micros | null): string | null => (micros === null ? null : formatQuantity(micros));
 
@@ -26,14 +28,20 @@ function toDecisionResult({ accountId, feature }: CheckRequest, decision: Decisi
     periodStart: decision.periodStart,
     periodEnd: decision.periodEnd,
     delinquent: decision.delinquent,
+    retryAfter: decision.retryAfter ?? null,
   };
 }
 
 export const entitlementResolvers: Resolvers = {
   Query: {
-    async checkEntitlement(_root, { accountId, feature, requestedUnits, at }, { principal, services, loaders }) {
+    async checkEntitlement(_root, { accountId, feature, requestedUnits, at, properties }, { principal, services, loaders }) {
       authorize(principal, 'entitlements:read', accountId);
-      const request = { accountId, feature, requested: parseRequested(requestedUnits, 'requestedUnits') };
+      const request = {
+        accountId,
+        feature,
+        requested: parseRequested(requestedUnits, 'requestedUnits'),
+        properties: parseCheckProperties(properties, 'properties'),
+      };
       const [decision] = await services.entitlements.check([request], at ?? new Date(), loaders);
       return toDecisionResult(request, decision!);
     },
@@ -52,6 +60,7 @@ export const entitlementResolvers: Resolvers = {
         accountId: check.accountId,
         feature: check.feature,
         requested: parseRequested(check.requestedUnits, `checks[${i}].requestedUnits`),
+        properties: parseCheckProperties(check.properties, `checks[${i}].properties`),
       }));
       const decisions = await services.entitlements.check(requests, new Date(), loaders);
       return decisions.map((decision, i) => toDecisionResult(requests[i]!, decision));
@@ -110,6 +119,8 @@ export const entitlementResolvers: Resolvers = {
     pooledFrom: (view) => view.terms.pool?.ownerId ?? null,
     accountUsed: (view) => formatQuantity(view.accountUsed ?? view.used),
     accountLimit: (view) => fmt(view.terms.pool?.limit ?? null),
+    rateLimit: (view) => rateLimitView(view.terms.rateLimit),
+    allow: (view) => view.terms.allow ?? null,
     creditFeature: (view) => view.terms.burn?.creditFeature ?? null,
     creditsPerUnit: (view) => fmt(view.terms.burn?.perUnit ?? null),
   },

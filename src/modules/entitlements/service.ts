@@ -5,12 +5,15 @@ import { buildEntitlementView, decide, type Decision, type EntitlementView } fro
 import type { GrantedSource } from './granted.js';
 import type { EffectiveTerms } from './model.js';
 import type { TermsRequest, TermsService, TermsSources } from './terms.js';
+import { readRateWindows, ruleDecision, type RateWindowState } from './rules.js';
 
 /** Most checks one `checkEntitlements` field answers (its own cap; the operation has a budget too). */
 export const MAX_CHECKS = 1_000;
 
 export interface CheckRequest extends TermsRequest {
   requested: Micros;
+  /** R20: the request's dimensions (a validated JSON object), if any. */
+  properties?: Record<string, unknown> | null;
 }
 
 /** Terms plus the two figures other modules own. */
@@ -28,6 +31,8 @@ export interface EntitlementState {
 export interface UsageTotals {
   usedByIds(ids: readonly string[]): Promise<Map<string, Micros>>;
   memberShares?(pairs: ReadonlyArray<{ counterId: string; memberId: string }>): Promise<Micros[]>;
+  /** R19: units counted in these rate windows (by rateWindowId), read without writing. */
+  rateWindows?(ids: readonly string[]): Promise<Map<string, RateWindowState>>;
   /** R14: burning features' own units recorded on their credit counters. */
   burnUsed?(pairs: ReadonlyArray<{ counterId: string; feature: string }>): Promise<Micros[]>;
 }
@@ -99,8 +104,12 @@ export class EntitlementService {
 
   async check(requests: readonly CheckRequest[], at: Date, sources?: TermsSources): Promise<Decision[]> {
     const states = await this.evaluate(requests, at, sources);
+    const windows = await readRateWindows(this.deps.counters, requests, states, at);
     return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {
       const requested = requests[i]!.requested;
+      // R20 then R19, before the quota: the usage engine refuses in the same order.
+      const ruled = ruleDecision(terms, requests[i]!, windows, at);
+      if (ruled) return { ...decide(terms, used, granted, requested), ...ruled };
       // R14: decided in credits, answered in the feature's own units.
       if (terms.burn)
         return decisionInOwnUnits(decide(terms, used, granted, creditsFor(requested, terms.burn.perUnit)), terms, ownUsed ?? 0n, requested);

@@ -11,6 +11,8 @@ export interface Settlement {
   late: boolean;
   decisions: MemberDecision[];
   change: CounterChange | null;
+  /** R19: when the rate window that refused members ends (set by settle.ts). */
+  retryAfter?: Date | null;
 }
 
 /** One event of a posting, in posting order, with the terms at its timestamp. */

@@ -13,6 +13,7 @@ import { assertRecordable, inRequestDuplicates, planPostings, resolveTerms, type
 import { duplicateAuditEntry, hasOutcome, outcomeOf, receiptOf } from './receipts.js';
 import { PostingRecovery } from './recovery.js';
 import type { UsageLedger } from './repository.js';
+import type { RateWindows } from './rate-windows.js';
 import { PostingSettler } from './settle.js';
 import type { Decide, GrantedCapacity, OpenTerms } from './terms.js';
 
@@ -68,6 +69,8 @@ export interface EngineDeps {
   leaseMs: number;
   retentionDays: number;
   instanceId: string;
+  /** R19's rate windows (rate-gate.ts); absent: nothing is rate limited. */
+  rateWindows?: RateWindows;
 }
 
 export class UsageEngine {

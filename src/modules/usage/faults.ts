@@ -8,6 +8,8 @@
 export const WRITE_POINTS = [
   /** The posting (RESERVED, with its lease) and its events are inserted, together. */
   'events.inserted',
+  /** The rate window's guarded update (R19), before the counter's. */
+  'rate.consumed',
   /** The guarded counter update ($inc used + hour bucket, $push pending). */
   'counter.updated',
   /** The audit entries of the posting are written. */

@@ -19,4 +19,8 @@ export type { ReconciliationReport } from './reconcile.js';
 export type { UsagePointView, UsageSeriesView } from './series.js';
 export { termsTimeline } from './timeline.js';
 export { MAX_BATCH_EVENTS } from './validation.js';
-export { usageIndexes } from './repository.js';
+import { usageIndexes as ledgerIndexes } from './repository.js';
+import { rateWindowIndexes } from './rate-windows.js';
+
+/** The usage module's collections' indexes: the ledger's and R19's rate windows. */
+export const usageIndexes = [...ledgerIndexes, rateWindowIndexes];

@@ -80,6 +80,8 @@ export interface PostingDoc {
   late?: boolean;
   outcomes?: OutcomeRun[];
   postedAt?: Date;
+  /** R19: members REJECTED as RATE_LIMITED may retry after this instant (their window's end). */
+  retryAfter?: Date;
 }
 
 /** A counter's record of one applied posting attempt: enough to undo it if it was a stale write. */
@@ -120,6 +122,8 @@ export interface UsageReceiptView {
   quantity: Micros;
   timestamp: Date;
   late: boolean;
+  /** R19: for RATE_LIMITED, when the window ends. */
+  retryAfter?: Date | null;
 }
 
 export interface UsageBatchView {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BadInputError, IdempotencyKeyReusedError } from '../../shared/errors.js';
-import type { EffectiveTerms } from '../entitlements/index.js';
+import { type EffectiveTerms, termsApply } from '../entitlements/index.js';
 import { eventId, samePayload } from './idempotency.js';
 import type { DecisionReason, PostingDoc, UsageEventCommand, UsageEventDoc } from './model.js';
 import type { TermsResolver } from './terms.js';
@@ -120,7 +120,12 @@ export function planPostings(
   originals.forEach((index, position) => {
     const command = commands[index]!;
     const resolved = terms[position]!;
-    const refusal = resolved.hasAccess ? null : accessRefusal(resolved);
+    // R20: terms whose dimension rules the event's properties fail do not apply: nothing is counted.
+    const refusal = !resolved.hasAccess
+      ? accessRefusal(resolved)
+      : termsApply(resolved, command.properties)
+        ? null
+        : 'DIMENSION_NOT_ALLOWED';
     // One posting per (counter, account): members drawing on one pool (R13) post apart,
     // each with its own cap, since a posting is one account's unit of work.
     // R14: features burning one credit counter post apart too: a posting burns for one feature.

@@ -1,6 +1,8 @@
 import type { Db } from 'mongodb';
 import { CounterReader } from './counters.js';
 import { UsageLedger } from './repository.js';
+import { RateWindows } from './rate-windows.js';
+import type { Micros } from '../../shared/quantity.js';
 
 /**
  * What other modules may read of counted usage, constructed before the usage service so
@@ -9,10 +11,17 @@ import { UsageLedger } from './repository.js';
  */
 export class UsageReads extends CounterReader {
   private readonly ledger: UsageLedger;
+  private readonly windows: RateWindows;
 
   constructor(db: Db) {
     super(db);
     this.ledger = new UsageLedger(db);
+    this.windows = new RateWindows(db);
+  }
+
+  /** R19: units counted in these rate windows, for checks (nothing is written). */
+  rateWindows(ids: readonly string[]): Promise<Map<string, { count: Micros; end: Date }>> {
+    return this.windows.counts(ids);
   }
 
   /**

@@ -49,6 +49,7 @@ export function receiptOf(posting: PostingDoc, event: UsageEventDoc, as: 'DUPLIC
     quantity: toMicros(event.quantity),
     timestamp: event.timestamp,
     late: posting.late ?? false,
+    retryAfter: run.reason === 'RATE_LIMITED' ? (posting.retryAfter ?? null) : null,
   };
 }
 

@@ -376,7 +376,7 @@ export class UsageLedger {
 /** What settling writes onto a posting (§6 step 3). */
 export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'inc' | 'late' | 'outcomes' | 'postedAt'>> & {
   state: 'POSTED';
-};
+} & Pick<PostingDoc, 'retryAfter'>;
 
 /** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
 function fenced(posting: PostingDoc): Record<string, unknown> {

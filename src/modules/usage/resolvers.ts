@@ -28,8 +28,8 @@ export const usageResolvers: Resolvers = {
   },
   Account: {
     // The Account was authorized (entitlements:read + account) where it entered the graph.
-    usage: (account, { feature, from, to, granularity }, { services }) =>
-      services.usage.usageSeries(account.id, feature, granularity ?? 'DAY', from, to),
+    usage: (account, { feature, from, to, granularity, groupBy }, { services }) =>
+      services.usage.usageSeries(account.id, feature, granularity ?? 'DAY', from, to, groupBy),
   },
   UsageReceipt: {
     quantity: (receipt) => formatQuantity(receipt.quantity),
@@ -39,6 +39,7 @@ export const usageResolvers: Resolvers = {
   },
   UsageSeries: {
     total: (series) => formatQuantity(series.total),
+    groups: (series) => series.groups?.map((group) => ({ ...group, total: formatQuantity(group.total) })) ?? null,
   },
   UsagePoint: {
     used: (point) => formatQuantity(point.used),

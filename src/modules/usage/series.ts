@@ -16,6 +16,8 @@ export interface UsageSeriesView {
   to: Date;
   total: Micros;
   points: UsagePointView[];
+  /** With `groupBy` (breakdown.ts): one series per property value. */
+  groups?: Array<{ value: string | null; total: Micros; points: UsagePointView[] }>;
 }
 
 const HOUR_MS = 3_600_000;

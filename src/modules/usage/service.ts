@@ -13,6 +13,8 @@ import type { UsagePublisher } from './events.js';
 import type { LateUsage, UsageBatchView, UsageReceiptView } from './model.js';
 import { reconcileCounter, type ReconciliationReport } from './reconcile.js';
 import { UsageLedger } from './repository.js';
+import { RateWindows } from './rate-windows.js';
+import { parseGroupBy, UsageBreakdown } from './breakdown.js';
 import { buildUsageSeries, defaultRange, type Granularity, type UsageSeriesView } from './series.js';
 import { UsageSweeper } from './sweeper.js';
 import type { Decide, GrantedCapacity, OpenTerms } from './terms.js';
@@ -78,6 +80,7 @@ export class UsageService {
       leaseMs: deps.leaseMs,
       retentionDays: deps.retentionDays,
       instanceId: randomUUID().slice(0, 8),
+      rateWindows: new RateWindows(deps.db),
     });
     this.sweeper = new UsageSweeper({
       engine: this.engine,
@@ -129,12 +132,23 @@ export class UsageService {
     granularity: Granularity,
     from?: Date | null,
     to?: Date | null,
+    groupBy?: string | null,
   ): Promise<UsageSeriesView> {
     const range = defaultRange(granularity, new Date());
     const start = from ?? (to ? new Date(to.getTime() - (range.to.getTime() - range.from.getTime())) : range.from);
     const end = to ?? range.to;
+    const key = groupBy == null ? null : parseGroupBy(groupBy);
     const counters = await this.ledger.counterHours(accountId, feature, start, end);
-    return buildUsageSeries(counters, feature, granularity, start, end);
+    const series = buildUsageSeries(counters, feature, granularity, start, end);
+    if (key === null) return series;
+    const groups = await new UsageBreakdown(this.deps.db).groups(
+      counters.map((counter) => counter._id),
+      key,
+      granularity,
+      series.from,
+      end,
+    );
+    return { ...series, groups };
   }
 
   reconcile(target: { accountId: string; feature: string; periodStart: Date }, caller: Caller): Promise<ReconciliationReport> {

@@ -9,6 +9,8 @@ import type { PostingDoc } from './model.js';
 import type { Member } from './plan.js';
 import { outcomeRuns, postingAuditEntries } from './receipts.js';
 import type { PostedFields, UsageLedger } from './repository.js';
+import { RateGate, type GateResult } from './rate-gate.js';
+import type { RateWindows } from './rate-windows.js';
 
 /**
  * Settling one posting, fresh or resumed, after its events are written (SPEC §6 steps
@@ -30,20 +32,31 @@ export interface SettleDeps {
   events: UsagePublisher;
   faults: FaultInjector;
   logger: Logger;
+  /** R19's rate windows; without them nothing is rate limited (engine unit tests). */
+  rateWindows?: RateWindows;
 }
 
 export class PostingSettler {
   private readonly pulls = new Set<Promise<void>>();
+  private readonly rateGate: RateGate | null;
 
   constructor(
     private readonly deps: SettleDeps,
     private readonly guardedUpdate: GuardedUpdate,
-  ) {}
+  ) {
+    this.rateGate = deps.rateWindows ? new RateGate({ windows: deps.rateWindows, faults: deps.faults, logger: deps.logger }) : null;
+  }
 
   /** Settles a posting this process holds the lease of; throws LeaseLost if a takeover took it. */
   async settle(posting: PostingDoc, members: Member[], resumed: boolean, prepared?: Promise<PreparedTerms>): Promise<PostingDoc> {
     const memberDocs = members.map((member) => member.doc);
-    const settlement = await this.guardedUpdate.apply(posting, members, resumed, prepared);
+    // R19: the rate window first; what it refuses never reaches the counter (rate-gate.ts).
+    const gate: GateResult = this.rateGate
+      ? await this.rateGate.admit(posting, members, resumed)
+      : { passed: members, limited: [], retryAfter: null, windowId: null };
+    const counted = await this.guardedUpdate.apply(posting, gate.passed, resumed, prepared);
+    const settlement: Settlement = { ...counted, decisions: [...counted.decisions, ...gate.limited], retryAfter: gate.retryAfter };
+    await this.rateGate?.release(posting, gate, counted.decisions);
     // Both must be done before POSTED (recovery replays both), neither needs the other.
     await Promise.all([
       settlement.change ? this.deps.events.publish('CounterChanged', settlement.change) : undefined,
@@ -53,12 +66,13 @@ export class PostingSettler {
     const final = await this.markPosted(posting, settlement);
     this.deps.faults.after('posting.posted', posting.accountId);
     if (settlement.appliedAs && posting.counterId) this.pullLater(posting.counterId, settlement.appliedAs, posting.accountId);
+    this.rateGate?.pullLater(posting, gate);
     return final;
   }
 
   /** Waits for pulls still in flight (before the database closes). */
   async drain(): Promise<void> {
-    await Promise.all([...this.pulls]);
+    await Promise.all([...this.pulls, this.rateGate?.drain()]);
   }
 
   /** §6 step 3, fenced: only the current owner of the current attempt may settle. */
@@ -71,6 +85,7 @@ export class PostingSettler {
       late: settlement.late,
       outcomes: outcomeRuns(settlement.decisions),
       postedAt: new Date(),
+      ...(settlement.retryAfter ? { retryAfter: settlement.retryAfter } : {}),
     };
     if (!(await this.deps.ledger.markPosted(posting, posted))) throw new LeaseLost();
     return { ...posting, ...posted };
