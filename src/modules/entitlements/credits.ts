@@ -26,10 +26,20 @@ export function burnsCredits(terms: EffectiveTerms): boolean {
   return terms.hasAccess && terms.credits != null && !terms.pool;
 }
 
-/** The credit feature's terms, marked as drawn on by the burning feature (R14). */
+/**
+ * The credit feature's terms, marked as drawn on by the burning feature (R14). The balance
+ * (counter, capacity, grace, enforcement) is the credit feature's; the request's own rules
+ * stay the burning entitlement's: its rate limit (R19, counted in its own units, in its own
+ * window) and its dimension rules (R20).
+ */
 export function burnTerms(own: EffectiveTerms, credit: EffectiveTerms): EffectiveTerms {
   const cost = own.credits!;
-  return { ...credit, burn: { feature: own.feature, creditFeature: cost.feature, perUnit: cost.perUnit } };
+  return {
+    ...credit,
+    rateLimit: own.rateLimit ?? null,
+    allow: own.allow ?? null,
+    burn: { feature: own.feature, creditFeature: cost.feature, perUnit: cost.perUnit },
+  };
 }
 
 /**
