@@ -93,7 +93,7 @@ export const roundTripsSection: BenchSection = {
         figure: `${request.length} commands`,
         baseline: '',
         ratio: '',
-        target: '≤ 3 (credit features not yet on this branch)',
+        target: '≤ 3 (credit-burning pairs: test/entitlements/round-trips.test.ts)',
         met: request.length <= 3,
       });
       // What one single-event recordUsage sends, for docs/performance.md (raw floor: 2 writes).

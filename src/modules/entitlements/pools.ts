@@ -9,6 +9,12 @@ import type { EffectiveTerms } from './model.js';
 export interface PoolLineage {
   /** Whether the account may draw from a pool at all (cheap: no read), given whether it has contracts. */
   mayDraw(accountId: string, hasContracts: boolean): boolean;
+  /**
+   * A guess at the account's ancestors, nearest first, without a read (may be stale): their
+   * contracts are loaded with the account's own, so a member's check reads contracts once.
+   * The lineage itself is still read fresh.
+   */
+  likelyAncestors?(accountId: string): readonly string[];
   lineage(accountIds: readonly string[]): Promise<Map<string, { ancestors: string[]; limits: Record<string, Micros> }>>;
 }
 

@@ -6,6 +6,10 @@ import type { Decision } from './decision.js';
 import { type CheckRequest, MAX_CHECKS } from './service.js';
 import { parseCheckProperties } from './properties.js';
 import { rateLimitView } from '../../shared/rate-window.js';
+import { selectsAny } from './selection.js';
+
+/** The decision fields that include grants even when they cannot change the decision. */
+const GRANTED_FIGURES = ['capacity', 'remaining'];
 
 const fmt = (micros: Micros | null): string | null => (micros === null ? null : formatQuantity(micros));
 
@@ -34,7 +38,7 @@ function toDecisionResult({ accountId, feature }: CheckRequest, decision: Decisi
 
 export const entitlementResolvers: Resolvers = {
   Query: {
-    async checkEntitlement(_root, { accountId, feature, requestedUnits, at, properties }, { principal, services, loaders }) {
+    async checkEntitlement(_root, { accountId, feature, requestedUnits, at, properties }, { principal, services, loaders }, info) {
       authorize(principal, 'entitlements:read', accountId);
       const request = {
         accountId,
@@ -42,10 +46,12 @@ export const entitlementResolvers: Resolvers = {
         requested: parseRequested(requestedUnits, 'requestedUnits'),
         properties: parseCheckProperties(properties, 'properties'),
       };
-      const [decision] = await services.entitlements.check([request], at ?? new Date(), loaders);
+      const [decision] = await services.entitlements.check([request], at ?? new Date(), loaders, {
+        capacity: selectsAny(info, GRANTED_FIGURES),
+      });
       return toDecisionResult(request, decision!);
     },
-    async checkEntitlements(_root, { checks }, { principal, services, loaders }) {
+    async checkEntitlements(_root, { checks }, { principal, services, loaders }, info) {
       if (checks.length > MAX_CHECKS) {
         throw new BadInputError(
           `checkEntitlements takes at most ${MAX_CHECKS} checks; got ${checks.length}. Split them into several requests.`,
@@ -62,7 +68,8 @@ export const entitlementResolvers: Resolvers = {
         requested: parseRequested(check.requestedUnits, `checks[${i}].requestedUnits`),
         properties: parseCheckProperties(check.properties, `checks[${i}].properties`),
       }));
-      const decisions = await services.entitlements.check(requests, new Date(), loaders);
+      // Grants are read only where they decide, unless the caller asked for the figures that include them.
+      const decisions = await services.entitlements.check(requests, new Date(), loaders, { capacity: selectsAny(info, GRANTED_FIGURES) });
       return decisions.map((decision, i) => toDecisionResult(requests[i]!, decision));
     },
   },

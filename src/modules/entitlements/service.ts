@@ -1,4 +1,5 @@
 import type { Micros } from '../../shared/quantity.js';
+import { hasQuantities } from '../catalog/index.js';
 import type { ContractDoc } from '../contracts/index.js';
 import { creditsFor, decisionInOwnUnits, viewInOwnUnits } from './credits.js';
 import { buildEntitlementView, decide, type Decision, type EntitlementView } from './decision.js';
@@ -39,10 +40,12 @@ export interface UsageTotals {
 
 /**
  * Effective entitlements and decisions for many (account, feature) pairs at once, in a
- * bounded number of queries whatever their number: one for contracts, at most one for
- * feature types and one for plan versions (both immutable, cached process-wide), one for
- * counters, and whatever the grants source needs. Contracts and counters are always read
- * fresh, so a check sees a contract change or usage made a moment ago on any instance.
+ * bounded number of queries whatever their number: one for contracts (pool members'
+ * likely ancestors' included), at most one for feature types and one for plan versions
+ * (both immutable, cached process-wide), one for the hierarchy when a pool member is
+ * among them, one for counters, and whatever the grants source needs (a check reads
+ * grants only where they decide, see `check`). Contracts, hierarchy, counters and grants
+ * are always read fresh, so a check sees a change made a moment ago on any instance.
  */
 export class EntitlementService {
   constructor(
@@ -102,8 +105,20 @@ export class EntitlementService {
     return (await this.entitlements([pair], new Date()))[0] ?? null;
   }
 
-  async check(requests: readonly CheckRequest[], at: Date, sources?: TermsSources): Promise<Decision[]> {
-    const states = await this.evaluate(requests, at, sources);
+  /**
+   * Decisions for many pairs. With `capacity: false` the caller promises not to use the
+   * decisions' `capacity` and `remaining`: grants are then read only for pairs that go
+   * beyond their included amount (where they can change the decision, as the usage
+   * engine's `grantsIfNeeded`), and those two figures leave out grants elsewhere.
+   */
+  async check(
+    requests: readonly CheckRequest[],
+    at: Date,
+    sources?: TermsSources,
+    options: { capacity?: boolean } = {},
+  ): Promise<Decision[]> {
+    const terms = await this.deps.terms.resolveWithPools(requests, at, sources);
+    const states = await this.withFigures(terms, at, options.capacity === false ? requests.map((request) => request.requested) : undefined);
     const windows = await readRateWindows(this.deps.counters, requests, states, at);
     return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {
       const requested = requests[i]!.requested;
@@ -133,7 +148,12 @@ export class EntitlementService {
     return (await this.withFigures(terms, at)).map(viewOf);
   }
 
-  private async withFigures(terms: EffectiveTerms[], at: Date): Promise<EntitlementState[]> {
+  /**
+   * `used`, pool shares, burned units and `granted` for each entry. Given `requested` (in
+   * the feature's own units, per entry), grants are read after the counters and only for
+   * the entries whose decision they can change; the others get 0.
+   */
+  private async withFigures(terms: EffectiveTerms[], at: Date, requested?: readonly Micros[]): Promise<EntitlementState[]> {
     const counterIds = [...new Set(terms.flatMap((entry) => (entry.counterId ? [entry.counterId] : [])))];
     const draws = terms.flatMap((entry) =>
       entry.pool && entry.counterId ? [{ counterId: entry.counterId, memberId: entry.pool.memberId }] : [],
@@ -141,14 +161,15 @@ export class EntitlementService {
     const burns = terms.flatMap((entry) =>
       entry.burn && entry.counterId ? [{ counterId: entry.counterId, feature: entry.burn.feature }] : [],
     );
-    const [used, granted, shares, burned] = await Promise.all([
+    const [used, allGranted, shares, burned] = await Promise.all([
       this.deps.counters.usedByIds(counterIds),
-      this.deps.granted.grantedFor(terms, at),
+      requested ? Promise.resolve(null) : this.deps.granted.grantedFor(terms, at),
       draws.length > 0 && this.deps.counters.memberShares ? this.deps.counters.memberShares(draws) : Promise.resolve([] as Micros[]),
       burns.length > 0 && this.deps.counters.burnUsed ? this.deps.counters.burnUsed(burns) : Promise.resolve([] as Micros[]),
     ]);
     const burnedOf = new Map(burns.map((burn, i) => [`${burn.counterId}\u0000${burn.feature}`, burned[i] ?? 0n]));
     const shareOf = new Map(draws.map((draw, i) => [`${draw.counterId}\u0000${draw.memberId}`, shares[i] ?? 0n]));
+    const granted = allGranted ?? (await this.grantedIfNeeded(terms, at, used, requested!));
     return terms.map((entry, i) => {
       const counted = entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n;
       return {
@@ -160,6 +181,35 @@ export class EntitlementService {
       };
     });
   }
+
+  /** Grants for just the entries they can decide, in one read when there are any; 0 elsewhere. */
+  private async grantedIfNeeded(
+    terms: EffectiveTerms[],
+    at: Date,
+    used: ReadonlyMap<string, Micros>,
+    requested: readonly Micros[],
+  ): Promise<Micros[]> {
+    const needed = terms.flatMap((entry, i) =>
+      grantsMatter(entry, entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n, requested[i]!) ? [i] : [],
+    );
+    const result = terms.map(() => 0n);
+    if (needed.length === 0) return result;
+    const found = await this.deps.granted.grantedFor(
+      needed.map((i) => terms[i]!),
+      at,
+    );
+    needed.forEach((i, j) => {
+      result[i] = found[j] ?? 0n;
+    });
+    return result;
+  }
+}
+
+/** Whether `granted` can change this entry's decision: only beyond its included amount (R4, R5). */
+function grantsMatter(terms: EffectiveTerms, used: Micros, requested: Micros): boolean {
+  if (!terms.hasAccess || terms.included === null || !hasQuantities(terms.featureType)) return false;
+  const counted = terms.burn ? creditsFor(requested, terms.burn.perUnit) : requested;
+  return used + counted > terms.included;
 }
 
 /** The entitlement view of one state; a burning feature's in its own units (R14). */

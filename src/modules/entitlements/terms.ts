@@ -40,12 +40,21 @@ export class TermsService {
   }
 
   /** Merged terms (R4) of each pair at `at`, in request order. */
-  async resolveTerms(requests: readonly TermsRequest[], at: Date, sources: TermsSources = this.newSources()): Promise<EffectiveTerms[]> {
+  async resolveTerms(
+    requests: readonly TermsRequest[],
+    at: Date,
+    sources: TermsSources = this.newSources(),
+    /** Accounts whose contracts to load in the same query (the request's loader keeps them). */
+    alsoLoad: readonly string[] = [],
+  ): Promise<EffectiveTerms[]> {
     if (requests.length === 0) return [];
     const accountIds = [...new Set(requests.map((request) => request.accountId))];
     const featureKeys = [...new Set(requests.map((request) => request.feature))];
     const [contractLists, featureTypes] = await Promise.all([
-      sources.contractsByAccount.loadMany(accountIds).then(loaded),
+      sources.contractsByAccount
+        .loadMany([...new Set([...accountIds, ...alsoLoad])])
+        .then(loaded)
+        .then((lists) => lists.slice(0, accountIds.length)),
       this.deps.catalog.findFeatureTypes(featureKeys),
     ]);
     const contractsOf = new Map(accountIds.map((id, i) => [id, contractLists[i]!]));
@@ -96,8 +105,10 @@ export class TermsService {
   }
 
   private async resolvePools(requests: readonly TermsRequest[], at: Date, sources: TermsSources): Promise<EffectiveTerms[]> {
-    const own = await this.resolveTerms(requests, at, sources);
     const pools = this.deps.pools;
+    // Members' likely ancestors' contracts come with the members' own, in one query.
+    const likely = pools?.likelyAncestors ? [...new Set(requests.flatMap((request) => pools.likelyAncestors!(request.accountId)))] : [];
+    const own = await this.resolveTerms(requests, at, sources, likely);
     if (!pools) return own;
     // The contracts were just loaded through the request's loader: no further read.
     const candidates = own.flatMap((terms, i) => (drawsFromPool(terms) ? [i] : []));

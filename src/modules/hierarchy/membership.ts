@@ -1,6 +1,6 @@
 import type { Logger } from '../../logger.js';
 import { type Periodic, startPeriodic } from '../../shared/periodic.js';
-import type { RevisionDoc } from './model.js';
+import { MAX_DEPTH, type RevisionDoc } from './model.js';
 import type { HierarchyRepository } from './repository.js';
 
 /** Background reads are tagged, so they are never mistaken for a request's round trips. */
@@ -18,9 +18,15 @@ export const HIERARCHY_WATCH_COMMENT = 'allotment:hierarchy-watch';
  * without any contract, always read the hierarchy fresh (see HierarchyService.lineage), so
  * moves, detaches and caps are seen at once, and no limit is ever enforced from a stale
  * read. Memory: one id per account that has a parent.
+ *
+ * It also holds each member's parent, so the check path can guess a member's ancestors
+ * before it reads the hierarchy and load their contracts in the same query as the
+ * member's own (`likelyAncestors`). A guess only: the lineage is still read fresh, and an
+ * ancestor the guess missed (a move not yet in the snapshot) costs one more contracts read.
  */
 export class MembershipSnapshot {
-  private members = new Set<string>();
+  /** Child account id → its parent's id. */
+  private members = new Map<string, string>();
   private rev = -1;
   private pendingRev: number | null = null;
   private periodic: Periodic | undefined;
@@ -31,6 +37,17 @@ export class MembershipSnapshot {
     private readonly logger: Logger,
     private readonly intervalMs = 200,
   ) {}
+
+  /** The account's ancestors as of the last refresh, nearest first (none when it had no parent). */
+  likelyAncestors(accountId: string): string[] {
+    const ancestors: string[] = [];
+    let at = this.members.get(accountId);
+    while (at !== undefined && ancestors.length < MAX_DEPTH && !ancestors.includes(at)) {
+      ancestors.push(at);
+      at = this.members.get(at);
+    }
+    return ancestors;
+  }
 
   /** Whether the account had a parent as of the last refresh. */
   has(accountId: string): boolean {
@@ -63,10 +80,10 @@ export class MembershipSnapshot {
     const revision: RevisionDoc = await this.repository.revision(HIERARCHY_WATCH_COMMENT);
     const pendingRev = revision.pending?.rev ?? null;
     if (revision.rev === this.rev && pendingRev === this.pendingRev) return;
-    const members = new Set(await this.repository.childIds(HIERARCHY_WATCH_COMMENT));
+    const members = new Map((await this.repository.childParents(HIERARCHY_WATCH_COMMENT)).map((doc) => [doc._id, doc.parentId]));
     const pending = revision.pending;
     if (pending && pending.parentId === null) members.delete(pending.accountId);
-    if (pending && pending.parentId !== null) members.add(pending.accountId);
+    if (pending && pending.parentId !== null) members.set(pending.accountId, pending.parentId);
     this.members = members;
     this.rev = revision.rev;
     this.pendingRev = pendingRev;

@@ -29,10 +29,10 @@ export class HierarchyRepository {
     return (await this.revisions.findOne({ _id: REVISION }, comment ? { comment } : {})) ?? { _id: REVISION, rev: 0, pending: null };
   }
 
-  /** Every account that has a parent (the membership snapshot). */
-  async childIds(comment: string): Promise<string[]> {
-    const docs = await this.accounts.find({ parentId: { $type: 'string' } }, { projection: { _id: 1 }, comment }).toArray();
-    return docs.map((doc) => doc._id);
+  /** Every account that has a parent, with its parent (the membership snapshot). */
+  async childParents(comment: string): Promise<Array<{ _id: string; parentId: string }>> {
+    const docs = await this.accounts.find({ parentId: { $type: 'string' } }, { projection: { _id: 1, parentId: 1 }, comment }).toArray();
+    return docs.map((doc) => ({ _id: doc._id, parentId: doc.parentId! }));
   }
 
   /** The revision and these accounts' documents in one query (they share the collection). */

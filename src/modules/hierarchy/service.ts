@@ -115,6 +115,11 @@ export class HierarchyService {
     return !hasContracts || this.membership.has(accountId);
   }
 
+  /** A guess at the account's ancestors, from the membership snapshot (no read; see membership.ts). */
+  likelyAncestors(accountId: string): string[] {
+    return this.membership.likelyAncestors(accountId);
+  }
+
   /** setAccountLimit: caps (or, with null, uncaps) one member's draw from its pool per period. */
   async setLimit(accountId: string, feature: string, limit: Micros | null, by: Actor): Promise<void> {
     const at = new Date();
