@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb';
+import { ObjectId, type Collection, type Db } from 'mongodb';
 import { coalescedReader } from '../../db/coalesce.js';
+import { GroupedInsert } from '../../db/grouped-insert.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
@@ -43,11 +44,15 @@ export class UsageLedger {
   private readonly events: Collection<UsageEventDoc>;
   private readonly postings: Collection<PostingDoc>;
   private readonly counters: Collection<CounterDoc>;
+  private readonly eventInserts: GroupedInsert<UsageEventDoc>;
+  private readonly postingInserts: GroupedInsert<PostingDoc>;
 
   constructor(db: Db) {
     this.events = db.collection<UsageEventDoc>(EVENTS);
     this.postings = db.collection<PostingDoc>(POSTINGS);
     this.counters = db.collection<CounterDoc>(COUNTERS);
+    this.eventInserts = new GroupedInsert(this.events);
+    this.postingInserts = new GroupedInsert(this.postings);
   }
 
   /**
@@ -59,32 +64,14 @@ export class UsageLedger {
     return ids.map((id) => found.get(id) ?? null);
   });
 
-  // ---- events ----------------------------------------------------------------------------
-
   /**
-   * insertMany(ordered: false): every event that does not collide is written; the
-   * positions that hit the unique index come back. Judged by writeErrors and code 11000
-   * only: the stand-in's insertedCount also counts failed documents.
+   * insertMany(ordered: false), with the other requests' events of this turn (issue 19,
+   * src/db/grouped-insert.ts): every event that does not collide is written; the positions
+   * that hit the unique index come back. Judged by writeErrors and code 11000 only: the
+   * stand-in's insertedCount also counts failed documents.
    */
   async insertEvents(docs: UsageEventDoc[]): Promise<Set<number>> {
-    const collided = new Set<number>();
-    if (docs.length === 0) return collided;
-    try {
-      if (docs.length === 1) await this.events.insertOne(docs[0]!);
-      else await this.events.insertMany(docs, { ordered: false });
-    } catch (error) {
-      if (docs.length === 1 && isDuplicateKeyError(error)) {
-        collided.add(0);
-        return collided;
-      }
-      if (!(error instanceof MongoBulkWriteError)) throw error;
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      for (const writeError of writeErrors) {
-        if (writeError.code !== 11000) throw error;
-        collided.add(writeError.index);
-      }
-    }
-    return collided;
+    return this.eventInserts.insert(docs);
   }
 
   /** The stored event with this id (R7: the same key again is a retry). */
@@ -116,12 +103,10 @@ export class UsageLedger {
     return this.events.find({ postingId: { $in: postingIds } }, { projection });
   }
 
-  // ---- postings --------------------------------------------------------------------------
-
-  /** §6 step 1: the postings of a request, RESERVED with their lease. */
+  /** §6 step 1: the postings of a request, RESERVED with their lease (grouped per turn, as events). */
   async insertPostings(postings: PostingDoc[]): Promise<void> {
-    if (postings.length === 1) await this.postings.insertOne(postings[0]!);
-    else await this.postings.insertMany(postings, { ordered: false });
+    const collided = await this.postingInserts.insert(postings);
+    if (collided.size > 0) throw new Error(`posting id collision in ${postings[0]!._id}`);
   }
 
   async posting(postingId: string): Promise<PostingDoc | null> {
@@ -206,8 +191,6 @@ export class UsageLedger {
     await this.postings.deleteMany({ _id: { $in: ids } });
   }
 
-  // ---- counters --------------------------------------------------------------------------
-
   /** The pre-image of the first counter update that matches, or what was found instead. */
   async counter(counterId: string): Promise<CounterDoc | null> {
     return this.counters.findOne({ _id: counterId });
@@ -270,8 +253,12 @@ export class UsageLedger {
     }
   }
 
-  async pullPending(counterId: string, entryId: string): Promise<void> {
-    await this.counters.updateOne({ _id: counterId }, { $pull: { pending: { id: entryId } } });
+  /** Pulls settled pending entries in one command (housekeeping: each pull is idempotent). */
+  async pullPending(pulls: ReadonlyArray<{ counterId: string; entryId: string }>): Promise<void> {
+    const update = ({ counterId, entryId }: { counterId: string; entryId: string }) => ({
+      updateOne: { filter: { _id: counterId }, update: { $pull: { pending: { id: entryId } } } },
+    });
+    if (pulls.length > 0) await this.counters.bulkWrite(pulls.map(update), { ordered: false });
   }
 
   /**

@@ -7,6 +7,7 @@ import { LeaseLost } from './lease.js';
 import type { PreparedTerms } from './member-terms.js';
 import type { PostingDoc } from './model.js';
 import type { Member } from './plan.js';
+import { PullBatch } from './pull-batch.js';
 import { outcomeRuns, postingAuditEntries } from './receipts.js';
 import type { PostedFields, UsageLedger } from './repository.js';
 import { RateGate, type GateResult } from './rate-gate.js';
@@ -39,11 +40,13 @@ export interface SettleDeps {
 export class PostingSettler {
   private readonly pulls = new Set<Promise<void>>();
   private readonly rateGate: RateGate | null;
+  private readonly pullBatch: PullBatch;
 
   constructor(
     private readonly deps: SettleDeps,
     private readonly guardedUpdate: GuardedUpdate,
   ) {
+    this.pullBatch = new PullBatch((pulls) => deps.ledger.pullPending(pulls));
     this.rateGate = deps.rateWindows ? new RateGate({ windows: deps.rateWindows, faults: deps.faults, logger: deps.logger }) : null;
   }
 
@@ -94,11 +97,12 @@ export class PostingSettler {
   /**
    * §6 step 5 off the request path: once POSTED the outcome is final and the entry is
    * only housekeeping (a later update of the counter is unaffected by it). If it fails,
-   * the sweeper pulls the entry a lease later.
+   * the sweeper pulls the entry a lease later. The pulls of one turn share one bulkWrite
+   * (pull-batch.ts).
    */
   private pullLater(counterId: string, entryId: string, accountId: string): void {
-    const pull: Promise<void> = this.deps.ledger
-      .pullPending(counterId, entryId)
+    const pull: Promise<void> = this.pullBatch
+      .pull({ counterId, entryId })
       .then(() => this.deps.faults.after('pending.pulled', accountId))
       .catch((error: unknown) => {
         if (!(error instanceof InjectedFault))

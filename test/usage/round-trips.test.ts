@@ -1,0 +1,66 @@
+/**
+ * Issue 19: the commands one single-event recordUsage sends (command monitoring), and what
+ * concurrent ones share: the events, the postings, the audit entries and the pending
+ * pulls of every request in one event-loop turn go out as one command each.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
+import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsageOk } from '../support/usage-fixtures.js';
+
+let one: TestInstance;
+beforeAll(async () => {
+  one = await startTestInstance();
+  await defineUsageFeatures(one);
+});
+afterAll(async () => {
+  await one?.stop();
+});
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+async function commandsOf(accountIds: string[]): Promise<string[]> {
+  const before = one.commands.length;
+  const receipts = await Promise.all(
+    accountIds.map((accountId) => recordUsageOk(one, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() })),
+  );
+  expect(receipts.every((receipt) => receipt.status === 'ACCEPTED')).toBe(true);
+  await settle(); // the pending pulls, off the request path
+  return requestCommands(one, before).map((event) => `${event.commandName} ${String(event.command[event.commandName])}`);
+}
+
+describe('recordUsage round trips (issue 19)', () => {
+  it('sends ten commands for one event alone (docs/performance.md lists them in order)', async () => {
+    const { accountId } = await meteredAccount(one, { included: '1000' });
+    await commandsOf([accountId]);
+    // Writes that go out together (postings + events; audit + balance change) may swap places.
+    expect((await commandsOf([accountId])).sort()).toEqual(
+      [
+        'find usage_events', // the retry pre-check (coalesced per turn)
+        'find contracts',
+        'insert usage_postings',
+        'insert usage_events',
+        'find grants',
+        'findAndModify usage_counters',
+        'insert audit_log',
+        'insert balance_changes',
+        'update usage_postings',
+        'update usage_counters',
+      ].sort(),
+    );
+  });
+
+  it('shares the events, postings, audit and pull commands of concurrent requests', async () => {
+    const accounts = await Promise.all(Array.from({ length: 20 }, () => meteredAccount(one, { included: '1000' })));
+    const ids = accounts.map(({ accountId }) => accountId);
+    await commandsOf(ids);
+    const commands = await commandsOf(ids);
+    const count = (name: string) => commands.filter((command) => command === name).length;
+    console.log(`20 concurrent recordUsage: ${commands.length} commands (${(commands.length / 20).toFixed(1)} per event)`);
+    // One per turn; the 20 requests' work reaches each step over a few turns, not 20.
+    expect(count('insert usage_events')).toBeLessThanOrEqual(5);
+    expect(count('insert usage_postings')).toBeLessThanOrEqual(5);
+    expect(count('insert audit_log')).toBeLessThanOrEqual(5);
+    expect(count('update usage_counters')).toBeLessThanOrEqual(5);
+    for (const accountId of ids) await expectLedgerConsistent(one.database.db, accountId);
+  });
+});
