@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { ObjectId, type Collection, type Db } from 'mongodb';
+import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { coalescedReader } from '../../db/coalesce.js';
 import { GroupedInsert } from '../../db/grouped-insert.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
 import { burnIncrements, counterIdPrefixPattern } from './counter-paths.js';
+import { postedBy } from './posted-by.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 
 export const EVENTS = 'usage_events';
@@ -130,10 +131,17 @@ export class UsageLedger {
     return renewed.matchedCount === 1;
   }
 
-  /** Settles the posting POSTED, fenced on owner and attempt; false when it was taken over. */
-  async markPosted(posting: PostingDoc, posted: PostedFields): Promise<boolean> {
-    const result = await this.postings.updateOne(fenced(posting), { $set: posted });
-    return result.matchedCount === 1;
+  /**
+   * Settles postings POSTED, each fenced on owner and attempt, in one command (issue 19);
+   * false for one that was taken over. When not all matched, a read tells which did: only
+   * this owner's attempt can have set that attempt's posting POSTED with this `postedAt`.
+   */
+  async markPosted(items: ReadonlyArray<{ posting: PostingDoc; posted: PostedFields }>): Promise<boolean[]> {
+    const ops = items.map(({ posting, posted }) => ({ updateOne: { filter: fenced(posting), update: { $set: posted } } }));
+    if ((await this.postings.bulkWrite(ops, { ordered: false })).matchedCount === items.length) return items.map(() => true);
+    const found = await this.postings.find({ _id: { $in: items.map(({ posting }) => posting._id) } }).toArray();
+    const now = new Map(found.map((doc) => [doc._id, doc]));
+    return items.map(({ posting, posted }) => postedBy(now.get(posting._id), posting, posted));
   }
 
   /** RESERVED postings whose lease has run out: what the sweeper takes over. */
@@ -366,7 +374,7 @@ export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'i
 } & Pick<PostingDoc, 'retryAfter'>;
 
 /** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
-function fenced(posting: PostingDoc): Record<string, unknown> {
+function fenced(posting: PostingDoc): Filter<PostingDoc> {
   return { _id: posting._id, state: 'RESERVED', attempt: posting.attempt, 'lease.owner': posting.lease.owner };
 }
 
