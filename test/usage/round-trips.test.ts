@@ -4,6 +4,8 @@
  * the pending pulls of every request in one event-loop turn go out as one command each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageLedger, POSTINGS } from '../../src/modules/usage/repository.js';
+import type { PostingDoc } from '../../src/modules/usage/model.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsageOk } from '../support/usage-fixtures.js';
 
@@ -56,7 +58,6 @@ describe('recordUsage round trips (issue 19)', () => {
     const commands = await commandsOf(ids);
     const count = (name: string) => commands.filter((command) => command === name).length;
     console.log(`20 concurrent recordUsage: ${commands.length} commands (${(commands.length / 20).toFixed(1)} per event)`);
-    console.log(JSON.stringify(Object.fromEntries([...new Set(commands)].map((name) => [name, count(name)]))));
     // One per turn; the 20 requests' work reaches each step over a few turns, not 20.
     expect(count('insert usage_events')).toBeLessThanOrEqual(5);
     expect(count('insert usage_postings')).toBeLessThanOrEqual(5);
@@ -65,5 +66,33 @@ describe('recordUsage round trips (issue 19)', () => {
     expect(count('update usage_postings')).toBeLessThanOrEqual(10);
     expect(count('update usage_counters')).toBeLessThanOrEqual(10);
     for (const accountId of ids) await expectLedgerConsistent(one.database.db, accountId);
+  });
+
+  it('a shared POSTED bulkWrite tells each posting whether its own fenced mark matched', async () => {
+    const { accountId } = await meteredAccount(one, { included: '1000' });
+    await recordUsageOk(one, { accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
+    const db = one.database.db;
+    const postings = db.collection<PostingDoc>(POSTINGS);
+    const settled = (await postings.findOne({ accountId }))!;
+    const reserved = (id: string): PostingDoc => ({ ...settled, _id: id, state: 'RESERVED', attempt: 1 });
+    const [kept, taken, gone] = [reserved(key('kept')), reserved(key('taken')), reserved(key('gone'))];
+    await postings.insertMany([kept, taken, gone]);
+    await postings.updateOne({ _id: taken._id }, { $inc: { attempt: 1 } }); // taken over meanwhile
+    await postings.deleteOne({ _id: gone._id });
+    const posted = { ...settled, state: 'POSTED' as const, postedAt: new Date() };
+    const fields = {
+      state: posted.state,
+      appliedAs: posted.appliedAs!,
+      before: posted.before!,
+      inc: posted.inc!,
+      late: posted.late!,
+      outcomes: posted.outcomes!,
+      postedAt: posted.postedAt,
+    };
+    const ledger = new UsageLedger(db);
+    const answers = await ledger.markPosted([kept, taken, gone].map((posting) => ({ posting, posted: fields })));
+    expect(answers).toEqual([true, false, false]);
+    expect((await postings.findOne({ _id: taken._id }))!.state).toBe('RESERVED');
+    expect((await postings.findOne({ _id: kept._id }))!.state).toBe('POSTED');
   });
 });
