@@ -2,6 +2,7 @@ import { MongoBulkWriteError, ObjectId, type Collection, type Db, type Filter } 
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { formatQuantity } from '../../shared/quantity.js';
 import type { AuditDoc, AuditInput } from './model.js';
+import { ReplayBatch } from './replay-batch.js';
 
 export const AUDIT = 'audit_log';
 
@@ -30,9 +31,11 @@ export function toAuditSnapshot(value: unknown): unknown {
 
 export class AuditLog {
   readonly collection: Collection<AuditDoc>;
+  private readonly replays: ReplayBatch;
 
   constructor(db: Db) {
     this.collection = db.collection<AuditDoc>(AUDIT);
+    this.replays = new ReplayBatch(this.collection);
   }
 
   private toDoc(entry: AuditInput): AuditDoc {
@@ -58,10 +61,12 @@ export class AuditLog {
 
   /**
    * One round trip for many entries. With `replay: true`, entries whose (deterministic) id
-   * already exists are skipped: a recovery replaying a step writes each entry once.
+   * already exists are skipped: a recovery replaying a step writes each entry once. Those
+   * are grouped with other requests' of the same turn (replay-batch.ts).
    */
   async recordMany(entries: AuditInput[], options: { replay?: boolean } = {}): Promise<void> {
     if (entries.length === 0) return;
+    if (options.replay) return this.replays.insert(entries.map((entry) => this.toDoc(entry)));
     try {
       await this.collection.insertMany(
         entries.map((entry) => this.toDoc(entry)),

@@ -39,6 +39,11 @@ export { UsageInProgressError } from './recovery.js';
  * (recovery.ts). Events written without their posting were never counted; a retry
  * records them afresh. The crash points of faults.ts sit right after these writes.
  *
+ * Issue 19: steps 1, 3 (audit), 4 and 5 of all the postings in flight in one event-loop
+ * turn share one command each (src/db/grouped-insert.ts, turn-batch.ts). That changes when
+ * a write is sent, not what it writes or what waits for it: each posting goes on only
+ * once its own write is acknowledged, so the crash states above are the only ones.
+ *
  * Where this departs from SPEC §6, and why:
  * - The lease and outcome live on the posting, not on each event: settling a batch is
  *   one write instead of a thousand, and a batch group is taken over whole, never split

@@ -142,7 +142,7 @@ async function settleEntries(ledger: UsageLedger, counter: CounterDoc, postings:
   for (const entry of counter.pending) {
     const verdict = judge(entry, byId.get(entry.id.slice(0, entry.id.lastIndexOf('#'))));
     if (verdict === 'settled') {
-      await ledger.pullPending(counter._id, entry.id);
+      await ledger.pullPending([{ counterId: counter._id, entryId: entry.id }]);
       changed = true;
     } else if (verdict === 'stale') {
       changed = (await ledger.compensate(counter._id, entry)) || changed;

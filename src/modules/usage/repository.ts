@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { MongoBulkWriteError, ObjectId, type Collection, type Db } from 'mongodb';
+import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { coalescedReader } from '../../db/coalesce.js';
+import { GroupedInsert } from '../../db/grouped-insert.js';
 import { isDuplicateKeyError, type CollectionIndexes } from '../../db/mongo.js';
 import type { Micros } from '../../shared/quantity.js';
 import { COUNTERS, counterIndexes, type CounterDoc } from './counters.js';
 import { burnIncrements, counterIdPrefixPattern } from './counter-paths.js';
+import { postedBy } from './posted-by.js';
 import type { PendingEntry, PostingDoc, UsageEventDoc } from './model.js';
 
 export const EVENTS = 'usage_events';
@@ -43,11 +45,15 @@ export class UsageLedger {
   private readonly events: Collection<UsageEventDoc>;
   private readonly postings: Collection<PostingDoc>;
   private readonly counters: Collection<CounterDoc>;
+  private readonly eventInserts: GroupedInsert<UsageEventDoc>;
+  private readonly postingInserts: GroupedInsert<PostingDoc>;
 
   constructor(db: Db) {
     this.events = db.collection<UsageEventDoc>(EVENTS);
     this.postings = db.collection<PostingDoc>(POSTINGS);
     this.counters = db.collection<CounterDoc>(COUNTERS);
+    this.eventInserts = new GroupedInsert(this.events);
+    this.postingInserts = new GroupedInsert(this.postings);
   }
 
   /**
@@ -59,32 +65,14 @@ export class UsageLedger {
     return ids.map((id) => found.get(id) ?? null);
   });
 
-  // ---- events ----------------------------------------------------------------------------
-
   /**
-   * insertMany(ordered: false): every event that does not collide is written; the
-   * positions that hit the unique index come back. Judged by writeErrors and code 11000
-   * only: the stand-in's insertedCount also counts failed documents.
+   * insertMany(ordered: false), with the other requests' events of this turn (issue 19,
+   * src/db/grouped-insert.ts): every event that does not collide is written; the positions
+   * that hit the unique index come back. Judged by writeErrors and code 11000 only: the
+   * stand-in's insertedCount also counts failed documents.
    */
   async insertEvents(docs: UsageEventDoc[]): Promise<Set<number>> {
-    const collided = new Set<number>();
-    if (docs.length === 0) return collided;
-    try {
-      if (docs.length === 1) await this.events.insertOne(docs[0]!);
-      else await this.events.insertMany(docs, { ordered: false });
-    } catch (error) {
-      if (docs.length === 1 && isDuplicateKeyError(error)) {
-        collided.add(0);
-        return collided;
-      }
-      if (!(error instanceof MongoBulkWriteError)) throw error;
-      const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-      for (const writeError of writeErrors) {
-        if (writeError.code !== 11000) throw error;
-        collided.add(writeError.index);
-      }
-    }
-    return collided;
+    return this.eventInserts.insert(docs);
   }
 
   /** The stored event with this id (R7: the same key again is a retry). */
@@ -116,12 +104,10 @@ export class UsageLedger {
     return this.events.find({ postingId: { $in: postingIds } }, { projection });
   }
 
-  // ---- postings --------------------------------------------------------------------------
-
-  /** §6 step 1: the postings of a request, RESERVED with their lease. */
+  /** §6 step 1: the postings of a request, RESERVED with their lease (grouped per turn, as events). */
   async insertPostings(postings: PostingDoc[]): Promise<void> {
-    if (postings.length === 1) await this.postings.insertOne(postings[0]!);
-    else await this.postings.insertMany(postings, { ordered: false });
+    const collided = await this.postingInserts.insert(postings);
+    if (collided.size > 0) throw new Error(`posting id collision in ${postings[0]!._id}`);
   }
 
   async posting(postingId: string): Promise<PostingDoc | null> {
@@ -145,10 +131,17 @@ export class UsageLedger {
     return renewed.matchedCount === 1;
   }
 
-  /** Settles the posting POSTED, fenced on owner and attempt; false when it was taken over. */
-  async markPosted(posting: PostingDoc, posted: PostedFields): Promise<boolean> {
-    const result = await this.postings.updateOne(fenced(posting), { $set: posted });
-    return result.matchedCount === 1;
+  /**
+   * Settles postings POSTED, each fenced on owner and attempt, in one command (issue 19);
+   * false for one that was taken over. When not all matched, a read tells which did: only
+   * this owner's attempt can have set that attempt's posting POSTED with this `postedAt`.
+   */
+  async markPosted(items: ReadonlyArray<{ posting: PostingDoc; posted: PostedFields }>): Promise<boolean[]> {
+    const ops = items.map(({ posting, posted }) => ({ updateOne: { filter: fenced(posting), update: { $set: posted } } }));
+    if ((await this.postings.bulkWrite(ops, { ordered: false })).matchedCount === items.length) return items.map(() => true);
+    const found = await this.postings.find({ _id: { $in: items.map(({ posting }) => posting._id) } }).toArray();
+    const now = new Map(found.map((doc) => [doc._id, doc]));
+    return items.map(({ posting, posted }) => postedBy(now.get(posting._id), posting, posted));
   }
 
   /** RESERVED postings whose lease has run out: what the sweeper takes over. */
@@ -205,8 +198,6 @@ export class UsageLedger {
     await this.events.deleteMany({ postingId: { $in: ids } });
     await this.postings.deleteMany({ _id: { $in: ids } });
   }
-
-  // ---- counters --------------------------------------------------------------------------
 
   /** The pre-image of the first counter update that matches, or what was found instead. */
   async counter(counterId: string): Promise<CounterDoc | null> {
@@ -270,8 +261,12 @@ export class UsageLedger {
     }
   }
 
-  async pullPending(counterId: string, entryId: string): Promise<void> {
-    await this.counters.updateOne({ _id: counterId }, { $pull: { pending: { id: entryId } } });
+  /** Pulls settled pending entries in one command (housekeeping: each pull is idempotent). */
+  async pullPending(pulls: ReadonlyArray<{ counterId: string; entryId: string }>): Promise<void> {
+    const update = ({ counterId, entryId }: { counterId: string; entryId: string }) => ({
+      updateOne: { filter: { _id: counterId }, update: { $pull: { pending: { id: entryId } } } },
+    });
+    if (pulls.length > 0) await this.counters.bulkWrite(pulls.map(update), { ordered: false });
   }
 
   /**
@@ -379,7 +374,7 @@ export type PostedFields = Required<Pick<PostingDoc, 'appliedAs' | 'before' | 'i
 } & Pick<PostingDoc, 'retryAfter'>;
 
 /** R7 fencing: only the current owner of the current attempt may write a RESERVED posting. */
-function fenced(posting: PostingDoc): Record<string, unknown> {
+function fenced(posting: PostingDoc): Filter<PostingDoc> {
   return { _id: posting._id, state: 'RESERVED', attempt: posting.attempt, 'lease.owner': posting.lease.owner };
 }
 

@@ -1,3 +1,4 @@
+import { TurnBatch } from '../../db/turn-batch.js';
 import type { Logger } from '../../logger.js';
 import type { AuditLog } from '../audit/index.js';
 import { InjectedFault, type FaultInjector } from './faults.js';
@@ -39,11 +40,19 @@ export interface SettleDeps {
 export class PostingSettler {
   private readonly pulls = new Set<Promise<void>>();
   private readonly rateGate: RateGate | null;
+  /** Issue 19: the pending pulls, and the POSTED marks, of one turn's postings share one command each. */
+  private readonly pullBatch: TurnBatch<{ counterId: string; entryId: string }, undefined>;
+  private readonly postedBatch: TurnBatch<{ posting: PostingDoc; posted: PostedFields }, boolean>;
 
   constructor(
     private readonly deps: SettleDeps,
     private readonly guardedUpdate: GuardedUpdate,
   ) {
+    this.pullBatch = new TurnBatch(async (pulls) => {
+      await deps.ledger.pullPending(pulls);
+      return pulls.map(() => undefined);
+    });
+    this.postedBatch = new TurnBatch((items) => deps.ledger.markPosted(items));
     this.rateGate = deps.rateWindows ? new RateGate({ windows: deps.rateWindows, faults: deps.faults, logger: deps.logger }) : null;
   }
 
@@ -87,18 +96,19 @@ export class PostingSettler {
       postedAt: new Date(),
       ...(settlement.retryAfter ? { retryAfter: settlement.retryAfter } : {}),
     };
-    if (!(await this.deps.ledger.markPosted(posting, posted))) throw new LeaseLost();
+    if (!(await this.postedBatch.add({ posting, posted }))) throw new LeaseLost();
     return { ...posting, ...posted };
   }
 
   /**
    * §6 step 5 off the request path: once POSTED the outcome is final and the entry is
    * only housekeeping (a later update of the counter is unaffected by it). If it fails,
-   * the sweeper pulls the entry a lease later.
+   * the sweeper pulls the entry a lease later. The pulls of one turn share one bulkWrite
+   * (src/db/turn-batch.ts).
    */
   private pullLater(counterId: string, entryId: string, accountId: string): void {
-    const pull: Promise<void> = this.deps.ledger
-      .pullPending(counterId, entryId)
+    const pull: Promise<void> = this.pullBatch
+      .add({ counterId, entryId })
       .then(() => this.deps.faults.after('pending.pulled', accountId))
       .catch((error: unknown) => {
         if (!(error instanceof InjectedFault))

@@ -101,7 +101,7 @@ export class UsageSweeper {
       const verdict = judge(entry, postings.get(postingIdOf(entry)));
       if (verdict === 'in-flight') continue;
       if (verdict === 'settled') {
-        await ledger.pullPending(counterId, entry.id);
+        await ledger.pullPending([{ counterId, entryId: entry.id }]);
         pulled++;
       } else if (await ledger.compensate(counterId, entry)) {
         compensated++;
