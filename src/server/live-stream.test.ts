@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { LiveStream, subscribeLive, type StreamRegistry } from './live-stream.js';
+import { LiveStream, SETTLES_ON_RETURN, subscribeLive, type StreamRegistry } from './live-stream.js';
 
 const { buildSchema, parse } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 
@@ -24,7 +24,7 @@ function ticks() {
   return { iterator, released: () => released, push: (value: number) => waiting.shift()?.({ done: false, value }) };
 }
 
-async function open(source: ReturnType<typeof ticks>): Promise<LiveStream> {
+async function open(source: { iterator: AsyncIterator<number> }): Promise<LiveStream> {
   const stream = await subscribeLive({
     schema,
     document: parse('subscription ($by: Int!) { tick(by: $by) }'),
@@ -93,5 +93,50 @@ describe('subscribeLive', () => {
     expect(await stream.next()).toEqual({ done: true, value: undefined });
     stream.register(registry); // a finished stream does not join
     expect(registry.size).toBe(0);
+  });
+
+  describe('over a source that settles a pending read on return (as the alert queues do)', () => {
+    /** Like the alert queue: one waiting read, settled with the end by return(). */
+    function settlingSource() {
+      let waiter: ((result: IteratorResult<number>) => void) | undefined;
+      const released = { count: 0 };
+      const source = {
+        next: () => new Promise<IteratorResult<number>>((resolve) => (waiter = resolve)),
+        return: async () => {
+          released.count++;
+          waiter?.({ done: true, value: undefined });
+          return { done: true as const, value: undefined };
+        },
+        [Symbol.asyncIterator]: () => source,
+        [SETTLES_ON_RETURN]: true,
+      };
+      return { source, released, push: (value: number) => waiter?.({ done: false, value }) };
+    }
+
+    async function queue() {
+      const { source, released, push } = settlingSource();
+      const stream = await open({ iterator: source });
+      return { alerts: { push }, released, stream };
+    }
+
+    it('executes events, and answers the last result to a waiting read at expiry', async () => {
+      const { alerts, released, stream } = await queue();
+      const first = stream.next();
+      alerts.push(4);
+      expect(await first).toEqual({ done: false, value: { data: { tick: 40 } } });
+      const waiting = stream.next();
+      stream.expire(expired);
+      expect(await waiting).toEqual({ done: false, value: expired() });
+      expect(await stream.next()).toEqual({ done: true, value: undefined });
+      expect(released.count).toBe(1);
+    });
+
+    it('ends a waiting read at return()', async () => {
+      const { alerts, released, stream } = await queue();
+      const waiting = stream.next();
+      await stream.return();
+      expect(await waiting).toEqual({ done: true, value: undefined });
+      expect(released.count).toBe(1);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type Source } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { serveGraphqlWs } from './ws-adapter.js';
 import { WebSocketServer } from 'ws';
 import { UnauthenticatedError } from '../shared/errors.js';
 import type { Principal } from './auth.js';
@@ -258,7 +258,7 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
     if (!state) throw new Error('graphql-ws operation on a connection that was never initialised');
     return state;
   };
-  const disposable = useServer(
+  const disposable = serveGraphqlWs(
     {
       schema: deps.schema,
       // The same request limits as HTTP (tokens, validation rules, operation budget).
