@@ -29,7 +29,10 @@ export function serveGraphqlWs<E extends Record<PropertyKey, unknown> = Record<P
     console.error('Internal error emitted on the WebSocket server', error);
   });
   wss.on('connection', (socket, request) => {
-    socket.once('error', () => socket.close(CloseCode.InternalServerError, 'Internal server error'));
+    socket.once('error', (error) => {
+      console.error('Internal error emitted on a WebSocket socket', error);
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
     let pongWait: NodeJS.Timeout | null = null;
     const pingInterval = setInterval(() => {
       if (socket.readyState !== socket.OPEN) return;
@@ -52,7 +55,8 @@ export function serveGraphqlWs<E extends Record<PropertyKey, unknown> = Record<P
         onMessage: (handle) =>
           socket.on('message', (event) => {
             // Not awaited here: the handler outlives the message for as long as a subscription streams.
-            handle(String(event)).catch(() => {
+            handle(String(event)).catch((error: unknown) => {
+              console.error('Internal error occurred during graphql-ws message handling', error);
               socket.close(CloseCode.InternalServerError, 'Internal server error');
             });
           }),
