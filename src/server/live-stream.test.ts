@@ -132,7 +132,7 @@ describe('subscribeLive', () => {
     });
 
     it('ends a waiting read at return()', async () => {
-      const { alerts, released, stream } = await queue();
+      const { released, stream } = await queue();
       const waiting = stream.next();
       await stream.return();
       expect(await waiting).toEqual({ done: true, value: undefined });

@@ -52,7 +52,8 @@ export function withAddOns(base: EntitlementTerms | null, contract: ContractDoc,
   };
 }
 
-function sumIncluded(all: readonly EntitlementTerms[]): Micros | null {
+/** R4: included amounts add up; one unlimited term makes the sum unlimited (null). */
+export function sumIncluded(all: readonly EntitlementTerms[]): Micros | null {
   let sum = 0n;
   for (const terms of all) {
     if (terms.included === null) return null;

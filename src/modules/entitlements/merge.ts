@@ -23,7 +23,7 @@ import {
   planPinAt,
   settleTrial,
 } from '../contracts/index.js';
-import { addOnFeaturesAt, withAddOns } from './add-on-terms.js';
+import { addOnFeaturesAt, sumIncluded, withAddOns } from './add-on-terms.js';
 import { counterId, gaugeLevelId } from '../../shared/counter-key.js';
 import type { AccessStatus, EffectiveTerms } from './model.js';
 import { periodContaining, type ResetPeriod } from '../../shared/periods.js';
@@ -204,15 +204,6 @@ function deniedTerms(
     contractIds: [],
     currency: null,
   };
-}
-
-function sumIncluded(all: readonly EntitlementTerms[]): Micros | null {
-  let sum = 0n;
-  for (const terms of all) {
-    if (terms.included === null) return null;
-    sum += terms.included;
-  }
-  return sum;
 }
 
 /**
