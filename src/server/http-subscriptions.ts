@@ -42,7 +42,7 @@ const { GraphQLError: NodeGraphQLError } = createRequire(import.meta.url)('graph
 export interface ExecutionHooks {
   parse(source: string | Source): DocumentNode;
   validate(schema: GraphQLSchema, document: DocumentNode): ReadonlyArray<GraphQLError>;
-  subscribe(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe>;
+  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
 }
 
 export interface SseDeps extends TransportDeps {

@@ -41,6 +41,7 @@ import {
   TokenKind,
   type DocumentNode,
   type ExecutionArgs,
+  type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
   type ValidationContext,
@@ -49,6 +50,7 @@ import {
 import { MAX_CHECKS } from '../modules/entitlements/index.js';
 import { MAX_BATCH_EVENTS } from '../modules/usage/index.js';
 import type { Metrics } from './metrics.js';
+import { subscribeLive } from './live-stream.js';
 import { checkRepresentations, listItems, rootFields } from './operation-shape.js';
 
 /**
@@ -58,13 +60,7 @@ import { checkRepresentations, listItems, rootFields } from './operation-shape.j
  * schema as coming "from another module or realm".
  */
 const graphqlRuntime = createRequire(import.meta.url)('graphql') as typeof import('graphql');
-const {
-  execute: graphqlExecute,
-  parse: graphqlParse,
-  specifiedRules,
-  subscribe: graphqlSubscribe,
-  validate: graphqlValidate,
-} = graphqlRuntime;
+const { execute: graphqlExecute, parse: graphqlParse, specifiedRules, validate: graphqlValidate } = graphqlRuntime;
 
 /** The one code of every limit refusal (documented in docs/limits.md and the README). */
 
@@ -199,7 +195,7 @@ export interface WebSocketLimitOptions {
   parse(source: string | Source): DocumentNode;
   validate(schema: GraphQLSchema, document: DocumentNode): ReadonlyArray<GraphQLError>;
   execute(args: ExecutionArgs): ReturnType<typeof graphqlExecute>;
-  subscribe(args: ExecutionArgs): ReturnType<typeof graphqlSubscribe>;
+  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
 }
 
 export function createLimits(config: LimitsConfig): Limits {
@@ -331,7 +327,7 @@ export function createLimits(config: LimitsConfig): Limits {
     },
     subscribe(args) {
       const error = checkOperationBudget(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>);
-      return error ? Promise.resolve({ errors: [error] }) : graphqlSubscribe(args);
+      return error ? Promise.resolve({ errors: [error] }) : subscribeLive(args);
     },
   });
 

@@ -1,11 +1,12 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type Source } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { serveGraphqlWs } from './ws-adapter.js';
 import { WebSocketServer } from 'ws';
 import { UnauthenticatedError } from '../shared/errors.js';
 import type { Principal } from './auth.js';
 import type { TransportDeps } from './context.js';
 import type { Limits } from './limits.js';
+import { LiveStream, subscribeLive, type StreamRegistry } from './live-stream.js';
 
 export interface WebSocketDeps extends TransportDeps {
   httpServer: Server;
@@ -216,6 +217,7 @@ function refusal(schema: GraphQLSchema, refusals: WeakMap<object, GraphQLError[]
 }
 
 const TOKEN_EXPIRED_MESSAGE = 'Token expired: the subscription ended. Reconnect with a fresh token and subscribe again.';
+const tokenExpired = (): ExecutionResult => ({ errors: [new UnauthenticatedError(TOKEN_EXPIRED_MESSAGE)] });
 
 /** What a connection learnt at connection_init, for its operations. */
 interface ConnectionState {
@@ -226,6 +228,8 @@ interface ConnectionState {
   expiry: ReturnType<typeof expiryOf>;
   /** Operation ids counted in `active_subscriptions`, so each is counted down exactly once. */
   streaming: Set<string>;
+  /** Its open streams, ended together when the token expires (one reaction per connection, not per stream). */
+  streams: StreamRegistry;
 }
 
 /**
@@ -254,14 +258,14 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
     if (!state) throw new Error('graphql-ws operation on a connection that was never initialised');
     return state;
   };
-  const disposable = useServer(
+  const disposable = serveGraphqlWs(
     {
       schema: deps.schema,
       // The same request limits as HTTP (tokens, validation rules, operation budget).
-      ...(deps.limits ? deps.limits.webSocketOptions(createDocumentCache()) : { parse: createDocumentCache() }),
+      ...(deps.limits ? deps.limits.webSocketOptions(createDocumentCache()) : { parse: createDocumentCache(), subscribe: subscribeLive }),
       async onConnect(ctx) {
         const authorization = authorizationOf(ctx.connectionParams, ctx.extra.request);
-        const state: ConnectionState = { expiry: expiryOf(undefined), streaming: new Set() };
+        const state: ConnectionState = { expiry: expiryOf(undefined), streaming: new Set(), streams: new Set() };
         if (!authorization && deps.authenticator.mode !== 'open') {
           state.refusal = 'Authentication required: send connectionParams: { authorization: "Bearer <jwt>" } when connecting.';
         } else {
@@ -273,6 +277,10 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
             state.refusal = (error as Error).message;
           }
         }
+        const streams = state.streams;
+        void state.expiry.expired.then(() => {
+          for (const stream of [...streams]) stream.expire(tokenExpired);
+        });
         connections.set(ctx, state);
         deps.metrics.websocketConnections.inc();
         return true;
@@ -285,6 +293,7 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
         // Operations graphql-ws did not complete (a send failed on a dying socket).
         deps.metrics.activeSubscriptions.dec(state.streaming.size);
         state.streaming.clear();
+        state.streams.clear();
         connections.delete(ctx);
       },
       onSubscribe(ctx) {
@@ -317,9 +326,13 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
         const state = stateOf(ctx);
         state.streaming.add(id);
         deps.metrics.activeSubscriptions.inc();
-        return endWhenExpired<ExecutionResult>(result, state.expiry.expired, () => ({
-          errors: [new UnauthenticatedError(TOKEN_EXPIRED_MESSAGE)],
-        }));
+        if (result instanceof LiveStream) {
+          result.register(state.streams);
+          // Expired while its context was being built: the reaction above has already run.
+          if (state.expiry.hasExpired()) result.expire(tokenExpired);
+          return undefined;
+        }
+        return endWhenExpired<ExecutionResult>(result, state.expiry.expired, tokenExpired);
       },
       onComplete(ctx, id) {
         const state = connections.get(ctx);

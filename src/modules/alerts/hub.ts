@@ -8,9 +8,13 @@ interface Listener {
   features: ReadonlySet<string> | null;
 }
 
-/** Listeners by account, so a feed document costs one map lookup however many there are. */
+/**
+ * Listeners by account, so a feed document costs one map lookup however many there are.
+ * An account with one listener (the common case: a dashboard per account) keeps it
+ * directly, without a Set (issue 19: idle subscription memory).
+ */
 class AccountListeners<L extends Listener> {
-  private readonly byAccount = new Map<string, Set<L>>();
+  private readonly byAccount = new Map<string, L | Set<L>>();
   private count = 0;
 
   get size(): number {
@@ -18,27 +22,34 @@ class AccountListeners<L extends Listener> {
   }
 
   add(listener: L): () => void {
-    let set = this.byAccount.get(listener.accountId);
-    if (!set) {
-      set = new Set();
-      this.byAccount.set(listener.accountId, set);
-    }
-    set.add(listener);
+    const present = this.byAccount.get(listener.accountId);
+    if (present === undefined) this.byAccount.set(listener.accountId, listener);
+    else if (present instanceof Set) present.add(listener);
+    else this.byAccount.set(listener.accountId, new Set([present, listener]));
     this.count++;
-    let removed = false;
-    return () => {
-      if (removed) return;
-      removed = true;
-      set.delete(listener);
-      this.count--;
-      if (set.size === 0 && this.byAccount.get(listener.accountId) === set) this.byAccount.delete(listener.accountId);
-    };
+    return () => this.remove(listener);
+  }
+
+  private remove(listener: L): void {
+    const present = this.byAccount.get(listener.accountId);
+    if (present === listener) {
+      this.byAccount.delete(listener.accountId);
+    } else if (present instanceof Set && present.delete(listener)) {
+      if (present.size === 0) this.byAccount.delete(listener.accountId);
+    } else {
+      return; // already removed
+    }
+    this.count--;
   }
 
   *matching(accountId: string, feature: string): Iterable<L> {
-    const set = this.byAccount.get(accountId);
-    if (!set) return;
-    for (const listener of set) if (!listener.features || listener.features.has(feature)) yield listener;
+    const present = this.byAccount.get(accountId);
+    if (present === undefined) return;
+    if (!(present instanceof Set)) {
+      if (!present.features || present.features.has(feature)) yield present;
+      return;
+    }
+    for (const listener of present) if (!listener.features || listener.features.has(feature)) yield listener;
   }
 
   has(accountId: string, feature: string): boolean {

@@ -128,3 +128,19 @@ describe('LiveHub', () => {
     hub.stop();
   });
 });
+
+describe('what the server relies on to read the queues lean (src/server/live-stream.ts)', () => {
+  it('marks both queues, and both settle a pending read with the end at return()', async () => {
+    const mark = Symbol.for('allotment.settlesPendingReadOnReturn');
+    const alerts = new AlertQueue<number>(10);
+    const balances = new LatestValueQueue<number>(10);
+    expect((alerts as unknown as Record<symbol, unknown>)[mark]).toBe(true);
+    expect((balances as unknown as Record<symbol, unknown>)[mark]).toBe(true);
+    const waitingAlert = alerts.next();
+    const waitingBalance = balances.next();
+    void alerts.return();
+    void balances.return();
+    expect(await waitingAlert).toEqual({ done: true, value: undefined });
+    expect(await waitingBalance).toEqual({ done: true, value: undefined });
+  });
+});

@@ -8,6 +8,13 @@
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
+/**
+ * Both queues settle a pending `next()` at once when `return()` is called; the server's
+ * LiveStream (src/server/live-stream.ts) reads such sources without a promise of its own
+ * in between (issue 19: idle subscription memory). A registered symbol, read there.
+ */
+const SETTLES_ON_RETURN = Symbol.for('allotment.settlesPendingReadOnReturn');
+
 export type AlertDelivery<T> = { kind: 'alert'; alert: T } | { kind: 'overflow'; bound: number };
 
 /**
@@ -72,6 +79,10 @@ export class AlertQueue<T> implements AsyncIterableIterator<AlertDelivery<T>> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  get [SETTLES_ON_RETURN](): true {
+    return true;
   }
 
   private close(): void {
@@ -142,6 +153,10 @@ export class LatestValueQueue<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  get [SETTLES_ON_RETURN](): true {
+    return true;
   }
 
   /** Hands the oldest pending value to a waiting reader, now or when the pace allows. */
