@@ -3,7 +3,6 @@
  * functions over already-loaded documents: no I/O, so every rule is unit-tested directly.
  */
 import type { Money } from '../../shared/money.js';
-import type { Micros } from '../../shared/quantity.js';
 import {
   DEFAULT_THRESHOLDS,
   type Enforcement,
