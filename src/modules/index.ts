@@ -179,9 +179,9 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
   events.on('CounterChanged', async (change) =>
     alerts.onCounterChange(change.pooled ? { ...change, members: await hierarchy.descendantsOf(change.accountId) } : change),
   );
-  // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
   // The credits left moved (R14): an auto top-up may be due, evaluated off the usage path.
   events.on('CounterChanged', (change) => topUps.onCounterChange(change));
+  // A contract write changed terms now (R3): thresholds are re-evaluated, balances pushed.
   events.on('TermsChanged', ({ accountId }) => alerts.onTermsChanged(accountId));
   // A pool owner's terms are its members' terms too (R13): their balances are recomputed.
   events.on('TermsChanged', async ({ accountId }) => {
