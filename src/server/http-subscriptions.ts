@@ -4,7 +4,6 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import {
   getOperationAST,
   parse as graphqlParse,
-  subscribe as graphqlSubscribe,
   validate as graphqlValidate,
   type DocumentNode,
   type ExecutionArgs,
@@ -17,7 +16,8 @@ import {
 import type { Logger } from '../logger.js';
 import type { Principal } from './auth.js';
 import type { Context, TransportDeps } from './context.js';
-import { endWhenExpired, expiryOf } from './websocket.js';
+import { LiveStream, subscribeLive } from './live-stream.js';
+import { expiryOf } from './websocket.js';
 
 /**
  * Subscriptions over HTTP.
@@ -42,7 +42,7 @@ const { GraphQLError: NodeGraphQLError } = createRequire(import.meta.url)('graph
 export interface ExecutionHooks {
   parse(source: string | Source): DocumentNode;
   validate(schema: GraphQLSchema, document: DocumentNode): ReadonlyArray<GraphQLError>;
-  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
+  subscribe(args: ExecutionArgs): Promise<LiveStream | ExecutionResult>;
 }
 
 export interface SseDeps extends TransportDeps {
@@ -54,7 +54,7 @@ export interface SseDeps extends TransportDeps {
 const DEFAULT_HOOKS: ExecutionHooks = {
   parse: (source) => graphqlParse(source),
   validate: (schema, document) => graphqlValidate(schema, document),
-  subscribe: (args) => graphqlSubscribe(args),
+  subscribe: (args) => subscribeLive(args),
 };
 
 /** Whether a request is a GraphQL-over-SSE request this module serves. */
@@ -144,21 +144,24 @@ export function createSseHandler(deps: SseDeps) {
     const send = (event: 'next' | 'complete', data?: unknown) =>
       res.write(`event: ${event}\ndata: ${data === undefined ? '' : JSON.stringify(data)}\n\n`);
 
-    if (!isAsyncIterable(result)) {
+    if (!(result instanceof LiveStream)) {
       // Refused at subscribe time (FORBIDDEN, bad arguments): one result, then complete.
       send('next', formatResult(result));
       send('complete');
       res.end();
       return;
     }
+    const stream = result;
     const expiry = expiryOf(principal.expiresAt);
-    const stream = endWhenExpired<ExecutionResult>(result, expiry.expired, () => ({
-      errors: [
-        new NodeGraphQLError('Token expired: the subscription ended. Subscribe again with a fresh token.', {
-          extensions: { code: 'UNAUTHENTICATED' },
-        }),
-      ],
-    }));
+    void expiry.expired.then(() =>
+      stream.expire(() => ({
+        errors: [
+          new NodeGraphQLError('Token expired: the subscription ended. Subscribe again with a fresh token.', {
+            extensions: { code: 'UNAUTHENTICATED' },
+          }),
+        ],
+      })),
+    );
     deps.metrics.activeSubscriptions.inc();
     const keepAlive = setInterval(() => res.write(':\n\n'), keepAliveMs);
     keepAlive.unref();
@@ -235,10 +238,6 @@ function withCode(error: GraphQLError, code: string): GraphQLError {
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<ExecutionResult> {
-  return typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 }
 
 /** Routes GraphQL-over-SSE requests to `serveSse` and everything else to `next` (http.ts). */

@@ -50,7 +50,7 @@ import {
 import { MAX_CHECKS } from '../modules/entitlements/index.js';
 import { MAX_BATCH_EVENTS } from '../modules/usage/index.js';
 import type { Metrics } from './metrics.js';
-import { subscribeLive } from './live-stream.js';
+import { subscribeLive, type LiveStream } from './live-stream.js';
 import { checkRepresentations, listItems, rootFields } from './operation-shape.js';
 
 /**
@@ -195,7 +195,7 @@ export interface WebSocketLimitOptions {
   parse(source: string | Source): DocumentNode;
   validate(schema: GraphQLSchema, document: DocumentNode): ReadonlyArray<GraphQLError>;
   execute(args: ExecutionArgs): ReturnType<typeof graphqlExecute>;
-  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
+  subscribe(args: ExecutionArgs): Promise<LiveStream | ExecutionResult>;
 }
 
 export function createLimits(config: LimitsConfig): Limits {

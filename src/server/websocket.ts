@@ -85,122 +85,6 @@ export function expiryOf(expiresAt: number | undefined): { expired: Promise<void
 }
 
 /**
- * Wraps a subscription's event stream so that it ends when `expired` resolves: the client
- * gets one last result carrying `last()`'s errors (UNAUTHENTICATED), then completion, and
- * the source stream is released at once. `return()` (the client unsubscribing, the socket
- * closing) releases the source immediately too, even while a `next()` is pending, which an
- * async generator function could not do (its `return()` would wait for the next event).
- */
-export function endWhenExpired<T>(
-  source: AsyncIterable<T>,
-  expired: Promise<void>,
-  last: () => T,
-): AsyncIterableIterator<T> & {
-  return(): Promise<IteratorResult<T>>;
-} {
-  return new ExpiringStream(source[Symbol.asyncIterator](), expired, last);
-}
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
-/**
- * endWhenExpired's stream. Thousands of these sit idle at once (one per subscription), so
- * it is a class (methods shared on the prototype) holding one pending `next()` at a time,
- * with one reaction on `expired`, instead of per-subscription closures, a race and an
- * async frame per wait (issue 19: idle subscription memory, docs/performance.md).
- */
-class ExpiringStream<T> implements AsyncIterableIterator<T> {
-  private finished = false;
-  private expiredFirst = false;
-  /** Settles the outstanding `next()`; cleared once it is settled. */
-  private pending: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void } | undefined;
-  /**
-   * What the reaction on `expired` reaches, cut when the stream ends: a connection's
-   * `expired` may never settle (no token expiry), and must not keep every stream that
-   * ever ran on it alive.
-   */
-  private readonly link: { stream?: ExpiringStream<T> };
-
-  constructor(
-    private readonly iterator: AsyncIterator<T>,
-    expired: Promise<void>,
-    private readonly last: () => T,
-  ) {
-    const link: { stream?: ExpiringStream<T> } = { stream: this };
-    this.link = link;
-    void expired.then(() => link.stream?.expire());
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    if (this.finished) return Promise.resolve(DONE as IteratorResult<T>);
-    if (this.expiredFirst) {
-      this.finish();
-      return Promise.resolve({ done: false, value: this.last() });
-    }
-    return new Promise<IteratorResult<T>>((resolve, reject) => {
-      const pending = { resolve, reject };
-      this.pending = pending;
-      this.iterator.next().then(
-        (outcome) => {
-          if (this.pending !== pending) return; // released or expired meanwhile
-          this.pending = undefined;
-          if (outcome.done) this.finish();
-          resolve(outcome);
-        },
-        (error: unknown) => {
-          if (this.pending !== pending) return;
-          this.pending = undefined;
-          reject(error);
-        },
-      );
-    });
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.finish();
-    return Promise.resolve(DONE as IteratorResult<T>);
-  }
-
-  throw(error: unknown): Promise<IteratorResult<T>> {
-    this.finish();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  private expire(): void {
-    if (this.finished) return;
-    const pending = this.pending;
-    if (!pending) {
-      // Nobody is waiting: the next read gets the last result.
-      this.expiredFirst = true;
-      return;
-    }
-    this.pending = undefined;
-    this.finish();
-    pending.resolve({ done: false, value: this.last() });
-  }
-
-  /** Ends the stream once: a waiting read gets the end, and the source is released. */
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.link.stream = undefined;
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.resolve(DONE as IteratorResult<T>);
-    try {
-      // The source failing to close must not keep the client's stream open.
-      this.iterator.return?.()?.catch(() => undefined);
-    } catch {
-      // as above, for a source whose return() throws synchronously
-    }
-  }
-}
-
-/**
  * A refused operation runs this document instead of the client's, which is never parsed:
  * `onOperation` then swaps its result for the refusal. The refusal reaches the client as a
  * `next` result carrying the error, then `complete`. graphql-ws's own `error` message would
@@ -326,13 +210,12 @@ export function attachWebSocketServer(deps: WebSocketDeps) {
         const state = stateOf(ctx);
         state.streaming.add(id);
         deps.metrics.activeSubscriptions.inc();
-        if (result instanceof LiveStream) {
-          result.register(state.streams);
-          // Expired while its context was being built: the reaction above has already run.
-          if (state.expiry.hasExpired()) result.expire(tokenExpired);
-          return undefined;
-        }
-        return endWhenExpired<ExecutionResult>(result, state.expiry.expired, tokenExpired);
+        // Every stream is a LiveStream: `subscribe` is subscribeLive, with or without the limits.
+        if (!(result instanceof LiveStream)) throw new Error('a subscription stream was not built by subscribeLive');
+        result.register(state.streams);
+        // Expired while its context was being built: the reaction above has already run.
+        if (state.expiry.hasExpired()) result.expire(tokenExpired);
+        return undefined;
       },
       onComplete(ctx, id) {
         const state = connections.get(ctx);
