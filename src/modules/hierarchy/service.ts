@@ -40,7 +40,7 @@ export class HierarchyService {
   /** No lineage cached under an older revision is answered without a read: this instance wrote it. */
   private floorRev = 0;
   private readonly maxStalenessMs: number;
-  private readonly descendants = new Map<string, string[]>();
+  private readonly descendants: Lru<string, string[]>;
   /** Requests in one event-loop turn share one read, sent after they all asked (read-your-writes). */
   private readonly revisionReader: DataLoader<string, RevisionDoc, string>;
   /** The revision with each account's own document, in one query per event-loop turn. */
@@ -61,6 +61,7 @@ export class HierarchyService {
   ) {
     // Exact per-revision reuse stays on (bounded) when the no-read path is off.
     this.lineages = new Lru(deps.cache?.maxEntries || 10_000);
+    this.descendants = new Lru(deps.cache?.maxEntries || 10_000);
     this.maxStalenessMs = deps.cache?.maxEntries === 0 ? 0 : (deps.cache?.maxStalenessMs ?? 0);
     this.membership = new MembershipSnapshot(deps.repository, deps.logger);
     this.revisionReader = coalescedReader(async (keys) => {
@@ -176,6 +177,10 @@ export class HierarchyService {
 
   /** Every account below `accountId` (at most MAX_DEPTH - 1 levels), parents before children. */
   async descendantsOf(accountId: string): Promise<string[]> {
+    if (this.fastPathOpen()) {
+      const known = this.descendants.get(accountId);
+      if (known) return known;
+    }
     const revision = await this.current();
     const cached = this.descendants.get(accountId);
     if (cached) return cached;
@@ -239,9 +244,7 @@ export class HierarchyService {
    * A change made elsewhere is then seen within the bound; one made here, at once.
    */
   private cachedLineages(ids: readonly string[]): Map<string, Lineage> | undefined {
-    if (this.maxStalenessMs <= 0 || this.cachedRev < this.floorRev) return undefined;
-    const seen = this.membership.seen(this.maxStalenessMs);
-    if (!seen || seen.rev !== this.cachedRev || seen.pendingRev !== (this.cachedPending?.rev ?? null)) return undefined;
+    if (!this.fastPathOpen()) return undefined;
     const result = new Map<string, Lineage>();
     for (const id of ids) {
       const lineage = this.lineages.get(id);
@@ -251,9 +254,17 @@ export class HierarchyService {
     return result;
   }
 
+  /** Whether caches filled under `cachedRev` may be answered without a read (see cachedLineages). */
+  private fastPathOpen(): boolean {
+    if (this.maxStalenessMs <= 0 || this.cachedRev < this.floorRev) return false;
+    const seen = this.membership.seen(this.maxStalenessMs);
+    return seen !== null && seen.rev === this.cachedRev && seen.pendingRev === (this.cachedPending?.rev ?? null);
+  }
+
   /** Forgets the cached lineages (a cold cache, for measurements). */
   forgetLineages(): void {
     this.lineages.clear();
+    this.descendants.clear();
   }
 
   /** The revision now, with the caches cleared if it moved since they were filled. */
