@@ -10,7 +10,6 @@ import {
   parseOverride,
   planVersionId,
   type OverrideInputShape,
-  type PlanVersionDoc,
 } from '../catalog/index.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride } from './model.js';
 import { pinPlanId, pinsOf, windowsOverlap, withPins, withStatus } from './plan-history.js';
