@@ -10,10 +10,7 @@ import { CHECK, gql } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, key, recordBatch, recordUsageOk, type UsageInput } from '../support/usage-fixtures.js';
 import { accountName, POOL_ENTITLEMENT, pool, setLimit, setParent } from './fixtures.js';
-import { sleep, TERMS_STALENESS_MS } from '../support/terms-cache.js';
-
-/** Another instance sees a terms change within the terms cache's bound (docs/performance.md, "Terms cache"). */
-const afterBound = () => sleep(TERMS_STALENESS_MS + 50);
+import { afterTermsBound as afterBound } from '../support/terms-cache.js';
 
 let one: TestInstance;
 let two: TestInstance;

@@ -11,3 +11,6 @@ export function coldTerms(instance: TestInstance): void {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until a terms change made on one instance is seen by every other (the cache's bound, plus a margin). */
+export const afterTermsBound = () => sleep(TERMS_STALENESS_MS + 50);
