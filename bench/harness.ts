@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startAllotment, type RunningAllotment } from '../src/app.js';
@@ -158,9 +159,19 @@ export async function startBenchEnvironment(options: BenchOptions): Promise<Benc
   };
 }
 
+/**
+ * `npm run bench` runs the compiled bench (dist/bench), so the server is measured as
+ * `npm run start:prod` runs it, without tsx's module hooks; `tsx bench/run.ts` still works.
+ */
+export const RUNNING_COMPILED = import.meta.url.endsWith('.js');
+
+/** The repository root, from bench/ (tsx) or dist/bench/ (compiled). */
+export const REPO_ROOT = fileURLToPath(new URL(RUNNING_COMPILED ? '../../' : '../', import.meta.url));
+
 function runInWorker(plan: LoadPlan): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.mjs', import.meta.url));
+    // Worker threads do not inherit tsx's loader: under tsx the .mjs shim registers it.
+    const worker = new Worker(new URL(RUNNING_COMPILED ? './load-thread.js' : './load-worker.mjs', import.meta.url));
     worker.once('message', (message: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
       void worker.terminate();
       if (message.ok) resolve(message.result);

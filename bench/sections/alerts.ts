@@ -16,7 +16,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
@@ -24,7 +23,7 @@ import { startAllotment } from '../../src/app.js';
 import { DEFAULT_POLL_INTERVAL_MS } from '../../src/modules/alerts/feed.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { summarize, type BenchContext, type BenchSection } from '../harness.js';
+import { REPO_ROOT, RUNNING_COMPILED, summarize, type BenchContext, type BenchSection } from '../harness.js';
 
 const THRESHOLDS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
 const IDLE_SUBSCRIPTIONS = 10_000;
@@ -321,10 +320,10 @@ async function measureIdleMemory(context: BenchContext): Promise<void> {
 }
 
 async function spawnAllotment(context: BenchContext, port: number): Promise<ChildProcess> {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  // As `npm start` runs it (see package.json).
-  const child = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
+  // As `npm run start:prod` runs it (or `npm start` when the bench itself runs under tsx).
+  const entry = RUNNING_COMPILED ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child = spawn(process.execPath, ['--max-semi-space-size=16', ...entry], {
+    cwd: REPO_ROOT,
     env: {
       ...process.env,
       NODE_ENV: 'development',

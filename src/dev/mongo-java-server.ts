@@ -1,6 +1,6 @@
 /**
  * Starts mongo-java-server (the MongoDB-wire stand-in of SPEC §5) as a child JVM via
- * tools/mongo-java-server/Launcher.java.
+ * tools/mongo-java-server/Launcher.java (compiled once by compile-launcher.ts).
  *
  * - Dependencies are resolved by tools/mongo-java-server/fetch.sh (Maven) into
  *   classpath.txt on first use, and again whenever a listed jar has gone missing.
@@ -15,6 +15,7 @@ import { delimiter, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
+import { compileLauncher } from './compile-launcher.js';
 
 export interface MongoJavaServerOptions {
   /** Port to bind on 127.0.0.1; 0 or undefined picks a free one. */
@@ -158,7 +159,8 @@ export async function startMongoJavaServer(opts: MongoJavaServerOptions): Promis
   const java = javaExecutable();
   const extraJavaOpts = (process.env.ALLOTMENT_MONGO_JAVA_OPTS ?? '').split(/\s+/).filter(Boolean);
 
-  const child = spawn(java, [...extraJavaOpts, '-cp', classpath, join(toolDir, 'Launcher.java'), String(port)], {
+  const classesDir = await compileLauncher(toolDir, classpath, logger);
+  const child = spawn(java, [...extraJavaOpts, '-cp', `${classpath}${delimiter}${classesDir}`, 'Launcher', String(port)], {
     cwd: toolDir,
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,

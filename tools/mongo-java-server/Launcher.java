@@ -1,7 +1,8 @@
 // Embedded MongoDB-wire stand-in for development and tests (SPEC §5).
 //
-// Run without a compile step (Java 11+ single-file source launch):
-//   java -cp "$(cat classpath.txt)" Launcher.java [port]
+// Compiled with its sibling sources by src/dev/mongo-java-server.ts (into build/), or by hand:
+//   javac -cp "$(cat classpath.txt)" -d build *.java
+//   java -cp "$(cat classpath.txt):build" Launcher [port]
 //
 // Serves mongo-java-server's in-memory backend, reporting MongoDB 5.0 (wire version 13)
 // with the oplog enabled so collection change streams work, on 127.0.0.1:<port>
@@ -18,7 +19,7 @@
 // `hello` (which mongo-java-server lacks) as isMaster.
 // MONGO_LAUNCHER_PLAIN=1 uses the unmodified MongoServer instead.
 
-// A single-file program (run as source, no compile step), so imports are by package.
+// Imports are by package (the file once ran as a single-file source program).
 import de.bwaldvogel.mongo.*;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.bson.Document;
@@ -67,7 +68,10 @@ public class Launcher {
             }
         }
 
-        MemoryBackend backend = new MemoryBackend();
+        // PlannedMemoryBackend.java: filters with more fields than an index's keys use the
+        // index, as in MongoDB. MONGO_LAUNCHER_STOCK_PLANNER=1 keeps the stock planner.
+        boolean stockPlanner = "1".equals(System.getenv("MONGO_LAUNCHER_STOCK_PLANNER"));
+        MemoryBackend backend = stockPlanner ? new MemoryBackend() : new PlannedMemoryBackend();
         backend.version(ReportedVersion.MONGO_5_0);
         // Change streams read the oplog; enable it before any client connects.
         backend.enableOplog();
