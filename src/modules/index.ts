@@ -83,8 +83,14 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
 
   // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged,
   // and again from the announcer when a publish owed was not made (R21).
-  const { grants, announcer: grantAnnouncer } = createGrants({
+  // Their documents are cached for the hot path like contracts (same settings); every grant write tells the cache.
+  const {
+    grants,
+    announcer: grantAnnouncer,
+    cache: grantsCache,
+  } = createGrants({
     db,
+    cache: config.termsCache,
     audit,
     catalog,
     counters: usageReads,
@@ -239,6 +245,7 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     entitlements,
     grants,
     grantAnnouncer,
+    grantsCache,
     topUps,
     usage,
     alerts,
@@ -283,6 +290,7 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
   await services.live.start(options.feedDb);
   await services.hierarchy.membership.start();
   await services.termsCache.start();
+  await services.grantsCache.start();
   services.usage.startSweeper();
   services.dispatcher.start();
   services.grantAnnouncer.start();
@@ -294,6 +302,7 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
       await services.trials.stop();
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
+      await services.grantsCache.stop();
       await services.termsCache.stop();
       await services.hierarchy.membership.stop();
       await services.usage.stopSweeper();

@@ -6,7 +6,7 @@ import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TERMS_FEED_COMMENT, TRIAL_PASS_COMMENT } from '../../src/modules/contracts/index.js';
-import { GRANT_ANNOUNCER_COMMENT } from '../../src/modules/grants/index.js';
+import { GRANT_ANNOUNCER_COMMENT, GRANTS_FEED_COMMENT } from '../../src/modules/grants/index.js';
 import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
 import { TOP_UP_CHECK_COMMENT, TOP_UP_REPAIR_COMMENT } from '../../src/modules/topups/index.js';
 import { SWEEPER_COMMENT } from '../../src/modules/usage/sweeper.js';
@@ -22,6 +22,7 @@ const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([
   TOP_UP_CHECK_COMMENT,
   TRIAL_PASS_COMMENT,
   TERMS_FEED_COMMENT,
+  GRANTS_FEED_COMMENT,
 ]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';

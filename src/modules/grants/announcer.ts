@@ -65,7 +65,7 @@ export class GrantAnnouncer {
     for (const grant of owed) {
       const actions = grant.announce ?? [];
       if (actions.length === 0) {
-        await repository.dropEmptyAnnouncement(grant._id);
+        await repository.dropEmptyAnnouncement(grant);
         continue;
       }
       // A void may still be running (awaiting usage to settle before its cut): leave it be.

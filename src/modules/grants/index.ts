@@ -4,14 +4,23 @@
  * It publishes GrantChanged when capacity changes now.
  */
 import type { Db } from 'mongodb';
+import type { StampedFeedOptions } from '../../db/stamped-feed-cache.js';
 import { GrantAnnouncer } from './announcer.js';
-import { GrantRepository } from './repository.js';
+import { GrantCache } from './grant-cache.js';
+import { GRANTS, GrantRepository } from './repository.js';
 import { GrantService, type GrantServiceDeps } from './service.js';
 
-/** The service, and the announcer that publishes the GrantChanged events still owed (a background worker). */
-export function createGrants(deps: Omit<GrantServiceDeps, 'repository'> & { db: Db; announceIntervalMs?: number }) {
-  const { db, announceIntervalMs = 1_000, ...rest } = deps;
-  const repository = new GrantRepository(db);
+/**
+ * The service, the announcer that publishes the GrantChanged events still owed (a
+ * background worker), and the grants cache of the hot path (grant-cache.ts; its feed is a
+ * background worker too), which every grant write of this instance invalidates.
+ */
+export function createGrants(
+  deps: Omit<GrantServiceDeps, 'repository'> & { db: Db; announceIntervalMs?: number; cache?: StampedFeedOptions },
+) {
+  const { db, announceIntervalMs = 1_000, cache: cacheOptions = { maxEntries: 0, maxStalenessMs: 0 }, ...rest } = deps;
+  const cache = new GrantCache(db.collection(GRANTS), rest.logger, cacheOptions);
+  const repository = new GrantRepository(db, cache);
   const grants = new GrantService({ ...rest, repository });
   const announcer = new GrantAnnouncer({
     repository,
@@ -20,10 +29,11 @@ export function createGrants(deps: Omit<GrantServiceDeps, 'repository'> & { db: 
     logger: rest.logger,
     intervalMs: announceIntervalMs,
   });
-  return { grants, announcer };
+  return { grants, announcer, cache };
 }
 
 export { grantIndexes } from './repository.js';
+export { type GrantCache, GRANTS_FEED_COMMENT } from './grant-cache.js';
 export { GRANT_ANNOUNCER_COMMENT, type GrantAnnouncer } from './announcer.js';
 export type { GrantService, GrantServiceDeps, GrantView, BurnExplanation, GrantPeriodBurnView } from './service.js';
 export type { GrantCounters, GrantEvents } from './model.js';

@@ -62,6 +62,12 @@ export interface GrantDoc {
   announce?: GrantAction[];
   /** When the latest owed announcement was recorded (indexed: the announcer's query). */
   announceSince?: Date;
+  /**
+   * Stamped by every write (the insert and each update), with `revision` bumped by each
+   * update: the grants cache's feed (grant-cache.ts). Absent on grants stored before.
+   */
+  updatedAt?: Date;
+  revision?: number;
 }
 
 export type GrantAction = 'issued' | 'voided';

@@ -218,7 +218,7 @@ export class GrantService implements GrantedSource {
 
     const voidedAt = new Date();
     const fields = { voidedAt, voidedBy: by.actor, voidReason: reason, voidRequestId: by.requestId };
-    const before = await this.deps.repository.markVoided(id, fields);
+    const before = await this.deps.repository.markVoided(found, fields);
     if (!before) return this.repeatVoid((await this.deps.repository.findById(id))!, reason, by);
     await awaitUsageSettled(this.deps, before, new Date(Date.now() + SETTLE_MARGIN_MS));
     const voided = await this.completeVoidCut({ ...before, ...fields, announce: [...(before.announce ?? []), 'voided'] });
@@ -261,7 +261,7 @@ export class GrantService implements GrantedSource {
   private async completeVoidCut(grant: GrantDoc): Promise<GrantDoc> {
     if (grant.voidCut || !grant.voidedAt) return grant;
     const cut = { at: grant.voidedAt, units: await this.deps.counters.hourUsedAt(grant.accountId, grant.feature, grant.voidedAt) };
-    await this.deps.repository.setVoidCut(grant._id, cut);
+    await this.deps.repository.setVoidCut(grant, cut);
     return (await this.deps.repository.findById(grant._id)) ?? { ...grant, voidCut: cut };
   }
 
@@ -289,7 +289,7 @@ export class GrantService implements GrantedSource {
     }
     if (grant.announce?.includes(action)) {
       await this.deps.repository
-        .clearAnnouncement(grant._id, action)
+        .clearAnnouncement(grant, action)
         .catch((error: unknown) => this.deps.logger.warn({ err: error, grantId: grant._id }, 'could not clear an announcement'));
     }
     return true;

@@ -1,7 +1,10 @@
 /**
- * ContractTermsCache on its own, against the real database: a failing feed makes reads go
- * through once the bound has passed, a read that raced an invalidation does not store its
- * result, the LRU bound holds, and the feed finds another writer's stamp.
+ * StampedFeedCache on its own, against the real database (one implementation behind both
+ * the contracts' terms cache and the grants cache): a failing feed makes reads go through
+ * once the bound has passed, a read that raced an invalidation does not store its result,
+ * the LRU bound holds, and the feed finds another writer's stamp. The contracts' cache is
+ * the subject (ContractTermsCache is a StampedFeedCache keyed by account); the last test
+ * runs the grants' shape (GrantCache) through the feed too.
  */
 import { MongoClient, type Collection } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +12,8 @@ import { inject } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import type { ContractDoc } from '../../src/modules/contracts/model.js';
 import { ContractTermsCache } from '../../src/modules/contracts/terms-cache.js';
+import { GrantCache } from '../../src/modules/grants/grant-cache.js';
+import type { GrantDoc } from '../../src/modules/grants/model.js';
 import { insertContracts } from '../support/seed.js';
 import { uniqueDbName } from '../support/harness.js';
 import { sleep } from '../support/terms-cache.js';
@@ -41,7 +46,7 @@ function counting(collection = contracts) {
   return { asked, load };
 }
 
-describe('ContractTermsCache', () => {
+describe('StampedFeedCache', () => {
   it('serves entries while the feed is healthy, and reads through once a failing feed is older than the bound', async () => {
     const feedClient = await MongoClient.connect(inject('mongoUri'));
     const cache = new ContractTermsCache(feedClient.db(contracts.dbName).collection('contracts'), logger, {
@@ -122,6 +127,35 @@ describe('ContractTermsCache', () => {
       await cache.pollOnce();
       expect((await cache.read(['acct_3'], load))[0]).toMatchObject({ planKey: 'other' });
       expect(asked).toHaveLength(2);
+    } finally {
+      await cache.stop();
+    }
+  });
+
+  it('grants: keyed by account, sorted by issue, invalidated by a stamp another writer left', async () => {
+    const grants = client.db(contracts.dbName).collection<GrantDoc>('grants');
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+    const grant = (id: string, issuedAt: Date, extra: Partial<GrantDoc> = {}) =>
+      ({ _id: id, accountId: 'acct_g', feature: 'api', issuedAt, updatedAt: new Date(), revision: 0, ...extra }) as GrantDoc;
+    await grants.insertMany([grant('grt_b', at(2)), grant('grt_a', at(1))]);
+    const cache = new GrantCache(grants, logger, { maxEntries: 100, maxStalenessMs: 60_000 });
+    await cache.start();
+    try {
+      const { asked, load } = counting(grants as unknown as Collection<ContractDoc>);
+      const read = async () => (await cache.read(['acct_g'], load as never)).map((doc) => doc._id);
+      expect(await read()).toEqual(['grt_a', 'grt_b']);
+      await cache.pollOnce();
+      expect(await read()).toEqual(['grt_a', 'grt_b']);
+      expect(asked).toHaveLength(1);
+      // Two updates of one grant: each bumps the revision, so even one within the same ms is news.
+      await grants.updateOne({ _id: 'grt_a' }, { $set: { reason: 'x', updatedAt: new Date() }, $inc: { revision: 1 } });
+      await cache.pollOnce();
+      expect(await read()).toEqual(['grt_a', 'grt_b']);
+      expect(asked).toHaveLength(2);
+      await grants.insertOne(grant('grt_c', at(0)));
+      await cache.pollOnce();
+      expect(await read()).toEqual(['grt_c', 'grt_a', 'grt_b']);
+      expect(asked).toHaveLength(3);
     } finally {
       await cache.stop();
     }
