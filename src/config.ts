@@ -78,11 +78,12 @@ const EnvSchema = z
     /** R18: how often the trial pass stores and announces trial ends nobody read (checks never wait for it). */
     TRIAL_SWEEP_SECONDS: z.coerce.number().min(0.1).max(86_400).default(5),
     /**
-     * Terms cache (docs/performance.md, "Terms cache"): accounts whose contracts, and
-     * accounts whose hierarchy lineage, one instance keeps in memory (each, LRU); 0 turns it off.
+     * Terms cache (docs/performance.md, "Terms cache"): accounts whose contracts, accounts
+     * whose hierarchy lineage, and accounts whose grants one instance keeps in memory
+     * (each, LRU); 0 turns them off.
      */
     TERMS_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
-    /** The most a terms change made on another instance may go unseen here; 0 turns the cache off. */
+    /** The most a terms change or a grant made on another instance may go unseen here; 0 turns the caches off. */
     TERMS_CACHE_STALENESS_MS: z.coerce
       .number()
       .int()
