@@ -1,6 +1,7 @@
 /**
  * The terms cache's contract as a property: over random sequences of terms changes (plan
- * changes, overrides, status, moves between pools, caps) made on either of two instances,
+ * changes, overrides, status, moves between pools, caps) and grant issues and voids (the
+ * grants cache) made on either of two instances,
  * a check on the instance that made the change decides at once as an instance with the
  * cache off does, and a check on the other instance does so once the bound has passed.
  */
@@ -11,9 +12,10 @@ import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { sleep } from '../support/terms-cache.js';
 import { defineUsageFeatures } from '../support/usage-fixtures.js';
 import { accountName, pool, setLimit, setParent } from '../hierarchy/fixtures.js';
+import { issueGrantOk, voidGrantOk } from '../grants/fixtures.js';
 
 const BOUND = 200;
-const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { allowed reason } }`;
+const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { allowed reason capacity remaining } }`;
 
 let instances: [TestInstance, TestInstance];
 let off: TestInstance;
@@ -22,6 +24,8 @@ let contractId: string;
 let member: string;
 const plans = { roomy: '', tight: '' };
 const owners: string[] = [];
+/** Grants issued on the account and not voided yet, oldest first. */
+const liveGrants: string[] = [];
 
 beforeAll(async () => {
   const env = { TERMS_CACHE_STALENESS_MS: String(BOUND) };
@@ -54,7 +58,9 @@ type Change =
   | { kind: 'override'; included: number | null }
   | { kind: 'status'; status: 'ACTIVE' | 'CANCELED' }
   | { kind: 'parent'; owner: 0 | 1 | null }
-  | { kind: 'limit'; limit: number | null };
+  | { kind: 'limit'; limit: number | null }
+  | { kind: 'grant'; amount: number }
+  | { kind: 'void' };
 
 const change: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ kind: fc.constant('plan' as const), plan: fc.constantFrom('roomy' as const, 'tight' as const) }),
@@ -62,6 +68,8 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ kind: fc.constant('status' as const), status: fc.constantFrom('ACTIVE' as const, 'CANCELED' as const) }),
   fc.record({ kind: fc.constant('parent' as const), owner: fc.constantFrom(0 as const, 1 as const, null) }),
   fc.record({ kind: fc.constant('limit' as const), limit: fc.option(fc.integer({ min: 1, max: 9 })) }),
+  fc.record({ kind: fc.constant('grant' as const), amount: fc.integer({ min: 1, max: 6 }) }),
+  fc.record({ kind: fc.constant('void' as const) }),
 );
 
 /** Applies a change; one the API refuses (e.g. the plan already pinned) changes nothing, which is fine here. */
@@ -92,6 +100,15 @@ async function apply(on: TestInstance, step: Change): Promise<void> {
       return;
     case 'limit':
       await setLimit(on, member, 'api_calls', step.limit === null ? null : String(step.limit));
+      return;
+    case 'grant':
+      liveGrants.push((await issueGrantOk(on, { accountId: account, amount: String(step.amount) })).id);
+      return;
+    case 'void': {
+      // The most recent grant still counting (none: nothing to void).
+      const id = liveGrants.pop();
+      if (id) await voidGrantOk(on, id);
+    }
   }
 }
 

@@ -4,6 +4,7 @@ import { gql, publishPlan, upsertContract } from '../support/fixtures.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, key, recordBatch } from '../support/usage-fixtures.js';
 import { DAY, floorHour, iso, issueGrantOk, monthly } from './fixtures.js';
+import { coldTerms } from '../support/terms-cache.js';
 
 let allotment: TestInstance;
 beforeAll(async () => {
@@ -47,6 +48,9 @@ describe('granted capacity for a batch', () => {
     );
     expect(batch.data?.recordUsageBatch.accepted).toBe(30);
 
+    // The cold path (the batch above filled the grants cache; a warm check reads no grants:
+    // test/entitlements/grants-cache.test.ts).
+    coldTerms(allotment);
     const before = allotment.commands.length;
     const { checkEntitlements } = await gql(
       allotment,

@@ -4,9 +4,10 @@ import type { TestInstance } from './harness.js';
 /** The default bound: a terms change made on another instance is seen within this. */
 export const TERMS_STALENESS_MS = 500;
 
-/** Empties the instance's terms cache (contracts and lineages), as after a restart. */
+/** Empties the instance's terms and grants caches (contracts, lineages, grants), as after a restart. */
 export function coldTerms(instance: TestInstance): void {
   instance.services.termsCache.clear();
+  instance.services.grantsCache.clear();
   instance.services.hierarchy.forgetLineages();
 }
 

@@ -8,6 +8,10 @@ import type { EffectiveTerms } from './model.js';
  * an implementation should answer all of them with a bounded number of queries.
  */
 export interface GrantedSource {
-  /** Granted micro-units for each entry's period at `at`, in the same order as `terms`. */
-  grantedFor(terms: readonly EffectiveTerms[], at: Date): Promise<Micros[]>;
+  /**
+   * Granted micro-units for each entry's period at `at`, in the same order as `terms`.
+   * `cached`: the hot path (checks, recordUsage) may read the grants cache, where a grant
+   * written on another instance is seen within its bound (docs/performance.md).
+   */
+  grantedFor(terms: readonly EffectiveTerms[], at: Date, options?: { cached?: boolean }): Promise<Micros[]>;
 }

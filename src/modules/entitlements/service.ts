@@ -49,6 +49,9 @@ export interface UsageTotals {
  * lineages come from the terms cache: a terms change made on this instance is seen at
  * once, one made on another within the cache's bound (docs/performance.md).
  */
+/** Checks (the hot path) read grants through the grants cache. */
+const HOT = { cached: true } as const;
+
 export class EntitlementService {
   constructor(
     private readonly deps: {
@@ -119,9 +122,14 @@ export class EntitlementService {
     sources?: TermsSources,
     options: { capacity?: boolean } = {},
   ): Promise<Decision[]> {
-    // Contracts through the terms cache; counters and grants below are always read fresh.
+    // Contracts and grants through their caches; counters below are always read fresh.
     const terms = await this.deps.terms.resolveWithPools(requests, at, this.deps.terms.hotSources(sources));
-    const states = await this.withFigures(terms, at, options.capacity === false ? requests.map((request) => request.requested) : undefined);
+    const states = await this.withFigures(
+      terms,
+      at,
+      options.capacity === false ? requests.map((request) => request.requested) : undefined,
+      HOT,
+    );
     const windows = await readRateWindows(this.deps.counters, requests, states, at);
     return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {
       const requested = requests[i]!.requested;
@@ -156,7 +164,12 @@ export class EntitlementService {
    * the feature's own units, per entry), grants are read after the counters and only for
    * the entries whose decision they can change; the others get 0.
    */
-  private async withFigures(terms: EffectiveTerms[], at: Date, requested?: readonly Micros[]): Promise<EntitlementState[]> {
+  private async withFigures(
+    terms: EffectiveTerms[],
+    at: Date,
+    requested?: readonly Micros[],
+    grants: { cached?: boolean } = {},
+  ): Promise<EntitlementState[]> {
     const counterIds = [...new Set(terms.flatMap((entry) => (entry.counterId ? [entry.counterId] : [])))];
     const draws = terms.flatMap((entry) =>
       entry.pool && entry.counterId ? [{ counterId: entry.counterId, memberId: entry.pool.memberId }] : [],
@@ -166,13 +179,13 @@ export class EntitlementService {
     );
     const [used, allGranted, shares, burned] = await Promise.all([
       this.deps.counters.usedByIds(counterIds),
-      requested ? Promise.resolve(null) : this.deps.granted.grantedFor(terms, at),
+      requested ? Promise.resolve(null) : this.deps.granted.grantedFor(terms, at, grants),
       draws.length > 0 && this.deps.counters.memberShares ? this.deps.counters.memberShares(draws) : Promise.resolve([] as Micros[]),
       burns.length > 0 && this.deps.counters.burnUsed ? this.deps.counters.burnUsed(burns) : Promise.resolve([] as Micros[]),
     ]);
     const burnedOf = new Map(burns.map((burn, i) => [`${burn.counterId}\u0000${burn.feature}`, burned[i] ?? 0n]));
     const shareOf = new Map(draws.map((draw, i) => [`${draw.counterId}\u0000${draw.memberId}`, shares[i] ?? 0n]));
-    const granted = allGranted ?? (await this.grantedIfNeeded(terms, at, used, requested!));
+    const granted = allGranted ?? (await this.grantedIfNeeded(terms, at, used, requested!, grants));
     return terms.map((entry, i) => {
       const counted = entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n;
       return {
@@ -191,6 +204,7 @@ export class EntitlementService {
     at: Date,
     used: ReadonlyMap<string, Micros>,
     requested: readonly Micros[],
+    grants: { cached?: boolean },
   ): Promise<Micros[]> {
     const needed = terms.flatMap((entry, i) =>
       grantsMatter(entry, entry.counterId ? (used.get(entry.counterId) ?? 0n) : 0n, requested[i]!) ? [i] : [],
@@ -200,6 +214,7 @@ export class EntitlementService {
     const found = await this.deps.granted.grantedFor(
       needed.map((i) => terms[i]!),
       at,
+      grants,
     );
     needed.forEach((i, j) => {
       result[i] = found[j] ?? 0n;

@@ -53,14 +53,17 @@ function splitPairKey(key: string): PairKey {
 export class GrantRepository {
   readonly collection: Collection<GrantDoc>;
   /**
-   * Coalesces the lookups made in one turn of the event loop, by any request, into one
-   * read: accounts held by the grants cache are answered from it, the others in one query
-   * (every feature of those accounts, which the cache then holds). The usage engine asks
-   * once per distinct event instant, so a batch of events with their own timestamps costs
-   * at most one query, and a grant issued or voided on this instance a moment ago is
-   * always seen (its write invalidated the account before it answered).
+   * Coalesce the lookups made in one turn of the event loop, by any request, into one
+   * read. `byPair` caches nothing: a grant issued or voided anywhere a moment ago is seen.
+   * `byPairCached` (the hot path: checks and recordUsage) answers the accounts held by the
+   * grants cache from it and the others in one query (every feature of those accounts,
+   * which the cache then holds); a grant issued or voided on this instance is seen at once
+   * (its write invalidated the account before it answered), one written elsewhere within
+   * the cache's bound. The usage engine asks once per distinct event instant, so a batch
+   * of events with their own timestamps costs at most one query.
    */
   private readonly byPair: DataLoader<string, GrantDoc[], string>;
+  private readonly byPairCached: DataLoader<string, GrantDoc[], string>;
 
   constructor(
     db: Db,
@@ -68,7 +71,8 @@ export class GrantRepository {
     private readonly cache?: GrantCache,
   ) {
     this.collection = db.collection<GrantDoc>(GRANTS);
-    this.byPair = coalescedReader(async (keys) => this.readPairs(keys.map(splitPairKey)));
+    this.byPair = coalescedReader(async (keys) => this.readPairs(keys.map(splitPairKey), false));
+    this.byPairCached = coalescedReader(async (keys) => this.readPairs(keys.map(splitPairKey), true));
   }
 
   /** After every write to these accounts' grants, acknowledged or failed, before the caller answers. */
@@ -94,20 +98,24 @@ export class GrantRepository {
     return this.collection.findOne({ _id: id });
   }
 
-  /** Every grant of the given pairs (in one read with whatever else is asked in this turn). */
-  async findForPairs(pairs: readonly PairKey[]): Promise<GrantDoc[]> {
+  /**
+   * Every grant of the given pairs (in one read with whatever else is asked in this turn);
+   * `cached` for the hot path only (see byPairCached).
+   */
+  async findForPairs(pairs: readonly PairKey[], options: { cached?: boolean } = {}): Promise<GrantDoc[]> {
     if (pairs.length === 0) return [];
-    return (await loadAll(this.byPair, [...new Set(pairs.map(pairKey))])).flat();
+    return (await loadAll(options.cached ? this.byPairCached : this.byPair, [...new Set(pairs.map(pairKey))])).flat();
   }
 
-  private async readPairs(pairs: readonly PairKey[]): Promise<GrantDoc[][]> {
+  private async readPairs(pairs: readonly PairKey[], cached: boolean): Promise<GrantDoc[][]> {
     const byPair = new Map<string, GrantDoc[]>(pairs.map((pair) => [pairKey(pair), []]));
     const accountIds = [...new Set(pairs.map((pair) => pair.accountId))];
-    const docs = this.cache
-      ? await this.cache.read(accountIds, (missing) => this.collection.find({ accountId: { $in: [...missing] } }).toArray())
-      : await this.collection
-          .find({ accountId: { $in: accountIds }, feature: { $in: [...new Set(pairs.map((pair) => pair.feature))] } })
-          .toArray();
+    const docs =
+      cached && this.cache
+        ? await this.cache.read(accountIds, (missing) => this.collection.find({ accountId: { $in: [...missing] } }).toArray())
+        : await this.collection
+            .find({ accountId: { $in: accountIds }, feature: { $in: [...new Set(pairs.map((pair) => pair.feature))] } })
+            .toArray();
     for (const doc of docs) byPair.get(pairKey(doc))?.push(doc);
     return pairs.map((pair) => byPair.get(pairKey(pair))!);
   }

@@ -59,11 +59,11 @@ export class GrantService implements GrantedSource {
    * an earlier period or closed earlier in this one, one query for the counters it needs
    * plus the terms (included amounts) of those earlier periods.
    */
-  async grantedFor(terms: readonly EffectiveTerms[], at: Date): Promise<Micros[]> {
+  async grantedFor(terms: readonly EffectiveTerms[], at: Date, options: { cached?: boolean } = {}): Promise<Micros[]> {
     const metered = terms.map((entry) => (entry.period && entry.featureType === 'METERED' ? entry : null));
     const pairs = uniquePairs(metered.filter((entry): entry is EffectiveTerms => entry !== null));
     if (pairs.length === 0) return terms.map(() => 0n);
-    const byPair = groupByPair(await this.deps.repository.findForPairs(pairs));
+    const byPair = groupByPair(await this.deps.repository.findForPairs(pairs, options));
 
     const plans = metered.map((entry) => {
       if (!entry) return null;
