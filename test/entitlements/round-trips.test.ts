@@ -15,6 +15,7 @@ import { defineUsageFeatures, meteredAccount, recordUsageOk, key } from '../supp
 import { aiAccount, defineAiFeatures } from '../credits/fixtures.js';
 import { pool, setLimit, setParent } from '../hierarchy/fixtures.js';
 import { issueGrantOk } from '../grants/fixtures.js';
+import { afterTermsBound } from '../support/terms-cache.js';
 
 const checksQuery = (fields: string) => `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { ${fields} } }`;
 const BRIEF = checksQuery('accountId feature allowed reason used overageUnits');
@@ -26,7 +27,7 @@ type Check = { accountId: string; feature: string; requestedUnits?: string };
 
 let one: TestInstance;
 let two: TestInstance;
-/** The terms cache off: every check reads contracts and lineages (a cold cache). */
+/** The terms and grants caches off: every check reads contracts, lineages and grants (a cold cache). */
 let off: TestInstance;
 beforeAll(async () => {
   one = await startTestInstance();
@@ -97,11 +98,13 @@ describe('checkEntitlements round trips (issue 19)', () => {
   it('reads grants where they decide: beyond the included amount', async () => {
     const { accountId } = await meteredAccount(one, { included: '100' });
     await recordUsageOk(one, { accountId, feature: 'api_calls', quantity: '100', idempotencyKey: key() });
-    // Issued on the other instance: seen at once (grants are never cached).
+    // Issued on another instance: seen at once where the caches are off.
     await issueGrantOk(two, { accountId, amount: '50' });
     const within = await commandsOf(off, BRIEF, [{ accountId, feature: 'api_calls', requestedUnits: '10' }]);
     expect(within.answer[0]).toMatchObject({ allowed: true, reason: 'WITHIN_GRANTS', used: '100' });
     expect(within.commands.some((command) => command.startsWith('find grants'))).toBe(true);
+    // Where the grants cache is on (`one`), within its bound (test/entitlements/grants-cache.test.ts).
+    await afterTermsBound();
     const beyond = await gql(one, BRIEF, { checks: [{ accountId, feature: 'api_calls', requestedUnits: '51' }] });
     expect(beyond.checkEntitlements[0]).toMatchObject({ allowed: false, reason: 'QUOTA_EXCEEDED' });
     const single = await gql(

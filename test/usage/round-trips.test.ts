@@ -32,12 +32,16 @@ async function commandsOf(accountIds: string[]): Promise<string[]> {
 }
 
 describe('recordUsage round trips (issue 19)', () => {
-  it('sends ten commands for one event alone, nine with the terms cache warm (docs/performance.md lists them in order)', async () => {
+  it('sends ten commands for one event alone, eight with the terms and grants caches warm (docs/performance.md lists them in order)', async () => {
     const { accountId } = await meteredAccount(one, { included: '1000' });
     await commandsOf([accountId]);
-    // Warm: the account's contracts come from the terms cache.
-    expect(await commandsOf([accountId])).not.toContain('find contracts');
+    // Warm: the account's contracts come from the terms cache, its grants from the grants cache.
+    const warm = await commandsOf([accountId]);
+    expect(warm).not.toContain('find contracts');
+    expect(warm).not.toContain('find grants');
+    expect(warm).toHaveLength(8);
     one.services.termsCache.clear();
+    one.services.grantsCache.clear();
     // Writes that go out together (postings + events; audit + balance change) may swap places.
     expect((await commandsOf([accountId])).sort()).toEqual(
       [
@@ -45,7 +49,7 @@ describe('recordUsage round trips (issue 19)', () => {
         'find contracts', // a cold terms cache
         'insert usage_postings',
         'insert usage_events',
-        'find grants',
+        'find grants', // a cold grants cache
         'findAndModify usage_counters',
         'insert audit_log',
         'insert balance_changes',
