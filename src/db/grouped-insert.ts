@@ -1,5 +1,11 @@
 import { MongoBulkWriteError, type Collection, type Document, type OptionalUnlessRequiredId } from 'mongodb';
 
+/**
+ * About a quarter of a 1,000-event batch: measured on the stand-in (docs/performance.md),
+ * four concurrent commands overlap the driver's encoding with the database's work.
+ */
+const DEFAULT_CHUNK_SIZE = 250;
+
 interface Waiter {
   count: number;
   resolve: (collided: Set<number>) => void;
@@ -20,7 +26,11 @@ export class GroupedInsert<T extends Document> {
   private docs: Array<OptionalUnlessRequiredId<T>> = [];
   private waiters: Waiter[] = [];
 
-  constructor(private readonly collection: Collection<T>) {}
+  constructor(
+    private readonly collection: Collection<T>,
+    /** Documents per command: a flush larger than this is sent as concurrent commands. */
+    private readonly chunkSize = DEFAULT_CHUNK_SIZE,
+  ) {}
 
   /** Positions (in `docs`) that collided on a unique index. */
   insert(docs: ReadonlyArray<OptionalUnlessRequiredId<T>>): Promise<Set<number>> {
@@ -36,34 +46,36 @@ export class GroupedInsert<T extends Document> {
     const { docs, waiters } = this;
     this.docs = [];
     this.waiters = [];
+    const owners = waiters.flatMap(({ count }, caller) => Array.from({ length: count }, (_, offset) => [caller, offset] as const));
     const collided = waiters.map(() => new Set<number>());
-    const failed = new Set<number>();
-    try {
-      await this.collection.insertMany(docs, { ordered: false });
-    } catch (error) {
+    /** The error that concerns each failed caller. */
+    const failed = new Map<number, unknown>();
+    // A large group (a recordUsageBatch) goes out as a few commands at once: the driver
+    // encodes the next chunk while the database stores the previous one. Every chunk is
+    // unordered, as the single insertMany was, so any subset may be written either way.
+    const chunks: Array<{ from: number; docs: typeof docs }> = [];
+    for (let from = 0; from < docs.length; from += this.chunkSize) chunks.push({ from, docs: docs.slice(from, from + this.chunkSize) });
+    const outcomes = await Promise.allSettled(chunks.map((chunk) => this.collection.insertMany(chunk.docs, { ordered: false })));
+    let unattributable: unknown;
+    outcomes.forEach((outcome, chunk) => {
+      if (outcome.status === 'fulfilled') return;
+      const error = outcome.reason;
       if (!(error instanceof MongoBulkWriteError)) {
-        for (const { reject } of waiters) reject(error);
+        unattributable ??= error;
         return;
       }
-      const owners = waiters.flatMap(({ count }, caller) => Array.from({ length: count }, (_, offset) => [caller, offset] as const));
       const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
       for (const writeError of writeErrors) {
-        const owner = owners[writeError.index];
-        if (!owner) {
-          for (const { reject } of waiters) reject(error);
-          return;
-        }
-        if (writeError.code === 11000) collided[owner[0]]!.add(owner[1]);
-        else failed.add(owner[0]);
+        const owner = owners[chunks[chunk]!.from + writeError.index];
+        if (!owner) unattributable ??= error;
+        else if (writeError.code === 11000) collided[owner[0]]!.add(owner[1]);
+        else failed.set(owner[0], error);
       }
-      waiters.forEach(({ resolve, reject }, caller) => {
-        if (failed.has(caller)) reject(error);
-        else resolve(collided[caller]!);
-      });
-      return;
-    }
-    waiters.forEach(({ resolve }, caller) => {
-      resolve(collided[caller]!);
+    });
+    waiters.forEach(({ resolve, reject }, caller) => {
+      if (unattributable !== undefined) reject(unattributable);
+      else if (failed.has(caller)) reject(failed.get(caller));
+      else resolve(collided[caller]!);
     });
   }
 }
