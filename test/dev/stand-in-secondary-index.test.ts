@@ -133,13 +133,21 @@ describe('stand-in non-unique indexes', () => {
       { _id: 3, tags: null, meta: 'flat' },
       { _id: 4, meta: { region: null } },
       { _id: 5, tags: { eu: 1 }, meta: {} },
+      { _id: 6, tags: [], meta: { region: ['us', 'eu'] } },
     ]);
     expect(await ids({ tags: 'eu' })).toEqual([1, 2]);
     expect(await plan()).toBe('tags_1');
     expect(await ids({ tags: null })).toEqual(await stockIds({ tags: null }));
-    expect(await ids({ 'meta.region': 'eu' })).toEqual([1, 2]);
+    expect(await ids({ tags: { $size: 0 } })).toEqual([6]);
+    expect(await ids({ tags: { $gte: 'f' } })).toEqual([1]);
+    expect(await plan()).toBe('tags_1');
+    expect(await ids({ 'meta.region': 'eu' })).toEqual([1, 2, 6]);
     expect(await plan()).toBe('meta.region_-1_tags_1');
     expect(await ids({ 'meta.region': null })).toEqual(await stockIds({ 'meta.region': null }));
+    expect(await ids({ 'meta.region': { $in: ['us', null] }, tags: 'eu' })).toEqual(
+      await stockIds({ 'meta.region': { $in: ['us', null] }, tags: 'eu' }),
+    );
+    expect(await plan()).toBe('meta.region_-1_tags_1');
   });
 
   it('matches the stock comparisons of numbers of mixed types and of large integral values', async () => {

@@ -2,11 +2,13 @@
 //
 // A document's key is one component per index key: its value normalized as the stock
 // matcher compares it for equality (Utils.normalizeValue: every int, long and double as a
-// Double, -0.0 as 0.0), or null for a missing or null field. Documents for which that is
-// not the whole truth are "irregular" and are always returned as candidates: an array
-// anywhere on a key's path (multikey), a path through a non-document, and any type beyond
-// null, numbers (except NaN and longs a double cannot hold), strings, dates, ObjectIds and
-// booleans.
+// Double, -0.0 as 0.0), or null for a missing or null field. A path that meets an array
+// gives one key per element (multikey, as MongoDB's), through arrays of embedded documents
+// too; an empty array gives EMPTY_ARRAY, which a filter's null also looks up. Documents
+// for which that is not the whole truth are "irregular" and are returned as candidates of
+// every query: arrays within arrays, a path through a scalar, positional (numeric) paths
+// meeting an array, more than 64 keys, and any type beyond null, numbers (except NaN and
+// longs a double cannot hold), strings, dates, ObjectIds and booleans.
 //
 // A filter constrains a key by equality (a scalar, null or $eq), $in (a list of those) or a
 // range ($gt/$gte/$lt/$lte on numbers, strings or dates, bounds of one type). Anything else
@@ -21,6 +23,7 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
+import java.util.TreeSet;
 
 final class PlannedKeys {
     private PlannedKeys() {}
@@ -41,6 +44,13 @@ final class PlannedKeys {
             this.side = side;
         }
     }
+
+    /**
+     * The key component of an empty array. A filter's null looks it up too, though the stock
+     * matcher (unlike older MongoDB versions) does not match an empty array with null: a
+     * superset costs nothing here.
+     */
+    static final Object EMPTY_ARRAY = new Object();
 
     static final Edge MIN = new Edge(Integer.MIN_VALUE, -1);
     static final Edge MAX = new Edge(Integer.MAX_VALUE, 1);
@@ -63,6 +73,7 @@ final class PlannedKeys {
         if (value instanceof ObjectId) return 3;
         if (value instanceof Boolean) return 4;
         if (value instanceof Instant) return 5;
+        if (value == EMPTY_ARRAY) return 6;
         if (value instanceof Edge) return ((Edge) value).rank;
         throw new IllegalArgumentException("not a key component: " + value.getClass());
     }
@@ -74,7 +85,7 @@ final class PlannedKeys {
         int sa = a instanceof Edge ? ((Edge) a).side : 0;
         int sb = b instanceof Edge ? ((Edge) b).side : 0;
         if (sa != 0 || sb != 0) return Integer.compare(sa, sb);
-        if (a == null) return 0;
+        if (a == null || a == EMPTY_ARRAY) return 0;
         if (a instanceof Double) return Double.compare((Double) a, (Double) b);
         if (a instanceof String) return ((String) a).compareTo((String) b);
         if (a instanceof ObjectId) return ((ObjectId) a).compareTo((ObjectId) b);
@@ -95,27 +106,79 @@ final class PlannedKeys {
         return UNSUPPORTED;
     }
 
-    /** The document's key for these paths, or null when the document is irregular. */
-    static Object[] keyOf(Document document, String[][] paths) {
-        Object[] key = new Object[paths.length];
+    /** Cap on the keys one document may have (arrays on several keys multiply). */
+    private static final int MAX_KEYS_PER_DOCUMENT = 64;
+
+    /**
+     * The document's keys for these paths (several when a path meets an array: one per
+     * element, as MongoDB's multikey indexes), or null when the document is irregular.
+     */
+    static List<Object[]> keysOf(Document document, String[][] paths) {
+        List<Object[]> keys = new ArrayList<>();
+        keys.add(new Object[paths.length]);
         for (int i = 0; i < paths.length; i++) {
-            Object value = valueAt(document, paths[i]);
-            if (value == UNSUPPORTED) return null;
-            key[i] = value;
+            List<Object> found = new ArrayList<>();
+            if (!collectValues(document, paths[i], 0, found)) return null;
+            TreeSet<Object> values = new TreeSet<>(COMPONENT_ORDER);
+            values.addAll(found);
+            if (keys.size() * values.size() > MAX_KEYS_PER_DOCUMENT) return null;
+            List<Object[]> next = new ArrayList<>();
+            for (Object[] key : keys) {
+                for (Object value : values) {
+                    Object[] extended = key.clone();
+                    extended[i] = value;
+                    next.add(extended);
+                }
+            }
+            keys = next;
         }
-        return key;
+        return keys;
     }
 
-    private static Object valueAt(Document document, String[] path) {
-        Object current = document;
-        for (int i = 0; i < path.length; i++) {
-            Object value = ((Document) current).get(path[i]);
-            if (value == null) return null; // missing or null, at any depth: the null key
-            if (i == path.length - 1) return normalize(value);
-            if (!(value instanceof Document)) return UNSUPPORTED;
-            current = value;
+    /**
+     * The values at a path as the stock matcher reaches them: through embedded documents,
+     * and through arrays of documents to each element; an array at the end gives its
+     * elements (EMPTY_ARRAY when empty); a missing or null field gives null. False when
+     * the document is irregular for this path.
+     */
+    private static boolean collectValues(Document document, String[] path, int depth, List<Object> out) {
+        Object value = document.get(path[depth]);
+        if (value == null) {
+            out.add(null);
+            return true;
         }
-        return UNSUPPORTED;
+        boolean last = depth == path.length - 1;
+        if (value instanceof Document) return !last && collectValues((Document) value, path, depth + 1, out);
+        if (value instanceof List) {
+            if (hasNumericFragment(path)) return false; // positional paths: not modelled
+            List<?> elements = (List<?>) value;
+            if (elements.isEmpty()) {
+                out.add(EMPTY_ARRAY);
+                return true;
+            }
+            for (Object element : elements) {
+                if (last) {
+                    Object normalized = element instanceof Document || element instanceof List ? UNSUPPORTED : normalize(element);
+                    if (normalized == UNSUPPORTED) return false;
+                    out.add(normalized);
+                } else if (!(element instanceof Document) || !collectValues((Document) element, path, depth + 1, out)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (!last) return false; // a path through a scalar
+        Object normalized = normalize(value);
+        if (normalized == UNSUPPORTED) return false;
+        out.add(normalized);
+        return true;
+    }
+
+    private static boolean hasNumericFragment(String[] path) {
+        for (String fragment : path) {
+            if (!fragment.isEmpty() && fragment.chars().allMatch(Character::isDigit)) return true;
+        }
+        return false;
     }
 
     /** What a filter says about one key: equal to one of `values`, or within [low, high]. */
@@ -175,8 +238,9 @@ final class PlannedKeys {
         if (value instanceof Document || value instanceof Collection) return null;
         Object normalized = normalize(value);
         if (normalized == UNSUPPORTED) return null;
-        List<Object> values = new ArrayList<>(1);
+        List<Object> values = new ArrayList<>(2);
         values.add(normalized);
+        if (normalized == null) values.add(EMPTY_ARRAY);
         return new Constraint(values, null, null);
     }
 
@@ -189,6 +253,7 @@ final class PlannedKeys {
             if (normalized == UNSUPPORTED) return null;
             if (values.stream().noneMatch(v -> compareComponents(v, normalized) == 0)) values.add(normalized);
         }
+        if (values.contains(null)) values.add(EMPTY_ARRAY);
         return new Constraint(values, null, null);
     }
 }

@@ -3,8 +3,9 @@
 //
 // Keys (PlannedKeys) map to the positions of the documents holding them, in a sorted map,
 // so an equality/$in prefix of the keys, optionally followed by a range on the next key,
-// reads a few sub-maps. Irregular documents (arrays, odd types on a key path) are kept
-// aside and returned with every answer. The collection (PlannedMemoryCollection) picks
+// reads a few sub-maps. A document has a key per array element on a key path (multikey);
+// irregular documents (PlannedKeys) are kept aside and returned with every answer, and an
+// index where they are the majority serves nothing. The collection (PlannedMemoryCollection) picks
 // the index, orders the candidates as a scan would meet them, and matches each against
 // the whole filter, so an answer is never different from a scan's, only cheaper.
 //
@@ -33,7 +34,7 @@ final class PlannedSecondaryIndex extends Index<Integer> {
 
     private final String[][] paths;
     private final TreeMap<Object[], Set<Integer>> positionsByKey = new TreeMap<>(PlannedKeys.TUPLE_ORDER);
-    private final Map<Integer, Object[]> keyByPosition = new HashMap<>();
+    private final Map<Integer, List<Object[]>> keysByPosition = new HashMap<>();
     private final Set<Integer> irregular = new HashSet<>();
 
     PlannedSecondaryIndex(String name, List<IndexKey> keys) {
@@ -55,13 +56,13 @@ final class PlannedSecondaryIndex extends Index<Integer> {
 
     @Override
     public synchronized void add(Document document, Integer position, MongoCollection<Integer> collection) {
-        Object[] key = PlannedKeys.keyOf(document, paths);
-        if (key == null) {
+        List<Object[]> keys = PlannedKeys.keysOf(document, paths);
+        if (keys == null) {
             irregular.add(position);
             return;
         }
-        positionsByKey.computeIfAbsent(key, k -> new HashSet<>()).add(position);
-        keyByPosition.put(position, key);
+        for (Object[] key : keys) positionsByKey.computeIfAbsent(key, k -> new HashSet<>()).add(position);
+        keysByPosition.put(position, keys);
     }
 
     @Override
@@ -72,11 +73,13 @@ final class PlannedSecondaryIndex extends Index<Integer> {
     /** Forgets the document at this position (called by PlannedMemoryCollection). */
     synchronized void removePosition(Integer position) {
         if (irregular.remove(position)) return;
-        Object[] key = keyByPosition.remove(position);
-        if (key == null) return;
-        Set<Integer> positions = positionsByKey.get(key);
-        positions.remove(position);
-        if (positions.isEmpty()) positionsByKey.remove(key);
+        List<Object[]> keys = keysByPosition.remove(position);
+        if (keys == null) return;
+        for (Object[] key : keys) {
+            Set<Integer> positions = positionsByKey.get(key);
+            positions.remove(position);
+            if (positions.isEmpty()) positionsByKey.remove(key);
+        }
     }
 
     @Override
@@ -91,7 +94,7 @@ final class PlannedSecondaryIndex extends Index<Integer> {
 
     @Override
     public synchronized long getCount() {
-        return keyByPosition.size() + irregular.size();
+        return keysByPosition.size() + irregular.size();
     }
 
     @Override
@@ -113,7 +116,7 @@ final class PlannedSecondaryIndex extends Index<Integer> {
     @Override
     public synchronized void drop() {
         positionsByKey.clear();
-        keyByPosition.clear();
+        keysByPosition.clear();
         irregular.clear();
     }
 
@@ -135,8 +138,12 @@ final class PlannedSecondaryIndex extends Index<Integer> {
         return constraints;
     }
 
-    /** How many of this index's keys the filter constrains; 0 when it cannot serve it. */
-    int servedKeys(Document filter) {
+    /**
+     * How many of this index's keys the filter constrains; 0 when it cannot serve it, or
+     * when most documents are irregular (every query would read them all anyway).
+     */
+    synchronized int servedKeys(Document filter) {
+        if (irregular.size() > keysByPosition.size()) return 0;
         return plan(filter).size();
     }
 
