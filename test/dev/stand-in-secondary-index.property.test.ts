@@ -1,8 +1,8 @@
 /**
  * The stand-in's non-unique indexes (tools/mongo-java-server/PlannedSecondaryIndex.java)
  * may change what a query costs, never what it answers. Random documents (missing fields,
- * nulls, arrays, embedded documents, dates, ints, longs and doubles, -0, strings,
- * booleans), random indexes (single and compound, ascending and descending, one unique),
+ * nulls, arrays, embedded documents, dates, ints, longs and doubles, -0, NaN, strings,
+ * ObjectIds, booleans), random indexes (single and compound, ascending and descending, one unique),
  * and random inserts, updates, deletes and queries run against two stand-ins side by
  * side: the planned one and one started with MONGO_LAUNCHER_STOCK_PLANNER=1, which scans.
  * Every answer must be the same, in the same order: the planner hands the matcher its
@@ -11,13 +11,15 @@
  * compared as sets.
  */
 import fc from 'fast-check';
-import { Double, Long, MongoClient, type Db, type Document } from 'mongodb';
+import { Double, Long, MongoClient, ObjectId, type Db, type Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMongoJavaServer, type MongoJavaServer } from '../../src/dev/mongo-java-server.js';
 import { createLogger } from '../../src/logger.js';
 
 const FIELDS = ['a', 'b', 'c', 'n.x'] as const;
 type Field = (typeof FIELDS)[number];
+
+const OBJECT_IDS = ['65a000000000000000000001', '65a000000000000000000002'].map((hex) => new ObjectId(hex));
 
 // A small domain, so that documents and filters meet often.
 const scalarArb: fc.Arbitrary<unknown> = fc.oneof(
@@ -28,6 +30,7 @@ const scalarArb: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.constant(new Double(-0)) },
   { weight: 3, arbitrary: fc.constantFrom('a', 'ab') },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 1 }).map((day) => new Date(Date.UTC(2026, 0, 1 + day))) },
+  { weight: 1, arbitrary: fc.constantFrom(...OBJECT_IDS) },
   { weight: 1, arbitrary: fc.boolean() },
   { weight: 2, arbitrary: fc.constant(null) },
 );

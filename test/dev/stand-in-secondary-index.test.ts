@@ -5,7 +5,7 @@
  * index would answer differently from the stock scan (run beside it, with
  * MONGO_LAUNCHER_STOCK_PLANNER=1). The property test beside this file covers the rest.
  */
-import { Double, MongoClient, type Collection, type Db, type Document } from 'mongodb';
+import { Double, MongoClient, ObjectId, type Collection, type Db, type Document } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startMongoJavaServer, type MongoJavaServer } from '../../src/dev/mongo-java-server.js';
 import { createLogger } from '../../src/logger.js';
@@ -150,9 +150,10 @@ describe('stand-in non-unique indexes', () => {
     expect(await plan()).toBe('meta.region_-1_tags_1');
   });
 
-  it('matches the stock comparisons of numbers of mixed types and of large integral values', async () => {
+  it('matches the stock comparisons of numbers of mixed types, large integral values and ObjectIds', async () => {
     await rows.createIndex({ n: 1 });
-    const values = [1, new Double(1), 1.5, -0, new Double(-0), 3_000_000_000, 3_000_000_000.5, Number.NaN, 'x', day(1)];
+    const [oid1, oid2] = ['65a000000000000000000001', '65a000000000000000000002'].map((hex) => new ObjectId(hex));
+    const values = [1, new Double(1), 1.5, -0, new Double(-0), 3_000_000_000, 3_000_000_000.5, Number.NaN, 'x', day(1), oid1, oid2];
     const docs = values.map((n, i) => ({ _id: i, n }));
     await rows.insertMany(docs);
     await stockDb.collection<Row>(name).insertMany(docs);
@@ -168,6 +169,9 @@ describe('stand-in non-unique indexes', () => {
       { n: { $gte: 'a' } },
       { n: { $lt: day(2) } },
       { n: Number.NaN },
+      { n: { $gt: oid1 } },
+      { n: { $lte: oid1 } },
+      { n: { $in: [oid2, 'x'] } },
     ];
     for (const filter of filters) expect(await ids(filter), JSON.stringify(filter)).toEqual(await stockIds(filter));
   });

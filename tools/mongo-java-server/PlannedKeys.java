@@ -11,7 +11,7 @@
 // longs a double cannot hold), strings, dates, ObjectIds and booleans.
 //
 // A filter constrains a key by equality (a scalar, null or $eq), $in (a list of those) or a
-// range ($gt/$gte/$lt/$lte on numbers, strings or dates, bounds of one type). Anything else
+// range ($gt/$gte/$lt/$lte on numbers, strings, dates or ObjectIds, bounds of one type). Anything else
 // leaves the key unconstrained. Bounds are widened (inclusive, and numbers by 2, because
 // the stock matcher compares a number against a long-valued one by truncating both), so
 // candidates are a superset; the collection matches every candidate against the filter.
@@ -231,7 +231,7 @@ final class PlannedKeys {
             double d = (Double) normalized;
             return Double.isFinite(d) && Math.abs(d) <= MAX_EXACT_BOUND ? normalized : UNSUPPORTED;
         }
-        return normalized instanceof String || normalized instanceof Instant ? normalized : UNSUPPORTED;
+        return normalized instanceof String || normalized instanceof Instant || normalized instanceof ObjectId ? normalized : UNSUPPORTED;
     }
 
     private static Constraint equality(Object value) {
