@@ -77,6 +77,17 @@ const EnvSchema = z
     STRIPE_SYNC_ON_FINALIZE: z.enum(['true', 'false']).default('false'),
     /** R18: how often the trial pass stores and announces trial ends nobody read (checks never wait for it). */
     TRIAL_SWEEP_SECONDS: z.coerce.number().min(0.1).max(86_400).default(5),
+    /**
+     * Terms cache (docs/performance.md, "Terms cache"): accounts whose contracts, and
+     * accounts whose hierarchy lineage, one instance keeps in memory (each, LRU); 0 turns it off.
+     */
+    TERMS_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
+    /** The most a terms change made on another instance may go unseen here; 0 turns the cache off. */
+    TERMS_CACHE_STALENESS_MS: z.coerce
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || (ms >= 200 && ms <= 60_000), 'must be 0 (off) or between 200 and 60000')
+      .default(500),
     /** Segment ingestion (docs/segment.md): JSON object from event name to feature key. */
     SEGMENT_EVENTS: z
       .string()
@@ -141,6 +152,8 @@ export interface Config {
   segmentEvents: Record<string, string>;
   /** R18: the trial pass's interval (docs/trials.md). */
   trialSweepMs: number;
+  /** Terms cache: entries per cache (0: off) and the staleness bound across instances (0: off). */
+  termsCache: { maxEntries: number; maxStalenessMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -192,5 +205,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stripe: { apiKey: e.STRIPE_API_KEY, apiBase: e.STRIPE_API_BASE, syncOnFinalize: e.STRIPE_SYNC_ON_FINALIZE === 'true' },
     segmentEvents: JSON.parse(e.SEGMENT_EVENTS) as Record<string, string>,
     trialSweepMs: Math.round(e.TRIAL_SWEEP_SECONDS * 1000),
+    termsCache: { maxEntries: e.TERMS_CACHE_MAX_ENTRIES, maxStalenessMs: e.TERMS_CACHE_STALENESS_MS },
   };
 }

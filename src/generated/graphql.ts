@@ -1004,7 +1004,8 @@ export type Mutation = {
   /**
    * Places an account under a parent (R13); null detaches it. At most 5 accounts from a
    * root to a leaf; cycles and self-parenting are BAD_USER_INPUT, also when two concurrent
-   * moves would make one together. New usage follows the new parent at once; usage already
+   * moves would make one together. New usage follows the new parent at once on this
+   * instance, and on others within TERMS_CACHE_STALENESS_MS (500 ms); usage already
    * counted stays where it was. Audited. Scope: contracts:write.
    */
   setAccountParent: Account;

@@ -18,6 +18,7 @@ import {
   createContractAddOns,
   createContractLoaders,
   createContracts,
+  createContractTermsCache,
   createTrialSettler,
   type TrialEvents,
 } from './contracts/index.js';
@@ -56,20 +57,29 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
 
   // Features and versioned plans (R1, R2); contracts pinning them (R3), publishing TermsChanged.
   const catalog = createCatalog(db, audit);
+  // The hot path's contracts, cached with bounded staleness; every contract write path tells it.
+  const termsCache = createContractTermsCache({ db, logger: logger.child({ module: 'terms-cache' }), ...config.termsCache });
   // Trials (R18): a read seeing a trial end due triggers the settler; its pass catches the rest.
-  const trials = createTrialSettler({ db, audit, events, logger: logger.child({ module: 'trials' }), intervalMs: config.trialSweepMs });
-  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }), trials });
+  const trials = createTrialSettler({
+    db,
+    audit,
+    events,
+    logger: logger.child({ module: 'trials' }),
+    intervalMs: config.trialSweepMs,
+    termsCache,
+  });
+  const contracts = createContracts({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }), trials, termsCache });
   // Add-ons attached to contracts (R17); publishes TermsChanged.
-  const contractAddOns = createContractAddOns({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }) });
+  const contractAddOns = createContractAddOns({ db, catalog, audit, events, logger: logger.child({ module: 'contracts' }), termsCache });
 
-  // Account hierarchies and members' caps (R13); publishes HierarchyChanged.
-  const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }) });
+  // Account hierarchies and members' caps (R13); publishes HierarchyChanged. Lineages are cached like contracts.
+  const hierarchy = createHierarchy({ db, audit, events, logger: logger.child({ module: 'hierarchy' }), cache: config.termsCache });
 
   // Counted usage as every module reads it; the usage service below owns the writes.
   const usageReads = new UsageReads(db);
 
   // Merged terms (R4) from contracts and catalog; members draw on pools through the hierarchy (R13).
-  const terms = new TermsService({ contracts, catalog, pools: hierarchy });
+  const terms = new TermsService({ contracts, catalog, pools: hierarchy, cached: contracts });
 
   // Credit grants (R5): burn against the terms' included amounts; publish GrantChanged,
   // and again from the announcer when a publish owed was not made (R21).
@@ -104,7 +114,7 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     retentionDays: config.retentionDays,
     // One set of loaders per usage request: a batch with many timestamps reads contracts once.
     openTerms: () => {
-      const sources = terms.newSources();
+      const sources = terms.hotSources();
       return termsTimeline(
         (requests, at) => terms.resolveWithPools(requests, at, sources),
         (accountId) => sources.contractsByAccount.load(accountId),
@@ -222,6 +232,7 @@ export function createServices({ db, config, logger, telemetry = NO_TELEMETRY }:
     catalog,
     contracts,
     contractAddOns,
+    termsCache,
     trials,
     hierarchy,
     terms,
@@ -271,6 +282,7 @@ export const moduleIndexes: CollectionIndexes[] = [
 export async function startWorkers(services: Services, options: { feedDb?: Db } = {}): Promise<{ stop(): Promise<void> }> {
   await services.live.start(options.feedDb);
   await services.hierarchy.membership.start();
+  await services.termsCache.start();
   services.usage.startSweeper();
   services.dispatcher.start();
   services.grantAnnouncer.start();
@@ -282,6 +294,7 @@ export async function startWorkers(services: Services, options: { feedDb?: Db } 
       await services.trials.stop();
       await services.grantAnnouncer.stop();
       await services.dispatcher.stop();
+      await services.termsCache.stop();
       await services.hierarchy.membership.stop();
       await services.usage.stopSweeper();
       await services.live.stop();

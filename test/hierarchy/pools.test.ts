@@ -10,6 +10,7 @@ import { CHECK, gql } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, key, recordBatch, recordUsageOk, type UsageInput } from '../support/usage-fixtures.js';
 import { accountName, POOL_ENTITLEMENT, pool, setLimit, setParent } from './fixtures.js';
+import { afterTermsBound as afterBound } from '../support/terms-cache.js';
 
 let one: TestInstance;
 let two: TestInstance;
@@ -115,10 +116,12 @@ describe('pooled: true on an override', () => {
     const override = `mutation ($c: ID!, $input: EntitlementOverrideInput!) { setEntitlementOverride(contractId: $c, input: $input) { overrides { feature pooled } } }`;
     const set = await gql(one, override, { c: `c_${otherOwner}`, input: { feature: 'api_calls', pooled: true } });
     expect(set.setEntitlementOverride.overrides).toEqual([{ feature: 'api_calls', pooled: true }]);
+    await afterBound();
     expect(await use(two, member, '1')).toMatchObject({ status: 'ACCEPTED' });
     expect(await entitlement(one, member)).toMatchObject({ capacity: '40', pooledFrom: otherOwner, accountUsed: '1' });
 
     await gql(one, override, { c: `c_${otherOwner}`, input: { feature: 'api_calls', pooled: false } });
+    await afterBound();
     expect(await use(two, member, '1')).toMatchObject({ status: 'REJECTED', reason: 'NOT_ENTITLED' });
     // The plan-pooled pool next door was never touched.
     expect(await entitlement(one, members[0]!)).toMatchObject({ pooledFrom: ownerId, used: '0' });
@@ -200,12 +203,14 @@ describe('grants and re-parenting', () => {
     const member = first.members[0]!;
     await use(one, member, '30');
     expect((await setParent(two, member, second.ownerId)).errors).toBeUndefined();
-    // Instance one cached the old lineage: the move must reach it at once.
+    // Instance one cached the old lineage: the move reaches it within the terms cache's bound.
+    await afterBound();
     await use(one, member, '7');
     expect(BigInt((await poolCounter(first.ownerId)).used)).toBe(30_000_000n);
     expect(BigInt((await poolCounter(second.ownerId)).used)).toBe(7_000_000n);
     expect(await entitlement(one, member)).toMatchObject({ pooledFrom: second.ownerId, accountUsed: '7', used: '7' });
     await setParent(one, member, null);
+    await afterBound();
     expect(await use(two, member, '1')).toMatchObject({ status: 'REJECTED', reason: 'NOT_ENTITLED' });
   });
 });

@@ -14,7 +14,8 @@ const READS = ['find', 'aggregate', 'getMore'];
 
 let allotment: TestInstance;
 beforeAll(async () => {
-  allotment = await startTestInstance();
+  // The terms cache off: the budget of a cold check (a warm one reads counters only: test/entitlements/terms-cache.test.ts).
+  allotment = await startTestInstance({ env: { TERMS_CACHE_STALENESS_MS: '0' } });
   await defineUsageFeatures(allotment);
 });
 afterAll(() => allotment?.stop());

@@ -5,7 +5,7 @@ import { inject } from 'vitest';
 import { startAllotment, type RunningAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { TRIAL_PASS_COMMENT } from '../../src/modules/contracts/index.js';
+import { TERMS_FEED_COMMENT, TRIAL_PASS_COMMENT } from '../../src/modules/contracts/index.js';
 import { GRANT_ANNOUNCER_COMMENT } from '../../src/modules/grants/index.js';
 import { HIERARCHY_WATCH_COMMENT } from '../../src/modules/hierarchy/membership.js';
 import { TOP_UP_CHECK_COMMENT, TOP_UP_REPAIR_COMMENT } from '../../src/modules/topups/index.js';
@@ -21,6 +21,7 @@ const BACKGROUND_COMMENTS: ReadonlySet<unknown> = new Set([
   TOP_UP_REPAIR_COMMENT,
   TOP_UP_CHECK_COMMENT,
   TRIAL_PASS_COMMENT,
+  TERMS_FEED_COMMENT,
 ]);
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -122,7 +123,7 @@ export async function startTestInstance(
   };
 }
 
-/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher, the grant announcer, the trial pass), which are not a request's round trips. */
+/** Commands sent since `from`, without background passes (the usage sweeper, the hierarchy watch, the webhook dispatcher, the grant announcer, the trial pass, the terms feed), which are not a request's round trips. */
 export function requestCommands(instance: TestInstance, from = 0): CommandStartedEvent[] {
   return instance.commands.slice(from).filter((event) => !BACKGROUND_COMMENTS.has(event.command.comment));
 }

@@ -10,6 +10,7 @@ import { invoicePreviewOk, table } from '../support/rating-fixtures.js';
 import { CHECK_USED, key, recordBatch, recordUsage, recordUsageOk, usedNow } from '../support/usage-fixtures.js';
 import { defineSeats, expectGaugeConsistent, gaugeAccount, setUsage, setUsageOk } from './gauge-fixtures.js';
 import { gql } from '../support/fixtures.js';
+import { afterTermsBound } from '../support/terms-cache.js';
 
 const ENV = { RETENTION_DAYS: '3650' };
 let first: TestInstance;
@@ -88,6 +89,7 @@ describe('a HARD seat limit (R16)', () => {
     await gql(first, `mutation ($id: ID!) { setEntitlementOverride(contractId: $id, input: { feature: "seats", included: "1" }) { id } }`, {
       id: contractId,
     });
+    await afterTermsBound(); // the other instance sees the new limit within the terms cache's bound
     expect(await recordUsageOk(second, seat(accountId, '-1'))).toMatchObject({ status: 'ACCEPTED', reason: 'OVERAGE' });
     expect(await set('2')).toMatchObject({ status: 'ACCEPTED' });
     expect(await recordUsageOk(first, seat(accountId, '0.5'))).toMatchObject({ status: 'REJECTED', reason: 'QUOTA_EXCEEDED' });

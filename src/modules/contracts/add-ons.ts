@@ -161,7 +161,7 @@ export class ContractAddOns {
       const [existing] = contractsNow([stored], new Date());
       const next = await change(existing!);
       // Nothing to store (the same quantity again): audited all the same, as every mutation is (R10).
-      const written = next === existing ? next : await compareAndSet(collection, stored, next);
+      const written = next === existing ? next : await compareAndSet(this.deps.repository, stored, next);
       if (!written) continue;
       await this.deps.audit.record({
         actor: by.actor,

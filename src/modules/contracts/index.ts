@@ -12,6 +12,15 @@ import { ContractAddOns } from './add-ons.js';
 import { ContractRepository } from './repository.js';
 import { type ContractEvents, ContractService } from './service.js';
 import { type TrialEvents, TrialSettler } from './trials.js';
+import { ContractTermsCache, type TermsCacheOptions } from './terms-cache.js';
+
+/**
+ * The instance's cache of contracts for the hot path (terms-cache.ts). Pass the same one
+ * to every factory below: each write path tells it of its writes.
+ */
+export function createContractTermsCache(deps: { db: Db; logger: Logger } & TermsCacheOptions): ContractTermsCache {
+  return new ContractTermsCache(new ContractRepository(deps.db).collection, deps.logger, deps);
+}
 
 export function createContracts(deps: {
   db: Db;
@@ -21,8 +30,13 @@ export function createContracts(deps: {
   logger: Logger;
   /** R18: the trial settler that a read seeing a trial end due or owed triggers. */
   trials?: TrialSettler;
+  termsCache?: ContractTermsCache;
 }): ContractService {
-  return new ContractService({ ...deps, repository: new ContractRepository(deps.db), trialDue: (id) => deps.trials?.due(id) });
+  return new ContractService({
+    ...deps,
+    repository: new ContractRepository(deps.db, deps.termsCache),
+    trialDue: (id) => deps.trials?.due(id),
+  });
 }
 
 /** R18: stores and announces trial ends (TrialEnded); a background pass every `intervalMs`, and on demand. */
@@ -32,8 +46,9 @@ export function createTrialSettler(deps: {
   events: EventPublisher<TrialEvents>;
   logger: Logger;
   intervalMs: number;
+  termsCache?: ContractTermsCache;
 }): TrialSettler {
-  return new TrialSettler({ ...deps, repository: new ContractRepository(deps.db) });
+  return new TrialSettler({ ...deps, repository: new ContractRepository(deps.db, deps.termsCache) });
 }
 
 /** R17: attaching and detaching add-ons, audited and announced as TermsChanged. */
@@ -43,15 +58,24 @@ export function createContractAddOns(deps: {
   audit: AuditLog;
   events: EventPublisher<ContractEvents>;
   logger: Logger;
+  termsCache?: ContractTermsCache;
 }): ContractAddOns {
-  return new ContractAddOns({ ...deps, repository: new ContractRepository(deps.db) });
+  return new ContractAddOns({ ...deps, repository: new ContractRepository(deps.db, deps.termsCache) });
 }
 
 export { addOnsAt, type ContractAddOns } from './add-ons.js';
 export { settleTrial, TRIAL_PASS_COMMENT, trialInterval, type TrialEnded, type TrialEvents, type TrialSettler } from './trials.js';
 
 export { contractIndexes } from './repository.js';
-export type { ContractBilling, ContractEvents, ContractInputShape, ContractReads, ContractService } from './service.js';
+export { type ContractTermsCache, TERMS_FEED_COMMENT } from './terms-cache.js';
+export type {
+  ContractBilling,
+  ContractEvents,
+  ContractInputShape,
+  ContractReads,
+  ContractService,
+  ContractTermsReads,
+} from './service.js';
 export { createContractLoaders, type ContractLoaders } from './loaders.js';
 export {
   compareOldestFirst,

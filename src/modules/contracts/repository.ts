@@ -3,6 +3,7 @@ import type { Collection, Db } from 'mongodb';
 import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { CollectionIndexes } from '../../db/mongo.js';
 import { compareOldestFirst, type ContractDoc } from './model.js';
+import type { ContractTermsCache } from './terms-cache.js';
 
 export const CONTRACTS = 'contracts';
 
@@ -13,6 +14,8 @@ export const contractIndexes: CollectionIndexes = {
     // The trial pass (R18, trials.ts): trials past their end, and trial ends still to announce.
     { key: { status: 1, trialEndsAt: 1 }, name: 'by_trial_end' },
     { key: { 'trialEnd.announced': 1 }, name: 'by_trial_announcement' },
+    // The terms cache's feed (terms-cache.ts): contracts written in the last seconds.
+    { key: { updatedAt: 1 }, name: 'by_updated_at' },
   ],
 };
 
@@ -21,7 +24,11 @@ export class ContractRepository {
   /** Every entitlement decision starts here: concurrent requests share one query. */
   private readonly byAccount: DataLoader<string, ContractDoc[], string>;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    /** The instance's terms cache, told of every write (see touched). */
+    private readonly termsCache?: ContractTermsCache,
+  ) {
     this.collection = db.collection<ContractDoc>(CONTRACTS);
     this.byAccount = coalescedReader(async (accountIds) => {
       const found = new Map<string, ContractDoc[]>(accountIds.map((id) => [id, []]));
@@ -29,6 +36,21 @@ export class ContractRepository {
         found.get(doc.accountId)?.push(doc);
       return accountIds.map((id) => found.get(id)!);
     });
+  }
+
+  /**
+   * Every contract write calls this once it is acknowledged or has failed (it may have
+   * landed), before the mutation answers: this instance's terms cache forgets the accounts.
+   * A write must also stamp `updatedAt` (the feed other instances poll).
+   */
+  touched(accountIds: Iterable<string>): void {
+    this.termsCache?.invalidate(accountIds);
+  }
+
+  /** The accounts' contracts through the terms cache (the hot path), oldest first. */
+  async findTermsByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
+    if (!this.termsCache) return this.findByAccountIds(accountIds);
+    return this.termsCache.read(accountIds, (missing) => this.findByAccountIds(missing));
   }
 
   /** One `find` for any number of ids (DataLoader batches into this). */

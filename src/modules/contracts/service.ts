@@ -10,13 +10,13 @@ import {
   parseOverride,
   planVersionId,
   type OverrideInputShape,
-  type PlanVersionDoc,
 } from '../catalog/index.js';
 import type { ContractDoc, ContractStatus, EntitlementOverride } from './model.js';
 import { pinPlanId, pinsOf, windowsOverlap, withPins, withStatus } from './plan-history.js';
 import { type ContractInputShape, parseExternalId } from './validation.js';
 import { contractsNow, trialFields } from './trials.js';
 import { compareAndSet } from './compare-and-set.js';
+import { resolvePlan } from './resolve-plan.js';
 
 export type { ContractInputShape } from './validation.js';
 import type { ContractRepository } from './repository.js';
@@ -38,6 +38,9 @@ export interface ContractServiceDeps {
 
 /** What other modules read of the contracts. */
 export type ContractReads = Pick<ContractService, 'findByIds' | 'findByAccountIds'>;
+
+/** The hot path's reads of the contracts, through the terms cache. */
+export type ContractTermsReads = Pick<ContractService, 'termsByAccountIds'>;
 
 /** What rating asks of the contracts when it finalises an invoice. */
 export type ContractBilling = ContractReads & Pick<ContractService, 'closeBillingThrough'>;
@@ -74,6 +77,14 @@ export class ContractService {
   /** The contracts of any number of accounts, oldest first; concurrent requests share one query. */
   async findByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
     return this.asNow(await this.repository.findByAccountIds(accountIds));
+  }
+
+  /**
+   * The same, through the terms cache (the hot path: checks and recordUsage); a change made
+   * on another instance is seen within the cache's staleness bound (terms-cache.ts).
+   */
+  async termsByAccountIds(accountIds: readonly string[]): Promise<ContractDoc[]> {
+    return this.asNow(await this.repository.findTermsByAccountIds(accountIds));
   }
 
   /** The stored contract as it stands now (R18); a write stores the trial's end with it. */
@@ -128,7 +139,7 @@ export class ContractService {
       }
       const { status, ...trial } = trialFields({ ...input, startsAt, endsAt }, existing, new Date());
       const keepPinned = existing && existing.planKey === planKey && input.planVersion == null;
-      const plan = await this.resolvePlan(planKey, keepPinned ? existing.planVersion : input.planVersion);
+      const plan = await resolvePlan(this.catalog, planKey, keepPinned ? existing.planVersion : input.planVersion);
       await this.assertCurrencyCompatible({ _id: id, accountId, startsAt, endsAt, status }, plan.currency);
       const now = new Date();
 
@@ -157,6 +168,8 @@ export class ContractService {
         } catch (error) {
           if (isDuplicateKeyError(error)) continue; // created concurrently: update it instead
           throw error;
+        } finally {
+          this.repository.touched([accountId]);
         }
         await this.record('contract.upserted', null, created, by);
         return this.asNow([created])[0]!;
@@ -199,7 +212,7 @@ export class ContractService {
     by: Actor,
   ): Promise<ContractDoc> {
     const planKey = parseKey(args.planKey, 'planKey');
-    const plan = await this.resolvePlan(planKey, args.version);
+    const plan = await resolvePlan(this.catalog, planKey, args.version);
     return this.mutate(args.contractId, 'contract.plan_changed', by, async (contract) => {
       const effectiveAt = args.effectiveAt ?? new Date();
       const pins = pinsOf(contract);
@@ -300,26 +313,7 @@ export class ContractService {
 
   /** Replaces the document only if its revision is still the one read; null when it moved. */
   private compareAndSet(existing: ContractDoc, next: ContractDoc): Promise<ContractDoc | null> {
-    return compareAndSet(this.repository.collection, existing, next);
-  }
-
-  private async resolvePlan(planKey: string, version: number | null | undefined): Promise<PlanVersionDoc> {
-    if (version === null || version === undefined) {
-      const latest = await this.catalog.findLatestPlanVersion(planKey);
-      if (!latest) throw new BadInputError(`Unknown plan "${planKey}": publish it with publishPlan first.`, { field: 'planKey' });
-      return latest;
-    }
-    if (!Number.isInteger(version) || version < 1)
-      throw new BadInputError(`planVersion must be 1 or more; got ${version}.`, { field: 'planVersion' });
-    const plan = await this.catalog.findPlanVersion(planKey, version);
-    if (plan) return plan;
-    const latest = await this.catalog.findLatestPlanVersion(planKey);
-    throw new BadInputError(
-      latest
-        ? `Plan "${planKey}" has no version ${version}; the latest is ${latest.version}.`
-        : `Unknown plan "${planKey}": publish it with publishPlan first.`,
-      { field: 'planVersion' },
-    );
+    return compareAndSet(this.repository, existing, next);
   }
 
   /**

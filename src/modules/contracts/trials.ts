@@ -219,7 +219,7 @@ export class TrialSettler {
       if (!stored) return false;
       let contract = settleTrial(stored, now);
       if (contract !== stored) {
-        const written = await compareAndSet(collection, stored, contract);
+        const written = await compareAndSet(this.deps.repository, stored, contract);
         if (!written) continue;
         contract = written;
       }
@@ -262,9 +262,14 @@ export class TrialSettler {
       .catch((error: unknown) =>
         this.deps.logger.warn({ err: error, contractId: contract._id }, 'could not re-evaluate terms after a trial end'),
       );
-    await this.deps.repository.collection.updateOne(
-      { _id: contract._id, 'trialEnd.at': end.at, 'trialEnd.announced': false },
-      { $set: { 'trialEnd.announced': true } },
-    );
+    try {
+      // `updatedAt` is the terms cache's feed stamp: other instances re-read the contract.
+      await this.deps.repository.collection.updateOne(
+        { _id: contract._id, 'trialEnd.at': end.at, 'trialEnd.announced': false },
+        { $set: { 'trialEnd.announced': true, updatedAt: new Date() } },
+      );
+    } finally {
+      this.deps.repository.touched([contract.accountId]);
+    }
   }
 }

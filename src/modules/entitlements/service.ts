@@ -44,8 +44,10 @@ export interface UsageTotals {
  * likely ancestors' included), at most one for feature types and one for plan versions
  * (both immutable, cached process-wide), one for the hierarchy when a pool member is
  * among them, one for counters, and whatever the grants source needs (a check reads
- * grants only where they decide, see `check`). Contracts, hierarchy, counters and grants
- * are always read fresh, so a check sees a change made a moment ago on any instance.
+ * grants only where they decide, see `check`). Counters and grants are always read fresh,
+ * so a check sees usage recorded a moment ago on any instance. A check's contracts and
+ * lineages come from the terms cache: a terms change made on this instance is seen at
+ * once, one made on another within the cache's bound (docs/performance.md).
  */
 export class EntitlementService {
   constructor(
@@ -117,7 +119,8 @@ export class EntitlementService {
     sources?: TermsSources,
     options: { capacity?: boolean } = {},
   ): Promise<Decision[]> {
-    const terms = await this.deps.terms.resolveWithPools(requests, at, sources);
+    // Contracts through the terms cache; counters and grants below are always read fresh.
+    const terms = await this.deps.terms.resolveWithPools(requests, at, this.deps.terms.hotSources(sources));
     const states = await this.withFigures(terms, at, options.capacity === false ? requests.map((request) => request.requested) : undefined);
     const windows = await readRateWindows(this.deps.counters, requests, states, at);
     return states.map(({ terms, used, granted, accountUsed, ownUsed }, i) => {

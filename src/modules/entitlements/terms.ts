@@ -1,6 +1,14 @@
-import type DataLoader from 'dataloader';
+import DataLoader from 'dataloader';
 import { type CatalogReads, createCatalogLoaders, type PlanVersionDoc } from '../catalog/index.js';
-import { type ContractDoc, type ContractReads, createContractLoaders, isInForceAt, pinPlanId, planPinAt } from '../contracts/index.js';
+import {
+  type ContractDoc,
+  type ContractReads,
+  type ContractTermsReads,
+  createContractLoaders,
+  isInForceAt,
+  pinPlanId,
+  planPinAt,
+} from '../contracts/index.js';
 import { contractFeatures, mergeEffectiveTerms, planIdsNeeded } from './merge.js';
 import type { EffectiveTerms } from './model.js';
 import { burnsCredits, burnTerms } from './credits.js';
@@ -32,11 +40,35 @@ function loaded<V>(values: Array<V | Error>): V[] {
  * amounts, and the entitlement service adds `used` and `granted` to them.
  */
 export class TermsService {
-  constructor(private readonly deps: { contracts: ContractReads; catalog: CatalogReads; pools?: PoolLineage }) {}
+  constructor(
+    private readonly deps: {
+      contracts: ContractReads;
+      catalog: CatalogReads;
+      pools?: PoolLineage;
+      /** The hot path's contracts, through the terms cache (docs/performance.md, "Terms cache"). */
+      cached?: ContractTermsReads;
+    },
+  ) {}
 
   /** Fresh loaders, for callers outside a GraphQL request. */
   newSources(): TermsSources {
     return { ...createContractLoaders(this.deps.contracts), ...createCatalogLoaders(this.deps.catalog) };
+  }
+
+  /**
+   * Sources for the hot path (checks and recordUsage): contracts through the terms cache,
+   * plan versions from `base`. A change made on this instance is seen at once, one made
+   * on another within the cache's bound. Views keep the request's fresh loaders.
+   */
+  hotSources(base: TermsSources = this.newSources()): TermsSources {
+    const cached = this.deps.cached;
+    if (!cached) return base;
+    const contractsByAccount = new DataLoader<string, ContractDoc[]>(async (accountIds) => {
+      const byAccount = new Map<string, ContractDoc[]>(accountIds.map((id) => [id, []]));
+      for (const doc of await cached.termsByAccountIds(accountIds)) byAccount.get(doc.accountId)?.push(doc);
+      return accountIds.map((id) => byAccount.get(id)!);
+    });
+    return { contractsByAccount, planVersionById: base.planVersionById };
   }
 
   /** Merged terms (R4) of each pair at `at`, in request order. */

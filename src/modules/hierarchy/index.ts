@@ -16,6 +16,8 @@ export function createHierarchy(deps: {
   audit: AuditLog;
   events: EventPublisher<HierarchyEvents>;
   logger: Logger;
+  /** The lineage cache (docs/performance.md, "Terms cache"). */
+  cache?: { maxEntries: number; maxStalenessMs: number };
 }): HierarchyService {
   return new HierarchyService({ ...deps, repository: new HierarchyRepository(deps.db) });
 }

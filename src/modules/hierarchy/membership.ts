@@ -9,6 +9,7 @@ export const HIERARCHY_WATCH_COMMENT = 'allotment:hierarchy-watch';
 /**
  * Which accounts have a parent, held in memory and refreshed whenever the hierarchy
  * revision moves (polled every `intervalMs`, and at once after this instance's own moves).
+ * The revision it last read is also the lineage cache's feed (`seen`).
  *
  * The check path consults it for accounts that have contracts but lack the feature: those
  * not in the set cost no hierarchy read at all, which keeps the unpooled check within its
@@ -31,12 +32,21 @@ export class MembershipSnapshot {
   private pendingRev: number | null = null;
   private periodic: Periodic | undefined;
   private refreshing: Promise<void> | undefined;
+  private lastOkPassStart = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly repository: HierarchyRepository,
     private readonly logger: Logger,
-    private readonly intervalMs = 200,
+    private readonly intervalMs = 100,
   ) {}
+
+  /**
+   * The revision (and pending move's revision) as of the last pass, and whether that pass
+   * started within `maxAgeMs`: the lineage cache's feed (HierarchyService.lineage).
+   */
+  seen(maxAgeMs: number, now = Date.now()): { rev: number; pendingRev: number | null } | null {
+    return now - this.lastOkPassStart <= maxAgeMs ? { rev: this.rev, pendingRev: this.pendingRev } : null;
+  }
 
   /** The account's ancestors as of the last refresh, nearest first (none when it had no parent). */
   likelyAncestors(accountId: string): string[] {
@@ -77,9 +87,13 @@ export class MembershipSnapshot {
   }
 
   private async pass(): Promise<void> {
+    const startedAt = Date.now();
     const revision: RevisionDoc = await this.repository.revision(HIERARCHY_WATCH_COMMENT);
     const pendingRev = revision.pending?.rev ?? null;
-    if (revision.rev === this.rev && pendingRev === this.pendingRev) return;
+    if (revision.rev === this.rev && pendingRev === this.pendingRev) {
+      this.lastOkPassStart = Math.max(this.lastOkPassStart, startedAt);
+      return;
+    }
     const members = new Map((await this.repository.childParents(HIERARCHY_WATCH_COMMENT)).map((doc) => [doc._id, doc.parentId]));
     const pending = revision.pending;
     if (pending && pending.parentId === null) members.delete(pending.accountId);
@@ -87,5 +101,6 @@ export class MembershipSnapshot {
     this.members = members;
     this.rev = revision.rev;
     this.pendingRev = pendingRev;
+    this.lastOkPassStart = Math.max(this.lastOkPassStart, startedAt);
   }
 }

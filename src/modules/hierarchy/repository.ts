@@ -96,8 +96,13 @@ export class HierarchyRepository {
     return this.accounts.findOneAndUpdate({ _id: accountId }, update as never, { upsert: true, returnDocument: 'before' });
   }
 
-  /** Bumps the revision without a move (a limit changed): caches keyed by it refresh. */
-  async bump(): Promise<void> {
-    await this.revisions.updateOne({ _id: REVISION }, { $inc: { rev: 1 }, $setOnInsert: { pending: null } }, { upsert: true });
+  /** Bumps the revision without a move (a limit changed): caches keyed by it refresh. Returns the new revision. */
+  async bump(): Promise<number> {
+    const after = await this.revisions.findOneAndUpdate(
+      { _id: REVISION },
+      { $inc: { rev: 1 }, $setOnInsert: { pending: null } },
+      { upsert: true, returnDocument: 'after' },
+    );
+    return after?.rev ?? 0;
   }
 }

@@ -3,6 +3,7 @@ import { coalescedReader, loadAll } from '../../db/coalesce.js';
 import type { Logger } from '../../logger.js';
 import { BadInputError } from '../../shared/errors.js';
 import type { EventPublisher } from '../../shared/events.js';
+import { Lru } from '../../shared/lru.js';
 import type { Micros } from '../../shared/quantity.js';
 import { replayableId } from './ids.js';
 import { MembershipSnapshot } from './membership.js';
@@ -26,15 +27,20 @@ const MOVE_ATTEMPTS = 50;
  * the move decided but unapplied: readers lay it over what they read, and the next move
  * applies it (with its audit entry, under a deterministic id) before deciding its own.
  *
- * Reads on the check path (`lineage`) are cached per process, keyed by the revision:
- * each lookup reads the revision document (one small read, shared by concurrent
- * requests) and reuses the cache while it is unchanged. Limits bump the revision too.
+ * Reads on the check path (`lineage`) are cached per process, keyed by the revision.
+ * While the membership snapshot's last poll of the revision (every 100 ms) is recent and
+ * matches the cache's, cached lineages are answered without any read (the terms cache,
+ * docs/performance.md); otherwise each lookup reads the revision with the accounts'
+ * documents and reuses the deeper levels while it is unchanged. Limits bump the revision too.
  */
 export class HierarchyService {
   private cachedRev = -1;
   private cachedPending: PendingMove | null = null;
-  private readonly lineages = new Map<string, Lineage>();
-  private readonly descendants = new Map<string, string[]>();
+  private readonly lineages: Lru<string, Lineage>;
+  /** No lineage cached under an older revision is answered without a read: this instance wrote it. */
+  private floorRev = 0;
+  private readonly maxStalenessMs: number;
+  private readonly descendants: Lru<string, string[]>;
   /** Requests in one event-loop turn share one read, sent after they all asked (read-your-writes). */
   private readonly revisionReader: DataLoader<string, RevisionDoc, string>;
   /** The revision with each account's own document, in one query per event-loop turn. */
@@ -49,8 +55,14 @@ export class HierarchyService {
       audit: AuditLog;
       events: EventPublisher<HierarchyEvents>;
       logger: Logger;
+      /** The lineage cache: accounts kept (LRU) and the staleness bound; 0 turns the no-read path off. */
+      cache?: { maxEntries: number; maxStalenessMs: number };
     },
   ) {
+    // Exact per-revision reuse stays on (bounded) when the no-read path is off.
+    this.lineages = new Lru(deps.cache?.maxEntries || 10_000);
+    this.descendants = new Lru(deps.cache?.maxEntries || 10_000);
+    this.maxStalenessMs = deps.cache?.maxEntries === 0 ? 0 : (deps.cache?.maxStalenessMs ?? 0);
     this.membership = new MembershipSnapshot(deps.repository, deps.logger);
     this.revisionReader = coalescedReader(async (keys) => {
       const revision = await deps.repository.revision();
@@ -123,8 +135,19 @@ export class HierarchyService {
   /** setAccountLimit: caps (or, with null, uncaps) one member's draw from its pool per period. */
   async setLimit(accountId: string, feature: string, limit: Micros | null, by: Actor): Promise<void> {
     const at = new Date();
-    const before = await this.deps.repository.setLimit(accountId, feature, limit, at);
-    await this.deps.repository.bump();
+    let rev: number | undefined;
+    let before: HierarchyDoc | null;
+    try {
+      before = await this.deps.repository.setLimit(accountId, feature, limit, at);
+      rev = await this.deps.repository.bump();
+    } finally {
+      // Answered from the cache again only once a read shows the bumped revision (or a later one).
+      this.floorRev = Math.max(this.floorRev, rev ?? this.cachedRev + 1);
+    }
+    await this.recordLimit(accountId, feature, limit, before, at, by);
+  }
+
+  private async recordLimit(accountId: string, feature: string, limit: Micros | null, before: HierarchyDoc | null, at: Date, by: Actor) {
     await this.deps.audit.record({
       actor: by.actor,
       requestId: by.requestId,
@@ -139,7 +162,7 @@ export class HierarchyService {
   }
 
   async parentOf(accountId: string): Promise<string | null> {
-    return (await this.lineage([accountId])).get(accountId)!.ancestors[0] ?? null;
+    return (await this.lineage([accountId], { fresh: true })).get(accountId)!.ancestors[0] ?? null;
   }
 
   async childrenOf(accountId: string): Promise<string[]> {
@@ -154,6 +177,10 @@ export class HierarchyService {
 
   /** Every account below `accountId` (at most MAX_DEPTH - 1 levels), parents before children. */
   async descendantsOf(accountId: string): Promise<string[]> {
+    if (this.fastPathOpen()) {
+      const known = this.descendants.get(accountId);
+      if (known) return known;
+    }
     const revision = await this.current();
     const cached = this.descendants.get(accountId);
     if (cached) return cached;
@@ -174,8 +201,10 @@ export class HierarchyService {
    * of the event-loop turn); a root needs nothing more. Deeper levels are cached per
    * revision, so a member's chain costs no further read until the hierarchy changes.
    */
-  async lineage(accountIds: readonly string[]): Promise<Map<string, Lineage>> {
+  async lineage(accountIds: readonly string[], options: { fresh?: boolean } = {}): Promise<Map<string, Lineage>> {
     const ids = [...new Set(accountIds)];
+    const cached = options.fresh ? undefined : this.cachedLineages(ids);
+    if (cached) return cached;
     const first = await loadAll(this.firstLevel, ids);
     const result = new Map<string, Lineage>();
     const deeper = new Map<RevisionDoc, Map<string, HierarchyDoc | null>>();
@@ -185,8 +214,11 @@ export class HierarchyService {
       const cached = this.cachedRev === revision.rev ? this.lineages.get(id) : undefined;
       const parentId = revision.pending?.accountId === id ? revision.pending.parentId : (doc?.parentId ?? null);
       if (cached) result.set(id, cached);
-      else if (parentId === null) result.set(id, { ancestors: [], limits: doc?.limits ?? {} });
-      else {
+      else if (parentId === null) {
+        const root = { ancestors: [], limits: doc?.limits ?? {} };
+        result.set(id, root);
+        this.lineages.set(id, root); // under the revision just synced
+      } else {
         let known = deeper.get(revision);
         if (!known) {
           known = new Map();
@@ -203,6 +235,36 @@ export class HierarchyService {
       }
     }
     return result;
+  }
+
+  /**
+   * Every account's lineage from the cache, without a read, when that is safe: the
+   * membership's last poll of the revision started within the staleness bound and saw the
+   * revision the cache was filled under, and no move or limit of this instance is newer.
+   * A change made elsewhere is then seen within the bound; one made here, at once.
+   */
+  private cachedLineages(ids: readonly string[]): Map<string, Lineage> | undefined {
+    if (!this.fastPathOpen()) return undefined;
+    const result = new Map<string, Lineage>();
+    for (const id of ids) {
+      const lineage = this.lineages.get(id);
+      if (!lineage) return undefined;
+      result.set(id, lineage);
+    }
+    return result;
+  }
+
+  /** Whether caches filled under `cachedRev` may be answered without a read (see cachedLineages). */
+  private fastPathOpen(): boolean {
+    if (this.maxStalenessMs <= 0 || this.cachedRev < this.floorRev) return false;
+    const seen = this.membership.seen(this.maxStalenessMs);
+    return seen !== null && seen.rev === this.cachedRev && seen.pendingRev === (this.cachedPending?.rev ?? null);
+  }
+
+  /** Forgets the cached lineages (a cold cache, for measurements). */
+  forgetLineages(): void {
+    this.lineages.clear();
+    this.descendants.clear();
   }
 
   /** The revision now, with the caches cleared if it moved since they were filled. */
@@ -269,6 +331,8 @@ export class HierarchyService {
 
   /** Applies a decided move, audits it once, clears it, and publishes HierarchyChanged. */
   private async finish(move: PendingMove, clearAt = move.rev): Promise<void> {
+    // The move is decided at move.rev: from now on this instance answers from no older cache.
+    this.floorRev = Math.max(this.floorRev, move.rev);
     await this.deps.repository.apply(move);
     await this.deps.audit.recordMany(
       [
