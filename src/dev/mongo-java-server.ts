@@ -23,6 +23,8 @@ export interface MongoJavaServerOptions {
   logger: Logger;
   /** How long to wait for the launcher to report its URI (default 30 s). */
   startTimeoutMs?: number;
+  /** Extra environment for the JVM (e.g. MONGO_LAUNCHER_STOCK_PLANNER=1), over this process's. */
+  env?: Record<string, string>;
 }
 
 export interface MongoJavaServer {
@@ -164,6 +166,7 @@ export async function startMongoJavaServer(opts: MongoJavaServerOptions): Promis
     cwd: toolDir,
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
 
   let stderrTail = '';

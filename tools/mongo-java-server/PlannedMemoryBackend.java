@@ -14,12 +14,22 @@
 // (AbstractMongoCollection.matchDocumentsFromStream), so results are unchanged. Filters
 // that lack one of the index's keys, and operators other than what the stock index
 // handles ($in, regular expressions), keep the stock behaviour (a scan).
+//
+// Non-unique indexes (createIndex without `unique: true`), which the stock backend ignores
+// (an EmptyIndex), are PlannedSecondaryIndex here, and collections are
+// PlannedMemoryCollection, which plans a query over both kinds of index. The
+// `plannerStats` command (`{ plannerStats: <collection> }`) reports the last plan.
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.DatabaseResolver;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
 import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
 import de.bwaldvogel.mongo.backend.memory.index.MemoryUniqueIndex;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.oplog.Oplog;
+import io.netty.channel.Channel;
 import java.util.List;
 
 public class PlannedMemoryBackend extends MemoryBackend {
@@ -29,6 +39,27 @@ public class PlannedMemoryBackend extends MemoryBackend {
             @Override
             protected Index<Integer> openOrCreateUniqueIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
                 return new PlannedUniqueIndex(indexName, keys, sparse);
+            }
+
+            @Override
+            protected Index<Integer> openOrCreateSecondaryIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+                return new PlannedSecondaryIndex(indexName, keys);
+            }
+
+            @Override
+            protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
+                return new PlannedMemoryCollection(this, collectionName, options, cursorRegistry);
+            }
+
+            @Override
+            public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver resolver, Oplog oplog) {
+                if (!command.equalsIgnoreCase("plannerStats")) return super.handleCommand(channel, command, query, resolver, oplog);
+                Object collection = resolveCollection(String.valueOf(query.get(command)), false);
+                Document response = collection instanceof PlannedMemoryCollection
+                    ? ((PlannedMemoryCollection) collection).plannerStats()
+                    : new Document("lastPlan", "none");
+                response.put("ok", 1.0);
+                return response;
             }
         };
     }
