@@ -67,7 +67,7 @@ export class GrantRepository {
 
   constructor(
     db: Db,
-    /** The instance's grants cache, told of every write (see touched); none reads through. */
+    /** The instance's grants cache, told of every write (see touched); without one every read goes to the database. */
     private readonly cache?: GrantCache,
   ) {
     this.collection = db.collection<GrantDoc>(GRANTS);
