@@ -44,10 +44,11 @@ export interface UsageTotals {
  * likely ancestors' included), at most one for feature types and one for plan versions
  * (both immutable, cached process-wide), one for the hierarchy when a pool member is
  * among them, one for counters, and whatever the grants source needs (a check reads
- * grants only where they decide, see `check`). Counters and grants are always read fresh,
- * so a check sees usage recorded a moment ago on any instance. A check's contracts and
- * lineages come from the terms cache: a terms change made on this instance is seen at
- * once, one made on another within the cache's bound (docs/performance.md).
+ * grants only where they decide, see `check`). Counters are always read fresh, so a
+ * check sees usage recorded a moment ago on any instance. A check's contracts and
+ * lineages come from the terms cache, and its grants from the grants cache: a terms
+ * change or a grant made on this instance is seen at once, one made on another within
+ * the caches' bound (docs/performance.md). Views read grants fresh.
  */
 /** Checks (the hot path) read grants through the grants cache. */
 const HOT = { cached: true } as const;
