@@ -188,10 +188,14 @@ export class StampedFeedCache<TDoc extends StampedDoc> {
     const changed = new Set<string>();
     for (const row of rows) {
       const at = row.updatedAt instanceof Date ? row.updatedAt.getTime() : 0;
-      const version = `${row.revision ?? 0}:${at}`;
+      const version = versionOf(row);
       if (this.seen.get(row._id)?.version === version) continue;
       this.seen.set(row._id, { version, at });
-      changed.add(this.keyOf(row as TDoc));
+      // An entry that already holds this very version (read after the write, e.g. this
+      // instance's own) is current: forgetting it would only cost the next request a read.
+      const key = this.keyOf(row as TDoc);
+      if (this.entries.peek(key)?.some((doc) => doc._id === row._id && versionOf(doc) === version)) continue;
+      changed.add(key);
     }
     this.invalidate(changed);
     this.windowStart = startedAt - OVERLAP_MS;
@@ -214,4 +218,9 @@ export class StampedFeedCache<TDoc extends StampedDoc> {
   private keyOf(doc: TDoc): string {
     return doc[this.shape.key] as string;
   }
+}
+
+/** A document's `(revision, updatedAt)`, as the feed tells versions apart. */
+function versionOf(doc: StampedDoc): string {
+  return `${doc.revision ?? 0}:${doc.updatedAt instanceof Date ? doc.updatedAt.getTime() : 0}`;
 }

@@ -19,6 +19,11 @@ export class Lru<K, V> {
     return value;
   }
 
+  /** The value without counting as a use (its place in the eviction order is kept). */
+  peek(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
   has(key: K): boolean {
     return this.map.has(key);
   }

@@ -132,6 +132,27 @@ describe('StampedFeedCache', () => {
     }
   });
 
+  it('keeps an entry that already holds the version a poll finds first (read after the write)', async () => {
+    const cache = new ContractTermsCache(contracts, logger, { maxEntries: 100, maxStalenessMs: 60_000 });
+    await cache.start();
+    try {
+      const { asked, load } = counting();
+      await contracts.updateOne({ _id: 'ctr_2' }, { $set: { planKey: 'fresh', updatedAt: new Date() }, $inc: { revision: 1 } });
+      // Read before any poll saw the write: the entry holds the new version already.
+      expect((await cache.read(['acct_2'], load))[0]).toMatchObject({ planKey: 'fresh' });
+      await cache.pollOnce();
+      await cache.read(['acct_2'], load);
+      expect(asked).toHaveLength(1);
+      // A later version still invalidates it.
+      await contracts.updateOne({ _id: 'ctr_2' }, { $set: { planKey: 'later', updatedAt: new Date() }, $inc: { revision: 1 } });
+      await cache.pollOnce();
+      expect((await cache.read(['acct_2'], load))[0]).toMatchObject({ planKey: 'later' });
+      expect(asked).toHaveLength(2);
+    } finally {
+      await cache.stop();
+    }
+  });
+
   it('grants: keyed by account, sorted by issue, invalidated by a stamp another writer left', async () => {
     const grants = client.db(contracts.dbName).collection<GrantDoc>('grants');
     const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
