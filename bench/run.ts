@@ -11,7 +11,8 @@ import { printTarget, readOptions, startBenchEnvironment, type BenchSection } fr
 import { checkEntitlementSection } from './sections/check-entitlement.js';
 import { readYourWritesSection } from './sections/read-your-writes.js';
 import { usageBatchSection } from './sections/usage-batch.js';
-import { alertsSection, idleSubscriptionsSection } from './sections/alerts.js';
+import { alertsSection } from './sections/alerts.js';
+import { idleSubscriptionsSection } from './sections/idle-subscriptions.js';
 import { poolsSection } from './sections/pools.js';
 import { rateLimitsSection } from './sections/rate-limits.js';
 import { roundTripsSection } from './sections/round-trips.js';

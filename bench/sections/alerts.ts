@@ -1,7 +1,7 @@
 /**
  * SPEC §4: threshold alert delivery, from the recordUsage response to the subscriber
- * (p99 <= 50 ms on the same instance, <= 1 s across instances), and 10,000 idle
- * subscriptions held in under 300 MB RSS.
+ * (p99 <= 50 ms on the same instance, <= 1 s across instances). Idle subscriptions'
+ * memory is measured in idle-subscriptions.ts.
  *
  * Latency: one graphql-ws subscriber per account; each recordUsage crosses exactly one
  * threshold (thresholds every 10 %, usage in steps of 10 %). An alert that reaches the
@@ -10,12 +10,7 @@
  * first by polling and then by change stream (on the embedded stand-in, change streams
  * slow down as its oplog grows: see LiveUpdates). BENCH_ALERT_SAMPLES sets the number of
  * alerts per case (default 300).
- *
- * RSS: a separate Allotment process (so the clients' own memory is not counted) holds
- * 10,000 idle subscriptions over 20 sockets; its resident memory is read from /metrics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createClient, type Client } from 'graphql-ws';
 import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
@@ -23,15 +18,13 @@ import { startAllotment } from '../../src/app.js';
 import { DEFAULT_POLL_INTERVAL_MS } from '../../src/modules/alerts/feed.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { REPO_ROOT, RUNNING_COMPILED, summarize, type BenchContext, type BenchSection } from '../harness.js';
+import { summarize, type BenchContext, type BenchSection } from '../harness.js';
 
 const THRESHOLDS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
-const IDLE_SUBSCRIPTIONS = 10_000;
-const IDLE_SOCKETS = 20;
 /** LiveUpdates' default poll interval. */
 const POLL_INTERVAL_MS = DEFAULT_POLL_INTERVAL_MS;
 
-const ALERTS = `subscription ($accountId: ID!) { usageAlerts(accountId: $accountId) { id threshold } }`;
+export const ALERTS = `subscription ($accountId: ID!) { usageAlerts(accountId: $accountId) { id threshold } }`;
 const RECORD = `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`;
 
 export const alertsSection: BenchSection = {
@@ -134,12 +127,6 @@ async function explainStandInStreams(context: BenchContext): Promise<void> {
     await client.close();
   }
 }
-
-export const idleSubscriptionsSection: BenchSection = {
-  name: 'idle-subscriptions',
-  description: 'RSS of a separate Allotment process holding 10,000 idle subscriptions',
-  run: (context) => measureIdleMemory(context),
-};
 
 async function seedAlertPlan(context: BenchContext): Promise<void> {
   await context.graphql(`mutation ($input: FeatureInput!) { defineFeature(input: $input) { key } }`, {
@@ -274,112 +261,8 @@ async function record(url: string, accountId: string, idempotencyKey: string): P
   if (body.errors?.length) throw new Error(`recordUsage failed: ${JSON.stringify(body.errors)}`);
 }
 
-function wsClient(httpUrl: string): Client {
+export function wsClient(httpUrl: string): Client {
   return createClient({ url: httpUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
-}
-
-/** A second Allotment process holds 10,000 idle subscriptions; its RSS comes from /metrics. */
-async function measureIdleMemory(context: BenchContext): Promise<void> {
-  const port = await freePort();
-  const server = await spawnAllotment(context, port);
-  const base = `http://127.0.0.1:${port}`;
-  const clients: Client[] = [];
-  try {
-    const baseline = await residentMb(base);
-    for (let s = 0; s < IDLE_SOCKETS; s++) clients.push(wsClient(`${base}/graphql`));
-    for (let i = 0; i < IDLE_SUBSCRIPTIONS; i++) {
-      clients[i % IDLE_SOCKETS]!.subscribe(
-        { query: ALERTS, variables: { accountId: `acct_idle_${i}` } },
-        { next: () => undefined, error: () => undefined, complete: () => undefined },
-      );
-    }
-    await until(async () => (await metric(base, 'allotment_active_subscriptions')) >= IDLE_SUBSCRIPTIONS, 60_000, 'all idle subscriptions');
-    // Let the collector settle, as a long-running server would.
-    await sleep(2_000);
-    const held = await residentMb(base);
-    const each = ((held - baseline) * 1024) / IDLE_SUBSCRIPTIONS;
-    context.target({
-      name: 'idle subscription memory',
-      figure: `${each.toFixed(1)} KB each (${IDLE_SUBSCRIPTIONS} over ${IDLE_SOCKETS} sockets, RSS ${held.toFixed(0)} MB)`,
-      baseline: `idle server ${baseline.toFixed(0)} MB`,
-      ratio: '',
-      target: '≤ 5 KB',
-      met: each <= 5,
-    });
-    context.report(
-      `RSS with ${IDLE_SUBSCRIPTIONS.toLocaleString('en-US')} idle subscriptions over ${IDLE_SOCKETS} sockets: ${held.toFixed(0)} MB` +
-        ` (idle server ${baseline.toFixed(0)} MB, +${(held - baseline).toFixed(0)} MB, ${(((held - baseline) * 1024) / IDLE_SUBSCRIPTIONS).toFixed(1)} KB each)`,
-    );
-    await Promise.all(clients.splice(0).map((client) => client.dispose()));
-    await until(async () => (await metric(base, 'allotment_active_subscriptions')) === 0, 10_000, 'subscriptions released');
-    context.report('after closing the sockets: 0 active subscriptions');
-  } finally {
-    await Promise.all(clients.map((client) => client.dispose()));
-    await stopChild(server);
-  }
-}
-
-async function spawnAllotment(context: BenchContext, port: number): Promise<ChildProcess> {
-  // As `npm run start:prod` runs it (or `npm start` when the bench itself runs under tsx).
-  const entry = RUNNING_COMPILED ? ['dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
-  const child = spawn(process.execPath, ['--max-semi-space-size=16', ...entry], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      PORT: String(port),
-      MONGODB_URI: context.database.uri,
-      MONGODB_DB: `${context.dbName}_idle`,
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await until(
-    async () =>
-      await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    30_000,
-    'the Allotment process to be ready',
-  );
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
-}
-
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((entry) => entry.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
-}
-
-async function residentMb(base: string): Promise<number> {
-  return (await metric(base, 'allotment_process_resident_memory_bytes')) / 1024 / 1024;
-}
-
-async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
