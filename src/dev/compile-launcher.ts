@@ -30,7 +30,7 @@ export async function compileLauncher(toolDir: string, classpath: string, logger
   try {
     await new Promise<void>((resolve, reject) => {
       const args = ['-nowarn', '-cp', classpath, '-d', staging, ...sources.map((name) => join(toolDir, name))];
-      execFile(javacExecutable(), args, { cwd: toolDir, maxBuffer: 4 << 20 }, (error, _stdout, stderr) => {
+      execFile(jdkExecutable('javac'), args, { cwd: toolDir, maxBuffer: 4 << 20 }, (error, _stdout, stderr) => {
         if (error) reject(new Error(`mongo-java-server: javac failed (is a JDK >= 17 installed?): ${error.message}\n${stderr}`));
         else resolve();
       });
@@ -45,11 +45,12 @@ export async function compileLauncher(toolDir: string, classpath: string, logger
   return classesDir;
 }
 
-function javacExecutable(): string {
+/** A JDK tool (`java`, `javac`): JAVA_HOME's when it has one, else the one on PATH. */
+export function jdkExecutable(tool: 'java' | 'javac'): string {
   const home = process.env.JAVA_HOME;
   if (home) {
-    const candidate = join(home, 'bin', process.platform === 'win32' ? 'javac.exe' : 'javac');
+    const candidate = join(home, 'bin', process.platform === 'win32' ? `${tool}.exe` : tool);
     if (existsSync(candidate)) return candidate;
   }
-  return 'javac';
+  return tool;
 }

@@ -15,7 +15,7 @@ import { delimiter, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
-import { compileLauncher } from './compile-launcher.js';
+import { compileLauncher, jdkExecutable } from './compile-launcher.js';
 
 export interface MongoJavaServerOptions {
   /** Port to bind on 127.0.0.1; 0 or undefined picks a free one. */
@@ -125,15 +125,6 @@ export function ensureMongoJavaServerClasspath(logger: Logger, toolDir = mongoJa
   return classpathPromise;
 }
 
-function javaExecutable(): string {
-  const home = process.env.JAVA_HOME;
-  if (home) {
-    const candidate = join(home, 'bin', process.platform === 'win32' ? 'java.exe' : 'java');
-    if (existsSync(candidate)) return candidate;
-  }
-  return 'java';
-}
-
 /** ChildProcess pipes are net.Sockets at runtime; unref/ref them so they never pin the event loop. */
 function setPipeRef(stream: Readable | Writable | null, ref: boolean): void {
   const handle = stream as unknown as { ref?: () => void; unref?: () => void } | null;
@@ -158,7 +149,7 @@ export async function startMongoJavaServer(opts: MongoJavaServerOptions): Promis
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   const toolDir = mongoJavaServerDir();
   const classpath = await ensureMongoJavaServerClasspath(logger, toolDir);
-  const java = javaExecutable();
+  const java = jdkExecutable('java');
   const extraJavaOpts = (process.env.ALLOTMENT_MONGO_JAVA_OPTS ?? '').split(/\s+/).filter(Boolean);
 
   const classesDir = await compileLauncher(toolDir, classpath, logger);

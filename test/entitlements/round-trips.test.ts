@@ -9,11 +9,12 @@
  * (test/entitlements/terms-cache.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mixedPairs, type Check } from './mixed-pairs.js';
 import { gql } from '../support/fixtures.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, meteredAccount, recordUsageOk, key } from '../support/usage-fixtures.js';
-import { aiAccount, defineAiFeatures } from '../credits/fixtures.js';
-import { pool, setLimit, setParent } from '../hierarchy/fixtures.js';
+import { defineAiFeatures } from '../credits/fixtures.js';
+import { pool, setParent } from '../hierarchy/fixtures.js';
 import { issueGrantOk } from '../grants/fixtures.js';
 import { afterTermsBound } from '../support/terms-cache.js';
 
@@ -22,8 +23,6 @@ const BRIEF = checksQuery('accountId feature allowed reason used overageUnits');
 const FULL = checksQuery('accountId feature allowed reason used overageUnits capacity remaining');
 const VIA_FRAGMENT = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { ...figures } }
   fragment figures on EntitlementDecision { allowed reason ... on EntitlementDecision { remaining } }`;
-
-type Check = { accountId: string; feature: string; requestedUnits?: string };
 
 let one: TestInstance;
 let two: TestInstance;
@@ -53,21 +52,7 @@ async function commandsOf(instance: TestInstance, query: string, checks: Check[]
 
 describe('checkEntitlements round trips (issue 19)', () => {
   it('answers 100 mixed pairs (plain, pooled members, credit-burning) in at most 3 commands', async () => {
-    const plain = await Promise.all(Array.from({ length: 20 }, () => meteredAccount(one, { included: '1000' })));
-    const ai = await Promise.all(Array.from({ length: 10 }, () => aiAccount(one)));
-    const shared = await pool(one, { included: '100000', members: 40 });
-    await Promise.all(shared.members.slice(0, 20).map((member) => setLimit(one, member, 'api_calls', '10')));
-    const checks: Check[] = [
-      ...plain.flatMap(({ accountId }) => [
-        { accountId, feature: 'api_calls', requestedUnits: '5' },
-        { accountId, feature: 'sso' },
-      ]),
-      ...ai.flatMap(({ accountId }) => [
-        { accountId, feature: 'gpt_large', requestedUnits: '4' },
-        { accountId, feature: 'ai_credits' },
-      ]),
-      ...shared.members.map((accountId) => ({ accountId, feature: 'api_calls' })),
-    ];
+    const { plain, ai, shared, checks } = await mixedPairs(one);
     expect(checks).toHaveLength(100);
     // Usage on each kind, so the counters read are not all empty.
     await recordUsageOk(one, { accountId: plain[0]!.accountId, feature: 'api_calls', quantity: '7', idempotencyKey: key() });
