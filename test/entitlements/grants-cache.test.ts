@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql } from '../support/fixtures.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
-import { expectSeenWithinBound, sleep, TERMS_STALENESS_MS } from '../support/terms-cache.js';
+import { expectSeenWithinBound, feedsCaughtUp, sleep, TERMS_STALENESS_MS } from '../support/terms-cache.js';
 import { defineUsageFeatures, key, meteredAccount, recordUsage, recordUsageOk } from '../support/usage-fixtures.js';
 import { HOUR, floorHour, iso, issueGrantOk, voidGrantOk } from '../grants/fixtures.js';
 
@@ -44,14 +44,6 @@ async function check(instance: TestInstance, checks: Check[]) {
 
 function commandsSince(instance: TestInstance, from: number): string[] {
   return requestCommands(instance, from).map((event) => `${event.commandName} ${event.command[event.commandName]}`);
-}
-
-/**
- * The feeds have seen the fresh contracts and grants (a poll in flight may predate them,
- * hence two), so their first sighting cannot invalidate the entries the next request fills.
- */
-async function feedsCaughtUp(instance: TestInstance): Promise<void> {
-  for (let i = 0; i < 2; i++) await Promise.all([instance.services.termsCache.pollOnce(), instance.services.grantsCache.pollOnce()]);
 }
 
 /** Stops the grants feed (and the terms feed): entries stay served until the (long) bound passes. */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixedPairs, type Check } from './mixed-pairs.js';
 import { gql, publishPlan, upsertContract } from '../support/fixtures.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
-import { expectSeenWithinBound, sleep, TERMS_STALENESS_MS } from '../support/terms-cache.js';
+import { expectSeenWithinBound, feedsCaughtUp, sleep, TERMS_STALENESS_MS } from '../support/terms-cache.js';
 import { defineUsageFeatures, key, meteredAccount, recordUsageOk } from '../support/usage-fixtures.js';
 import { defineAiFeatures } from '../credits/fixtures.js';
 import { accountName, pool, setLimit, setParent } from '../hierarchy/fixtures.js';
@@ -70,6 +70,7 @@ describe('a warm terms cache', () => {
     const { shared, checks } = await mixedPairs(a);
     await recordUsageOk(a, { accountId: shared.members[0]!, feature: 'api_calls', quantity: '3', idempotencyKey: key() });
     for (const instance of [steady, steady2]) {
+      await feedsCaughtUp(instance);
       await check(instance, checks);
       const before = instance.commands.length;
       const answer = await check(instance, checks);

@@ -37,3 +37,18 @@ export async function expectSeenWithinBound(answer: () => Promise<unknown>, isNe
   const relapse = answers.slice(firstNew).find((entry) => !isNew(entry.value));
   if (relapse) throw new Error(`old answer ${JSON.stringify(relapse)} after the new one was seen`);
 }
+
+/**
+ * Lets the instance's feeds see every write made so far (a poll already in flight may
+ * predate the last write, hence two rounds), so a first sighting of an older write cannot
+ * empty an entry the next request fills: what a warm round-trip count needs.
+ */
+export async function feedsCaughtUp(instance: TestInstance): Promise<void> {
+  for (let round = 0; round < 2; round++) {
+    await Promise.all([
+      instance.services.termsCache.pollOnce(),
+      instance.services.grantsCache.pollOnce(),
+      instance.services.hierarchy.membership.refresh(),
+    ]);
+  }
+}

@@ -8,6 +8,7 @@ import { UsageLedger, POSTINGS } from '../../src/modules/usage/repository.js';
 import type { PostingDoc } from '../../src/modules/usage/model.js';
 import { requestCommands, startTestInstance, type TestInstance } from '../support/harness.js';
 import { defineUsageFeatures, expectLedgerConsistent, key, meteredAccount, recordUsageOk } from '../support/usage-fixtures.js';
+import { feedsCaughtUp } from '../support/terms-cache.js';
 
 let one: TestInstance;
 beforeAll(async () => {
@@ -34,10 +35,7 @@ async function commandsOf(accountIds: string[]): Promise<string[]> {
 describe('recordUsage round trips (issue 19)', () => {
   it('sends ten commands for one event alone, eight with the terms and grants caches warm (docs/performance.md lists them in order)', async () => {
     const { accountId } = await meteredAccount(one, { included: '1000' });
-    // The feed has seen the new contract (a poll in flight may predate it, hence two), so
-    // its first sighting cannot invalidate the entry the next request fills.
-    await one.services.termsCache.pollOnce();
-    await one.services.termsCache.pollOnce();
+    await feedsCaughtUp(one);
     await commandsOf([accountId]);
     // Warm: the account's contracts come from the terms cache, its grants from the grants cache.
     const warm = await commandsOf([accountId]);
