@@ -85,6 +85,7 @@ describe('a warm terms cache', () => {
   it('sends no find contracts (nor hierarchy read) for a second single recordUsage', async () => {
     const { accountId } = await meteredAccount(a, { included: '1000' });
     const shared = await pool(a, { included: '1000', members: 1 });
+    await feedsCaughtUp(steady);
     for (const target of [accountId, shared.members[0]!]) {
       await recordUsageOk(steady, { accountId: target, feature: 'api_calls', quantity: '1', idempotencyKey: key() });
       await sleep(200);
