@@ -5,7 +5,7 @@
  * guards in its one counter update, and every pooled check for the hierarchy lookup.
  */
 import { describeLoad, type BenchContext, type BenchSection } from '../harness.js';
-import { seedContract, seedGrowthPlan } from './seed.js';
+import { seedContract, seedPooledPlan } from './seed.js';
 
 const RECORD = `mutation ($input: UsageEventInput!) { recordUsage(input: $input) { status } }`;
 const RECORD_BATCH = `mutation ($events: [UsageEventInput!]!) { recordUsageBatch(events: $events) { accepted } }`;
@@ -13,18 +13,7 @@ const check = (accountId: string) =>
   `query { checkEntitlement(accountId: "${accountId}", feature: "api_calls", requestedUnits: "1") { allowed reason used capacity } }`;
 
 async function seedPool(context: BenchContext, suffix: string): Promise<{ ownerId: string; memberId: string; plainId: string }> {
-  await seedGrowthPlan(context);
-  const existing = await context.graphql(`{ plan(key: "growth_pool") { version } }`);
-  if (!existing.plan) {
-    await context.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { version } }`, {
-      input: {
-        key: 'growth_pool',
-        name: 'Growth (pooled)',
-        currency: 'USD',
-        entitlements: [{ feature: 'api_calls', included: '100000000', enforcement: 'HARD', pooled: true }],
-      },
-    });
-  }
+  await seedPooledPlan(context);
   const ownerId = `acct_pool_owner_${suffix}`;
   const memberId = `acct_pool_member_${suffix}`;
   const plainId = `acct_plain_${suffix}`;

@@ -10,7 +10,7 @@ import { startAllotment } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import type { BenchSection } from '../harness.js';
-import { seedContract, seedGrowthPlan } from './seed.js';
+import { seedContract, seedPooledPlan } from './seed.js';
 
 const CHECKS = `query ($checks: [EntitlementCheckInput!]!) { checkEntitlements(checks: $checks) { allowed reason used } }`;
 
@@ -19,18 +19,7 @@ export const roundTripsSection: BenchSection = {
   description: 'database commands of one checkEntitlements request with 100 pairs (plain and pooled)',
   async run(context) {
     const stamp = Date.now().toString(36);
-    await seedGrowthPlan(context);
-    const existing = await context.graphql(`{ plan(key: "growth_pool") { version } }`);
-    if (!existing.plan) {
-      await context.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { version } }`, {
-        input: {
-          key: 'growth_pool',
-          name: 'Growth (pooled)',
-          currency: 'USD',
-          entitlements: [{ feature: 'api_calls', included: '100000000', enforcement: 'HARD', pooled: true }],
-        },
-      });
-    }
+    await seedPooledPlan(context);
     const owner = `acct_rt_owner_${stamp}`;
     await context.graphql(`mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
       input: { id: `ctr_${owner}`, accountId: owner, planKey: 'growth_pool', startsAt: '2026-01-31T00:00:00Z' },

@@ -26,6 +26,21 @@ export async function seedGrowthPlan(context: BenchContext): Promise<void> {
   });
 }
 
+/** The pooled plan (R13) the pools and round-trips sections share: the growth catalog with a HARD pool. */
+export async function seedPooledPlan(context: BenchContext): Promise<void> {
+  await seedGrowthPlan(context);
+  const existing = await context.graphql(`{ plan(key: "growth_pool") { version } }`);
+  if (existing.plan) return;
+  await context.graphql(`mutation ($input: PlanInput!) { publishPlan(input: $input) { version } }`, {
+    input: {
+      key: 'growth_pool',
+      name: 'Growth (pooled)',
+      currency: 'USD',
+      entitlements: [{ feature: 'api_calls', included: '100000000', enforcement: 'HARD', pooled: true }],
+    },
+  });
+}
+
 export async function seedContract(context: BenchContext, accountId: string): Promise<void> {
   await seedGrowthPlan(context);
   await context.graphql(`mutation ($input: ContractInput!) { upsertContract(input: $input) { id } }`, {
