@@ -57,18 +57,21 @@ export class TermsService {
 
   /**
    * Sources for the hot path (checks and recordUsage): contracts through the terms cache,
-   * plan versions from `base`. A change made on this instance is seen at once, one made
-   * on another within the cache's bound. Views keep the request's fresh loaders.
+   * plan versions from `base` (the request's, when it has them). A change made on this
+   * instance is seen at once, one made on another within the cache's bound. Views keep the
+   * request's fresh loaders.
    */
-  hotSources(base: TermsSources = this.newSources()): TermsSources {
+  hotSources(base?: TermsSources): TermsSources {
     const cached = this.deps.cached;
-    if (!cached) return base;
+    if (!cached) return base ?? this.newSources();
     const contractsByAccount = new DataLoader<string, ContractDoc[]>(async (accountIds) => {
       const byAccount = new Map<string, ContractDoc[]>(accountIds.map((id) => [id, []]));
       for (const doc of await cached.termsByAccountIds(accountIds)) byAccount.get(doc.accountId)?.push(doc);
       return accountIds.map((id) => byAccount.get(id)!);
     });
-    return { contractsByAccount, planVersionById: base.planVersionById };
+    // No fresh contracts loader is built only to be replaced.
+    const planVersionById = base?.planVersionById ?? createCatalogLoaders(this.deps.catalog).planVersionById;
+    return { contractsByAccount, planVersionById };
   }
 
   /** Merged terms (R4) of each pair at `at`, in request order. */
